@@ -1,0 +1,42 @@
+# ustack — see README.md. Every target works on a fresh Debian machine with Go.
+GO        ?= go
+PKGS      ?= ./...
+FUZZTIME  ?= 30s
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build demo test test-short bench fuzz lint
+
+all: build
+
+build:
+	$(GO) build $(PKGS)
+	$(GO) build -o bin/ustack ./cmd/ustack
+
+# The main job: two stacks on an in-memory link, no root, no NIC.
+demo:
+	$(GO) run ./cmd/ustack demo
+
+# Every test. Root-only tests (TAP, namespaces, DPDK) run when root and skip
+# with a reason otherwise.
+test:
+	$(GO) test -count=1 -timeout 25m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m).
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)

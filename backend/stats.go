@@ -1,0 +1,33 @@
+package backend
+
+// QueueStats are a queue's counters, as a backend keeps them.
+type QueueStats struct {
+	RxPackets, RxBytes uint64
+	TxPackets, TxBytes uint64
+	// RxDrops: frames the device dropped before the stack saw them (ring
+	// full, no buffer). TxDrops: frames accepted by Send but not carried
+	// (oversize, link queue full).
+	RxDrops, TxDrops uint64
+	// EmptyPolls: Recv calls that returned nothing. Bursts: calls that did.
+	EmptyPolls, Bursts uint64
+	// AllocFails: Alloc calls the pool could not satisfy in full.
+	AllocFails uint64
+}
+
+// Add adds o's counters to s.
+func (s *QueueStats) Add(o QueueStats) {
+	s.RxPackets += o.RxPackets
+	s.RxBytes += o.RxBytes
+	s.TxPackets += o.TxPackets
+	s.TxBytes += o.TxBytes
+	s.RxDrops += o.RxDrops
+	s.TxDrops += o.TxDrops
+	s.EmptyPolls += o.EmptyPolls
+	s.Bursts += o.Bursts
+	s.AllocFails += o.AllocFails
+}
+
+// StatsReader is implemented by backends that count per queue.
+type StatsReader interface {
+	QueueStats(q int) QueueStats
+}
