@@ -1,0 +1,180 @@
+package stack
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/ustack/ustack/backend"
+)
+
+// Config configures a Stack. Zero values take the documented defaults.
+type Config struct {
+	// Interfaces are the stack's network interfaces, each on its own
+	// backend. At least one is needed.
+	Interfaces []InterfaceConfig
+	// Routes are static routes, in addition to the on-link prefixes of the
+	// interfaces' addresses. A default route is a route for 0.0.0.0/0.
+	Routes []Route
+	// Seed is the source of all randomness (IP IDs, ephemeral ports, ISN
+	// secrets); 0 draws one from crypto/rand. Same seed and same input give
+	// byte-identical output.
+	Seed uint64
+	// Clock drives the stack; default the real clock. Simulations pass a
+	// backend.VirtualClock and set Manual.
+	Clock backend.Clock
+	// Manual: no loop goroutines; the caller drives the stack with Poll.
+	Manual bool
+	// Logger receives the stack's logs; default slog.Default().
+	Logger *slog.Logger
+
+	ARP        ARPConfig
+	ICMP       ICMPConfig
+	Reassembly ReassemblyConfig
+	UDP        UDPConfig
+}
+
+// InterfaceConfig is one network interface.
+type InterfaceConfig struct {
+	// Name names the interface in routes and logs (default "ethN").
+	Name string
+	// Backend carries the interface's frames. The stack closes it.
+	Backend backend.Backend
+	// Addrs are the interface's addresses with their prefix lengths.
+	Addrs []netip.Prefix
+	// MTU overrides the backend's MTU when smaller (0: the backend's).
+	MTU int
+	// MAC overrides the backend's address.
+	MAC net.HardwareAddr
+}
+
+// Route sends packets for Prefix to Via (a gateway; zero for on-link) out
+// of Interface (by name; empty: the interface with Via on-link).
+type Route struct {
+	Prefix    netip.Prefix
+	Via       netip.Addr
+	Interface string
+}
+
+// ARPConfig tunes the IPv4 neighbour cache (RFC 826, RFC 1122 §2.3.2.1).
+type ARPConfig struct {
+	// Reachable is how long a resolved entry is used without
+	// confirmation (default 30s).
+	Reachable time.Duration
+	// RetryInterval is the time between requests for one address
+	// (default 1s): at most one request per address per interval.
+	RetryInterval time.Duration
+	// Retries is the number of requests before giving up (default 3).
+	Retries int
+	// QueueLen is the number of packets queued per unresolved address
+	// (default 3, as Linux's unres_qlen in packets).
+	QueueLen int
+	// MaxEntries bounds the cache (default 1024).
+	MaxEntries int
+}
+
+// ICMPConfig tunes ICMP error generation.
+type ICMPConfig struct {
+	// RateLimit is the number of ICMP error messages sent per second
+	// (default 1000), with a burst of RateBurst (default 50), like Linux's
+	// icmp_msgs_per_sec and icmp_msgs_burst.
+	RateLimit int
+	RateBurst int
+}
+
+// ReassemblyConfig bounds IP fragment reassembly.
+type ReassemblyConfig struct {
+	// Timeout for an incomplete datagram (default 30s, RFC 791's
+	// suggested upper bound is 15s; Linux uses 30s).
+	Timeout time.Duration
+	// MaxBytes held by all incomplete datagrams (default 4 MiB).
+	MaxBytes int
+	// MaxDatagrams in progress (default 1024).
+	MaxDatagrams int
+}
+
+// UDPConfig tunes UDP sockets.
+type UDPConfig struct {
+	// RecvBuffer and SendBuffer are the default socket buffer sizes in
+	// bytes (default 256 KiB each; never below what the largest datagram needs).
+	RecvBuffer int
+	SendBuffer int
+}
+
+func (c *Config) fill() error {
+	if len(c.Interfaces) == 0 {
+		return fmt.Errorf("stack: no interfaces")
+	}
+	if c.Clock == nil {
+		c.Clock = backend.NewRealClock()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	names := map[string]bool{}
+	for i := range c.Interfaces {
+		ic := &c.Interfaces[i]
+		if ic.Name == "" {
+			ic.Name = fmt.Sprintf("eth%d", i)
+		}
+		if names[ic.Name] {
+			return fmt.Errorf("stack: interface name %q used twice", ic.Name)
+		}
+		names[ic.Name] = true
+		if ic.Backend == nil {
+			return fmt.Errorf("stack: interface %s has no backend", ic.Name)
+		}
+		if ic.MTU < 0 {
+			return fmt.Errorf("stack: interface %s: mtu %d is negative", ic.Name, ic.MTU)
+		}
+		if ic.MAC != nil && len(ic.MAC) != 6 {
+			return fmt.Errorf("stack: interface %s: mac %v is not an Ethernet address", ic.Name, ic.MAC)
+		}
+		for _, p := range ic.Addrs {
+			if !p.IsValid() || p.Addr().IsUnspecified() || p.Addr().IsMulticast() {
+				return fmt.Errorf("stack: interface %s: address %v is not a unicast address", ic.Name, p)
+			}
+		}
+	}
+	for _, r := range c.Routes {
+		if !r.Prefix.IsValid() {
+			return fmt.Errorf("stack: route %v: invalid prefix", r.Prefix)
+		}
+		if r.Interface != "" && !names[r.Interface] {
+			return fmt.Errorf("stack: route %v: no interface %q", r.Prefix, r.Interface)
+		}
+		if r.Via.IsValid() && r.Via.Is4() != r.Prefix.Addr().Is4() {
+			return fmt.Errorf("stack: route %v via %v: address families differ", r.Prefix, r.Via)
+		}
+	}
+	a := &c.ARP
+	a.Reachable = defDuration(a.Reachable, 30*time.Second)
+	a.RetryInterval = defDuration(a.RetryInterval, time.Second)
+	a.Retries = defInt(a.Retries, 3)
+	a.QueueLen = defInt(a.QueueLen, 3)
+	a.MaxEntries = defInt(a.MaxEntries, 1024)
+	c.ICMP.RateLimit = defInt(c.ICMP.RateLimit, 1000)
+	c.ICMP.RateBurst = defInt(c.ICMP.RateBurst, 50)
+	c.Reassembly.Timeout = defDuration(c.Reassembly.Timeout, 30*time.Second)
+	c.Reassembly.MaxBytes = defInt(c.Reassembly.MaxBytes, 4<<20)
+	c.Reassembly.MaxDatagrams = defInt(c.Reassembly.MaxDatagrams, 1024)
+	c.UDP.RecvBuffer = defInt(c.UDP.RecvBuffer, 256<<10)
+	c.UDP.SendBuffer = defInt(c.UDP.SendBuffer, 256<<10)
+	return nil
+}
+
+func defDuration(v, d time.Duration) time.Duration {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+func defInt(v, d int) int {
+	if v <= 0 {
+		return d
+	}
+	return v
+}

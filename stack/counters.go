@@ -1,0 +1,96 @@
+package stack
+
+// Counters are the stack's counters: one field per event and per drop
+// reason, named after the SNMP MIB objects `netstat -s` prints (RFC 4293,
+// RFC 4022, RFC 4113), so that a reader recognises them.
+type Counters struct {
+	Link LinkCounters
+	ARP  ARPCounters
+	IP   IPCounters
+	ICMP ICMPCounters
+	UDP  UDPCounters
+}
+
+// LinkCounters count Ethernet frames.
+type LinkCounters struct {
+	InFrames       uint64 // frames received from the backends
+	InTruncated    uint64 // shorter than an Ethernet header
+	InOtherHost    uint64 // unicast to another MAC address
+	InUnknownTypes uint64 // EtherType the stack does not speak
+	InVLANDrops    uint64 // tagged with a VLAN the interface is not on
+	OutFrames      uint64 // frames the backends accepted
+	OutDrops       uint64 // frames the backends refused after retries
+	OutAllocFails  uint64 // frames not built because the pool was empty
+}
+
+// ARPCounters count ARP (RFC 826) traffic and the neighbour cache.
+type ARPCounters struct {
+	InRequests      uint64
+	InReplies       uint64
+	InGratuitous    uint64
+	InMalformed     uint64 // failed the header checks
+	InNotForUs      uint64 // a request for an address we do not own
+	OutRequests     uint64
+	OutReplies      uint64
+	Conflicts       uint64 // someone else claims one of our addresses
+	PendingDrops    uint64 // packets dropped because the resolution queue was full
+	ResolveFailures uint64 // packets dropped because resolution timed out
+	CacheFull       uint64 // entries not created because the cache was full
+}
+
+// IPCounters count IPv4 datagrams (the ipSystemStats objects of RFC 4293).
+type IPCounters struct {
+	InReceives      uint64
+	InHdrErrors     uint64 // version, header length, TTL on delivery, options
+	InCsumErrors    uint64
+	InTruncatedPkts uint64 // total length beyond the frame
+	InAddrErrors    uint64 // not for us (we do not forward)
+	InMartians      uint64 // impossible source address: broadcast, multicast, loopback from a wire, ours
+	InUnknownProtos uint64
+	InDiscards      uint64
+	InDelivers      uint64
+	InBcastPkts     uint64
+	InMcastPkts     uint64
+	OutRequests     uint64
+	OutNoRoutes     uint64
+	OutDiscards     uint64
+	ReasmReqds      uint64
+	ReasmOKs        uint64
+	ReasmFails      uint64
+	ReasmTimeout    uint64
+	ReasmOverlaps   uint64
+	FragOKs         uint64
+	FragFails       uint64 // DF set and too big, or no buffers
+	FragCreates     uint64
+}
+
+// ICMPCounters count ICMPv4 messages (RFC 4293 icmpStatsTable and
+// icmpMsgStatsTable).
+type ICMPCounters struct {
+	InMsgs          uint64
+	InErrors        uint64 // malformed or truncated
+	InCsumErrors    uint64
+	InDestUnreachs  uint64
+	InTimeExcds     uint64
+	InParmProbs     uint64
+	InEchos         uint64
+	InEchoReps      uint64
+	InOther         uint64
+	OutMsgs         uint64
+	OutDestUnreachs uint64
+	OutTimeExcds    uint64
+	OutEchos        uint64
+	OutEchoReps     uint64
+	OutRateLimited  uint64 // errors not sent because of the rate limit
+}
+
+// UDPCounters count UDP datagrams (RFC 4113).
+type UDPCounters struct {
+	InDatagrams  uint64
+	NoPorts      uint64
+	InErrors     uint64 // malformed
+	InCsumErrors uint64
+	RcvbufErrors uint64 // the socket's receive queue was full
+	OutDatagrams uint64
+	SndbufErrors uint64
+}

@@ -1,0 +1,387 @@
+package stack
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ustack/ustack/stack/internal/ring"
+)
+
+// dgramSock is a datagram socket: UDP, or raw ICMP ("ip4:icmp"). The
+// application and the queue's loop share two rings of records; neither
+// locks the other out. It implements net.PacketConn and net.Conn.
+type dgramSock struct {
+	readyNode
+	s     *Stack
+	q     *queue
+	netw  string // "udp", "udp4", "udp6", "ip4:icmp"
+	proto uint8
+	fam   int // 0: both, 4 or 6
+
+	// Fixed once bound, before the loop sees the socket.
+	laddr netip.AddrPort // the address may be the zero Addr: any
+	raddr netip.AddrPort // valid when connected
+
+	rx, tx         *ring.Bytes
+	rxWake, txWake chan struct{}
+	done           chan struct{}
+	closed         atomic.Bool
+	broadcast      atomic.Bool
+	softErr        atomic.Int32 // a pending errno from ICMP, reported once
+
+	rmu, wmu     sync.Mutex // serialise application readers and writers
+	rdl, wdl     deadline
+	rbuf, wbuf   [recHdrLen]byte
+	closeOnce    sync.Once
+	unregistered chan struct{}
+}
+
+// Records in the rings: a header, then the payload. A record never wraps
+// around the end of the ring: the producer skips to the start instead,
+// writing a skip header when there is room for one.
+const (
+	recHdrLen = 24
+	recSkip   = 0xffff
+	// minDgramRing fits the largest datagram even after a skip to the
+	// ring's start.
+	minDgramRing = 2 * (recHdrLen + 65535)
+)
+
+func newDgramSock(s *Stack, q *queue, netw string, proto uint8, fam int) *dgramSock {
+	d := &dgramSock{
+		s: s, q: q, netw: netw, proto: proto, fam: fam,
+		rx:           ring.New(max(s.cfg.UDP.RecvBuffer, minDgramRing)),
+		tx:           ring.New(max(s.cfg.UDP.SendBuffer, minDgramRing)),
+		rxWake:       make(chan struct{}, 1),
+		txWake:       make(chan struct{}, 1),
+		done:         make(chan struct{}),
+		unregistered: make(chan struct{}),
+		rdl:          makeDeadline(),
+		wdl:          makeDeadline(),
+	}
+	d.owner = d
+	return d
+}
+
+func putRecHdr(h []byte, n int, ap netip.AddrPort) {
+	binary.BigEndian.PutUint16(h[0:], uint16(n))
+	binary.BigEndian.PutUint16(h[2:], ap.Port())
+	a := ap.Addr().As16()
+	copy(h[4:20], a[:])
+	h[20] = 6
+	if ap.Addr().Is4() {
+		h[20] = 4
+	}
+}
+
+func getRecHdr(h []byte) (int, netip.AddrPort) {
+	n := int(binary.BigEndian.Uint16(h[0:]))
+	a := netip.AddrFrom16([16]byte(h[4:20]))
+	if h[20] == 4 {
+		a = a.Unmap()
+	}
+	return n, netip.AddrPortFrom(a, binary.BigEndian.Uint16(h[2:]))
+}
+
+// putRecord appends a record to r if it fits, as the producer.
+func putRecord(r *ring.Bytes, hdr []byte, ap netip.AddrPort, payload []byte) bool {
+	need := recHdrLen + len(payload)
+	pad := 0
+	if toEnd := r.TailToEnd(); toEnd < need {
+		pad = toEnd
+	}
+	if r.Free() < pad+need {
+		return false
+	}
+	if pad >= recHdrLen {
+		binary.BigEndian.PutUint16(hdr[0:], recSkip)
+		r.WriteAt(hdr[:recHdrLen], 0)
+	}
+	putRecHdr(hdr, len(payload), ap)
+	r.WriteAt(hdr[:recHdrLen], pad)
+	r.WriteAt(payload, pad+recHdrLen)
+	r.Commit(pad + need)
+	return true
+}
+
+// nextRecord finds the next record in r as the consumer: its payload (a
+// slice into the ring, valid until discard) and address. ok is false when
+// r is empty.
+func nextRecord(r *ring.Bytes, hdr []byte) (payload []byte, ap netip.AddrPort, ok bool) {
+	for r.Len() > 0 {
+		if toEnd := r.HeadToEnd(); toEnd < recHdrLen {
+			r.Discard(toEnd)
+			continue
+		}
+		r.Peek(hdr[:recHdrLen], 0)
+		if binary.BigEndian.Uint16(hdr) == recSkip {
+			r.Discard(r.HeadToEnd())
+			continue
+		}
+		n, ap := getRecHdr(hdr)
+		p, _ := r.Slices(recHdrLen, n)
+		return p, ap, true
+	}
+	return nil, netip.AddrPort{}, false
+}
+
+func discardRecord(r *ring.Bytes, payloadLen int) { r.Discard(recHdrLen + payloadLen) }
+
+func notify(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// deliver queues a received datagram for the application (loop side). It
+// reports false when the receive buffer is full.
+func (d *dgramSock) deliver(from netip.AddrPort, payload []byte) bool {
+	if !putRecord(d.rx, d.q.rxHdr[:], from, payload) {
+		return false
+	}
+	notify(d.rxWake)
+	return true
+}
+
+// setSoftError records an asynchronous error (ICMP) for the next call.
+func (d *dgramSock) setSoftError(e syscall.Errno) {
+	d.softErr.Store(int32(e))
+	notify(d.rxWake)
+	notify(d.txWake)
+}
+
+func (d *dgramSock) takeSoftError() error {
+	if e := d.softErr.Swap(0); e != 0 {
+		return syscall.Errno(e)
+	}
+	return nil
+}
+
+// onReady sends what the application queued (loop side).
+func (d *dgramSock) onReady(q *queue) {
+	for {
+		payload, to, ok := nextRecord(d.tx, q.txHdr[:])
+		if !ok {
+			break
+		}
+		q.sendDatagram(d, to, payload)
+		discardRecord(d.tx, len(payload))
+	}
+	notify(d.txWake)
+}
+
+func (d *dgramSock) opError(op string, addr net.Addr, err error) error {
+	return &net.OpError{Op: op, Net: d.netw, Source: d.LocalAddr(), Addr: addr, Err: err}
+}
+
+func (d *dgramSock) netAddr(ap netip.AddrPort) net.Addr {
+	if !ap.IsValid() {
+		return nil
+	}
+	if d.proto != protoUDP {
+		return &net.IPAddr{IP: ap.Addr().AsSlice()}
+	}
+	return net.UDPAddrFromAddrPort(ap)
+}
+
+// ReadFrom implements net.PacketConn. A datagram longer than p is
+// truncated to len(p), as recvfrom does.
+func (d *dgramSock) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, from, err := d.read(p)
+	if err != nil {
+		return n, nil, d.opError("read", d.netAddr(d.raddr), err)
+	}
+	return n, d.netAddr(from), nil
+}
+
+// ReadFromUDPAddrPort is ReadFrom without allocating an address.
+func (d *dgramSock) ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error) {
+	n, from, err := d.read(p)
+	if err != nil {
+		return n, from, d.opError("read", d.netAddr(d.raddr), err)
+	}
+	return n, from, nil
+}
+
+// Read implements net.Conn.
+func (d *dgramSock) Read(p []byte) (int, error) {
+	n, _, err := d.ReadFrom(p)
+	return n, err
+}
+
+func (d *dgramSock) read(p []byte) (int, netip.AddrPort, error) {
+	d.rmu.Lock()
+	defer d.rmu.Unlock()
+	for {
+		if d.closed.Load() {
+			return 0, netip.AddrPort{}, net.ErrClosed
+		}
+		if payload, from, ok := nextRecord(d.rx, d.rbuf[:]); ok {
+			n := copy(p, payload)
+			discardRecord(d.rx, len(payload))
+			return n, from, nil
+		}
+		if err := d.takeSoftError(); err != nil {
+			return 0, netip.AddrPort{}, err
+		}
+		select {
+		case <-d.rxWake:
+		case <-d.done:
+		case <-d.rdl.wait():
+			return 0, netip.AddrPort{}, os.ErrDeadlineExceeded
+		}
+	}
+}
+
+// WriteTo implements net.PacketConn.
+func (d *dgramSock) WriteTo(p []byte, addr net.Addr) (int, error) {
+	ap, err := d.addrPortOf(addr)
+	if err != nil {
+		return 0, d.opError("write", addr, err)
+	}
+	if d.raddr.IsValid() {
+		return 0, d.opError("write", addr, syscall.EISCONN)
+	}
+	return d.write(p, ap, addr)
+}
+
+// WriteToUDPAddrPort is WriteTo without an address allocation.
+func (d *dgramSock) WriteToUDPAddrPort(p []byte, ap netip.AddrPort) (int, error) {
+	if d.raddr.IsValid() {
+		return 0, d.opError("write", d.netAddr(ap), syscall.EISCONN)
+	}
+	return d.write(p, ap, nil)
+}
+
+// Write implements net.Conn: a datagram to the connected peer.
+func (d *dgramSock) Write(p []byte) (int, error) {
+	if !d.raddr.IsValid() {
+		return 0, d.opError("write", nil, syscall.EDESTADDRREQ)
+	}
+	return d.write(p, d.raddr, nil)
+}
+
+func (d *dgramSock) addrPortOf(addr net.Addr) (netip.AddrPort, error) {
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		if d.proto == protoUDP {
+			return a.AddrPort(), nil
+		}
+	case *net.IPAddr:
+		if d.proto != protoUDP {
+			ip, ok := netip.AddrFromSlice(a.IP)
+			if ok {
+				return netip.AddrPortFrom(ip.Unmap(), 0), nil
+			}
+		}
+	}
+	return netip.AddrPort{}, syscall.EINVAL
+}
+
+// maxUDPPayload is the largest UDP payload over IPv4: 65535 less the IP
+// and UDP headers.
+const maxUDPPayload = 65535 - 20 - 8
+
+func (d *dgramSock) write(p []byte, to netip.AddrPort, addr net.Addr) (int, error) {
+	if addr == nil {
+		addr = d.netAddr(to)
+	}
+	if len(p) > maxUDPPayload {
+		return 0, d.opError("write", addr, syscall.EMSGSIZE)
+	}
+	to = netip.AddrPortFrom(to.Addr().Unmap(), to.Port())
+	if !to.Addr().Is4() {
+		return 0, d.opError("write", addr, syscall.EAFNOSUPPORT)
+	}
+	if d.proto == protoUDP && to.Port() == 0 {
+		return 0, d.opError("write", addr, syscall.EINVAL)
+	}
+	sh := d.s.shared()
+	if _, ok := sh.lookup(to.Addr()); !ok {
+		return 0, d.opError("write", addr, syscall.ENETUNREACH)
+	}
+	if isBroadcast(sh, to.Addr()) && !d.broadcast.Load() {
+		return 0, d.opError("write", addr, syscall.EACCES)
+	}
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	for {
+		if d.closed.Load() {
+			return 0, d.opError("write", addr, net.ErrClosed)
+		}
+		if d.raddr.IsValid() {
+			if err := d.takeSoftError(); err != nil {
+				return 0, d.opError("write", addr, err)
+			}
+		}
+		if putRecord(d.tx, d.wbuf[:], to, p) {
+			d.q.ready.push(&d.readyNode)
+			d.s.wake(d.q)
+			return len(p), nil
+		}
+		if recHdrLen+len(p) > d.tx.Cap()/2 {
+			return 0, d.opError("write", addr, syscall.ENOBUFS)
+		}
+		select {
+		case <-d.txWake:
+		case <-d.done:
+		case <-d.wdl.wait():
+			return 0, d.opError("write", addr, os.ErrDeadlineExceeded)
+		}
+	}
+}
+
+func isBroadcast(sh *shared, a netip.Addr) bool {
+	return a == limitedBroadcast || sh.bcast[a] != nil
+}
+
+// SetBroadcast allows sending to broadcast addresses (SO_BROADCAST).
+func (d *dgramSock) SetBroadcast(on bool) { d.broadcast.Store(on) }
+
+// Close implements net.PacketConn.
+func (d *dgramSock) Close() error {
+	if !d.closed.CompareAndSwap(false, true) {
+		return d.opError("close", nil, net.ErrClosed)
+	}
+	d.closeOnce.Do(func() { close(d.done) })
+	d.q.post(func(q *queue) {
+		q.unbind(d)
+		close(d.unregistered)
+	})
+	return nil
+}
+
+// LocalAddr implements net.PacketConn.
+func (d *dgramSock) LocalAddr() net.Addr {
+	ap := d.laddr
+	if !ap.Addr().IsValid() {
+		ap = netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port())
+		if d.fam != 4 {
+			ap = netip.AddrPortFrom(netip.IPv6Unspecified(), ap.Port())
+		}
+	}
+	return d.netAddr(ap)
+}
+
+// RemoteAddr implements net.Conn.
+func (d *dgramSock) RemoteAddr() net.Addr { return d.netAddr(d.raddr) }
+
+// SetDeadline implements net.PacketConn.
+func (d *dgramSock) SetDeadline(t time.Time) error {
+	d.rdl.set(t)
+	d.wdl.set(t)
+	return nil
+}
+
+// SetReadDeadline implements net.PacketConn.
+func (d *dgramSock) SetReadDeadline(t time.Time) error { d.rdl.set(t); return nil }
+
+// SetWriteDeadline implements net.PacketConn.
+func (d *dgramSock) SetWriteDeadline(t time.Time) error { d.wdl.set(t); return nil }

@@ -1,0 +1,300 @@
+package stack
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/stack/internal/reasm"
+	"github.com/ustack/ustack/stack/internal/timer"
+	"github.com/ustack/ustack/stack/wire"
+)
+
+// burst is how many frames a queue receives or sends per backend call.
+const burst = 64
+
+// queue is the deterministic core of one queue: it owns its sockets,
+// timers and counters, and only its loop touches them. Poll drives it with
+// explicit time; it never blocks, locks or reads the wall clock (the
+// command list and ready list it drains are filled by other goroutines
+// without blocking it).
+type queue struct {
+	s   *Stack
+	id  int
+	now int64
+	log *slog.Logger
+	rng *rand.Rand
+
+	sh       atomic.Pointer[shared]
+	timers   timer.Heap
+	counters Counters
+	arp      *arpCache
+	reasm    *reasm.Reassembler
+	udp      udpTable
+	icmp     icmpLimiter
+	ipID     uint16
+
+	rx  [burst]*backend.Frame
+	one [1]*backend.Frame
+	tx  [][]*backend.Frame // per interface: frames to send this turn
+	lin []byte             // scratch: a chained frame made contiguous
+
+	// Scratch space for building packets and ring records.
+	l4hdr        [64]byte
+	quote        []byte
+	rxHdr, txHdr [recHdrLen]byte
+	reasmT       timer.Timer
+
+	ready readyList
+	cmdMu sync.Mutex
+	cmds  []func(q *queue)
+	hasCmd atomic.Bool
+}
+
+func (q *queue) shared() *shared { return q.sh.Load() }
+
+// poll runs one turn of the queue at time now: commands from applications,
+// received frames, sockets with data to send, due timers, then one
+// transmit flush per interface. It returns the next instant it needs to run
+// (0: only when frames arrive or it is woken).
+func (q *queue) poll(now int64) int64 {
+	if now > q.now {
+		q.now = now
+	}
+	q.runCommands()
+	sh := q.shared()
+	for _, ifc := range sh.ifaces {
+		q.receive(ifc, 4)
+	}
+	q.ready.drain(q)
+	q.timers.Run(q.now)
+	q.flush()
+	// Loopback traffic is received in the same turn, a bounded number of
+	// times so two sockets talking to each other cannot starve the wire.
+	lo := sh.lo.be.(*loopback)
+	for i := 0; i < 8 && lo.pending(); i++ {
+		q.receive(sh.lo, 1)
+		q.ready.drain(q)
+		q.flush()
+	}
+	if lo.pending() || q.hasCmd.Load() {
+		return q.now
+	}
+	next, ok := q.timers.Next()
+	if !ok {
+		return 0
+	}
+	return next
+}
+
+// receive takes up to bursts bursts from ifc and runs them through the
+// stack. Frames are released at the end of the burst: whatever the stack
+// keeps, it has copied.
+func (q *queue) receive(ifc *iface, bursts int) {
+	for range bursts {
+		n, err := ifc.be.Recv(q.id, q.rx[:])
+		if err != nil || n == 0 {
+			return
+		}
+		q.counters.Link.InFrames += uint64(n)
+		for _, f := range q.rx[:n] {
+			q.input(ifc, f)
+		}
+		backend.Release(q.rx[:n])
+		if n < len(q.rx) {
+			return
+		}
+	}
+}
+
+// input handles one received Ethernet frame.
+func (q *queue) input(ifc *iface, f *backend.Frame) {
+	b := f.Bytes()
+	if f.Next() != nil {
+		b = q.linearize(f)
+	}
+	eth := wire.Ethernet(b)
+	if eth.Check() != nil {
+		q.counters.Link.InTruncated++
+		return
+	}
+	l2, err := eth.L2()
+	if err != nil {
+		q.counters.Link.InTruncated++
+		return
+	}
+	if l2.NumTags > 0 || f.HasVLAN {
+		// The stack is on untagged networks only; tagged frames are for
+		// someone else.
+		q.counters.Link.InVLANDrops++
+		return
+	}
+	dst := eth.Dst()
+	if dst != ifc.mac && !dst.IsMulticast() && !ifc.loopback {
+		q.counters.Link.InOtherHost++
+		return
+	}
+	payload := b[l2.HeaderLen:]
+	switch l2.EtherType {
+	case wire.EtherTypeIPv4:
+		q.ipv4Input(ifc, f, payload, dst.IsMulticast())
+	case wire.EtherTypeARP:
+		if !ifc.loopback {
+			q.arpInput(ifc, payload)
+		}
+	default:
+		q.counters.Link.InUnknownTypes++
+	}
+}
+
+// linearize copies a chained frame into the queue's scratch buffer.
+func (q *queue) linearize(f *backend.Frame) []byte {
+	if cap(q.lin) < f.Len() {
+		q.lin = make([]byte, f.Len())
+	}
+	q.lin = q.lin[:f.Len()]
+	f.CopyTo(q.lin, 0)
+	return q.lin
+}
+
+// alloc gets one frame able to hold size bytes for sending on ifc.
+func (q *queue) alloc(ifc *iface, size int) *backend.Frame {
+	if ifc.be.Alloc(q.id, q.one[:], size) == 0 {
+		q.counters.Link.OutAllocFails++
+		return nil
+	}
+	f := q.one[0]
+	q.one[0] = nil
+	return f
+}
+
+// sendTo fills in the destination MAC of f and queues it on ifc.
+func (q *queue) sendTo(ifc *iface, dst wire.MAC, f *backend.Frame) {
+	wire.Ethernet(f.Bytes()).SetDst(dst)
+	q.queueTx(ifc, f)
+}
+
+// queueTx adds f to ifc's frames for this turn's flush, flushing early when
+// a burst is full.
+func (q *queue) queueTx(ifc *iface, f *backend.Frame) {
+	q.tx[ifc.idx] = append(q.tx[ifc.idx], f)
+	if len(q.tx[ifc.idx]) >= burst {
+		q.flushIface(ifc)
+	}
+}
+
+// flush sends every interface's queued frames: one backend call per burst.
+func (q *queue) flush() {
+	sh := q.shared()
+	for _, ifc := range sh.ifaces {
+		q.flushIface(ifc)
+	}
+	q.flushIface(sh.lo)
+}
+
+func (q *queue) flushIface(ifc *iface) {
+	frames := q.tx[ifc.idx]
+	for len(frames) > 0 {
+		n, err := ifc.be.Send(q.id, frames)
+		q.counters.Link.OutFrames += uint64(n)
+		frames = frames[n:]
+		if n == 0 || err != nil {
+			// The device is full: drop rather than hold buffers across
+			// turns; TCP retransmits and UDP is unreliable.
+			q.counters.Link.OutDrops += uint64(len(frames))
+			backend.Release(frames)
+			break
+		}
+	}
+	q.tx[ifc.idx] = q.tx[ifc.idx][:0]
+}
+
+// runCommands runs what applications asked of the queue.
+func (q *queue) runCommands() {
+	if !q.hasCmd.Load() {
+		return
+	}
+	q.cmdMu.Lock()
+	cmds := q.cmds
+	q.cmds = nil
+	q.hasCmd.Store(false)
+	q.cmdMu.Unlock()
+	for _, c := range cmds {
+		c(q)
+	}
+}
+
+// post queues fn to run on the queue's loop and wakes it.
+func (q *queue) post(fn func(q *queue)) {
+	q.cmdMu.Lock()
+	q.cmds = append(q.cmds, fn)
+	q.hasCmd.Store(true)
+	q.cmdMu.Unlock()
+	q.s.wake(q)
+}
+
+// close releases everything the queue holds.
+func (q *queue) close() {
+	q.runCommands()
+	q.arp.close()
+	q.udp.closeAll(q)
+	for i := range q.tx {
+		backend.Release(q.tx[i])
+		q.tx[i] = nil
+	}
+}
+
+// readyList is a lock-free list of sockets that have work for the loop
+// (data to send). Applications push; the loop takes the whole list at once.
+type readyList struct {
+	head atomic.Pointer[readyNode]
+}
+
+// readyNode is embedded in every socket.
+type readyNode struct {
+	next   *readyNode
+	queued atomic.Bool
+	owner  readyHandler
+}
+
+type readyHandler interface {
+	onReady(q *queue)
+}
+
+// push adds n unless it is already on the list.
+func (l *readyList) push(n *readyNode) bool {
+	if !n.queued.CompareAndSwap(false, true) {
+		return false
+	}
+	for {
+		old := l.head.Load()
+		n.next = old
+		if l.head.CompareAndSwap(old, n) {
+			return true
+		}
+	}
+}
+
+// drain runs every queued socket's work, in the order they were queued.
+func (l *readyList) drain(q *queue) {
+	h := l.head.Swap(nil)
+	if h == nil {
+		return
+	}
+	var rev *readyNode
+	for h != nil {
+		next := h.next
+		h.next = rev
+		rev = h
+		h = next
+	}
+	for n := rev; n != nil; {
+		next := n.next
+		n.next = nil
+		n.queued.Store(false)
+		n.owner.onReady(q)
+		n = next
+	}
+}

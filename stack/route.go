@@ -1,0 +1,142 @@
+package stack
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+)
+
+// route is one entry of the routing table.
+type route struct {
+	prefix netip.Prefix
+	via    netip.Addr // zero: on-link
+	ifc    *iface
+	// local marks routes to the stack's own addresses and to 127.0.0.0/8,
+	// delivered over the loopback interface.
+	local bool
+}
+
+// shared is the state every queue reads and queue 0 owns: interfaces'
+// addresses, own addresses and the routing table. It is immutable once
+// published; queue 0 publishes a new one by atomic pointer swap.
+type shared struct {
+	ifaces []*iface
+	addrs  [][]netip.Prefix // per interface index
+	own    map[netip.Addr]*iface
+	bcast  map[netip.Addr]*iface // directed broadcast addresses
+	routes []route               // longest prefix first
+	lo     *iface
+}
+
+// nextHop is the outcome of a route lookup.
+type nextHop struct {
+	ifc   *iface
+	addr  netip.Addr // the neighbour to send to: the gateway or the destination
+	src   netip.Addr // the preferred source address
+	local bool
+}
+
+func newShared(ifaces []*iface, lo *iface, addrs [][]netip.Prefix, static []Route) *shared {
+	sh := &shared{
+		ifaces: ifaces,
+		addrs:  addrs,
+		own:    map[netip.Addr]*iface{},
+		bcast:  map[netip.Addr]*iface{},
+		lo:     lo,
+	}
+	sh.routes = append(sh.routes, route{prefix: netip.MustParsePrefix("127.0.0.0/8"), ifc: lo, local: true})
+	for i, ps := range addrs {
+		ifc := ifaces[i]
+		for _, p := range ps {
+			sh.own[p.Addr()] = ifc
+			sh.routes = append(sh.routes, route{prefix: netip.PrefixFrom(p.Addr(), p.Addr().BitLen()), ifc: lo, local: true})
+			if p.Bits() < p.Addr().BitLen() {
+				sh.routes = append(sh.routes, route{prefix: p.Masked(), ifc: ifc})
+			}
+			if p.Addr().Is4() && p.Bits() < 31 {
+				sh.bcast[broadcastOf(p)] = ifc
+			}
+		}
+	}
+	for _, r := range static {
+		ifc := sh.ifaceFor(r)
+		if ifc == nil {
+			continue
+		}
+		sh.routes = append(sh.routes, route{prefix: r.Prefix.Masked(), via: r.Via, ifc: ifc})
+	}
+	// Longest prefix first; among equal prefixes the earlier entry wins,
+	// so connected routes beat static ones as in Linux.
+	slices.SortStableFunc(sh.routes, func(a, b route) int {
+		return cmp.Compare(b.prefix.Bits(), a.prefix.Bits())
+	})
+	return sh
+}
+
+// ifaceFor resolves a static route's interface: by name, or the interface
+// on whose prefix the gateway lies.
+func (sh *shared) ifaceFor(r Route) *iface {
+	for _, ifc := range sh.ifaces {
+		if r.Interface != "" {
+			if ifc.name == r.Interface {
+				return ifc
+			}
+			continue
+		}
+		for _, p := range sh.addrs[ifc.idx] {
+			if r.Via.IsValid() && p.Contains(r.Via) {
+				return ifc
+			}
+		}
+	}
+	if r.Interface == "" && len(sh.ifaces) == 1 {
+		return sh.ifaces[0]
+	}
+	return nil
+}
+
+// lookup finds the route for dst by longest prefix match and picks the
+// source address (RFC 1122 §3.3.4.3: an address of the outgoing interface,
+// preferably on the same prefix as the next hop).
+func (sh *shared) lookup(dst netip.Addr) (nextHop, bool) {
+	for i := range sh.routes {
+		r := &sh.routes[i]
+		if r.prefix.Addr().Is4() != dst.Is4() || !r.prefix.Contains(dst) {
+			continue
+		}
+		nh := nextHop{ifc: r.ifc, addr: dst, local: r.local}
+		if r.via.IsValid() {
+			nh.addr = r.via
+		}
+		if r.local {
+			if _, ok := sh.own[dst]; ok {
+				nh.src = dst
+			} else {
+				nh.src = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+			}
+			return nh, true
+		}
+		nh.src = sh.sourceFor(r.ifc, nh.addr)
+		if !nh.src.IsValid() {
+			continue
+		}
+		return nh, true
+	}
+	return nextHop{}, false
+}
+
+func (sh *shared) sourceFor(ifc *iface, to netip.Addr) netip.Addr {
+	var first netip.Addr
+	for _, p := range sh.addrs[ifc.idx] {
+		if p.Addr().Is4() != to.Is4() {
+			continue
+		}
+		if p.Contains(to) {
+			return p.Addr()
+		}
+		if !first.IsValid() {
+			first = p.Addr()
+		}
+	}
+	return first
+}

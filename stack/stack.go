@@ -1,0 +1,265 @@
+// Package stack is ustack's TCP/IP stack: a deterministic core per queue
+// over the backend contract, and the runtime that drives it and gives
+// applications net.Conn, net.Listener and net.PacketConn.
+package stack
+
+import (
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/stack/internal/reasm"
+	"github.com/ustack/ustack/stack/wire"
+)
+
+// Stack is a TCP/IP stack over one or more backends.
+type Stack struct {
+	cfg    Config
+	clock  backend.Clock
+	log    *slog.Logger
+	ifaces []*iface
+	lo     *iface
+	queues []*queue
+
+	closing atomic.Bool
+	closed  chan struct{}
+	wg      sync.WaitGroup
+	// wakeCh wakes a loop that waits on several backends.
+	wakeCh []chan struct{}
+}
+
+// New makes a stack and, unless cfg.Manual, starts its loops.
+func New(cfg Config) (*Stack, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		var b [8]byte
+		if _, err := crand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("stack: seed: %w", err)
+		}
+		seed = binary.LittleEndian.Uint64(b[:])
+	}
+	s := &Stack{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, closed: make(chan struct{})}
+	addrs := make([][]netip.Prefix, len(cfg.Interfaces))
+	for i, ic := range cfg.Interfaces {
+		caps := ic.Backend.Caps()
+		ifc := &iface{idx: i, name: ic.Name, be: ic.Backend, caps: caps, mtu: caps.MTU}
+		if ic.MTU > 0 && ic.MTU < ifc.mtu {
+			ifc.mtu = ic.MTU
+		}
+		mac := caps.MAC
+		if ic.MAC != nil {
+			mac = ic.MAC
+		}
+		if len(mac) != 6 {
+			return nil, fmt.Errorf("stack: interface %s: backend has no Ethernet address", ic.Name)
+		}
+		ifc.mac = wire.MAC(mac)
+		ifc.rxCsum = caps.Offloads.RxCsum
+		ifc.txCsum = caps.Offloads.TxCsum
+		if caps.Offloads.TSO {
+			ifc.tsoMax = caps.Offloads.TSOMax
+		}
+		for _, p := range ic.Addrs {
+			addrs[i] = append(addrs[i], netip.PrefixFrom(p.Addr().Unmap(), p.Bits()))
+		}
+		s.ifaces = append(s.ifaces, ifc)
+	}
+	s.lo = &iface{idx: len(s.ifaces), name: "lo", be: newLoopback(), mtu: loopbackMTU, loopback: true, rxCsum: true, txCsum: true}
+	s.lo.caps = s.lo.be.Caps()
+	sh := newShared(s.ifaces, s.lo, addrs, cfg.Routes)
+
+	// One queue for now: every backend is driven through its queue 0.
+	q := &queue{
+		s:   s,
+		id:  0,
+		now: s.clock.Now(),
+		log: s.log,
+		rng: rand.New(rand.NewPCG(seed, 0x75737461636b)),
+		tx:  make([][]*backend.Frame, len(s.ifaces)+1),
+		reasm: reasm.New(reasm.Config{
+			Timeout:      cfg.Reassembly.Timeout,
+			MaxDatagram:  65535 - wire.IPv4HeaderLen,
+			MaxBytes:     cfg.Reassembly.MaxBytes,
+			MaxDatagrams: cfg.Reassembly.MaxDatagrams,
+		}),
+	}
+	q.sh.Store(sh)
+	q.arp = newARPCache(q, &s.cfg.ARP)
+	q.reasmT.Handler = reasmTimer{q}
+	q.ipID = uint16(q.rng.Uint32())
+	q.icmp = icmpLimiter{
+		tokens: float64(cfg.ICMP.RateBurst),
+		burst:  float64(cfg.ICMP.RateBurst),
+		rate:   float64(cfg.ICMP.RateLimit) / 1e9,
+	}
+	s.queues = []*queue{q}
+	s.wakeCh = []chan struct{}{make(chan struct{}, 1)}
+	for _, ifc := range s.ifaces {
+		q.announce(ifc)
+	}
+	for _, ifc := range s.ifaces {
+		for _, p := range addrs[ifc.idx] {
+			s.log.Info("address up", "addr", p, "source", "static", "iface", ifc.name)
+		}
+	}
+	if !cfg.Manual {
+		for _, q := range s.queues {
+			s.wg.Add(1)
+			go s.run(q)
+		}
+	}
+	return s, nil
+}
+
+func (s *Stack) shared() *shared { return s.queues[0].shared() }
+
+// run is a queue's loop: drive the core with real time, then block until
+// frames may be ready, the next deadline, or a wake-up.
+func (s *Stack) run(q *queue) {
+	defer s.wg.Done()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if len(s.ifaces) == 1 {
+		be := s.ifaces[0].be
+		for !s.closing.Load() {
+			next := q.poll(s.clock.Now())
+			if next == 0 || next > s.clock.Now() {
+				be.Wait(q.id, next)
+			}
+		}
+		return
+	}
+	// Several devices: a helper per device blocks in its Wait and wakes
+	// the loop, which waits on its channel; the helper waits again only
+	// after the loop has polled, so it does not spin on ready frames.
+	stop := make(chan struct{})
+	polled := make([]chan struct{}, len(s.ifaces))
+	var waiters sync.WaitGroup
+	for i, ifc := range s.ifaces {
+		polled[i] = make(chan struct{}, 1)
+		waiters.Add(1)
+		go func() {
+			defer waiters.Done()
+			for {
+				ifc.be.Wait(q.id, 0)
+				notify(s.wakeCh[q.id])
+				select {
+				case <-stop:
+					return
+				case <-polled[i]:
+				}
+			}
+		}()
+	}
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	for !s.closing.Load() {
+		next := q.poll(s.clock.Now())
+		for _, c := range polled {
+			notify(c)
+		}
+		now := s.clock.Now()
+		if next != 0 && next <= now {
+			continue
+		}
+		if next != 0 {
+			t.Reset(time.Duration(next - now))
+		}
+		select {
+		case <-s.wakeCh[q.id]:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	close(stop)
+	for _, ifc := range s.ifaces {
+		ifc.be.Wake(q.id)
+	}
+	waiters.Wait()
+}
+
+// wake makes q's loop run soon.
+func (s *Stack) wake(q *queue) {
+	if s.cfg.Manual {
+		return
+	}
+	if len(s.ifaces) == 1 {
+		s.ifaces[0].be.Wake(q.id)
+		return
+	}
+	notify(s.wakeCh[q.id])
+}
+
+// Poll runs every queue once at time now and returns the earliest instant
+// the stack needs to run again (0: only when frames arrive). It is for
+// stacks made with Manual: simulations and replays drive them on virtual
+// time.
+func (s *Stack) Poll(now int64) int64 {
+	var next int64
+	for _, q := range s.queues {
+		n := q.poll(now)
+		if n != 0 && (next == 0 || n < next) {
+			next = n
+		}
+	}
+	return next
+}
+
+// Counters returns the sum of every queue's counters.
+func (s *Stack) Counters() Counters {
+	var total Counters
+	for _, q := range s.queues {
+		c := q.snapshotCounters()
+		addCounters(&total, &c)
+	}
+	return total
+}
+
+// Close stops the loops, closes every socket and backend, and releases
+// every buffer the stack holds.
+func (s *Stack) Close() error {
+	if !s.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	for _, q := range s.queues {
+		s.wake(q)
+		if !s.cfg.Manual {
+			for _, ifc := range s.ifaces {
+				ifc.be.Wake(q.id)
+			}
+		}
+	}
+	s.wg.Wait()
+	for _, q := range s.queues {
+		q.close()
+	}
+	var errs []error
+	for _, ifc := range s.ifaces {
+		if err := ifc.be.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ifc.name, err))
+		}
+	}
+	s.lo.be.Close()
+	close(s.closed)
+	return errors.Join(errs...)
+}
+
+// Outstanding is the number of buffers the stack's loopback holds; with
+// the backends' own counts it proves a stack released everything.
+func (s *Stack) Outstanding() int { return s.lo.be.Outstanding() }
+
+// errClosed is returned for operations on a closed stack.
+var errClosed = net.ErrClosed

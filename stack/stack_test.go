@@ -1,0 +1,238 @@
+package stack
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/backend/pipe"
+	"github.com/ustack/ustack/stack/wire"
+)
+
+var (
+	addrA = netip.MustParsePrefix("10.0.0.1/24")
+	addrB = netip.MustParsePrefix("10.0.0.2/24")
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// pair is two stacks on the two ends of a pipe.
+type pair struct {
+	a, b   *Stack
+	ea, eb *pipe.End
+}
+
+// pipeModes runs test over a pipe in plain and mbuf-like mode, and checks
+// that every buffer is back when the stacks are closed.
+func pipeModes(t *testing.T, cfg pipe.Config, test func(t *testing.T, p *pair)) {
+	for _, mbuf := range []bool{false, true} {
+		name := "plain"
+		if mbuf {
+			name = "mbuf"
+		}
+		t.Run(name, func(t *testing.T) {
+			c := cfg
+			c.Mbuf = mbuf
+			p := newPair(t, c, nil)
+			test(t, p)
+			p.close(t)
+		})
+	}
+}
+
+func newPair(t *testing.T, cfg pipe.Config, wrap func(backend.Backend) backend.Backend) *pair {
+	t.Helper()
+	ea, eb, err := pipe.New(cfg)
+	require.NoError(t, err)
+	var ba, bb backend.Backend = ea, eb
+	if wrap != nil {
+		ba = wrap(ea)
+	}
+	a, err := New(Config{Interfaces: []InterfaceConfig{{Backend: ba, Addrs: []netip.Prefix{addrA}}}, Seed: 1, Logger: quietLogger()})
+	require.NoError(t, err)
+	b, err := New(Config{Interfaces: []InterfaceConfig{{Backend: bb, Addrs: []netip.Prefix{addrB}}}, Seed: 2, Logger: quietLogger()})
+	require.NoError(t, err)
+	return &pair{a: a, b: b, ea: ea, eb: eb}
+}
+
+func (p *pair) close(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.a.Close())
+	require.NoError(t, p.b.Close())
+	assert.Zero(t, p.ea.Outstanding(), "buffers of end a")
+	assert.Zero(t, p.eb.Outstanding(), "buffers of end b")
+	assert.Zero(t, p.a.Outstanding()+p.b.Outstanding(), "loopback buffers")
+}
+
+func ping(t *testing.T, s *Stack, dst netip.Addr, id, seq uint16, size int) (time.Duration, error) {
+	t.Helper()
+	c, err := s.ListenPacket("ip4:icmp", "")
+	require.NoError(t, err)
+	defer c.Close()
+	msg := make([]byte, wire.ICMPv4HeaderLen+size)
+	m := wire.ICMPv4(msg)
+	m.SetType(wire.ICMPv4Echo)
+	m.SetEcho(id, seq)
+	for i := range size {
+		msg[8+i] = byte(i)
+	}
+	m.SetChecksum(m.ComputeChecksum())
+	start := time.Now()
+	_, err = c.WriteTo(msg, &net.IPAddr{IP: dst.AsSlice()})
+	require.NoError(t, err)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 70000)
+	for {
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			return 0, err
+		}
+		r := wire.ICMPv4(buf[:n])
+		if r.Check() == nil && r.Type() == wire.ICMPv4EchoReply && r.EchoID() == id && r.EchoSeq() == seq {
+			assert.Equal(t, dst.String(), from.String())
+			assert.True(t, bytes.Equal(msg[8:], r.Payload()), "echoed data")
+			return time.Since(start), nil
+		}
+	}
+}
+
+func TestPingBetweenStacks(t *testing.T) {
+	pipeModes(t, pipe.Config{}, func(t *testing.T, p *pair) {
+		for i, size := range []int{0, 56, 1472, 4000, 65507 - 8} {
+			_, err := ping(t, p.a, addrB.Addr(), 7, uint16(i), size)
+			require.NoError(t, err, "size %d", size)
+		}
+		ca, cb := p.a.Counters(), p.b.Counters()
+		assert.Equal(t, uint64(5), cb.ICMP.InEchos)
+		assert.Equal(t, uint64(5), cb.ICMP.OutEchoReps)
+		assert.Equal(t, uint64(5), ca.ICMP.InEchoReps)
+		assert.Positive(t, cb.IP.ReasmOKs, "large echoes came in fragments")
+		assert.Positive(t, ca.IP.FragCreates)
+		assert.Equal(t, uint64(1), ca.ARP.OutRequests-1, "one request beyond the gratuitous one")
+	})
+}
+
+func TestUDPEcho(t *testing.T) {
+	pipeModes(t, pipe.Config{}, func(t *testing.T, p *pair) {
+		srv, err := p.b.ListenPacket("udp", ":7")
+		require.NoError(t, err)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			buf := make([]byte, 65536)
+			for {
+				n, from, err := srv.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				srv.WriteTo(buf[:n], from)
+			}
+		}()
+		c, err := p.a.Dial("udp", "10.0.0.2:7")
+		require.NoError(t, err)
+		buf := make([]byte, 65536)
+		for _, size := range []int{0, 1, 1472, 1473, 9000, 65507} {
+			msg := bytes.Repeat([]byte{byte(size)}, size)
+			_, err := c.Write(msg)
+			require.NoError(t, err)
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, err := c.Read(buf)
+			require.NoError(t, err, "size %d", size)
+			assert.Equal(t, msg, buf[:n])
+		}
+		assert.Equal(t, "10.0.0.2:7", c.RemoteAddr().String())
+		require.NoError(t, c.Close())
+		require.NoError(t, srv.Close())
+		<-done
+		var oe *net.OpError
+		_, err = c.Write([]byte("x"))
+		require.ErrorAs(t, err, &oe)
+		assert.ErrorIs(t, err, net.ErrClosed)
+	})
+}
+
+func TestUDPPortUnreachableRefusesConnectedSocket(t *testing.T) {
+	pipeModes(t, pipe.Config{}, func(t *testing.T, p *pair) {
+		c, err := p.a.Dial("udp", "10.0.0.2:9")
+		require.NoError(t, err)
+		_, err = c.Write([]byte("anyone?"))
+		require.NoError(t, err)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 10))
+		require.Error(t, err)
+		assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+		var oe *net.OpError
+		assert.ErrorAs(t, err, &oe)
+		assert.Equal(t, uint64(1), p.b.Counters().UDP.NoPorts)
+		c.Close()
+	})
+}
+
+func TestUDPReadDeadline(t *testing.T) {
+	pipeModes(t, pipe.Config{}, func(t *testing.T, p *pair) {
+		c, err := p.a.ListenPacket("udp", ":0")
+		require.NoError(t, err)
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		_, _, err = c.ReadFrom(make([]byte, 10))
+		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		var ne net.Error
+		require.True(t, errors.As(err, &ne))
+		assert.True(t, ne.Timeout())
+	})
+}
+
+func TestUDPBindErrors(t *testing.T) {
+	pipeModes(t, pipe.Config{}, func(t *testing.T, p *pair) {
+		c, err := p.a.ListenPacket("udp", "10.0.0.1:53")
+		require.NoError(t, err)
+		_, err = p.a.ListenPacket("udp", ":53")
+		assert.ErrorIs(t, err, syscall.EADDRINUSE)
+		_, err = p.a.ListenPacket("udp", "10.9.9.9:53")
+		assert.ErrorIs(t, err, syscall.EADDRNOTAVAIL)
+		_, err = p.a.ListenPacket("tcpx", ":1")
+		assert.Error(t, err)
+		c.Close()
+		c2, err := p.a.ListenPacket("udp", ":53")
+		require.NoError(t, err, "the port is free again once closed")
+		c2.Close()
+	})
+}
+
+func TestUDPOverLoopback(t *testing.T) {
+	pipeModes(t, pipe.Config{}, func(t *testing.T, p *pair) {
+		srv, err := p.a.ListenPacket("udp", "127.0.0.1:5000")
+		require.NoError(t, err)
+		defer srv.Close()
+		c, err := p.a.Dial("udp", "127.0.0.1:5000")
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Write([]byte("hello"))
+		require.NoError(t, err)
+		buf := make([]byte, 10)
+		srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := srv.ReadFrom(buf)
+		require.NoError(t, err)
+		assert.Equal(t, "hello", string(buf[:n]))
+		assert.Equal(t, c.LocalAddr().String(), from.String())
+		c2, err := p.a.Dial("udp", "10.0.0.1:5000")
+		require.NoError(t, err)
+		defer c2.Close()
+		_, err = c2.Write([]byte("own"))
+		require.NoError(t, err)
+		c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c2.Read(buf)
+		assert.ErrorIs(t, err, syscall.ECONNREFUSED, "bound to 127.0.0.1 only")
+	})
+}
