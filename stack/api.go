@@ -9,11 +9,16 @@ import (
 	"syscall"
 )
 
-// call runs fn on q's loop and waits for it. A stack made with Manual must
-// be polled by another goroutine meanwhile.
+// call runs fn on q's loop and waits for it. On a Manual stack it runs fn
+// at once, between two Polls.
 func (s *Stack) call(ctx context.Context, q *queue, fn func(q *queue) error) error {
 	if s.closing.Load() {
 		return errClosed
+	}
+	if s.cfg.Manual {
+		s.pollMu.Lock()
+		defer s.pollMu.Unlock()
+		return fn(q)
 	}
 	done := make(chan error, 1)
 	q.post(func(q *queue) { done <- fn(q) })

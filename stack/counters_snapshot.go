@@ -6,7 +6,12 @@ import "reflect"
 // one (the counters are the loop's alone), directly otherwise.
 func (q *queue) snapshotCounters() Counters {
 	s := q.s
-	if s.cfg.Manual || s.closing.Load() {
+	if s.cfg.Manual {
+		s.pollMu.Lock()
+		defer s.pollMu.Unlock()
+		return q.counters
+	}
+	if s.closing.Load() {
 		return q.counters
 	}
 	done := make(chan Counters, 1)

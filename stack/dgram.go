@@ -290,35 +290,43 @@ func (d *dgramSock) addrPortOf(addr net.Addr) (netip.AddrPort, error) {
 const maxUDPPayload = 65535 - 20 - 8
 
 func (d *dgramSock) write(p []byte, to netip.AddrPort, addr net.Addr) (int, error) {
-	if addr == nil {
-		addr = d.netAddr(to)
+	n, err := d.send(p, to)
+	if err != nil {
+		if addr == nil {
+			addr = d.netAddr(to)
+		}
+		return n, d.opError("write", addr, err)
 	}
+	return n, nil
+}
+
+func (d *dgramSock) send(p []byte, to netip.AddrPort) (int, error) {
 	if len(p) > maxUDPPayload {
-		return 0, d.opError("write", addr, syscall.EMSGSIZE)
+		return 0, syscall.EMSGSIZE
 	}
 	to = netip.AddrPortFrom(to.Addr().Unmap(), to.Port())
 	if !to.Addr().Is4() {
-		return 0, d.opError("write", addr, syscall.EAFNOSUPPORT)
+		return 0, syscall.EAFNOSUPPORT
 	}
 	if d.proto == protoUDP && to.Port() == 0 {
-		return 0, d.opError("write", addr, syscall.EINVAL)
+		return 0, syscall.EINVAL
 	}
 	sh := d.s.shared()
 	if _, ok := sh.lookup(to.Addr()); !ok {
-		return 0, d.opError("write", addr, syscall.ENETUNREACH)
+		return 0, syscall.ENETUNREACH
 	}
 	if isBroadcast(sh, to.Addr()) && !d.broadcast.Load() {
-		return 0, d.opError("write", addr, syscall.EACCES)
+		return 0, syscall.EACCES
 	}
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	for {
 		if d.closed.Load() {
-			return 0, d.opError("write", addr, net.ErrClosed)
+			return 0, net.ErrClosed
 		}
 		if d.raddr.IsValid() {
 			if err := d.takeSoftError(); err != nil {
-				return 0, d.opError("write", addr, err)
+				return 0, err
 			}
 		}
 		if putRecord(d.tx, d.wbuf[:], to, p) {
@@ -327,13 +335,13 @@ func (d *dgramSock) write(p []byte, to netip.AddrPort, addr net.Addr) (int, erro
 			return len(p), nil
 		}
 		if recHdrLen+len(p) > d.tx.Cap()/2 {
-			return 0, d.opError("write", addr, syscall.ENOBUFS)
+			return 0, syscall.ENOBUFS
 		}
 		select {
 		case <-d.txWake:
 		case <-d.done:
 		case <-d.wdl.wait():
-			return 0, d.opError("write", addr, os.ErrDeadlineExceeded)
+			return 0, os.ErrDeadlineExceeded
 		}
 	}
 }

@@ -32,6 +32,8 @@ type Stack struct {
 	queues []*queue
 
 	closing atomic.Bool
+	// pollMu serialises Poll with API calls on a Manual stack.
+	pollMu sync.Mutex
 	closed  chan struct{}
 	wg      sync.WaitGroup
 	// wakeCh wakes a loop that waits on several backends.
@@ -208,6 +210,8 @@ func (s *Stack) wake(q *queue) {
 // stacks made with Manual: simulations and replays drive them on virtual
 // time.
 func (s *Stack) Poll(now int64) int64 {
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
 	var next int64
 	for _, q := range s.queues {
 		n := q.poll(now)

@@ -103,6 +103,9 @@ func BenchmarkReassembleInterleaved(b *testing.B) {
 				}
 				i++
 			}
+			if ok := r.Stats().ReasmOKs; ok+uint64(n)+1 < uint64(i) {
+				b.Fatalf("%d datagrams reassembled of %d", ok, i)
+			}
 		})
 	}
 }

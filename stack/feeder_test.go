@@ -1,0 +1,175 @@
+package stack
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+
+	"github.com/ustack/ustack/backend"
+)
+
+// feeder is a test backend that delivers recorded frames at their
+// timestamps and records what the stack sends.
+type feeder struct {
+	clock  backend.Clock
+	pool   *backend.Pool
+	mac    []byte
+	frames [][]byte
+	times  []int64
+	next   int
+	out    [][]byte
+}
+
+func newFeeder(t testing.TB, clock backend.Clock, mbuf bool, mac []byte) *feeder {
+	pool, err := backend.NewPool(backend.PoolConfig{Mbuf: mbuf, Count: 4096, Poison: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &feeder{clock: clock, pool: pool, mac: mac}
+}
+
+func (f *feeder) add(at int64, frame []byte) {
+	f.frames = append(f.frames, frame)
+	f.times = append(f.times, at)
+}
+
+func (f *feeder) Caps() backend.Caps {
+	return backend.Caps{Name: "feeder", MAC: f.mac, MTU: 1500, Queues: 1, BufSize: f.pool.BufSize()}
+}
+
+func (f *feeder) Recv(_ int, frames []*backend.Frame) (int, error) {
+	n := 0
+	for n < len(frames) && f.next < len(f.frames) && f.times[f.next] <= f.clock.Now() {
+		b := f.frames[f.next]
+		f.next++
+		fr := f.pool.AllocOne(len(b))
+		if fr == nil {
+			break
+		}
+		fr.SetLen(len(b))
+		fr.CopyFrom(b, 0)
+		frames[n] = fr
+		n++
+	}
+	return n, nil
+}
+
+func (f *feeder) nextAt() (int64, bool) {
+	if f.next < len(f.frames) {
+		return f.times[f.next], true
+	}
+	return 0, false
+}
+
+func (f *feeder) Alloc(_ int, frames []*backend.Frame, size int) int { return f.pool.Alloc(frames, size) }
+
+func (f *feeder) Send(_ int, frames []*backend.Frame) (int, error) {
+	for _, fr := range frames {
+		f.out = append(f.out, fr.AppendTo(nil))
+	}
+	backend.Release(frames)
+	return len(frames), nil
+}
+
+func (f *feeder) Wait(int, int64) error { return nil }
+func (f *feeder) Wake(int)              {}
+func (f *feeder) Outstanding() int      { return f.pool.Outstanding() }
+func (f *feeder) Close() error          { return nil }
+
+// corpusDir finds the shared captures, or skips.
+func corpusDir(t testing.TB) string {
+	for _, d := range []string{os.Getenv("USTACK_CORPUS"), "../../shared/corpus", "../../../shared/corpus"} {
+		if d == "" {
+			continue
+		}
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			return d
+		}
+	}
+	t.Skip("no capture corpus: set USTACK_CORPUS or place it at ../shared/corpus")
+	return ""
+}
+
+func corpusFiles(t testing.TB) []string {
+	dir := corpusDir(t)
+	var files []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".pcap") || strings.HasSuffix(p, ".pcapng")) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	return files
+}
+
+// readCapture returns a capture's frames as Ethernet frames with their
+// times; raw IP captures get an Ethernet header. Other link types are
+// reported as unsupported.
+func readCapture(path string) (frames [][]byte, times []int64, err error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer fh.Close()
+	var next func() ([]byte, int64, error)
+	var link layers.LinkType
+	if strings.HasSuffix(path, ".pcapng") {
+		r, err := pcapgo.NewNgReader(fh, pcapgo.DefaultNgReaderOptions)
+		if err != nil {
+			return nil, nil, err
+		}
+		link = r.LinkType()
+		next = func() ([]byte, int64, error) {
+			d, ci, err := r.ReadPacketData()
+			return d, ci.Timestamp.UnixNano(), err
+		}
+	} else {
+		r, err := pcapgo.NewReader(fh)
+		if err != nil {
+			return nil, nil, err
+		}
+		// Some captures record frames longer than their own snap
+		// length; read them whole.
+		r.SetSnaplen(1 << 18)
+		link = r.LinkType()
+		next = func() ([]byte, int64, error) {
+			d, ci, err := r.ReadPacketData()
+			return d, ci.Timestamp.UnixNano(), err
+		}
+	}
+	for {
+		d, ts, err := next()
+		if err != nil {
+			// A truncated last record ends the capture; what came
+			// before it is replayed.
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return frames, times, nil
+			}
+			return frames, times, err
+		}
+		switch link {
+		case layers.LinkTypeEthernet:
+		case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12:
+			eth := make([]byte, 14, 14+len(d))
+			et := uint16(0x0800)
+			if len(d) > 0 && d[0]>>4 == 6 {
+				et = 0x86dd
+			}
+			binary.BigEndian.PutUint16(eth[12:], et)
+			d = append(eth, d...)
+		default:
+			return nil, nil, errUnsupportedLink
+		}
+		frames = append(frames, append([]byte(nil), d...))
+		times = append(times, ts)
+	}
+}
+
+var errUnsupportedLink = errors.New("unsupported link type")
