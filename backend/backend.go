@@ -99,12 +99,12 @@ func (s Steering) String() string {
 type HashFields uint8
 
 const (
-	HashIPv4    HashFields = 1 << iota // source and destination IPv4 addresses
-	HashTCPv4                          // IPv4 addresses and TCP ports
-	HashUDPv4                          // IPv4 addresses and UDP ports
-	HashIPv6                           // source and destination IPv6 addresses
-	HashTCPv6                          // IPv6 addresses and TCP ports
-	HashUDPv6                          // IPv6 addresses and UDP ports
+	HashIPv4  HashFields = 1 << iota // source and destination IPv4 addresses
+	HashTCPv4                        // IPv4 addresses and TCP ports
+	HashUDPv4                        // IPv4 addresses and UDP ports
+	HashIPv6                         // source and destination IPv6 addresses
+	HashTCPv6                        // IPv6 addresses and TCP ports
+	HashUDPv6                        // IPv6 addresses and UDP ports
 )
 
 // Offloads are the work a device does for the stack.

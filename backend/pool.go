@@ -36,7 +36,7 @@ type Pool struct {
 	cfg PoolConfig
 
 	mu          sync.Mutex
-	free        []*Frame            // mbuf mode
+	free        []*Frame             // mbuf mode
 	classes     [numClasses][]*Frame // plain mode, by size class
 	created     int
 	outstanding int

@@ -68,7 +68,9 @@ func (f *feeder) nextAt() (int64, bool) {
 	return 0, false
 }
 
-func (f *feeder) Alloc(_ int, frames []*backend.Frame, size int) int { return f.pool.Alloc(frames, size) }
+func (f *feeder) Alloc(_ int, frames []*backend.Frame, size int) int {
+	return f.pool.Alloc(frames, size)
+}
 
 func (f *feeder) Send(_ int, frames []*backend.Frame) (int, error) {
 	for _, fr := range frames {

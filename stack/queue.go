@@ -47,9 +47,9 @@ type queue struct {
 	rxHdr, txHdr [recHdrLen]byte
 	reasmT       timer.Timer
 
-	ready readyList
-	cmdMu sync.Mutex
-	cmds  []func(q *queue)
+	ready  readyList
+	cmdMu  sync.Mutex
+	cmds   []func(q *queue)
 	hasCmd atomic.Bool
 }
 

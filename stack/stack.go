@@ -34,8 +34,8 @@ type Stack struct {
 	closing atomic.Bool
 	// pollMu serialises Poll with API calls on a Manual stack.
 	pollMu sync.Mutex
-	closed  chan struct{}
-	wg      sync.WaitGroup
+	closed chan struct{}
+	wg     sync.WaitGroup
 	// wakeCh wakes a loop that waits on several backends.
 	wakeCh []chan struct{}
 }
