@@ -44,6 +44,12 @@ func family(network string) (proto uint8, fam int, ok bool) {
 		return protoUDP, 6, true
 	case "ip4:icmp", "ip4:1":
 		return protoICMP, 4, true
+	case "tcp":
+		return protoTCP, 0, true
+	case "tcp4":
+		return protoTCP, 4, true
+	case "tcp6":
+		return protoTCP, 6, true
 	}
 	return 0, 0, false
 }
@@ -98,7 +104,7 @@ func (s *Stack) listenPacket(ctx context.Context, network, address string, raddr
 		return &net.OpError{Op: "listen", Net: network, Addr: stringAddr{network, address}, Err: err}
 	}
 	proto, fam, ok := family(network)
-	if !ok {
+	if !ok || proto == protoTCP {
 		return nil, opErr(net.UnknownNetworkError(network))
 	}
 	ap, err := parseAddr(network, address, proto, proto == protoUDP)
@@ -135,7 +141,7 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 		return &net.OpError{Op: "dial", Net: network, Addr: stringAddr{network, address}, Err: err}
 	}
 	proto, fam, ok := family(network)
-	if !ok || proto != protoUDP {
+	if !ok || proto == protoICMP {
 		return nil, opErr(net.UnknownNetworkError(network))
 	}
 	ra, err := parseAddr(network, address, proto, true)
@@ -152,11 +158,95 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 	if !ok {
 		return nil, opErr(syscall.ENETUNREACH)
 	}
+	if proto == protoTCP {
+		c, err := s.dialTCP(ctx, network, netip.AddrPortFrom(nh.src, 0), ra, nh)
+		if err != nil {
+			return nil, opErr(err)
+		}
+		return c, nil
+	}
 	d, err := s.listenPacket(ctx, network, netip.AddrPortFrom(nh.src, 0).String(), ra)
 	if err != nil {
 		return nil, opErr(err)
 	}
 	return d, nil
+}
+
+// dialTCP opens a connection and waits for the handshake.
+func (s *Stack) dialTCP(ctx context.Context, network string, local, remote netip.AddrPort, nh nextHop) (*tcpSock, error) {
+	q := s.queues[0]
+	sock := newTCPSock(s, q, network, nil)
+	sock.nodelay = true // Go's default
+	err := s.call(ctx, q, func(q *queue) error {
+		c, err := q.connect(sock, local, remote, nh)
+		if err != nil {
+			return err
+		}
+		sock.c = c
+		sock.laddr, sock.raddr = c.key.local, c.key.remote
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-sock.estab:
+	case <-ctx.Done():
+		c := sock.c
+		q.post(func(q *queue) { c.destroy() })
+		return nil, ctx.Err()
+	case <-s.closed:
+		return nil, errClosed
+	}
+	if err := sock.connErr(); err != nil {
+		return nil, err
+	}
+	if tcpState(sock.c.shState.Load()) == stateClosed {
+		return nil, syscall.ECONNRESET
+	}
+	return sock, nil
+}
+
+// Listen listens for TCP connections on address ("tcp", "tcp4", "tcp6";
+// host:port, an empty host for every address, port 0 for an ephemeral
+// one). The backlog bounds both the half-open and the accept queue.
+func (s *Stack) Listen(network, address string) (net.Listener, error) {
+	return s.ListenBacklog(network, address, 1024)
+}
+
+// ListenBacklog is Listen with an explicit backlog (listen(2)'s).
+func (s *Stack) ListenBacklog(network, address string, backlog int) (net.Listener, error) {
+	opErr := func(err error) error {
+		return &net.OpError{Op: "listen", Net: network, Addr: stringAddr{network, address}, Err: err}
+	}
+	proto, fam, ok := family(network)
+	if !ok || proto != protoTCP {
+		return nil, opErr(net.UnknownNetworkError(network))
+	}
+	if backlog <= 0 {
+		backlog = 1
+	}
+	ap, err := parseAddr(network, address, proto, true)
+	if err != nil {
+		return nil, opErr(err)
+	}
+	if a := ap.Addr(); a.IsValid() {
+		if fam == 4 && !a.Is4() || fam == 6 && a.Is4() {
+			return nil, opErr(&net.AddrError{Err: "address family mismatch", Addr: address})
+		}
+		if _, own := s.shared().own[a]; !own && !a.IsLoopback() {
+			return nil, opErr(syscall.EADDRNOTAVAIL)
+		}
+	}
+	q := s.queues[0]
+	ln := &tcpListener{
+		s: s, q: q, netw: network, fam: fam, laddr: ap, backlog: backlog,
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	if err := s.call(context.Background(), q, func(q *queue) error { return q.bindListener(ln) }); err != nil {
+		return nil, opErr(err)
+	}
+	return ln, nil
 }
 
 // Dial is DialContext without a context.

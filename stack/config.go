@@ -34,6 +34,7 @@ type Config struct {
 	ICMP       ICMPConfig
 	Reassembly ReassemblyConfig
 	UDP        UDPConfig
+	TCP        TCPConfig
 }
 
 // InterfaceConfig is one network interface.
@@ -103,6 +104,50 @@ type UDPConfig struct {
 	SendBuffer int
 }
 
+// TCPConfig tunes TCP. Durations and sizes have Linux's defaults.
+type TCPConfig struct {
+	// SendBuffer and RecvBuffer are the default socket buffer sizes
+	// (default 256 KiB each).
+	SendBuffer int
+	RecvBuffer int
+	// MinRTO and MaxRTO bound the retransmission timeout (RFC 6298 §2.4
+	// allows a lower minimum than 1 s; Linux uses 200 ms and 120 s).
+	MinRTO time.Duration
+	MaxRTO time.Duration
+	// MSL is the maximum segment lifetime; TIME_WAIT lasts 2·MSL
+	// (default 30s, so 60s as Linux's TCP_TIMEWAIT_LEN).
+	MSL time.Duration
+	// FinTimeout bounds FIN_WAIT_2 for connections the application has
+	// closed (default 60s, Linux's tcp_fin_timeout).
+	FinTimeout time.Duration
+	// DelayedACK is the longest an ACK is held back (default 40 ms).
+	DelayedACK time.Duration
+	// KeepAliveIdle, KeepAliveInterval and KeepAliveCount are the
+	// keepalive defaults (2h, 75s, 9 as Linux; Go's net enables 15s).
+	KeepAliveIdle     time.Duration
+	KeepAliveInterval time.Duration
+	KeepAliveCount    int
+	// Retries is the number of retransmissions of one segment before
+	// the connection fails with ETIMEDOUT (default 15, Linux's
+	// tcp_retries2); SynRetries for a SYN (default 6).
+	Retries    int
+	SynRetries int
+	// Congestion selects the congestion control: "cubic" (default) or
+	// "reno".
+	Congestion string
+	// MaxOrphans bounds connections closed by the application and still
+	// finishing (default 8192); beyond it they are reset.
+	MaxOrphans int
+	// SynBacklog bounds half-open connections per listener before SYN
+	// cookies are used (default 1024).
+	SynBacklog int
+	// MaxConnections bounds connections per queue (default 1<<20).
+	MaxConnections int
+	// SynCookies: "auto" (when the SYN queue is full, default), "always"
+	// or "never".
+	SynCookies string
+}
+
 func (c *Config) fill() error {
 	if len(c.Interfaces) == 0 {
 		return fmt.Errorf("stack: no interfaces")
@@ -162,6 +207,39 @@ func (c *Config) fill() error {
 	c.Reassembly.MaxDatagrams = defInt(c.Reassembly.MaxDatagrams, 1024)
 	c.UDP.RecvBuffer = defInt(c.UDP.RecvBuffer, 256<<10)
 	c.UDP.SendBuffer = defInt(c.UDP.SendBuffer, 256<<10)
+	t := &c.TCP
+	t.SendBuffer = defInt(t.SendBuffer, 256<<10)
+	t.RecvBuffer = defInt(t.RecvBuffer, 256<<10)
+	t.MinRTO = defDuration(t.MinRTO, 200*time.Millisecond)
+	t.MaxRTO = defDuration(t.MaxRTO, 120*time.Second)
+	if t.MinRTO > t.MaxRTO {
+		return fmt.Errorf("stack: tcp min rto %v above max rto %v", t.MinRTO, t.MaxRTO)
+	}
+	t.MSL = defDuration(t.MSL, 30*time.Second)
+	t.FinTimeout = defDuration(t.FinTimeout, 60*time.Second)
+	t.DelayedACK = defDuration(t.DelayedACK, 40*time.Millisecond)
+	t.KeepAliveIdle = defDuration(t.KeepAliveIdle, 2*time.Hour)
+	t.KeepAliveInterval = defDuration(t.KeepAliveInterval, 75*time.Second)
+	t.KeepAliveCount = defInt(t.KeepAliveCount, 9)
+	t.Retries = defInt(t.Retries, 15)
+	t.SynRetries = defInt(t.SynRetries, 6)
+	t.MaxOrphans = defInt(t.MaxOrphans, 8192)
+	t.SynBacklog = defInt(t.SynBacklog, 1024)
+	t.MaxConnections = defInt(t.MaxConnections, 1<<20)
+	switch t.Congestion {
+	case "":
+		t.Congestion = "cubic"
+	case "cubic", "reno":
+	default:
+		return fmt.Errorf("stack: tcp congestion control %q: want cubic or reno", t.Congestion)
+	}
+	switch t.SynCookies {
+	case "":
+		t.SynCookies = "auto"
+	case "auto", "always", "never":
+	default:
+		return fmt.Errorf("stack: tcp syn cookies %q: want auto, always or never", t.SynCookies)
+	}
 	return nil
 }
 

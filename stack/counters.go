@@ -9,6 +9,7 @@ type Counters struct {
 	IP   IPCounters
 	ICMP ICMPCounters
 	UDP  UDPCounters
+	TCP  TCPCounters
 }
 
 // LinkCounters count Ethernet frames.
@@ -93,4 +94,53 @@ type UDPCounters struct {
 	RcvbufErrors uint64 // the socket's receive queue was full
 	OutDatagrams uint64
 	SndbufErrors uint64
+}
+
+// TCPCounters count TCP segments and connections (RFC 4022 tcp group and
+// Linux's TcpExt, whose names netstat -s prints).
+type TCPCounters struct {
+	ActiveOpens  uint64
+	PassiveOpens uint64
+	AttemptFails uint64
+	EstabResets  uint64
+	InSegs       uint64
+	OutSegs      uint64
+	RetransSegs  uint64
+	InErrs       uint64 // malformed, bad options, not unicast
+	InCsumErrors uint64
+	InBadOptions uint64
+	OutRsts      uint64
+	InRsts       uint64
+	NoPorts      uint64 // segments for no connection or listener, answered with RST
+
+	ListenOverflows  uint64 // SYNs dropped because the accept queue was full
+	ListenDrops      uint64 // SYNs dropped because the SYN queue was full and cookies are off
+	SynCookiesSent   uint64
+	SynCookiesRecv   uint64
+	SynCookiesFailed uint64
+	LandDrops        uint64
+
+	PAWSDrops           uint64 // RFC 7323 §5: old timestamps
+	OutOfWindow         uint64 // segments outside the receive window
+	ChallengeACKs       uint64 // RFC 5961
+	ChallengeACKLimited uint64
+	AckOfUnsent         uint64 // RFC 5961 §5.2: ACK beyond what we sent
+	AckTooOld           uint64
+	DataAfterFin        uint64
+	DataOnClosed        uint64 // data for a connection the application closed: reset
+	RcvWindowTrims      uint64
+	OfoQueue            uint64 // out-of-order segments kept
+	OfoDrops            uint64 // out-of-order segments dropped: too many holes
+	DSACKs              uint64
+
+	FastRetrans       uint64
+	RTOs              uint64
+	Timeouts          uint64 // connections failed by retransmission timeouts
+	WindowProbes      uint64
+	DelayedACKs       uint64
+	KeepAliveProbes   uint64
+	KeepAliveTimeouts uint64
+	AbortOnClose      uint64
+	OrphanDrops       uint64
+	ConnLimitDrops    uint64
 }

@@ -223,6 +223,9 @@ func (d *dgramSock) read(p []byte) (int, netip.AddrPort, error) {
 		if d.closed.Load() {
 			return 0, netip.AddrPort{}, net.ErrClosed
 		}
+		if isClosed(d.rdl.wait()) {
+			return 0, netip.AddrPort{}, os.ErrDeadlineExceeded
+		}
 		if payload, from, ok := nextRecord(d.rx, d.rbuf[:]); ok {
 			n := copy(p, payload)
 			discardRecord(d.rx, len(payload))
@@ -323,6 +326,9 @@ func (d *dgramSock) send(p []byte, to netip.AddrPort) (int, error) {
 	for {
 		if d.closed.Load() {
 			return 0, net.ErrClosed
+		}
+		if isClosed(d.wdl.wait()) {
+			return 0, os.ErrDeadlineExceeded
 		}
 		if d.raddr.IsValid() {
 			if err := d.takeSoftError(); err != nil {

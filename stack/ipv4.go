@@ -73,6 +73,8 @@ func (q *queue) ipv4Input(ifc *iface, f *backend.Frame, b []byte, l2multicast bo
 		q.icmpInput(ifc, f, ip, payload)
 	case wire.IPProtoUDP:
 		q.udpInput(ifc, f, ip, payload)
+	case wire.IPProtoTCP:
+		q.tcpInput(ifc, f, ip, payload)
 	default:
 		c.InDelivers--
 		c.InUnknownProtos++
@@ -119,7 +121,11 @@ func (q *queue) reassemble(ip wire.IPv4) ([]byte, bool) {
 		q.scheduleReasm()
 		return nil, false
 	default:
-		c.ReasmFails++
+		// Fragments of a datagram already discarded are not failures
+		// of their own.
+		if res.Reason != reasm.Discarded {
+			c.ReasmFails++
+		}
 		if res.Reason == reasm.Overlap {
 			c.ReasmOverlaps++
 		}
@@ -137,7 +143,7 @@ func (r reasmTimer) OnTimer(_ *timer.Timer, now int64) {
 		q.counters.IP.ReasmTimeout++
 		// RFC 792: time exceeded (fragment reassembly) only when the
 		// first fragment arrived, and quoting it.
-		if len(e.Header) > 0 {
+		if e.First {
 			q.icmpErrorQuote(e.Header, e.Data, wire.ICMPv4TimeExceeded, 1, 0)
 		}
 	})
@@ -161,8 +167,12 @@ type ipv4Datagram struct {
 	df       bool
 	// hdr is the transport header and payload the data after it; the
 	// datagram is their concatenation.
-	hdr     []byte
-	payload []byte
+	hdr      []byte
+	payload  []byte
+	payload2 []byte // more payload: a ring's bytes can come in two pieces
+	// gsoSize, when set, lets a datagram larger than the MTU go out as one
+	// TSO frame of gsoSize-byte segments (TCP only).
+	gsoSize int
 	// csumOff is the offset of the transport checksum in hdr, or -1; the
 	// checksum covers the pseudo-header when pseudo is set (UDP, TCP) and
 	// only the message otherwise (ICMP). zeroIsNone: a computed 0 is sent
@@ -182,7 +192,7 @@ func (q *queue) output4(nh nextHop, d *ipv4Datagram) error {
 	c := &q.counters.IP
 	c.OutRequests++
 	ifc := nh.ifc
-	l4len := len(d.hdr) + len(d.payload)
+	l4len := len(d.hdr) + len(d.payload) + len(d.payload2)
 	if wire.IPv4HeaderLen+l4len > 65535 {
 		c.OutDiscards++
 		return errMsgSize
@@ -192,13 +202,21 @@ func (q *queue) output4(nh nextHop, d *ipv4Datagram) error {
 	}
 	q.ipID++
 	id := q.ipID
-	if wire.IPv4HeaderLen+l4len <= ifc.mtu {
+	tso := d.gsoSize > 0 && ifc.tsoMax >= wire.IPv4HeaderLen+l4len && ifc.txCsum
+	if wire.IPv4HeaderLen+l4len <= ifc.mtu || tso {
 		f := q.alloc(ifc, wire.EthernetHeaderLen+wire.IPv4HeaderLen+l4len)
 		if f == nil {
 			c.OutDiscards++
 			return nil
 		}
 		q.fillIPv4(f, ifc, d, id, 0, false, d.hdr, d.payload, l4len)
+		if len(d.payload2) > 0 {
+			f.CopyFrom(d.payload2, wire.EthernetHeaderLen+wire.IPv4HeaderLen+len(d.hdr)+len(d.payload))
+		}
+		if wire.IPv4HeaderLen+l4len > ifc.mtu {
+			f.GSO, f.GSOSize = backend.GSOTCPv4, uint16(d.gsoSize)
+			f.L4Len = uint16(len(d.hdr))
+		}
 		q.checksumL4(f, ifc, d, l4len)
 		q.deliver(nh, d.dst, f)
 		return nil
@@ -214,6 +232,9 @@ func (q *queue) output4(nh nextHop, d *ipv4Datagram) error {
 // hdr and payload into f. The destination MAC is filled later.
 func (q *queue) fillIPv4(f *backend.Frame, ifc *iface, d *ipv4Datagram, id uint16, off int, mf bool, hdr, payload []byte, l4len int) {
 	total := wire.EthernetHeaderLen + wire.IPv4HeaderLen + len(hdr) + len(payload)
+	if off == 0 && !mf {
+		total += len(d.payload2)
+	}
 	f.SetLen(total)
 	b := f.Bytes()
 	eth := wire.Ethernet(b)
@@ -229,7 +250,7 @@ func (q *queue) fillIPv4(f *backend.Frame, ifc *iface, d *ipv4Datagram, id uint1
 		Protocol:       d.proto,
 		Src:            d.src,
 		Dst:            d.dst,
-		PayloadLen:     len(hdr) + len(payload),
+		PayloadLen:     total - wire.EthernetHeaderLen - wire.IPv4HeaderLen,
 	}.Emit(b[wire.EthernetHeaderLen:])
 	ip := wire.IPv4(b[wire.EthernetHeaderLen:])
 	ip.SetChecksum(0)

@@ -9,6 +9,7 @@ import (
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/stack/internal/reasm"
 	"github.com/ustack/ustack/stack/internal/timer"
+	"github.com/ustack/ustack/stack/tcp/isn"
 	"github.com/ustack/ustack/stack/wire"
 )
 
@@ -33,8 +34,15 @@ type queue struct {
 	arp      *arpCache
 	reasm    *reasm.Reassembler
 	udp      udpTable
-	icmp     icmpLimiter
-	ipID     uint16
+	tcp      tcpTable
+	isn      isn.Generator
+	seg      segment
+	ackList  []*tcpConn
+	// challenge limits RFC 5961 challenge ACKs (Linux: 1000/s).
+	challenge   icmpLimiter
+	portCounter uint32
+	icmp        icmpLimiter
+	ipID        uint16
 
 	rx  [burst]*backend.Frame
 	one [1]*backend.Frame
@@ -102,6 +110,8 @@ func (q *queue) receive(ifc *iface, bursts int) {
 		for _, f := range q.rx[:n] {
 			q.input(ifc, f)
 		}
+		// One ACK per connection for the whole burst.
+		q.flushAcks()
 		backend.Release(q.rx[:n])
 		if n < len(q.rx) {
 			return
@@ -240,6 +250,7 @@ func (q *queue) close() {
 	q.runCommands()
 	q.arp.close()
 	q.udp.closeAll(q)
+	q.tcp.closeAll(q)
 	for i := range q.tx {
 		backend.Release(q.tx[i])
 		q.tx[i] = nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/stack/internal/reasm"
+	"github.com/ustack/ustack/stack/tcp/isn"
 	"github.com/ustack/ustack/stack/wire"
 )
 
@@ -96,9 +97,15 @@ func New(cfg Config) (*Stack, error) {
 			MaxDatagram:  65535 - wire.IPv4HeaderLen,
 			MaxBytes:     cfg.Reassembly.MaxBytes,
 			MaxDatagrams: cfg.Reassembly.MaxDatagrams,
+			// A 65,515-byte datagram over a 576-byte path is 119
+			// fragments.
+			MaxFragments: 128,
 		}),
 	}
 	q.sh.Store(sh)
+	q.tcp.init()
+	q.isn = isn.New(seed)
+	q.challenge = icmpLimiter{tokens: 1000, burst: 1000, rate: 1000 / 1e9}
 	q.arp = newARPCache(q, &s.cfg.ARP)
 	q.reasmT.Handler = reasmTimer{q}
 	q.ipID = uint16(q.rng.Uint32())

@@ -11,6 +11,7 @@ import (
 const (
 	protoICMP = wire.IPProtoICMP
 	protoUDP  = wire.IPProtoUDP
+	protoTCP  = wire.IPProtoTCP
 )
 
 // Ephemeral ports, Linux's default ip_local_port_range.

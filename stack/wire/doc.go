@@ -9,6 +9,11 @@
 // any function here panic once Check has accepted it, and Check itself
 // accepts any byte slice.
 //
+// Emit writes transport checksums (TCP, UDP, ICMP) as zero, since they
+// cover data Emit does not write: once the payload is in place, set them
+// with the view's ComputeChecksum, or leave a partial checksum for offload.
+// IPv4Fields.Emit computes the header checksum itself.
+//
 // The package imports nothing else from ustack: backends use it too, for
 // checksum completion and software segmentation.
 package wire

@@ -26,10 +26,10 @@ func mustHex(s string) []byte {
 }
 
 var (
-	v4a = netip.MustParseAddr("192.0.2.1")
-	v4b = netip.MustParseAddr("198.51.100.7")
-	v6a = netip.MustParseAddr("2001:db8::1")
-	v6b = netip.MustParseAddr("fe80::c000:54ff:fef5:0")
+	v4a  = netip.MustParseAddr("192.0.2.1")
+	v4b  = netip.MustParseAddr("198.51.100.7")
+	v6a  = netip.MustParseAddr("2001:db8::1")
+	v6b  = netip.MustParseAddr("fe80::c000:54ff:fef5:0")
 	macA = MAC{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}
 	macB = MAC{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
 )

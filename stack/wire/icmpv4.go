@@ -92,7 +92,7 @@ func (m ICMPv4) VerifyChecksum() bool { return Checksum(m, 0) == 0 }
 
 // ComputeChecksum returns the checksum the message should carry, whatever
 // the field holds now.
-func (m ICMPv4) ComputeChecksum() uint16 { return ^Fold(Sum(m, uint64(^m.Checksum()))) }
+func (m ICMPv4) ComputeChecksum() uint16 { return ^Fold(sumSkipping(m, 2, 0)) }
 
 // SetType sets the message type.
 func (m ICMPv4) SetType(t uint8) { m[0] = t }
@@ -108,6 +108,13 @@ func (m ICMPv4) SetRest(r uint32) { put32be(m[4:8], r) }
 
 // SetEcho sets the identifier and sequence number of an echo.
 func (m ICMPv4) SetEcho(id, seq uint16) { put16be(m[4:6], id); put16be(m[6:8], seq) }
+
+// SetPointer sets the octet a Parameter Problem message points at and
+// clears the unused bytes.
+func (m ICMPv4) SetPointer(p uint8) { put32be(m[4:8], uint32(p)<<24) }
+
+// SetGateway sets the gateway address of a Redirect message.
+func (m ICMPv4) SetGateway(a netip.Addr) { putAddr4(m[4:8], a) }
 
 // SetNextHopMTU sets the next-hop MTU and clears the unused half word.
 func (m ICMPv4) SetNextHopMTU(mtu uint16) { put16be(m[4:6], 0); put16be(m[6:8], mtu) }

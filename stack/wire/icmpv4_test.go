@@ -45,13 +45,15 @@ func TestICMPv4Messages(t *testing.T) {
 	})
 	t.Run("parameter problem pointer", func(t *testing.T) {
 		m.SetType(ICMPv4ParameterProblem)
-		m.SetRest(0x08000000)
+		m.SetRest(0xffffffff)
+		m.SetPointer(8)
 		assert.Equal(t, uint8(8), m.Pointer())
+		assert.Equal(t, uint32(0x08000000), m.Rest())
 	})
 	t.Run("redirect gateway", func(t *testing.T) {
 		m.SetType(ICMPv4Redirect)
-		m.SetRest(0xc0000201)
-		assert.Equal(t, v4a, m.Gateway())
+		m.SetGateway(v4b)
+		assert.Equal(t, v4b, m.Gateway())
 	})
 	t.Run("echo", func(t *testing.T) {
 		m.SetEcho(0x1234, 0x5678)
@@ -77,4 +79,14 @@ func TestICMPv4FieldsRoundTrip(t *testing.T) {
 		require.NoError(t, got.Parse(b))
 		assert.Equal(t, f, got)
 	}
+}
+
+func TestICMPv4ChecksumOfZeros(t *testing.T) {
+	// An echo reply with id 0, seq 0 and no data sums to zero: its checksum
+	// is 0xffff, the ones' complement of +0 (RFC 1071), never 0.
+	m := ICMPv4(make([]byte, 8))
+	m.SetChecksum(0x1234)
+	assert.Equal(t, uint16(0xffff), m.ComputeChecksum())
+	m.SetChecksum(m.ComputeChecksum())
+	assert.True(t, m.VerifyChecksum())
 }

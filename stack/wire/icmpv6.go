@@ -100,7 +100,7 @@ func (m ICMPv6) VerifyChecksum(src, dst netip.Addr) bool {
 // ComputeChecksum returns the checksum the message should carry, whatever
 // the field holds now.
 func (m ICMPv6) ComputeChecksum(src, dst netip.Addr) uint16 {
-	return fieldChecksum(src, dst, IPProtoICMPv6, m, m.Checksum())
+	return fieldChecksum(src, dst, IPProtoICMPv6, m, 2)
 }
 
 // SetType sets the message type.
@@ -117,6 +117,12 @@ func (m ICMPv6) SetRest(r uint32) { put32be(m[4:8], r) }
 
 // SetEcho sets the identifier and sequence number of an echo.
 func (m ICMPv6) SetEcho(id, seq uint16) { put16be(m[4:6], id); put16be(m[6:8], seq) }
+
+// SetMTU sets the MTU of a Packet Too Big message.
+func (m ICMPv6) SetMTU(mtu uint32) { put32be(m[4:8], mtu) }
+
+// SetPointer sets the pointer of a Parameter Problem message.
+func (m ICMPv6) SetPointer(p uint32) { put32be(m[4:8], p) }
 
 // ICMPv6Fields is the value of an ICMPv6 header; Rest is the type-specific
 // word (EchoRest, an MTU, a pointer).

@@ -48,8 +48,13 @@ func TestICMPv6Messages(t *testing.T) {
 	t.Run("parameter problem pointer", func(t *testing.T) {
 		m.SetType(ICMPv6ParameterProblem)
 		m.SetCode(ICMPv6UnrecognizedNextHeader)
-		m.SetRest(48)
+		m.SetPointer(48)
 		assert.Equal(t, uint32(48), m.Pointer())
+	})
+	t.Run("packet too big mtu", func(t *testing.T) {
+		m.SetType(ICMPv6PacketTooBig)
+		m.SetMTU(1280)
+		assert.Equal(t, uint32(1280), m.MTU())
 	})
 	t.Run("checksum fills", func(t *testing.T) {
 		m.SetChecksum(m.ComputeChecksum(v6a, v6b))

@@ -114,8 +114,7 @@ func (ip IPv4) VerifyChecksum() bool { return Checksum(ip.Header(), 0) == 0 }
 // ComputeChecksum returns the header checksum the header should carry,
 // whatever the checksum field holds now.
 func (ip IPv4) ComputeChecksum() uint16 {
-	// Adding the complement of the field removes it from the sum.
-	return ^Fold(Sum(ip.Header(), uint64(^ip.Checksum())))
+	return ^Fold(sumSkipping(ip.Header(), 10, 0))
 }
 
 // PseudoHeaderSum is the checksum accumulator of the pseudo-header for an

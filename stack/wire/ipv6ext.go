@@ -234,7 +234,7 @@ func (f IPv6Fragment) NextHeader() uint8 { return f[0] }
 
 // FragmentOffset returns the offset of the fragment's data in bytes (the
 // field × 8).
-func (f IPv6Fragment) FragmentOffset() int { return int(be16(f[2:4])&^7) }
+func (f IPv6Fragment) FragmentOffset() int { return int(be16(f[2:4]) &^ 7) }
 
 // MoreFragments returns the M flag.
 func (f IPv6Fragment) MoreFragments() bool { return f[3]&1 != 0 }

@@ -116,7 +116,7 @@ func (t TCP) VerifyChecksum(src, dst netip.Addr) bool {
 // ComputeChecksum returns the checksum the segment should carry, whatever
 // the field holds now.
 func (t TCP) ComputeChecksum(src, dst netip.Addr) uint16 {
-	return fieldChecksum(src, dst, IPProtoTCP, t, t.Checksum())
+	return fieldChecksum(src, dst, IPProtoTCP, t, 16)
 }
 
 // SetSrcPort sets the source port.

@@ -25,9 +25,16 @@ func transportPseudoSum(src, dst netip.Addr, proto uint8, length int) uint64 {
 	return add64(acc, uint64(proto)+uint64(length))
 }
 
-// fieldChecksum is TransportChecksum as if the checksum field, which holds
-// field now, were zero: adding its complement cancels it.
-func fieldChecksum(src, dst netip.Addr, proto uint8, l4 []byte, field uint16) uint16 {
-	acc := add64(transportPseudoSum(src, dst, proto, len(l4)), uint64(^field))
-	return ^Fold(Sum(l4, acc))
+// fieldChecksum is TransportChecksum as if the 16-bit checksum field at
+// offset off of l4 were zero.
+func fieldChecksum(src, dst netip.Addr, proto uint8, l4 []byte, off int) uint16 {
+	return ^Fold(sumSkipping(l4, off, transportPseudoSum(src, dst, proto, len(l4))))
+}
+
+// sumSkipping adds b to acc except the 16-bit field at the even offset off:
+// the sum of b as if that field were zero. (Adding the field's complement
+// instead would turn a sum of zero into 0xffff, the other zero, and give a
+// checksum of 0 where 0xffff is due.)
+func sumSkipping(b []byte, off int, acc uint64) uint64 {
+	return Sum(b[off+2:], Sum(b[:off], acc))
 }

@@ -55,7 +55,7 @@ func (u UDP) VerifyChecksum(src, dst netip.Addr) bool {
 // ComputeChecksum returns the checksum the datagram should carry, whatever
 // the field holds now; a computed 0 is sent as 0xffff (RFC 768).
 func (u UDP) ComputeChecksum(src, dst netip.Addr) uint16 {
-	c := fieldChecksum(src, dst, IPProtoUDP, u[:u.Length()], u.Checksum())
+	c := fieldChecksum(src, dst, IPProtoUDP, u[:u.Length()], 6)
 	if c == 0 {
 		c = 0xffff
 	}

@@ -39,8 +39,9 @@
 //     datagrams with the header of the fragment at offset 0 when it arrived,
 //     so the caller can send ICMP Time Exceeded code 1 (RFC 792, RFC 4443
 //     §3.3); only then (RFC 8200 §4.5).
-//   - Memory, datagrams and fragments per datagram are capped. When a cap is
-//     hit the oldest datagrams are evicted; see Config.
+//   - Memory and datagrams in progress are capped: past a cap the oldest
+//     datagrams are evicted. Pieces per datagram are capped too: past that
+//     cap the datagram is discarded (RFC 1858 tiny fragments). See Config.
 //   - Not done here: checking that the first IPv6 fragment holds the whole
 //     header chain (RFC 7112), ICMP generation, and checks that need the
 //     header length (an IPv4 header with options shrinks the payload limit).

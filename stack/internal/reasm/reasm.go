@@ -55,8 +55,10 @@ func (r *Reassembler) Stats() Stats { return r.stats }
 // remembered (see Discarded) included.
 func (r *Reassembler) Len() int { return len(r.table) }
 
-// Bytes returns the memory held by the datagrams in progress. It never
-// exceeds Config.MaxBytes.
+// Bytes returns the memory held by the datagrams in progress: the capacity
+// of their buffers. It never exceeds Config.MaxBytes. Free buffers kept for
+// reuse (at most 16 of each size class, from 64 bytes to 128 KiB) and those
+// lent to the last Complete result are not counted.
 func (r *Reassembler) Bytes() int { return r.bytes }
 
 // NextDeadline returns the time at which Expire will next have a datagram to
@@ -117,32 +119,14 @@ func (r *Reassembler) Add(k Key, offset int, more bool, data, header []byte, now
 	r.gaps = r.gaps[:0]
 	if d == nil {
 		d = r.create(k, now)
-		if end > offset {
-			r.gaps = append(r.gaps, span{offset, end})
-		}
-	} else {
-		if !d.checkEnd(end, more) {
-			r.kill(d)
-			return r.fail(BadEnd, &r.stats.BadEnd)
-		}
-		i := d.search(offset)
-		switch {
-		case i == len(d.pieces) || d.pieces[i].off >= end:
-			if end > offset {
-				r.gaps = append(r.gaps, span{offset, end})
-			}
-		case d.pieces[i].off == offset && d.pieces[i].end == end &&
-			bytes.Equal(d.arena[d.pieces[i].at:d.pieces[i].at+len(data)], data):
-			// RFC 8200 §4.5 lets exact duplicates be dropped while keeping
-			// the datagram: the network duplicates fragments.
-			r.stats.Duplicates++
-		case !r.cfg.AcceptOverlaps:
-			r.kill(d)
-			return r.fail(Overlap, &r.stats.Overlaps)
-		default:
-			// RFC 815: keep the first-received bytes, fill only the holes.
-			r.gaps = d.uncovered(r.gaps, i, offset, end)
-		}
+	}
+	if !d.checkEnd(end, more) {
+		r.kill(d)
+		return r.fail(BadEnd, &r.stats.BadEnd)
+	}
+	if !r.place(d, offset, data) {
+		r.kill(d)
+		return r.fail(Overlap, &r.stats.Overlaps)
 	}
 	if len(d.pieces)+len(r.gaps) > r.cfg.MaxFragments {
 		r.kill(d)
@@ -150,25 +134,11 @@ func (r *Reassembler) Add(k Key, offset int, more bool, data, header []byte, now
 	}
 
 	// Reserve the memory before changing anything.
-	n := 0
-	for _, g := range r.gaps {
-		n += g.end - g.off
-	}
 	total := d.total
 	if !more {
 		total = end
 	}
-	grow := 0
-	if need := len(d.arena) + n; need > cap(d.arena) {
-		want := max(need, 2*cap(d.arena))
-		if cap(d.arena) == 0 && more {
-			want = 2 * need // a second fragment will follow
-		}
-		if total >= 0 {
-			want = min(want, total)
-		}
-		grow = classCap(min(want, r.cfg.MaxDatagram))
-	}
+	grow := r.growth(d, more, total)
 	keepHeader := offset == 0 && !d.first
 	delta := 0
 	if grow > 0 {
@@ -208,6 +178,53 @@ func (r *Reassembler) Add(k Key, offset int, more bool, data, header []byte, now
 		return r.complete(d)
 	}
 	return Result{Status: Pending}
+}
+
+// place sets r.gaps to the runs of the fragment at offset to keep in d, and
+// reports false if the fragment overlaps d's data in a way that must
+// discard d.
+func (r *Reassembler) place(d *datagram, offset int, data []byte) bool {
+	end := offset + len(data)
+	i := d.search(offset)
+	switch {
+	case i == len(d.pieces) || d.pieces[i].off >= end:
+		if end > offset {
+			r.gaps = append(r.gaps, span{offset, end})
+		}
+	case d.pieces[i].off == offset && d.pieces[i].end == end &&
+		bytes.Equal(d.arena[d.pieces[i].at:d.pieces[i].at+len(data)], data):
+		// RFC 8200 §4.5 lets exact duplicates be dropped while keeping the
+		// datagram: the network duplicates fragments.
+		r.stats.Duplicates++
+	case !r.cfg.AcceptOverlaps:
+		return false
+	default:
+		// RFC 815: keep the first-received bytes, fill only the holes.
+		r.gaps = d.uncovered(r.gaps, i, offset, end)
+	}
+	return true
+}
+
+// growth returns the capacity d's arena must grow to for r.gaps, 0 if it
+// has room. Arenas double, so that fragments arriving in order are copied
+// into place once; a first fragment with more to come gets room for a
+// second, and no arena grows past the datagram's known end.
+func (r *Reassembler) growth(d *datagram, more bool, total int) int {
+	need := len(d.arena)
+	for _, g := range r.gaps {
+		need += g.end - g.off
+	}
+	if need <= cap(d.arena) {
+		return 0
+	}
+	want := max(need, 2*cap(d.arena))
+	if cap(d.arena) == 0 && more {
+		want = 2 * need
+	}
+	if total >= 0 {
+		want = min(want, total)
+	}
+	return classCap(min(want, r.cfg.MaxDatagram))
 }
 
 // Expire discards the datagrams whose timeout has passed at now and calls fn

@@ -1,0 +1,238 @@
+package stack
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ustack/ustack/stack/internal/ring"
+	"github.com/ustack/ustack/stack/internal/timer"
+	"github.com/ustack/ustack/stack/tcp/cc"
+	"github.com/ustack/ustack/stack/tcp/rtt"
+	"github.com/ustack/ustack/stack/tcp/sack"
+	"github.com/ustack/ustack/stack/tcp/seq"
+)
+
+// tcpState is a connection state of RFC 9293 §3.3.2.
+type tcpState uint8
+
+const (
+	stateClosed tcpState = iota
+	stateListen
+	stateSynSent
+	stateSynRcvd
+	stateEstablished
+	stateFinWait1
+	stateFinWait2
+	stateCloseWait
+	stateClosing
+	stateLastAck
+	stateTimeWait
+)
+
+var stateNames = [...]string{"CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1",
+	"FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"}
+
+func (s tcpState) String() string { return stateNames[s] }
+
+// synchronized says whether the state is past the handshake (RFC 9293
+// §3.5.2's "synchronized states").
+func (s tcpState) synchronized() bool { return s >= stateEstablished }
+
+// connKey identifies a connection: local and remote address and port.
+type connKey struct {
+	local, remote netip.AddrPort
+}
+
+// tcpTimer is one of a connection's timers.
+type tcpTimer struct {
+	timer.Timer
+	c    *tcpConn
+	kind uint8
+}
+
+const (
+	timerRTO       = iota // retransmission, also the SYN and zero-window probe timer
+	timerDelACK           // delayed acknowledgment
+	timerKeepAlive        // keepalive, FIN-WAIT-2 and TIME-WAIT
+	numTimers
+)
+
+func (t *tcpTimer) OnTimer(_ *timer.Timer, now int64) { t.c.onTimer(t.kind, now) }
+
+// tcpConn is a TCP connection's control block. Only its queue's loop
+// touches it, except the fields marked shared, which the application side
+// (tcpSock) reads or writes with atomics, and the two rings.
+type tcpConn struct {
+	readyNode
+	q      *queue
+	key    connKey
+	state  tcpState
+	timers [numTimers]tcpTimer
+	sock   *tcpSock     // nil for an orphan (closed by the application)
+	ln     *tcpListener // the listener a passive open belongs to, until accepted
+	route  nextHop      // how to reach the peer
+
+	// Send sequence variables (RFC 9293 §3.3.1). sndMax is the highest
+	// sequence number sent; sndNxt the next to send, which falls back to
+	// sndUna on a retransmission timeout.
+	iss     seq.Value
+	sndUna  seq.Value
+	sndNxt  seq.Value
+	sndMax  seq.Value
+	sndWnd  int // peer's window in bytes, scaled
+	sndWl1  seq.Value
+	sndWl2  seq.Value
+	maxWnd  int // the largest window the peer offered (RFC 5961 §5.2, SWS)
+	sndBuf  *ring.Bytes
+	finSent bool
+	// Receive sequence variables.
+	irs    seq.Value
+	rcvNxt seq.Value
+	rcvAdv seq.Value // right edge of the window we advertised
+	rcvBuf *ring.Bytes
+	ooo    oooQueue
+	finRcv bool // a FIN was received in order: no more data
+
+	// Negotiated options.
+	mss       int  // the largest segment payload we send
+	peerMSS   int  // what the peer announced
+	advMSS    int  // what we announced
+	sndScale  uint // peer's window scale (RFC 7323 §2.3)
+	rcvScale  uint // ours
+	wsOK      bool
+	sackOK    bool
+	tsOK      bool
+	tsRecent  uint32 // RFC 7323 §4.3
+	tsRecentT int64  // when tsRecent was updated, for the 24-day PAWS rule
+	tsOffset  uint32 // added to our clock in TSval
+
+	// Loss recovery and congestion control.
+	cc  cc.Controller
+	rtt rtt.Estimator
+	sb  sack.Scoreboard
+	// newlySacked counts bytes SACKed by the ACK being processed.
+	newlySacked int
+	prr         cc.PRR
+	dupAcks     int
+	inRecovery  bool
+	// cwndLimited: the last send stopped at the congestion window, so an
+	// ACK may grow it (RFC 7661's application-limited test).
+	cwndLimited bool
+	recover     seq.Value // RFC 6582: sndMax when recovery began
+	highRxt     seq.Value // RFC 6675 HighRxt
+	rescueRxt   seq.Value
+	rtSeq       seq.Value // the segment being timed (no timestamps), Karn
+	rtTime      int64
+	rtTiming    bool
+	backoff     int // consecutive RTO expirations
+	retrans     uint64
+	lastSend    int64
+	lastRecv    int64
+	firstRTOAt  int64 // when the oldest unacked data was first retransmitted, for the user timeout
+
+	// ACK generation.
+	ackNow      bool
+	segsUnacked int // full segments received since our last ACK
+	onAckList   bool
+
+	// Options the application set.
+	nodelay     bool
+	keepAlive   bool
+	keepIdle    time.Duration
+	keepIntvl   time.Duration
+	keepCnt     int
+	keepProbes  int
+	userTimeout time.Duration
+	linger      int // -1: none; 0: RST on close; >0 seconds
+
+	closeWrite bool // the application will write no more: send FIN after the data
+	err        syscall.Errno
+	bytesAcked uint64
+	bytesRecv  uint64
+	segsIn     uint64
+	segsOut    uint64
+	orphan     bool
+
+	// Shared with the application.
+	shState  atomic.Uint32 // tcpState, for the application's view
+	shErr    atomic.Int32  // errno that ended the connection
+	shRcvFin atomic.Bool   // the peer finished sending
+}
+
+func (c *tcpConn) setState(s tcpState) {
+	c.state = s
+	c.shState.Store(uint32(s))
+}
+
+// oooQueue tracks out-of-order data already written into the receive
+// ring past its end: ranges of sequence numbers, in order, plus a FIN seen
+// beyond them. Data is copied once, into its final place.
+type oooQueue struct {
+	ranges [maxOOORanges]seqRange
+	n      int
+	// last is the index of the range that grew most recently (first SACK
+	// block, RFC 2018 §4).
+	last   int
+	finSet bool
+	fin    seq.Value
+}
+
+// maxOOORanges bounds the holes a receiver tracks; a segment that would
+// make more is dropped (and retransmitted by the peer).
+const maxOOORanges = 32
+
+type seqRange struct{ start, end seq.Value }
+
+// add records [start, end) and reports false when there is no room.
+func (o *oooQueue) add(start, end seq.Value) bool {
+	i := 0
+	for i < o.n && o.ranges[i].end.LessThan(start) {
+		i++
+	}
+	// Merge with every range that overlaps or touches [start, end).
+	j := i
+	for j < o.n && o.ranges[j].start.LessEq(end) {
+		if o.ranges[j].start.LessThan(start) {
+			start = o.ranges[j].start
+		}
+		if end.LessThan(o.ranges[j].end) {
+			end = o.ranges[j].end
+		}
+		j++
+	}
+	if i == j {
+		if o.n == maxOOORanges {
+			return false
+		}
+		copy(o.ranges[i+1:o.n+1], o.ranges[i:o.n])
+		o.n++
+	} else {
+		copy(o.ranges[i+1:], o.ranges[j:o.n])
+		o.n -= j - i - 1
+	}
+	o.ranges[i] = seqRange{start, end}
+	o.last = i
+	return true
+}
+
+// advance removes the ranges that rcvNxt reached and returns the new
+// rcvNxt: the end of a range that starts at or before it.
+func (o *oooQueue) advance(nxt seq.Value) seq.Value {
+	k := 0
+	for k < o.n && o.ranges[k].start.LessEq(nxt) {
+		if nxt.LessThan(o.ranges[k].end) {
+			nxt = o.ranges[k].end
+		}
+		k++
+	}
+	if k > 0 {
+		copy(o.ranges[:], o.ranges[k:o.n])
+		o.n -= k
+		o.last = 0
+	}
+	return nxt
+}
+
+func (o *oooQueue) reset() { *o = oooQueue{} }

@@ -1,0 +1,516 @@
+package stack
+
+import (
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/stack/tcp/cc"
+	"github.com/ustack/ustack/stack/tcp/seq"
+	"github.com/ustack/ustack/stack/wire"
+)
+
+// segment is a received TCP segment, its payload a view into the frame
+// valid for the call only.
+type segment struct {
+	seq     seq.Value
+	ack     seq.Value
+	flags   wire.TCPFlags
+	wnd     uint16
+	opts    wire.TCPOptions
+	payload []byte
+}
+
+// seqLen is the sequence space the segment occupies (RFC 9293 §3.4).
+func (s *segment) seqLen() int {
+	n := len(s.payload)
+	if s.flags&wire.TCPFlagSYN != 0 {
+		n++
+	}
+	if s.flags&wire.TCPFlagFIN != 0 {
+		n++
+	}
+	return n
+}
+
+func (s *segment) has(f wire.TCPFlags) bool { return s.flags&f != 0 }
+
+// tcpInput demultiplexes a TCP segment (RFC 9293 §3.10.7).
+func (q *queue) tcpInput(ifc *iface, f *backend.Frame, ip wire.IPv4, b []byte) {
+	c := &q.counters.TCP
+	c.InSegs++
+	t := wire.TCP(b)
+	if t.Check() != nil {
+		c.InErrs++
+		return
+	}
+	src, dst := ip.SrcAddr(), ip.DstAddr()
+	if (ip.IsFragment() || !verified(f)) && !t.VerifyChecksum(src, dst) {
+		c.InCsumErrors++
+		c.InErrs++
+		return
+	}
+	if isBroadcast(q.shared(), dst) || dst.IsMulticast() {
+		// TCP is unicast only (RFC 1122 §4.2.3.10).
+		c.InErrs++
+		return
+	}
+	seg := &q.seg
+	*seg = segment{seq: seq.Value(t.Seq()), ack: seq.Value(t.Ack()), flags: t.Flags(), wnd: t.Window(), payload: t.Payload()}
+	if err := seg.opts.Parse(t.Options()); err != nil {
+		// RFC 9293 §3.1: a malformed option is grounds to drop the
+		// segment (and a length-0 option would loop forever).
+		c.InBadOptions++
+		c.InErrs++
+		return
+	}
+	key := connKey{local: netip.AddrPortFrom(dst, t.DstPort()), remote: netip.AddrPortFrom(src, t.SrcPort())}
+	if conn := q.tcp.conns[key]; conn != nil {
+		conn.input(seg)
+		return
+	}
+	if ln := q.tcp.listener(key.local); ln != nil {
+		ln.input(key, seg)
+		return
+	}
+	q.tcpReset(key, seg)
+}
+
+// tcpReset answers a segment for no connection with a reset (RFC 9293
+// §3.10.7.1): never a reset for a reset.
+func (q *queue) tcpReset(key connKey, seg *segment) {
+	if seg.has(wire.TCPFlagRST) {
+		return
+	}
+	q.counters.TCP.NoPorts++
+	if seg.has(wire.TCPFlagACK) {
+		q.sendRST(key, seg.ack, 0, false)
+		return
+	}
+	q.sendRST(key, 0, seg.seq.Add(seg.seqLen()), true)
+}
+
+// input processes a segment for an existing connection, after the
+// "SEGMENT ARRIVES" rules of RFC 9293 §3.10.7.3-4.
+func (c *tcpConn) input(seg *segment) {
+	c.segsIn++
+	c.lastRecv = c.q.now
+	switch c.state {
+	case stateSynSent:
+		c.inputSynSent(seg)
+		return
+	case stateClosed, stateListen:
+		return
+	}
+	// RFC 7323 §5.3 PAWS: a segment whose timestamp is older than
+	// TS.Recent is a duplicate from an earlier incarnation.
+	if c.tsOK && seg.opts.HasTimestamps && !seg.has(wire.TCPFlagRST) &&
+		int32(seg.opts.TSVal-c.tsRecent) < 0 && c.q.now-c.tsRecentT < pawsIdle {
+		c.q.counters.TCP.PAWSDrops++
+		c.sendACK()
+		return
+	}
+	if !c.acceptable(seg) {
+		if !seg.has(wire.TCPFlagRST) {
+			c.q.counters.TCP.OutOfWindow++
+			c.sendACK()
+		}
+		return
+	}
+	if seg.has(wire.TCPFlagRST) {
+		c.inputRST(seg)
+		return
+	}
+	if seg.has(wire.TCPFlagSYN) {
+		// RFC 5961 §4.2: a SYN in a synchronized state (or in
+		// SYN-RECEIVED) gets a challenge ACK whatever its sequence number.
+		if c.state == stateSynRcvd && c.ln != nil && seg.seq == c.irs {
+			c.sendSynAck()
+			return
+		}
+		c.challengeACK()
+		return
+	}
+	if !seg.has(wire.TCPFlagACK) {
+		return
+	}
+	if c.tsOK && seg.opts.HasTimestamps && seg.seq.LessEq(c.rcvAdv) && c.rcvNxt.LessEq(seg.seq.Add(seg.seqLen())) {
+		// RFC 7323 §4.3: remember the peer's latest timestamp.
+		c.tsRecent = seg.opts.TSVal
+		c.tsRecentT = c.q.now
+	}
+	if !c.inputACK(seg) {
+		return
+	}
+	if c.state == stateClosed {
+		return
+	}
+	c.inputData(seg)
+	if c.state != stateClosed {
+		c.output()
+	}
+}
+
+// pawsIdle: after 24 days idle TS.Recent is invalid (RFC 7323 §5.5).
+const pawsIdle = int64(24 * 24 * 3600 * 1e9)
+
+// acceptable is the segment acceptance test of RFC 9293 §3.10.7.4.
+func (c *tcpConn) acceptable(seg *segment) bool {
+	wnd := c.rcvWindow()
+	n := seg.seqLen()
+	switch {
+	case n == 0 && wnd == 0:
+		return seg.seq == c.rcvNxt
+	case n == 0:
+		return seg.seq.InRange(c.rcvNxt, c.rcvNxt.Add(wnd))
+	case wnd == 0:
+		return false
+	}
+	last := seg.seq.Add(n - 1)
+	return seg.seq.InRange(c.rcvNxt, c.rcvNxt.Add(wnd)) || last.InRange(c.rcvNxt, c.rcvNxt.Add(wnd))
+}
+
+// inputRST handles a reset in the window (RFC 5961 §3.2): exactly at
+// RCV.NXT it closes the connection, elsewhere it earns a challenge ACK.
+func (c *tcpConn) inputRST(seg *segment) {
+	if seg.seq != c.rcvNxt {
+		c.challengeACK()
+		return
+	}
+	c.q.counters.TCP.InRsts++
+	switch c.state {
+	case stateSynRcvd:
+		if c.ln != nil {
+			// A passive open goes back to LISTEN: forget it.
+			c.destroy()
+			return
+		}
+		c.fail(syscall.ECONNREFUSED)
+	case stateEstablished, stateFinWait1, stateFinWait2, stateCloseWait:
+		c.q.counters.TCP.EstabResets++
+		c.fail(syscall.ECONNRESET)
+	default:
+		c.destroy()
+	}
+}
+
+// challengeACK sends an ACK for the current state, rate limited (RFC 5961
+// §7), so a blind attacker learns nothing and a real peer resynchronises.
+func (c *tcpConn) challengeACK() {
+	q := c.q
+	if !q.challenge.allow(q.now) {
+		q.counters.TCP.ChallengeACKLimited++
+		return
+	}
+	q.counters.TCP.ChallengeACKs++
+	c.sendACK()
+}
+
+// inputACK processes the ACK field (RFC 9293 §3.10.7.4 fifth check, with
+// RFC 5961 §5.2's validation). It reports false when the segment must be
+// dropped.
+func (c *tcpConn) inputACK(seg *segment) bool {
+	ack := seg.ack
+	if c.state == stateSynRcvd {
+		if !c.sndUna.LessThan(ack) || c.sndMax.LessThan(ack) {
+			c.q.sendRST(c.key, ack, 0, false)
+			return false
+		}
+		c.established()
+	}
+	// RFC 5961 §5.2: an ACK of data never sent, or too old to be from a
+	// current peer, is dropped and answered.
+	if c.sndMax.LessThan(ack) {
+		c.q.counters.TCP.AckOfUnsent++
+		c.challengeACK()
+		return false
+	}
+	if ack.LessThan(c.sndUna.Add(-max(c.maxWnd, 1))) {
+		c.q.counters.TCP.AckTooOld++
+		c.challengeACK()
+		return false
+	}
+	c.newlySacked = 0
+	if c.sackOK {
+		c.updateSACK(seg)
+	}
+	acked := int(ack.Sub(c.sndUna))
+	wnd := int(seg.wnd) << c.sndScale
+	if acked > 0 {
+		c.newAck(seg, acked)
+	} else if acked == 0 && len(seg.payload) == 0 && !seg.has(wire.TCPFlagFIN) &&
+		wnd == c.sndWnd && c.sndUna != c.sndMax {
+		// RFC 5681 §2 "duplicate acknowledgment".
+		c.dupAck(seg)
+	}
+	// Window update (RFC 9293 §3.10.7.4): only from a newer segment.
+	if c.sndWl1.LessThan(seg.seq) || (c.sndWl1 == seg.seq && c.sndWl2.LessEq(ack)) {
+		c.sndWnd = wnd
+		c.maxWnd = max(c.maxWnd, wnd)
+		c.sndWl1, c.sndWl2 = seg.seq, ack
+		if wnd > 0 && c.timers[timerRTO].Pending() && c.sndUna == c.sndMax {
+			// The window opened: stop probing.
+			c.q.timers.Cancel(&c.timers[timerRTO].Timer)
+			c.backoff = 0
+		}
+	}
+	finAcked := c.finSent && ack == c.sndMax
+	switch c.state {
+	case stateFinWait1:
+		if finAcked {
+			c.setState(stateFinWait2)
+			if c.orphan {
+				c.schedule(timerKeepAlive, c.q.s.cfg.TCP.FinTimeout)
+			}
+		}
+	case stateClosing:
+		if finAcked {
+			c.enterTimeWait()
+			return false
+		}
+	case stateLastAck:
+		if finAcked {
+			c.destroy()
+			return false
+		}
+	case stateTimeWait:
+		if seg.has(wire.TCPFlagFIN) {
+			// A retransmitted FIN: acknowledge it and restart 2·MSL.
+			c.sendACK()
+			c.enterTimeWait()
+		}
+		return false
+	}
+	return true
+}
+
+// newAck handles an acknowledgment of new data: the buffer shrinks, RTT is
+// measured, congestion control grows the window or recovery progresses.
+func (c *tcpConn) newAck(seg *segment, acked int) {
+	q := c.q
+	now := q.now
+	prevUna := c.sndUna
+	dataAcked := acked
+	if c.finSent && seg.ack == c.sndMax && c.sndBuf != nil {
+		// The FIN takes one sequence number and no buffer byte.
+		dataAcked--
+	}
+	if dataAcked > 0 && c.sndBuf != nil {
+		c.sndBuf.Discard(dataAcked)
+		c.bytesAcked += uint64(dataAcked)
+		if c.sock != nil {
+			c.sock.wakeWriter()
+		}
+	}
+	c.sndUna = seg.ack
+	if c.sndNxt.LessThan(c.sndUna) {
+		c.sndNxt = c.sndUna
+	}
+	c.backoff = 0
+	c.firstRTOAt = 0
+	// RTT (RFC 6298 §3, RFC 7323 §4.1): from the echoed timestamp, or
+	// from the timed segment if it was not retransmitted (Karn).
+	var sample int64
+	if c.tsOK && seg.opts.HasTimestamps && seg.opts.TSEcr != 0 {
+		sample = int64(c.tsNow()-seg.opts.TSEcr) * 1e6
+	} else if c.rtTiming && c.rtSeq.LessThan(seg.ack) {
+		sample = now - c.rtTime
+		c.rtTiming = false
+	}
+	if sample >= 0 && (sample > 0 || c.tsOK) {
+		c.rtt.Sample(durationOf(sample))
+	}
+	if c.inRecovery {
+		c.recoveryAck(seg, prevUna, acked)
+	} else {
+		c.dupAcks = 0
+		c.cc.OnAck(cc.Ack{
+			Acked: acked, RTT: durationOf(max(sample, 0)), SRTT: c.rtt.SRTT(),
+			Una: c.sndUna, Nxt: c.sndNxt, AppLimited: !c.cwndLimited,
+		}, now)
+	}
+	if c.sndUna == c.sndMax {
+		q.timers.Cancel(&c.timers[timerRTO].Timer)
+	} else {
+		c.schedule(timerRTO, c.rtt.RTO())
+	}
+}
+
+func durationOf(ns int64) time.Duration { return time.Duration(ns) }
+
+// inputData accepts the segment's text and FIN (RFC 9293 §3.10.7.4
+// seventh and eighth checks).
+func (c *tcpConn) inputData(seg *segment) {
+	switch c.state {
+	case stateEstablished, stateFinWait1, stateFinWait2:
+	default:
+		if len(seg.payload) > 0 {
+			// CLOSE-WAIT and later: the peer already sent its FIN.
+			c.q.counters.TCP.DataAfterFin++
+		}
+		if seg.has(wire.TCPFlagFIN) && c.state != stateCloseWait && c.state != stateLastAck && c.state != stateClosing {
+			return
+		}
+		if seg.has(wire.TCPFlagFIN) {
+			c.ackNow = true
+			c.scheduleACK()
+		}
+		return
+	}
+	start := seg.seq
+	data := seg.payload
+	if start.LessThan(c.rcvNxt) {
+		// Trim what we already have.
+		skip := int(c.rcvNxt.Sub(start))
+		if skip >= len(data) {
+			data = nil
+		} else {
+			data = data[skip:]
+		}
+		start = c.rcvNxt
+	}
+	fin := seg.has(wire.TCPFlagFIN)
+	if len(data) > 0 {
+		if c.sock == nil {
+			// Data for a connection the application closed: reset it
+			// (RFC 9293 §3.10.4, as Linux does).
+			c.q.counters.TCP.DataOnClosed++
+			c.abort()
+			return
+		}
+		off := int(start.Sub(c.rcvNxt))
+		n := c.rcvBuf.WriteAt(data, off)
+		if n < len(data) {
+			// Beyond the window: keep what fits, the rest is the
+			// peer's to resend (RFC 9293 §3.10.7.4: trim to the window).
+			c.q.counters.TCP.RcvWindowTrims++
+			data = data[:n]
+			fin = false
+		}
+		if off == 0 {
+			filled := c.ooo.n > 0
+			end := c.ooo.advance(c.rcvNxt.Add(n))
+			c.commit(int(end.Sub(c.rcvNxt)))
+			// RFC 5681 §4.2: acknowledge at once a segment that fills a
+			// hole, or that was partly a retransmission.
+			if filled || seg.seq != start {
+				c.ackNow = true
+			}
+		} else if n > 0 {
+			if !c.ooo.add(start, start.Add(n)) {
+				c.q.counters.TCP.OfoDrops++
+			} else {
+				c.q.counters.TCP.OfoQueue++
+			}
+			// RFC 5681 §4.2: an out-of-order segment is acknowledged at
+			// once, so the sender counts duplicate ACKs.
+			c.ackNow = true
+		}
+		if fin && off != 0 {
+			c.ooo.finSet, c.ooo.fin = true, start.Add(n)
+			fin = false
+		}
+	} else if len(seg.payload) > 0 {
+		// Entirely old data: a retransmission we already have.
+		c.ackNow = true
+	}
+	if fin && start.Add(len(data)) == c.rcvNxt {
+		c.receiveFIN()
+	} else if c.ooo.finSet && c.ooo.fin == c.rcvNxt && c.ooo.n == 0 {
+		c.ooo.finSet = false
+		c.receiveFIN()
+	}
+	if len(seg.payload) > 0 || fin {
+		// RFC 5681 §4.2: acknowledge at least every second segment;
+		// the rest wait for the delayed-ACK timer or a reply to ride on.
+		c.segsUnacked++
+		if c.segsUnacked >= 2 {
+			c.ackNow = true
+		}
+		c.scheduleACK()
+	}
+}
+
+// commit publishes n in-order bytes to the application.
+func (c *tcpConn) commit(n int) {
+	if n <= 0 {
+		return
+	}
+	c.rcvBuf.Commit(n)
+	c.rcvNxt = c.rcvNxt.Add(n)
+	c.bytesRecv += uint64(n)
+	if c.sock != nil {
+		c.sock.wakeReader()
+	}
+}
+
+// receiveFIN takes the peer's FIN in order.
+func (c *tcpConn) receiveFIN() {
+	c.rcvNxt = c.rcvNxt.Add(1)
+	c.finRcv = true
+	c.shRcvFin.Store(true)
+	c.ackNow = true
+	if c.sock != nil {
+		c.sock.wakeReader()
+	}
+	switch c.state {
+	case stateEstablished:
+		c.setState(stateCloseWait)
+	case stateFinWait1:
+		if c.finSent && c.sndUna == c.sndMax {
+			c.enterTimeWait()
+		} else {
+			c.setState(stateClosing)
+		}
+	case stateFinWait2:
+		c.enterTimeWait()
+	}
+}
+
+// inputSynSent handles a segment in SYN-SENT (RFC 9293 §3.10.7.3).
+func (c *tcpConn) inputSynSent(seg *segment) {
+	hasACK := seg.has(wire.TCPFlagACK)
+	if hasACK && (seg.ack.LessEq(c.iss) || c.sndMax.LessThan(seg.ack)) {
+		if !seg.has(wire.TCPFlagRST) {
+			c.q.sendRST(c.key, seg.ack, 0, false)
+		}
+		return
+	}
+	if seg.has(wire.TCPFlagRST) {
+		if hasACK {
+			c.q.counters.TCP.InRsts++
+			c.fail(syscall.ECONNREFUSED)
+		}
+		return
+	}
+	if !seg.has(wire.TCPFlagSYN) {
+		return
+	}
+	c.irs = seg.seq
+	c.rcvNxt = seg.seq.Add(1)
+	c.rcvAdv = c.rcvNxt
+	c.negotiate(&seg.opts, true)
+	// Windows in SYN segments are never scaled (RFC 7323 §2.2).
+	c.sndWnd = int(seg.wnd)
+	c.maxWnd = c.sndWnd
+	c.sndWl1 = seg.seq
+	if !hasACK {
+		// Simultaneous open (RFC 9293 §3.5, figure 8).
+		c.setState(stateSynRcvd)
+		c.q.timers.Cancel(&c.timers[timerRTO].Timer)
+		c.sendSynAck()
+		return
+	}
+	c.sndUna = seg.ack
+	c.sndWl2 = seg.ack
+	if c.backoff == 0 {
+		// The SYN was not retransmitted: its round trip is a sample
+		// (Karn).
+		c.rtt.Sample(time.Duration(c.q.now - c.lastSend))
+	}
+	c.established()
+	c.ackNow = true
+	c.inputData(seg)
+	c.output()
+}

@@ -1,0 +1,309 @@
+package stack
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/ustack/ustack/stack/tcp/isn"
+	"github.com/ustack/ustack/stack/wire"
+)
+
+// tcpListener is a passive open: its half-open connections live in the
+// queue's table like any other; established ones wait in the accept queue
+// until the application takes them.
+type tcpListener struct {
+	s       *Stack
+	q       *queue
+	netw    string
+	fam     int
+	laddr   netip.AddrPort
+	backlog int
+
+	// Loop side.
+	synRcvd int // half-open connections
+	pending []*tcpConn
+
+	// Shared: the accept queue.
+	mu       sync.Mutex
+	accepted []*tcpSock
+	wake     chan struct{}
+	done     chan struct{}
+	closed   atomic.Bool
+	once     sync.Once
+}
+
+func (ln *tcpListener) accepts(dst netip.Addr) bool {
+	return ln.fam == 0 || (ln.fam == 4) == dst.Is4()
+}
+
+// input handles a segment for no connection on a listening port (RFC 9293
+// §3.10.7.2).
+func (ln *tcpListener) input(key connKey, seg *segment) {
+	q := ln.q
+	switch {
+	case seg.has(wire.TCPFlagRST):
+		return
+	case seg.has(wire.TCPFlagACK) && !seg.has(wire.TCPFlagSYN):
+		if ln.cookieACK(key, seg) {
+			return
+		}
+		q.sendRST(key, seg.ack, 0, false)
+		return
+	case !seg.has(wire.TCPFlagSYN):
+		return
+	}
+	if seg.has(wire.TCPFlagFIN) || seg.has(wire.TCPFlagACK) {
+		// A SYN-ACK or SYN-FIN to a listener is bogus.
+		q.counters.TCP.InErrs++
+		q.tcpReset(key, seg)
+		return
+	}
+	if key.remote.Addr() == key.local.Addr() && key.remote.Port() == key.local.Port() {
+		// LAND: a SYN from ourselves to ourselves.
+		q.counters.TCP.LandDrops++
+		return
+	}
+	if ln.acceptQueueFull() {
+		// Linux drops the SYN when the accept queue is full, so the
+		// client retries once the application catches up.
+		q.counters.TCP.ListenOverflows++
+		return
+	}
+	nh, ok := q.shared().lookup(key.remote.Addr())
+	if !ok {
+		q.counters.IP.OutNoRoutes++
+		return
+	}
+	cfg := &q.s.cfg.TCP
+	if cfg.SynCookies == "always" || (ln.synRcvd >= min(ln.backlog, cfg.SynBacklog) && cfg.SynCookies == "auto") {
+		ln.sendCookie(key, seg, nh)
+		return
+	}
+	if ln.synRcvd >= min(ln.backlog, cfg.SynBacklog) || len(q.tcp.conns) >= cfg.MaxConnections {
+		q.counters.TCP.ListenDrops++
+		return
+	}
+	c := q.newConn(key, nh)
+	c.ln = ln
+	c.irs = seg.seq
+	c.rcvNxt = seg.seq.Add(1)
+	c.rcvAdv = c.rcvNxt
+	c.negotiate(&seg.opts, false)
+	c.sndWnd = int(seg.wnd)
+	c.maxWnd = c.sndWnd
+	c.sndWl1 = seg.seq
+	c.setState(stateSynRcvd)
+	q.tcp.conns[key] = c
+	ln.synRcvd++
+	c.sendSynAck()
+}
+
+// sendCookie answers a SYN without keeping state: the SYN-ACK's sequence
+// number encodes what we must remember (RFC 4987 §3.6), and with
+// timestamps the window scale and SACK permission ride in our TSval.
+func (ln *tcpListener) sendCookie(key connKey, seg *segment, nh nextHop) {
+	q := ln.q
+	q.counters.TCP.SynCookiesSent++
+	mss := 536
+	if seg.opts.HasMSS {
+		mss = int(seg.opts.MSS)
+	}
+	co := isn.CookieOptions{MSS: mss, WScale: -1, SACKPermitted: seg.opts.SACKPermitted}
+	if seg.opts.HasWindowScale {
+		co.WScale = int(seg.opts.WindowScale)
+	}
+	c := q.newConn(key, nh)
+	cookie, tsval := q.isn.EncodeCookie(isn.Tuple{Local: key.local, Remote: key.remote}, q.now, seg.seq, co, seg.opts.HasTimestamps, c.tsNow())
+	c.iss = cookie
+	c.irs = seg.seq
+	c.rcvNxt = seg.seq.Add(1)
+	c.negotiate(&seg.opts, false)
+	var opts wire.TCPOptions
+	c.synOptions(&opts, true)
+	if c.tsOK {
+		opts.TSVal = tsval
+	}
+	c.emit(c.iss, wire.TCPFlagSYN|wire.TCPFlagACK, &opts, nil, nil, 0)
+	q.counters.TCP.OutSegs++
+}
+
+// cookieACK completes a handshake answered with a SYN cookie: if the ACK
+// carries a valid cookie, the connection is made established at once.
+func (ln *tcpListener) cookieACK(key connKey, seg *segment) bool {
+	q := ln.q
+	if q.s.cfg.TCP.SynCookies == "never" {
+		return false
+	}
+	ck, ok := q.isn.DecodeCookie(isn.Tuple{Local: key.local, Remote: key.remote}, q.now,
+		seg.ack.Add(-1), seg.seq.Add(-1), seg.opts.HasTimestamps, seg.opts.TSEcr)
+	if !ok {
+		q.counters.TCP.SynCookiesFailed++
+		return false
+	}
+	if ln.acceptQueueFull() {
+		q.counters.TCP.ListenOverflows++
+		return true
+	}
+	nh, okr := q.shared().lookup(key.remote.Addr())
+	if !okr {
+		return true
+	}
+	q.counters.TCP.SynCookiesRecv++
+	c := q.newConn(key, nh)
+	c.ln = ln
+	c.iss = seg.ack.Add(-1)
+	c.sndUna, c.sndNxt, c.sndMax = seg.ack, seg.ack, seg.ack
+	c.recover = c.sndUna
+	c.irs = seg.seq.Add(-1)
+	c.rcvNxt = seg.seq
+	c.rcvAdv = c.rcvNxt
+	opts := wire.TCPOptions{
+		HasMSS: true, MSS: uint16(ck.MSS),
+		HasWindowScale: ck.WScale >= 0, WindowScale: uint8(max(ck.WScale, 0)),
+		SACKPermitted: ck.SACKPermitted, HasTimestamps: seg.opts.HasTimestamps,
+		TSVal: seg.opts.TSVal,
+	}
+	c.negotiate(&opts, false)
+	c.sndWnd = int(seg.wnd) << c.sndScale
+	c.maxWnd = c.sndWnd
+	c.sndWl1, c.sndWl2 = seg.seq, seg.ack
+	q.tcp.conns[key] = c
+	c.established()
+	c.inputData(seg)
+	c.output()
+	return true
+}
+
+// ready moves an established passive connection to the accept queue.
+func (ln *tcpListener) ready(c *tcpConn) {
+	ln.synRcvd--
+	if ln.closed.Load() {
+		c.abort()
+		return
+	}
+	c.allocBuffers()
+	sock := newTCPSock(ln.s, ln.q, ln.netw, c)
+	c.sock = sock
+	c.ln = nil
+	ln.mu.Lock()
+	ln.accepted = append(ln.accepted, sock)
+	ln.mu.Unlock()
+	notify(ln.wake)
+}
+
+// forget drops a half-open connection that failed.
+func (ln *tcpListener) forget(c *tcpConn) {
+	if c.state == stateClosed && c.ln == ln {
+		ln.synRcvd--
+		c.ln = nil
+	}
+}
+
+func (ln *tcpListener) acceptQueueFull() bool {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	return len(ln.accepted) >= ln.backlog
+}
+
+// Accept implements net.Listener.
+func (ln *tcpListener) Accept() (net.Conn, error) {
+	for {
+		ln.mu.Lock()
+		if len(ln.accepted) > 0 {
+			s := ln.accepted[0]
+			ln.accepted[0] = nil
+			ln.accepted = ln.accepted[1:]
+			ln.mu.Unlock()
+			return s, nil
+		}
+		ln.mu.Unlock()
+		if ln.closed.Load() {
+			return nil, &net.OpError{Op: "accept", Net: ln.netw, Addr: ln.Addr(), Err: net.ErrClosed}
+		}
+		select {
+		case <-ln.wake:
+		case <-ln.done:
+		}
+	}
+}
+
+// Close implements net.Listener: the port is free again and connections
+// not yet accepted are reset.
+func (ln *tcpListener) Close() error {
+	if !ln.closed.CompareAndSwap(false, true) {
+		return &net.OpError{Op: "close", Net: ln.netw, Addr: ln.Addr(), Err: net.ErrClosed}
+	}
+	ln.once.Do(func() { close(ln.done) })
+	ln.q.post(func(q *queue) {
+		q.tcp.listeners[ln.laddr.Port()] = removeListener(q.tcp.listeners[ln.laddr.Port()], ln)
+		if len(q.tcp.listeners[ln.laddr.Port()]) == 0 {
+			delete(q.tcp.listeners, ln.laddr.Port())
+		}
+		ln.mu.Lock()
+		pending := ln.accepted
+		ln.accepted = nil
+		ln.mu.Unlock()
+		for _, s := range pending {
+			s.c.abort()
+		}
+		for _, c := range q.tcp.sortedConns() {
+			if c.ln == ln {
+				c.abort()
+			}
+		}
+	})
+	return nil
+}
+
+func removeListener(l []*tcpListener, ln *tcpListener) []*tcpListener {
+	for i, o := range l {
+		if o == ln {
+			return append(l[:i], l[i+1:]...)
+		}
+	}
+	return l
+}
+
+// Addr implements net.Listener.
+func (ln *tcpListener) Addr() net.Addr {
+	ap := ln.laddr
+	if !ap.Addr().IsValid() {
+		ap = netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port())
+		if ln.fam != 4 {
+			ap = netip.AddrPortFrom(netip.IPv6Unspecified(), ap.Port())
+		}
+	}
+	return net.TCPAddrFromAddrPort(ap)
+}
+
+// bindListener registers ln, refusing a port in use (EADDRINUSE).
+func (q *queue) bindListener(ln *tcpListener) error {
+	t := &q.tcp
+	port := ln.laddr.Port()
+	if port == 0 {
+		span := ephemeralHigh - ephemeralLow + 1
+		start := q.rng.IntN(span)
+		for i := 0; i < span; i++ {
+			p := uint16(ephemeralLow + (start+i)%span)
+			if len(t.listeners[p]) == 0 {
+				port = p
+				break
+			}
+		}
+		if port == 0 {
+			return syscall.EADDRINUSE
+		}
+		ln.laddr = netip.AddrPortFrom(ln.laddr.Addr(), port)
+	}
+	for _, o := range t.listeners[port] {
+		a, b := o.laddr.Addr(), ln.laddr.Addr()
+		if (o.fam == 0 || ln.fam == 0 || o.fam == ln.fam) && (!a.IsValid() || !b.IsValid() || a == b) {
+			return syscall.EADDRINUSE
+		}
+	}
+	t.listeners[port] = append(t.listeners[port], ln)
+	return nil
+}

@@ -1,0 +1,402 @@
+package stack
+
+import (
+	"time"
+
+	"github.com/ustack/ustack/stack/tcp/seq"
+	"github.com/ustack/ustack/stack/wire"
+)
+
+// output sends what the connection may send now: new data within the
+// congestion and receive windows (Nagle and sender-side SWS avoidance
+// permitting), a FIN after the last byte, and an ACK if one is owed.
+func (c *tcpConn) output() {
+	switch c.state {
+	case stateEstablished, stateCloseWait, stateFinWait1, stateClosing, stateLastAck:
+	default:
+		if c.ackNow && c.state.synchronized() {
+			c.sendACK()
+		}
+		return
+	}
+	c.sendData()
+	if c.ackNow {
+		c.sendACK()
+	}
+}
+
+// dataEnd is the sequence number after the last byte the application has
+// written (so far).
+func (c *tcpConn) dataEnd() seq.Value {
+	if c.sndBuf == nil {
+		return c.sndUna
+	}
+	return c.sndUna.Add(c.sndBuf.Len())
+}
+
+// sendData sends new data and the FIN as the windows allow.
+func (c *tcpConn) sendData() {
+	for i := 0; i < 1024; i++ {
+		end := c.dataEnd()
+		if c.finSent && c.sndUna != c.sndMax && end.LessThan(c.sndUna) {
+			end = c.sndUna
+		}
+		remaining := int(end.Sub(c.sndNxt))
+		if remaining < 0 {
+			remaining = 0
+		}
+		wantFin := c.closeWrite && !c.finSentAt(c.sndNxt.Add(remaining))
+		if remaining == 0 && !wantFin {
+			return
+		}
+		inflight := int(c.sndNxt.Sub(c.sndUna))
+		if c.inRecovery && c.sackOK {
+			inflight = c.sb.Pipe(c.sndUna, c.sndMax, c.highRxt)
+		}
+		if inflight == 0 && c.lastSend != 0 {
+			// RFC 5681 §4.1: restart slowly after an idle period.
+			c.cc.OnIdle(time.Duration(c.q.now-c.lastSend), c.rtt.RTO(), c.q.now)
+		}
+		cwnd := c.cc.Cwnd()
+		rwnd := int(c.sndUna.Add(c.sndWnd).Sub(c.sndNxt))
+		wnd := min(cwnd-inflight, rwnd)
+		c.cwndLimited = cwnd-inflight <= rwnd && cwnd-inflight < remaining
+		if c.dupAcks > 0 && c.dupAcks < 3 && !c.inRecovery {
+			// RFC 3042 limited transmit: a new segment for each of the
+			// first two duplicate ACKs, within the peer's window.
+			wnd = min(cwnd+c.dupAcks*c.mss-inflight, int(c.sndUna.Add(c.sndWnd).Sub(c.sndNxt)))
+		}
+		if remaining == 0 {
+			// Only the FIN is left: it goes whatever the windows say.
+			c.sendSegment(c.sndNxt, 0, wire.TCPFlagFIN|wire.TCPFlagACK)
+			return
+		}
+		if wnd <= 0 {
+			if c.sndWnd == 0 && c.sndUna == c.sndNxt && !c.timers[timerRTO].Pending() {
+				// RFC 9293 §3.8.6.1: probe a zero window.
+				c.schedule(timerRTO, c.rtt.RTO())
+			}
+			return
+		}
+		limit := c.mss
+		if ifc := c.route.ifc; ifc.tsoMax > 0 {
+			limit = max(c.mss, min(ifc.tsoMax-wire.IPv4HeaderLen-c.hdrLen(), 65535-wire.IPv4HeaderLen-c.hdrLen())/c.mss*c.mss)
+		}
+		n := min(remaining, wnd, limit)
+		if !c.worthSending(n, remaining) {
+			return
+		}
+		flags := wire.TCPFlagACK
+		if n == remaining {
+			flags |= wire.TCPFlagPSH
+			if c.closeWrite {
+				flags |= wire.TCPFlagFIN
+			}
+		}
+		c.sendSegment(c.sndNxt, n, flags)
+	}
+}
+
+// finSentAt says whether the FIN, due at sequence number at, is out.
+func (c *tcpConn) finSentAt(at seq.Value) bool {
+	return c.finSent && at.LessThan(c.sndMax)
+}
+
+// worthSending applies Nagle's algorithm (RFC 896, RFC 1122 §4.2.3.4) and
+// sender-side silly window avoidance (RFC 9293 §3.8.6.2.1).
+func (c *tcpConn) worthSending(n, remaining int) bool {
+	if n >= c.mss {
+		return true
+	}
+	if n == remaining && (c.nodelay || c.sndNxt == c.sndUna || c.closeWrite) {
+		return true
+	}
+	if c.maxWnd > 0 && n >= c.maxWnd/2 {
+		return true
+	}
+	return false
+}
+
+// hdrLen is the TCP header length of a data segment on this connection.
+func (c *tcpConn) hdrLen() int {
+	n := wire.TCPHeaderLen
+	if c.tsOK {
+		n += 12
+	}
+	return n
+}
+
+// sendSegment sends n bytes of data from sequence number s (0 for a pure
+// ACK or FIN) with flags, plus the options the connection uses.
+func (c *tcpConn) sendSegment(s seq.Value, n int, flags wire.TCPFlags) {
+	q := c.q
+	var opts wire.TCPOptions
+	if c.tsOK {
+		opts.HasTimestamps = true
+		opts.TSVal = c.tsNow()
+		opts.TSEcr = c.tsRecent
+	}
+	if c.sackOK && c.ooo.n > 0 {
+		c.sackBlocks(&opts)
+	}
+	var a, b []byte
+	if n > 0 {
+		a, b = c.sndBuf.Slices(int(s.Sub(c.sndUna)), n)
+	}
+	fin := flags&wire.TCPFlagFIN != 0
+	c.emit(s, flags, &opts, a, b, n)
+	end := s.Add(n)
+	if fin {
+		end = end.Add(1)
+		c.finSent = true
+		switch c.state {
+		case stateEstablished:
+			c.setState(stateFinWait1)
+		case stateCloseWait:
+			c.setState(stateLastAck)
+		}
+	}
+	if n > 0 || fin {
+		if c.sndMax.LessThan(end) {
+			if !c.rtTiming && !c.tsOK && c.sndMax.LessEq(s) {
+				c.rtSeq, c.rtTime, c.rtTiming = s, q.now, true
+			}
+			q.counters.TCP.OutSegs++
+		} else {
+			q.counters.TCP.RetransSegs++
+			c.retrans++
+			if c.rtTiming && s.LessEq(c.rtSeq) {
+				c.rtTiming = false // Karn: no sample from a retransmission
+			}
+		}
+		if c.sndNxt.LessThan(end) {
+			c.sndNxt = end
+		}
+		if c.sndMax.LessThan(end) {
+			c.sndMax = end
+		}
+		if !c.timers[timerRTO].Pending() {
+			c.schedule(timerRTO, c.rtt.RTO())
+		}
+	} else {
+		q.counters.TCP.OutSegs++
+	}
+	c.lastSend = q.now
+}
+
+// emit builds and sends one segment: the TCP header with options, then
+// the payload pieces a and b (of n bytes in all).
+func (c *tcpConn) emit(s seq.Value, flags wire.TCPFlags, opts *wire.TCPOptions, a, b []byte, n int) {
+	q := c.q
+	c.segsOut++
+	if flags&wire.TCPFlagACK != 0 {
+		c.ackNow = false
+		c.segsUnacked = 0
+		q.timers.Cancel(&c.timers[timerDelACK].Timer)
+	}
+	hdr := q.l4hdr[:wire.TCPHeaderLen+opts.Len()]
+	wire.TCPFields{
+		SrcPort: c.key.local.Port(),
+		DstPort: c.key.remote.Port(),
+		Seq:     uint32(s),
+		Ack:     uint32(c.rcvNxt),
+		Flags:   flags,
+		Window:  c.advertise(),
+		Options: *opts,
+	}.Emit(hdr)
+	if flags&wire.TCPFlagACK == 0 {
+		wire.TCP(hdr).SetAck(0)
+	}
+	dg := ipv4Datagram{
+		src: c.key.local.Addr(), dst: c.key.remote.Addr(), proto: wire.IPProtoTCP, df: true,
+		hdr: hdr, payload: a, payload2: b, csumOff: 16, pseudo: true,
+	}
+	if n > c.mss {
+		dg.gsoSize = c.mss
+	}
+	q.output4(c.route, &dg)
+}
+
+// advertise computes the window field to send: the receive buffer's free
+// room, moved right only in steps worth announcing (receiver-side SWS
+// avoidance, RFC 9293 §3.8.6.2.2) and never shrunk (§3.8.6.2.1).
+func (c *tcpConn) advertise() uint16 {
+	free := c.rcvFree()
+	free = min(free, 65535<<c.rcvScale)
+	edge := c.rcvNxt.Add(free &^ (1<<c.rcvScale - 1))
+	step := min(c.rcvCap()/2, c.advMSS)
+	if c.rcvAdv.LessThan(edge) && (int(edge.Sub(c.rcvAdv)) >= step || c.rcvAdv.LessEq(c.rcvNxt)) {
+		c.rcvAdv = edge
+	}
+	if c.rcvAdv.LessThan(c.rcvNxt) {
+		c.rcvAdv = c.rcvNxt
+	}
+	wnd := int(c.rcvAdv.Sub(c.rcvNxt)) >> c.rcvScale
+	if wnd < c.rcvCap()/4>>c.rcvScale && c.sock != nil {
+		c.sock.wantWindow.Store(true)
+	}
+	return uint16(min(wnd, 65535))
+}
+
+// rcvFree is the room in the receive buffer from RCV.NXT on.
+func (c *tcpConn) rcvFree() int {
+	if c.rcvBuf == nil {
+		return c.q.s.cfg.TCP.RecvBuffer
+	}
+	return c.rcvBuf.Free()
+}
+
+func (c *tcpConn) rcvCap() int {
+	if c.rcvBuf == nil {
+		return c.q.s.cfg.TCP.RecvBuffer
+	}
+	return c.rcvBuf.Cap()
+}
+
+// rcvWindow is the window the acceptance test uses: what we advertised.
+func (c *tcpConn) rcvWindow() int {
+	if c.rcvAdv.LessThan(c.rcvNxt) {
+		return 0
+	}
+	return int(c.rcvAdv.Sub(c.rcvNxt))
+}
+
+// sackBlocks fills in SACK blocks for the out-of-order data held, the
+// most recently changed first (RFC 2018 §4), three when timestamps leave
+// room for no more.
+func (c *tcpConn) sackBlocks(o *wire.TCPOptions) {
+	limit := wire.TCPMaxSACKBlocks
+	if c.tsOK {
+		limit = 3
+	}
+	add := func(r seqRange) {
+		if o.NumSACK < limit {
+			o.SACK[o.NumSACK] = wire.SACKBlock{Left: uint32(r.start), Right: uint32(r.end)}
+			o.NumSACK++
+		}
+	}
+	last := min(c.ooo.last, c.ooo.n-1)
+	add(c.ooo.ranges[last])
+	for i := 0; i < c.ooo.n; i++ {
+		if i != last {
+			add(c.ooo.ranges[i])
+		}
+	}
+}
+
+// sendACK sends a segment with no data: an acknowledgment and window.
+func (c *tcpConn) sendACK() {
+	if c.state == stateSynSent || c.state == stateClosed {
+		return
+	}
+	var opts wire.TCPOptions
+	if c.tsOK {
+		opts.HasTimestamps = true
+		opts.TSVal = c.tsNow()
+		opts.TSEcr = c.tsRecent
+	}
+	if c.sackOK && c.ooo.n > 0 {
+		c.sackBlocks(&opts)
+	}
+	c.q.counters.TCP.OutSegs++
+	c.emit(c.sndNxt, wire.TCPFlagACK, &opts, nil, nil, 0)
+}
+
+// synOptions are the options of our SYN or SYN-ACK: all we support on a
+// SYN; on a SYN-ACK only those the peer offered (RFC 7323 §1.3, RFC 2018).
+func (c *tcpConn) synOptions(o *wire.TCPOptions, synack bool) {
+	o.HasMSS, o.MSS = true, uint16(c.advMSS)
+	if !synack || c.wsOK {
+		o.HasWindowScale, o.WindowScale = true, uint8(c.rcvScale)
+	}
+	if !synack || c.sackOK {
+		o.SACKPermitted = true
+	}
+	if !synack || c.tsOK {
+		o.HasTimestamps = true
+		o.TSVal = c.tsNow()
+		o.TSEcr = c.tsRecent
+	}
+}
+
+// sendSyn sends (or resends) our SYN.
+func (c *tcpConn) sendSyn() {
+	var opts wire.TCPOptions
+	c.synOptions(&opts, false)
+	c.q.counters.TCP.OutSegs++
+	c.emit(c.iss, wire.TCPFlagSYN, &opts, nil, nil, 0)
+	c.sndNxt = c.iss.Add(1)
+	c.sndMax = c.sndNxt
+	if !c.timers[timerRTO].Pending() {
+		c.schedule(timerRTO, c.rtt.RTO())
+	}
+}
+
+// sendSynAck sends (or resends) our SYN-ACK.
+func (c *tcpConn) sendSynAck() {
+	var opts wire.TCPOptions
+	c.synOptions(&opts, true)
+	c.q.counters.TCP.OutSegs++
+	c.emit(c.iss, wire.TCPFlagSYN|wire.TCPFlagACK, &opts, nil, nil, 0)
+	c.sndNxt = c.iss.Add(1)
+	c.sndMax = c.sndNxt
+	if !c.timers[timerRTO].Pending() {
+		c.schedule(timerRTO, c.rtt.RTO())
+	}
+}
+
+// sendRST sends a reset for key. With ack set it acknowledges ackNum
+// (RFC 9293 §3.10.7.1: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>).
+func (q *queue) sendRST(key connKey, seqNum, ackNum seq.Value, ack bool) {
+	nh, ok := q.shared().lookup(key.remote.Addr())
+	if !ok {
+		return
+	}
+	flags := wire.TCPFlagRST
+	if ack {
+		flags |= wire.TCPFlagACK
+	}
+	hdr := q.l4hdr[:wire.TCPHeaderLen]
+	wire.TCPFields{SrcPort: key.local.Port(), DstPort: key.remote.Port(), Seq: uint32(seqNum), Ack: uint32(ackNum), Flags: flags}.Emit(hdr)
+	dg := ipv4Datagram{src: key.local.Addr(), dst: key.remote.Addr(), proto: wire.IPProtoTCP, df: true, hdr: hdr, csumOff: 16, pseudo: true}
+	q.counters.TCP.OutRsts++
+	q.counters.TCP.OutSegs++
+	q.output4(nh, &dg)
+}
+
+// tsNow is our timestamp clock: milliseconds (RFC 7323 §5.4 allows 1 ms
+// to 1 s ticks) plus the connection's random offset (RFC 7323 §5.4).
+func (c *tcpConn) tsNow() uint32 {
+	return uint32(c.q.now/1e6) + c.tsOffset
+}
+
+// scheduleACK arranges for an ACK: at the end of this burst when one is
+// due now, otherwise within the delayed-ACK time.
+func (c *tcpConn) scheduleACK() {
+	if c.ackNow {
+		if !c.onAckList {
+			c.onAckList = true
+			c.q.ackList = append(c.q.ackList, c)
+		}
+		return
+	}
+	if !c.timers[timerDelACK].Pending() {
+		c.schedule(timerDelACK, c.q.s.cfg.TCP.DelayedACK)
+	}
+}
+
+// flushAcks sends the ACKs owed at the end of a burst: one per
+// connection however many segments it received (ACK coalescing).
+func (q *queue) flushAcks() {
+	for i, c := range q.ackList {
+		c.onAckList = false
+		if c.ackNow && c.state != stateClosed {
+			c.output()
+			if c.ackNow {
+				c.sendACK()
+			}
+		}
+		q.ackList[i] = nil
+	}
+	q.ackList = q.ackList[:0]
+}

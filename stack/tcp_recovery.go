@@ -1,0 +1,161 @@
+package stack
+
+import (
+	"github.com/ustack/ustack/stack/tcp/sack"
+	"github.com/ustack/ustack/stack/tcp/seq"
+	"github.com/ustack/ustack/stack/wire"
+)
+
+// dupThresh is the duplicate ACK threshold of RFC 5681 §3.2.
+const dupThresh = 3
+
+// updateSACK feeds the SACK blocks of an ACK to the scoreboard (RFC 2018,
+// RFC 6675).
+func (c *tcpConn) updateSACK(seg *segment) {
+	var blocks [wire.TCPMaxSACKBlocks]sack.Block
+	n := 0
+	for i := 0; i < seg.opts.NumSACK; i++ {
+		b := seg.opts.SACK[i]
+		blocks[n] = sack.Block{Start: seq.Value(b.Left), End: seq.Value(b.Right)}
+		n++
+	}
+	newly, dsack := c.sb.Update(seg.ack, c.sndMax, blocks[:n])
+	c.newlySacked += newly
+	if dsack {
+		c.q.counters.TCP.DSACKs++
+	}
+}
+
+// dupAck counts a duplicate ACK and starts fast retransmit and recovery on
+// the third (RFC 5681 §3.2, RFC 6582) or when SACK shows a loss (RFC 6675
+// §5).
+func (c *tcpConn) dupAck(seg *segment) {
+	c.dupAcks++
+	if c.inRecovery {
+		c.recoveryAck(seg, c.sndUna, 0)
+		return
+	}
+	lost := c.dupAcks >= dupThresh
+	if c.sackOK && !lost {
+		lost = c.sb.IsLost(c.sndUna)
+	}
+	if !lost {
+		// Limited transmit (RFC 3042) happens in output.
+		return
+	}
+	// RFC 6582 §3.2 step 2: no new recovery until the previous one's data
+	// is all acknowledged.
+	if !c.sackOK && c.sndUna.LessEq(c.recover) && c.recover != c.iss {
+		return
+	}
+	c.enterRecovery()
+}
+
+// enterRecovery starts fast recovery: ssthresh from the congestion control,
+// PRR from the flight size, and the first retransmission at once.
+func (c *tcpConn) enterRecovery() {
+	c.q.counters.TCP.FastRetrans++
+	c.inRecovery = true
+	c.recover = c.sndMax
+	c.highRxt = c.sndUna
+	c.rescueRxt = c.sndUna
+	flight := int(c.sndMax.Sub(c.sndUna))
+	ssthresh := c.cc.OnLoss(flight, c.q.now)
+	c.prr.Enter(ssthresh, flight, c.mss)
+	c.prrStep(0)
+	// The fast retransmit goes whatever PRR allows (RFC 6675 §5 step 4).
+	c.retransmitNext(true)
+}
+
+// prrStep runs PRR for an ACK in recovery that delivered bytes: cwnd
+// becomes pipe plus what PRR allows now (RFC 6937 §3).
+func (c *tcpConn) prrStep(delivered int) int {
+	pipe := int(c.sndMax.Sub(c.sndUna))
+	if c.sackOK {
+		pipe = c.sb.Pipe(c.sndUna, c.sndMax, c.highRxt)
+	}
+	sndcnt := c.prr.OnAck(delivered, pipe)
+	c.cc.SetCwnd(pipe + sndcnt)
+	return sndcnt
+}
+
+// recoveryAck handles an ACK during recovery: PRR decides how much may
+// be sent (RFC 6937), and with SACK the scoreboard says what (RFC 6675
+// NextSeg); without SACK a partial ACK retransmits the next hole (RFC
+// 6582 §3.2 step 5).
+func (c *tcpConn) recoveryAck(seg *segment, prevUna seq.Value, acked int) {
+	if c.recover.LessEq(c.sndUna) {
+		// Full acknowledgment: recovery is over (RFC 6582 §3.2 step 4).
+		c.inRecovery = false
+		c.dupAcks = 0
+		c.cc.OnRecoveryEnd(c.q.now)
+		return
+	}
+	delivered := acked
+	if c.sackOK {
+		delivered += c.newlySacked
+	}
+	sndcnt := c.prrStep(delivered)
+	if !c.sackOK {
+		if acked > 0 {
+			// A partial ACK: the next segment was lost too (RFC 6582
+			// §3.2 step 5).
+			c.highRxt = c.sndUna
+			c.retransmitNext(true)
+		}
+		return
+	}
+	// RFC 6675 NextSeg: lost segments first, within what PRR allows; new
+	// data follows in output.
+	for sent := 0; sent < sndcnt; {
+		n := c.retransmitNext(false)
+		if n == 0 {
+			break
+		}
+		sent += n
+	}
+}
+
+// retransmitNext resends the next segment recovery calls for: the first
+// unacknowledged one without SACK, the next lost one with SACK (RFC 6675
+// NextSeg rule 1). force resends the first unacknowledged segment when
+// nothing is known lost (the fast retransmit itself). It returns how many
+// bytes it resent.
+func (c *tcpConn) retransmitNext(force bool) int {
+	s := c.sndUna
+	n := 0
+	if c.sackOK {
+		sendable := max(0, min(int(c.dataEnd().Sub(c.sndMax)), int(c.sndUna.Add(c.sndWnd).Sub(c.sndMax))))
+		g, ok := c.sb.NextSeg(c.sndUna, c.sndMax, c.highRxt, sendable)
+		switch {
+		case ok && g.Kind != sack.SendNew:
+			s, n = g.Start, min(g.Len, c.mss)
+		case !force:
+			// New data (rule 2) is output's to send.
+			return 0
+		}
+	} else if c.sndUna.LessThan(c.highRxt) && !force {
+		return 0
+	}
+	if n == 0 {
+		n = min(c.mss, int(c.dataEnd().Sub(s)))
+	}
+	if n <= 0 {
+		if c.finSent && s.Add(1) == c.sndMax {
+			c.sendSegment(s, 0, wire.TCPFlagFIN|wire.TCPFlagACK)
+			return 1
+		}
+		return 0
+	}
+	nxt := c.sndNxt
+	c.sendSegment(s, n, wire.TCPFlagACK)
+	c.sndNxt = nxt
+	if c.sndNxt.LessThan(s.Add(n)) {
+		c.sndNxt = s.Add(n)
+	}
+	if c.highRxt.LessThan(s.Add(n)) {
+		c.highRxt = s.Add(n)
+	}
+	c.prr.Sent(n)
+	return n
+}

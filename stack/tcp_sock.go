@@ -1,0 +1,345 @@
+package stack
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// tcpSock is the application's side of a TCP connection: net.Conn over the
+// connection's two rings. Reads and writes copy straight between the
+// application's buffers and the rings; the loop moves the rings' bytes to
+// and from the wire.
+type tcpSock struct {
+	s    *Stack
+	q    *queue
+	netw string
+	c    *tcpConn // read-only here but for the rings and shared fields
+
+	laddr, raddr netip.AddrPort
+
+	rWake, wWake chan struct{}
+	done         chan struct{} // closed by Close
+	estab        chan struct{} // closed when the handshake completes or fails
+	closed       atomic.Bool
+	readShut     atomic.Bool
+	writeShut    atomic.Bool
+	wantWindow   atomic.Bool // the loop advertised a small window: tell it when reads free room
+	nodelay      bool
+	rmu, wmu     sync.Mutex
+	rdl, wdl     deadline
+	closeOnce    sync.Once
+	estabOnce    sync.Once
+}
+
+func newTCPSock(s *Stack, q *queue, netw string, c *tcpConn) *tcpSock {
+	t := &tcpSock{
+		s: s, q: q, netw: netw, c: c,
+		rWake: make(chan struct{}, 1), wWake: make(chan struct{}, 1),
+		done: make(chan struct{}), estab: make(chan struct{}),
+		rdl: makeDeadline(), wdl: makeDeadline(),
+	}
+	if c != nil {
+		t.laddr, t.raddr = c.key.local, c.key.remote
+		t.estabOnce.Do(func() { close(t.estab) })
+	}
+	return t
+}
+
+func (t *tcpSock) wakeReader() { notify(t.rWake) }
+func (t *tcpSock) wakeWriter() { notify(t.wWake) }
+func (t *tcpSock) wakeAll() {
+	notify(t.rWake)
+	notify(t.wWake)
+	t.estabOnce.Do(func() { close(t.estab) })
+}
+func (t *tcpSock) connected() { t.estabOnce.Do(func() { close(t.estab) }) }
+
+// onReady runs on the loop when the application wrote, read or closed.
+func (c *tcpConn) onReady(q *queue) {
+	if c.state == stateClosed {
+		return
+	}
+	if c.sock != nil && !c.sock.wantWindow.Load() && c.rcvBuf != nil {
+		// A read freed room: announce it if that moves the window enough.
+		old := c.rcvAdv
+		c.advertiseProbe()
+		if c.rcvAdv != old {
+			c.ackNow = true
+		}
+	}
+	c.output()
+	q.flushAcks()
+}
+
+// advertiseProbe moves the advertised right edge as advertise would,
+// without sending.
+func (c *tcpConn) advertiseProbe() {
+	c.advertise()
+}
+
+func (t *tcpSock) opError(op string, err error) error {
+	var src, dst net.Addr
+	if t.laddr.IsValid() {
+		src = net.TCPAddrFromAddrPort(t.laddr)
+	}
+	if t.raddr.IsValid() {
+		dst = net.TCPAddrFromAddrPort(t.raddr)
+	}
+	return &net.OpError{Op: op, Net: t.netw, Source: src, Addr: dst, Err: err}
+}
+
+// connErr is the error that ended the connection, as an errno, or nil.
+func (t *tcpSock) connErr() error {
+	if e := t.c.shErr.Load(); e != 0 {
+		return syscall.Errno(e)
+	}
+	return nil
+}
+
+// Read implements net.Conn.
+func (t *tcpSock) Read(p []byte) (int, error) {
+	t.rmu.Lock()
+	defer t.rmu.Unlock()
+	for {
+		if t.closed.Load() {
+			return 0, t.opError("read", net.ErrClosed)
+		}
+		if t.readShut.Load() {
+			return 0, io.EOF
+		}
+		if isClosed(t.rdl.wait()) {
+			return 0, t.opError("read", os.ErrDeadlineExceeded)
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
+		if rb := t.c.rcvBuf; rb != nil {
+			if n := rb.Read(p); n > 0 {
+				if t.wantWindow.Load() && rb.Free() >= rb.Cap()/2 {
+					t.wantWindow.Store(false)
+					t.push()
+				}
+				return n, nil
+			}
+		}
+		if err := t.connErr(); err != nil {
+			return 0, t.opError("read", err)
+		}
+		if t.c.shRcvFin.Load() || tcpState(t.c.shState.Load()) == stateClosed {
+			return 0, io.EOF
+		}
+		select {
+		case <-t.rWake:
+		case <-t.done:
+		case <-t.rdl.wait():
+			return 0, t.opError("read", os.ErrDeadlineExceeded)
+		}
+	}
+}
+
+// push asks the loop to look at the connection.
+func (t *tcpSock) push() {
+	t.q.ready.push(&t.c.readyNode)
+	t.s.wake(t.q)
+}
+
+// Write implements net.Conn. It returns once all of p is in the send
+// buffer.
+func (t *tcpSock) Write(p []byte) (int, error) {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	done := 0
+	for {
+		if t.closed.Load() {
+			return done, t.opError("write", net.ErrClosed)
+		}
+		if t.writeShut.Load() {
+			return done, t.opError("write", syscall.EPIPE)
+		}
+		if isClosed(t.wdl.wait()) {
+			return done, t.opError("write", os.ErrDeadlineExceeded)
+		}
+		if err := t.connErr(); err != nil {
+			return done, t.opError("write", err)
+		}
+		switch tcpState(t.c.shState.Load()) {
+		case stateEstablished, stateCloseWait:
+		default:
+			return done, t.opError("write", syscall.EPIPE)
+		}
+		if done == len(p) {
+			return done, nil
+		}
+		if n := t.c.sndBuf.Write(p[done:]); n > 0 {
+			done += n
+			t.push()
+			continue
+		}
+		select {
+		case <-t.wWake:
+		case <-t.done:
+		case <-t.wdl.wait():
+			return done, t.opError("write", os.ErrDeadlineExceeded)
+		}
+	}
+}
+
+// Close implements net.Conn. Unread data makes it a reset (RFC 9293
+// §3.10.4, RFC 2525 §2.17), as does SetLinger(0); otherwise the
+// connection finishes in the background with FIN.
+func (t *tcpSock) Close() error {
+	if !t.closed.CompareAndSwap(false, true) {
+		return t.opError("close", net.ErrClosed)
+	}
+	t.closeOnce.Do(func() { close(t.done) })
+	c := t.c
+	t.q.post(func(q *queue) { c.appClose() })
+	return nil
+}
+
+// appClose is the CLOSE call of RFC 9293 §3.10.4, on the loop.
+func (c *tcpConn) appClose() {
+	q := c.q
+	if c.state == stateClosed {
+		return
+	}
+	unread := c.rcvBuf != nil && c.rcvBuf.Len() > 0
+	if unread || c.linger == 0 {
+		q.counters.TCP.AbortOnClose++
+		c.abort()
+		return
+	}
+	switch c.state {
+	case stateSynSent:
+		c.destroy()
+		return
+	case stateTimeWait:
+		c.sock = nil
+		return
+	}
+	if q.tcp.orphans >= q.s.cfg.TCP.MaxOrphans {
+		q.counters.TCP.OrphanDrops++
+		c.abort()
+		return
+	}
+	c.orphan = true
+	q.tcp.orphans++
+	c.sock = nil
+	c.closeWrite = true
+	if c.state == stateFinWait2 {
+		c.schedule(timerKeepAlive, q.s.cfg.TCP.FinTimeout)
+	}
+	c.output()
+	q.flushAcks()
+}
+
+// CloseWrite shuts down the sending side: FIN after the buffered data.
+func (t *tcpSock) CloseWrite() error {
+	if t.closed.Load() {
+		return t.opError("close", net.ErrClosed)
+	}
+	if !t.writeShut.CompareAndSwap(false, true) {
+		return nil
+	}
+	c := t.c
+	t.q.post(func(q *queue) {
+		c.closeWrite = true
+		c.output()
+		q.flushAcks()
+	})
+	return nil
+}
+
+// CloseRead shuts down the receiving side: reads return io.EOF.
+func (t *tcpSock) CloseRead() error {
+	if t.closed.Load() {
+		return t.opError("close", net.ErrClosed)
+	}
+	t.readShut.Store(true)
+	notify(t.rWake)
+	return nil
+}
+
+// LocalAddr implements net.Conn.
+func (t *tcpSock) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(t.laddr) }
+
+// RemoteAddr implements net.Conn.
+func (t *tcpSock) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(t.raddr) }
+
+// SetDeadline implements net.Conn.
+func (t *tcpSock) SetDeadline(d time.Time) error {
+	t.rdl.set(d)
+	t.wdl.set(d)
+	return nil
+}
+
+// SetReadDeadline implements net.Conn.
+func (t *tcpSock) SetReadDeadline(d time.Time) error { t.rdl.set(d); return nil }
+
+// SetWriteDeadline implements net.Conn.
+func (t *tcpSock) SetWriteDeadline(d time.Time) error { t.wdl.set(d); return nil }
+
+// setOpt runs fn on the connection in its loop.
+func (t *tcpSock) setOpt(fn func(c *tcpConn)) error {
+	if t.closed.Load() {
+		return t.opError("set", net.ErrClosed)
+	}
+	c := t.c
+	return t.s.call(context.Background(), t.q, func(q *queue) error {
+		fn(c)
+		return nil
+	})
+}
+
+// SetNoDelay turns Nagle's algorithm off (true, Go's default) or on.
+func (t *tcpSock) SetNoDelay(on bool) error {
+	return t.setOpt(func(c *tcpConn) {
+		c.nodelay = on
+		if on {
+			c.output()
+		}
+	})
+}
+
+// SetKeepAlive turns keepalive probes on or off.
+func (t *tcpSock) SetKeepAlive(on bool) error {
+	return t.setOpt(func(c *tcpConn) {
+		c.keepAlive = on
+		if on && c.state.synchronized() {
+			c.schedule(timerKeepAlive, c.keepIdle)
+		}
+	})
+}
+
+// SetKeepAlivePeriod sets the idle time and interval of keepalive probes,
+// as Go's net does.
+func (t *tcpSock) SetKeepAlivePeriod(d time.Duration) error {
+	if d <= 0 {
+		return t.opError("set", syscall.EINVAL)
+	}
+	return t.setOpt(func(c *tcpConn) { c.keepIdle, c.keepIntvl = d, d })
+}
+
+// SetLinger sets the behaviour of Close: sec < 0 finishes in the
+// background (default), 0 resets the connection.
+func (t *tcpSock) SetLinger(sec int) error {
+	return t.setOpt(func(c *tcpConn) { c.linger = max(sec, -1) })
+}
+
+// SetReadBuffer and SetWriteBuffer are accepted for compatibility; the
+// buffers are sized by the stack's configuration.
+func (t *tcpSock) SetReadBuffer(int) error  { return nil }
+func (t *tcpSock) SetWriteBuffer(int) error { return nil }
+
+// SetUserTimeout bounds how long sent data may stay unacknowledged before
+// the connection fails with ETIMEDOUT (TCP_USER_TIMEOUT, RFC 5482).
+func (t *tcpSock) SetUserTimeout(d time.Duration) error {
+	return t.setOpt(func(c *tcpConn) { c.userTimeout = d })
+}

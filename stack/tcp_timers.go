@@ -1,0 +1,225 @@
+package stack
+
+import (
+	"syscall"
+	"time"
+
+	"github.com/ustack/ustack/stack/wire"
+)
+
+// schedule arms one of the connection's timers d from now.
+func (c *tcpConn) schedule(kind uint8, d time.Duration) {
+	c.q.timers.Schedule(&c.timers[kind].Timer, c.q.now+int64(d))
+}
+
+func (c *tcpConn) onTimer(kind uint8, now int64) {
+	switch kind {
+	case timerRTO:
+		c.onRTO()
+	case timerDelACK:
+		if c.state.synchronized() && (c.segsUnacked > 0 || c.ackNow) {
+			c.q.counters.TCP.DelayedACKs++
+			c.sendACK()
+		}
+	case timerKeepAlive:
+		c.onKeepAlive()
+	}
+	c.q.flushAcks()
+}
+
+// onRTO handles a retransmission timeout (RFC 6298 §5): back off, collapse
+// the window, and resend from the first unacknowledged byte; or give up.
+func (c *tcpConn) onRTO() {
+	q := c.q
+	cfg := &q.s.cfg.TCP
+	switch c.state {
+	case stateSynSent, stateSynRcvd:
+		if c.backoff >= cfg.SynRetries {
+			if c.ln != nil {
+				c.destroy()
+				return
+			}
+			c.fail(syscall.ETIMEDOUT)
+			return
+		}
+		c.backoff++
+		c.rtt.Backoff()
+		// RFC 6298 §5.7: after a lost SYN, the RTO once data flows is
+		// 3 s (we keep the backed-off value, which is at least that).
+		if c.state == stateSynSent {
+			c.sendSyn()
+		} else {
+			c.sendSynAck()
+		}
+		c.schedule(timerRTO, c.rtt.RTO())
+		return
+	case stateClosed, stateListen, stateTimeWait:
+		return
+	}
+	if c.sndUna == c.sndMax {
+		if c.sndWnd == 0 && c.dataEnd() != c.sndUna {
+			c.probeZeroWindow()
+		}
+		return
+	}
+	if c.firstRTOAt == 0 {
+		c.firstRTOAt = q.now
+	}
+	if c.backoff >= cfg.Retries || (c.userTimeout > 0 && q.now-c.firstRTOAt >= int64(c.userTimeout)) {
+		q.counters.TCP.Timeouts++
+		c.fail(syscall.ETIMEDOUT)
+		return
+	}
+	q.counters.TCP.RTOs++
+	c.backoff++
+	c.rtt.Backoff()
+	c.cc.OnRTO(int(c.sndMax.Sub(c.sndUna)), q.now)
+	c.inRecovery = false
+	c.dupAcks = 0
+	c.recover = c.sndMax
+	c.rtTiming = false
+	if c.sackOK {
+		// RFC 2018 §8: after a timeout the receiver may have reneged, so
+		// the SACKed marks go.
+		c.sb.Reset()
+	}
+	c.sndNxt = c.sndUna
+	c.highRxt = c.sndUna
+	q.timers.Cancel(&c.timers[timerRTO].Timer)
+	c.retransmitNext(true)
+	c.schedule(timerRTO, c.rtt.RTO())
+}
+
+// probeZeroWindow sends one byte past the window (RFC 9293 §3.8.6.1) and
+// backs off; the peer's ACK tells whether the window opened.
+func (c *tcpConn) probeZeroWindow() {
+	q := c.q
+	q.counters.TCP.WindowProbes++
+	if c.sndWnd == 0 && c.dataEnd() != c.sndNxt {
+		nxt := c.sndNxt
+		c.sendSegment(c.sndNxt, 1, wire.TCPFlagACK)
+		c.sndNxt = nxt.Add(1)
+	}
+	c.backoff++
+	c.rtt.Backoff()
+	c.schedule(timerRTO, c.rtt.RTO())
+}
+
+// onKeepAlive serves three purposes by state: keepalive probes (RFC 1122
+// §4.2.3.6), the FIN-WAIT-2 timeout and the end of TIME-WAIT.
+func (c *tcpConn) onKeepAlive() {
+	q := c.q
+	switch c.state {
+	case stateTimeWait, stateFinWait2:
+		if c.state == stateFinWait2 && !c.orphan {
+			return
+		}
+		c.destroy()
+		return
+	case stateEstablished, stateCloseWait:
+	default:
+		return
+	}
+	if !c.keepAlive {
+		return
+	}
+	idle := time.Duration(q.now - c.lastRecv)
+	if idle < c.keepIdle {
+		c.schedule(timerKeepAlive, c.keepIdle-idle)
+		return
+	}
+	if c.keepProbes >= c.keepCnt {
+		q.counters.TCP.KeepAliveTimeouts++
+		c.fail(syscall.ETIMEDOUT)
+		return
+	}
+	c.keepProbes++
+	q.counters.TCP.KeepAliveProbes++
+	// A probe is an ACK with SEG.SEQ = SND.NXT-1: the peer must answer.
+	var opts wire.TCPOptions
+	if c.tsOK {
+		opts.HasTimestamps, opts.TSVal, opts.TSEcr = true, c.tsNow(), c.tsRecent
+	}
+	c.emit(c.sndUna.Add(-1), wire.TCPFlagACK, &opts, nil, nil, 0)
+	c.schedule(timerKeepAlive, c.keepIntvl)
+}
+
+// enterTimeWait moves to TIME-WAIT for 2·MSL (RFC 9293 §3.6.1).
+func (c *tcpConn) enterTimeWait() {
+	q := c.q
+	c.setState(stateTimeWait)
+	q.timers.Cancel(&c.timers[timerRTO].Timer)
+	q.timers.Cancel(&c.timers[timerDelACK].Timer)
+	c.schedule(timerKeepAlive, 2*q.s.cfg.TCP.MSL)
+	c.releaseBuffers()
+	if c.sock != nil {
+		c.sock.wakeAll()
+	}
+}
+
+// established completes a handshake.
+func (c *tcpConn) established() {
+	q := c.q
+	c.setState(stateEstablished)
+	c.backoff = 0
+	q.timers.Cancel(&c.timers[timerRTO].Timer)
+	if c.keepAlive {
+		c.schedule(timerKeepAlive, c.keepIdle)
+	}
+	if c.ln != nil {
+		q.counters.TCP.PassiveOpens++
+		c.ln.ready(c)
+		return
+	}
+	q.counters.TCP.ActiveOpens++
+	if c.sock != nil {
+		c.sock.connected()
+	}
+}
+
+// fail ends the connection with an error the application will see.
+func (c *tcpConn) fail(e syscall.Errno) {
+	c.err = e
+	c.shErr.Store(int32(e))
+	if c.state == stateSynSent || c.state == stateSynRcvd {
+		c.q.counters.TCP.AttemptFails++
+	}
+	c.destroy()
+}
+
+// abort resets the connection: RST to the peer, ECONNRESET locally is the
+// caller's to decide (a close with unread data reports nothing).
+func (c *tcpConn) abort() {
+	if c.state.synchronized() || c.state == stateSynRcvd {
+		c.q.sendRST(c.key, c.sndNxt, 0, false)
+	}
+	c.destroy()
+}
+
+// destroy removes the connection from its queue and releases everything.
+func (c *tcpConn) destroy() {
+	q := c.q
+	if c.state == stateClosed {
+		return
+	}
+	c.setState(stateClosed)
+	for i := range c.timers {
+		q.timers.Cancel(&c.timers[i].Timer)
+	}
+	q.tcp.remove(c)
+	if c.ln != nil {
+		c.ln.forget(c)
+	}
+	c.releaseBuffers()
+	if c.sock != nil {
+		c.sock.wakeAll()
+	}
+}
+
+// releaseBuffers lets the buffers go once no more data can move; the
+// application side keeps its own references until it is done reading.
+func (c *tcpConn) releaseBuffers() {
+	if c.orphan {
+		c.sndBuf, c.rcvBuf = nil, nil
+	}
+}
