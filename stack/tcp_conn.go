@@ -87,6 +87,7 @@ type tcpConn struct {
 	maxWnd  int // the largest window the peer offered (RFC 5961 §5.2, SWS)
 	sndBuf  *ring.Bytes
 	finSent bool
+	finSeq  seq.Value // the FIN's sequence number, once sent
 	// Receive sequence variables.
 	irs    seq.Value
 	rcvNxt seq.Value
@@ -107,6 +108,7 @@ type tcpConn struct {
 	tsRecent  uint32 // RFC 7323 §4.3
 	tsRecentT int64  // when tsRecent was updated, for the 24-day PAWS rule
 	tsOffset  uint32 // added to our clock in TSval
+	rtxTS     uint32 // TSval of the last retransmission
 
 	// Loss recovery and congestion control.
 	cc  cc.Controller

@@ -291,11 +291,13 @@ func (c *tcpConn) newAck(seg *segment, acked int) {
 	q := c.q
 	now := q.now
 	prevUna := c.sndUna
-	dataAcked := acked
-	if c.finSent && seg.ack == c.sndMax && c.sndBuf != nil {
-		// The FIN takes one sequence number and no buffer byte.
-		dataAcked--
+	// Data bytes acknowledged: the SYN and the FIN take a sequence number
+	// each and no buffer byte.
+	dataTo := seg.ack
+	if c.finSent && c.finSeq.LessThan(dataTo) {
+		dataTo = c.finSeq
 	}
+	dataAcked := int(dataTo.Sub(seq.Max(prevUna, c.iss.Add(1))))
 	if dataAcked > 0 && c.sndBuf != nil {
 		c.sndBuf.Discard(dataAcked)
 		c.bytesAcked += uint64(dataAcked)
@@ -312,7 +314,11 @@ func (c *tcpConn) newAck(seg *segment, acked int) {
 	// RTT (RFC 6298 §3, RFC 7323 §4.1): from the echoed timestamp, or
 	// from the timed segment if it was not retransmitted (Karn).
 	var sample int64
-	if c.tsOK && seg.opts.HasTimestamps && seg.opts.TSEcr != 0 {
+	if c.tsOK && seg.opts.HasTimestamps && seg.opts.TSEcr != 0 && int32(seg.opts.TSEcr-c.rtxTS) >= 0 {
+		// An echo older than our last retransmission may answer an
+		// earlier copy whose ACK was lost: it would measure the loss,
+		// not the path, so it is no sample (Karn's reasoning, applied
+		// to timestamps).
 		sample = int64(c.tsNow()-seg.opts.TSEcr) * 1e6
 	} else if c.rtTiming && c.rtSeq.LessThan(seg.ack) {
 		sample = now - c.rtTime
@@ -320,6 +326,12 @@ func (c *tcpConn) newAck(seg *segment, acked int) {
 	}
 	if sample >= 0 && (sample > 0 || c.tsOK) {
 		c.rtt.Sample(durationOf(sample))
+	} else if c.rtt.Backoffs() > 0 {
+		// New data was acknowledged: the path works again, so the
+		// backed-off timeout goes even without a sample, as Linux does
+		// (strict Karn would keep it, and repeated losses with no clean
+		// sample in between then push the RTO to its maximum).
+		c.rtt.SetRTO(c.rtt.BaseRTO())
 	}
 	if c.inRecovery {
 		c.recoveryAck(seg, prevUna, acked)

@@ -28,6 +28,9 @@ func (c *tcpConn) output() {
 // dataEnd is the sequence number after the last byte the application has
 // written (so far).
 func (c *tcpConn) dataEnd() seq.Value {
+	if c.finSent {
+		return c.finSeq
+	}
 	if c.sndBuf == nil {
 		return c.sndUna
 	}
@@ -38,14 +41,10 @@ func (c *tcpConn) dataEnd() seq.Value {
 func (c *tcpConn) sendData() {
 	for i := 0; i < 1024; i++ {
 		end := c.dataEnd()
-		if c.finSent && c.sndUna != c.sndMax && end.LessThan(c.sndUna) {
-			end = c.sndUna
-		}
-		remaining := int(end.Sub(c.sndNxt))
-		if remaining < 0 {
-			remaining = 0
-		}
-		wantFin := c.closeWrite && !c.finSentAt(c.sndNxt.Add(remaining))
+		remaining := max(int(end.Sub(c.sndNxt)), 0)
+		// The FIN takes the sequence number after the data; it is due
+		// until this pass has sent past it.
+		wantFin := c.closeWrite && c.sndNxt.LessEq(end)
 		if remaining == 0 && !wantFin {
 			return
 		}
@@ -72,10 +71,7 @@ func (c *tcpConn) sendData() {
 			return
 		}
 		if wnd <= 0 {
-			if c.sndWnd == 0 && c.sndUna == c.sndNxt && !c.timers[timerRTO].Pending() {
-				// RFC 9293 §3.8.6.1: probe a zero window.
-				c.schedule(timerRTO, c.rtt.RTO())
-			}
+			c.armPersist()
 			return
 		}
 		limit := c.mss
@@ -84,6 +80,7 @@ func (c *tcpConn) sendData() {
 		}
 		n := min(remaining, wnd, limit)
 		if !c.worthSending(n, remaining) {
+			c.armPersist()
 			return
 		}
 		flags := wire.TCPFlagACK
@@ -97,9 +94,13 @@ func (c *tcpConn) sendData() {
 	}
 }
 
-// finSentAt says whether the FIN, due at sequence number at, is out.
-func (c *tcpConn) finSentAt(at seq.Value) bool {
-	return c.finSent && at.LessThan(c.sndMax)
+// armPersist starts the persist timer when data waits for the peer's
+// window and nothing is in flight to bring an ACK (RFC 9293 §3.8.6.1; a
+// lost window update would otherwise deadlock both ends).
+func (c *tcpConn) armPersist() {
+	if c.sndUna == c.sndNxt && !c.timers[timerRTO].Pending() {
+		c.schedule(timerRTO, c.rtt.RTO())
+	}
 }
 
 // worthSending applies Nagle's algorithm (RFC 896, RFC 1122 §4.2.3.4) and
@@ -147,6 +148,9 @@ func (c *tcpConn) sendSegment(s seq.Value, n int, flags wire.TCPFlags) {
 	c.emit(s, flags, &opts, a, b, n)
 	end := s.Add(n)
 	if fin {
+		if !c.finSent {
+			c.finSeq = end
+		}
 		end = end.Add(1)
 		c.finSent = true
 		switch c.state {
@@ -165,6 +169,7 @@ func (c *tcpConn) sendSegment(s seq.Value, n int, flags wire.TCPFlags) {
 		} else {
 			q.counters.TCP.RetransSegs++
 			c.retrans++
+			c.rtxTS = c.tsNow()
 			if c.rtTiming && s.LessEq(c.rtSeq) {
 				c.rtTiming = false // Karn: no sample from a retransmission
 			}
@@ -181,7 +186,6 @@ func (c *tcpConn) sendSegment(s seq.Value, n int, flags wire.TCPFlags) {
 	} else {
 		q.counters.TCP.OutSegs++
 	}
-	c.lastSend = q.now
 }
 
 // emit builds and sends one segment: the TCP header with options, then
@@ -189,6 +193,7 @@ func (c *tcpConn) sendSegment(s seq.Value, n int, flags wire.TCPFlags) {
 func (c *tcpConn) emit(s seq.Value, flags wire.TCPFlags, opts *wire.TCPOptions, a, b []byte, n int) {
 	q := c.q
 	c.segsOut++
+	c.lastSend = q.now
 	if flags&wire.TCPFlagACK != 0 {
 		c.ackNow = false
 		c.segsUnacked = 0

@@ -78,6 +78,7 @@ func (q *queue) newConn(key connKey, nh nextHop) *tcpConn {
 	c.keepIdle, c.keepIntvl, c.keepCnt = cfg.KeepAliveIdle, cfg.KeepAliveInterval, cfg.KeepAliveCount
 	c.rcvScale = windowScaleFor(cfg.RecvBuffer)
 	c.tsOffset = q.rng.Uint32()
+	c.rtxTS = c.tsNow()
 	c.iss = q.isn.ISN(isn.Tuple{Local: key.local, Remote: key.remote}, q.now)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
 	c.recover = c.iss

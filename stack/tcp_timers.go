@@ -57,8 +57,8 @@ func (c *tcpConn) onRTO() {
 		return
 	}
 	if c.sndUna == c.sndMax {
-		if c.sndWnd == 0 && c.dataEnd() != c.sndUna {
-			c.probeZeroWindow()
+		if c.dataEnd() != c.sndUna {
+			c.probeWindow()
 		}
 		return
 	}
@@ -90,18 +90,19 @@ func (c *tcpConn) onRTO() {
 	c.schedule(timerRTO, c.rtt.RTO())
 }
 
-// probeZeroWindow sends one byte past the window (RFC 9293 §3.8.6.1) and
-// backs off; the peer's ACK tells whether the window opened.
-func (c *tcpConn) probeZeroWindow() {
+// probeWindow runs when data waits for the peer's window and nothing is in
+// flight: what the window allows goes out whatever SWS avoidance says,
+// and a closed window is probed with one byte past it (RFC 9293
+// §3.8.6.1). The peer's ACK tells whether the window opened.
+func (c *tcpConn) probeWindow() {
 	q := c.q
 	q.counters.TCP.WindowProbes++
-	if c.sndWnd == 0 && c.dataEnd() != c.sndNxt {
-		nxt := c.sndNxt
-		c.sendSegment(c.sndNxt, 1, wire.TCPFlagACK)
-		c.sndNxt = nxt.Add(1)
+	n := min(c.mss, int(c.dataEnd().Sub(c.sndNxt)), max(c.sndWnd, 1))
+	c.sendSegment(c.sndNxt, n, wire.TCPFlagACK)
+	if c.sndWnd == 0 {
+		c.backoff++
+		c.rtt.Backoff()
 	}
-	c.backoff++
-	c.rtt.Backoff()
 	c.schedule(timerRTO, c.rtt.RTO())
 }
 

@@ -154,6 +154,12 @@ func (l *link) next(qi int) (int64, bool) {
 }
 
 func (l *link) wait(qi int, deadline int64, clock backend.Clock) error {
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return backend.ErrClosed
+	}
 	at, ok := l.next(qi)
 	now := clock.Now()
 	if ok && at <= now {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ustack/ustack/backend"
@@ -123,13 +124,14 @@ func New(cfg Config) (*End, *End, error) {
 // End is one end of a pipe; it implements backend.Backend,
 // backend.Scheduler and backend.StatsReader.
 type End struct {
-	cfg   *Config
-	caps  backend.Caps
-	pool  *backend.Pool
-	in    *link // frames towards this end
-	out   *link // frames from this end
-	idx   int
-	stats []queueStats
+	cfg    *Config
+	caps   backend.Caps
+	pool   *backend.Pool
+	in     *link // frames towards this end
+	out    *link // frames from this end
+	idx    int
+	stats  []queueStats
+	closed atomic.Bool
 }
 
 type queueStats struct {
@@ -213,6 +215,9 @@ func (e *End) Send(q int, frames []*backend.Frame) (int, error) {
 	if q < 0 || q >= len(e.stats) {
 		return 0, backend.ErrQueue
 	}
+	if e.closed.Load() {
+		return 0, backend.ErrClosed
+	}
 	n, drops, bytes, err := e.out.push(e, frames, e.cfg.Clock.Now())
 	st := &e.stats[q]
 	st.mu.Lock()
@@ -280,6 +285,7 @@ func (e *End) QueueStats(q int) backend.QueueStats {
 // Close implements backend.Backend: frames in flight towards this end are
 // released and nothing more is delivered to it.
 func (e *End) Close() error {
+	e.closed.Store(true)
 	e.in.close()
 	return nil
 }

@@ -207,8 +207,15 @@ func TestPipeCloseReleasesFramesInFlight(t *testing.T) {
 		require.NoError(t, b.Close())
 		assert.Zero(t, a.Outstanding())
 		n, _ = a.Send(0, []*backend.Frame{udpFrame(t, a, 60, 1, 2)})
-		assert.Equal(t, 1, n)
+		assert.Equal(t, 1, n, "the far end is gone: carried into the void")
 		assert.Zero(t, a.Outstanding())
+		require.NoError(t, a.Close())
+		f := udpFrame(t, a, 60, 1, 2)
+		n, err := a.Send(0, []*backend.Frame{f})
+		assert.Zero(t, n)
+		assert.ErrorIs(t, err, backend.ErrClosed)
+		backend.ReleaseOne(f)
+		assert.ErrorIs(t, a.Wait(0, 0), backend.ErrClosed)
 	})
 }
 

@@ -1,0 +1,240 @@
+package stack
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/backend/faults"
+	"github.com/ustack/ustack/backend/pipe"
+)
+
+// simNet is two Manual stacks on a pipe with faults on a's side, driven by
+// a discrete-event loop on virtual time from one goroutine.
+type simNet struct {
+	t      testing.TB
+	clock  *backend.VirtualClock
+	a, b   *Stack
+	ea, eb *pipe.End
+	fa     backend.Backend
+}
+
+func newSimNet(t testing.TB, seed uint64, spec string, mbuf bool, latency time.Duration) *simNet {
+	clock := backend.NewVirtualClock(t0)
+	ea, eb, err := pipe.New(pipe.Config{Clock: clock, Mbuf: mbuf, Latency: latency, Bandwidth: 1e9, PoolSize: 32768})
+	require.NoError(t, err)
+	var fa backend.Backend = ea
+	if spec != "" {
+		sp, err := faults.Parse(spec)
+		require.NoError(t, err)
+		fa, err = faults.Wrap(ea, sp, seed, clock)
+		require.NoError(t, err)
+	}
+	cfg := func(be backend.Backend, p netip.Prefix, seed uint64) Config {
+		return Config{Interfaces: []InterfaceConfig{{Backend: be, Addrs: []netip.Prefix{p}}}, Seed: seed, Clock: clock, Manual: true, Logger: quietLogger()}
+	}
+	a, err := New(cfg(fa, addrA, seed))
+	require.NoError(t, err)
+	b, err := New(cfg(eb, addrB, seed+1))
+	require.NoError(t, err)
+	return &simNet{t: t, clock: clock, a: a, b: b, ea: ea, eb: eb, fa: fa}
+}
+
+// step polls both stacks at the current time and advances the clock to the
+// next event; it reports false when nothing is scheduled.
+func (n *simNet) step() bool {
+	now := n.clock.Now()
+	next := int64(0)
+	consider := func(at int64) {
+		if at != 0 && (next == 0 || at < next) {
+			next = at
+		}
+	}
+	consider(n.a.Poll(now))
+	consider(n.b.Poll(now))
+	for _, be := range []backend.Backend{n.fa, n.eb} {
+		if s, ok := be.(backend.Scheduler); ok {
+			if at, ok := s.NextArrival(0); ok {
+				consider(at)
+			}
+		}
+	}
+	if next == 0 {
+		return false
+	}
+	n.clock.Set(max(next, now+1))
+	return true
+}
+
+func (n *simNet) close() {
+	require.NoError(n.t, n.a.Close())
+	require.NoError(n.t, n.b.Close())
+	require.Zero(n.t, n.ea.Outstanding(), "a's buffers")
+	require.Zero(n.t, n.eb.Outstanding(), "b's buffers")
+}
+
+// dialManual opens a connection from a Manual stack without blocking.
+func dialManual(t testing.TB, s *Stack, remote netip.AddrPort) *tcpSock {
+	q := s.queues[0]
+	nh, ok := s.shared().lookup(remote.Addr())
+	require.True(t, ok)
+	sock := newTCPSock(s, q, "tcp", nil)
+	sock.nodelay = true
+	s.pollMu.Lock()
+	c, err := q.connect(sock, netip.AddrPortFrom(nh.src, 0), remote, nh)
+	s.pollMu.Unlock()
+	require.NoError(t, err)
+	sock.c, sock.laddr, sock.raddr = c, c.key.local, c.key.remote
+	return sock
+}
+
+func tryAccept(ln *tcpListener) *tcpSock {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	if len(ln.accepted) == 0 {
+		return nil
+	}
+	s := ln.accepted[0]
+	ln.accepted = ln.accepted[1:]
+	return s
+}
+
+// simTransfer sends size bytes from a to b over faults and checks they
+// arrive intact, on virtual time; it returns the virtual time taken.
+func simTransfer(t testing.TB, seed uint64, spec string, mbuf bool, size int) time.Duration {
+	n := newSimNet(t, seed, spec, mbuf, time.Millisecond)
+	defer n.close()
+	lnI, err := n.b.Listen("tcp", ":80")
+	require.NoError(t, err)
+	ln := lnI.(*tcpListener)
+	data := randomBytes(seed, size)
+	want := sha256.Sum256(data)
+	cl := dialManual(t, n.a, netip.MustParseAddrPort("10.0.0.2:80"))
+	var srv *tcpSock
+	h := sha256.New()
+	got, sent := 0, 0
+	buf := make([]byte, 64<<10)
+	start := n.clock.Now()
+	closed := false
+	idle := 0
+	for steps := 0; ; steps++ {
+		progress := false
+		if n.clock.Now()-start > int64(20*time.Minute) || steps > 50_000_000 {
+			t.Fatalf("seed %d %s: hung at %d of %d bytes received (%d sent)\nclient %s\nserver %s", seed, spec, got, size, sent, cl.c.debug(), srvDebug(srv))
+		}
+		if srv == nil {
+			srv = tryAccept(ln)
+		}
+		if tcpState(cl.c.shState.Load()) >= stateEstablished && sent < size {
+			if w := cl.c.sndBuf.Write(data[sent:]); w > 0 {
+				progress = true
+				sent += w
+				cl.push()
+			}
+		}
+		if sent == size && !closed {
+			require.NoError(t, cl.Close())
+			closed = true
+		}
+		if srv != nil {
+			for {
+				r := srv.c.rcvBuf.Read(buf)
+				if r == 0 {
+					break
+				}
+				h.Write(buf[:r])
+				got += r
+				progress = true
+				if srv.wantWindow.Load() && srv.c.rcvBuf.Free() >= srv.c.rcvBuf.Cap()/2 {
+					srv.wantWindow.Store(false)
+					srv.push()
+				}
+			}
+			if got == size && srv.c.shRcvFin.Load() {
+				break
+			}
+			if e := srv.c.shErr.Load(); e != 0 {
+				t.Fatalf("seed %d %s: receiver failed: %v after %d bytes", seed, spec, e, got)
+			}
+		}
+		if e := cl.c.shErr.Load(); e != 0 {
+			t.Fatalf("seed %d %s: sender failed: %v after %d bytes", seed, spec, e, sent)
+		}
+		if n.step() || progress {
+			idle = 0
+		} else if idle++; idle > 2 {
+			t.Fatalf("seed %d %s: nothing scheduled at %d of %d bytes (%d sent, sndbuf %d)\nclient %s\nserver %s", seed, spec, got, size, sent, cl.c.sndBuf.Len(), cl.c.debug(), srvDebug(srv))
+		}
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	require.Equal(t, want, sum, "seed %d %s", seed, spec)
+	srv.Close()
+	ln.Close()
+	for range 10 {
+		n.step()
+	}
+	return time.Duration(n.clock.Now() - start)
+}
+
+var lossLevels = []struct {
+	name string
+	spec string
+}{
+	{"0%", ""},
+	{"1%", "loss=0.01,dup=0.005,reorder=0.01,corrupt=0.002"},
+	{"5%", "loss=0.05,dup=0.01,reorder=0.02,corrupt=0.005"},
+	{"10%", "loss=0.10,dup=0.02,reorder=0.03,corrupt=0.01"},
+}
+
+func TestTCPTransfersUnderFaultsManySeeds(t *testing.T) {
+	seeds := 200
+	if testing.Short() {
+		seeds = 10
+	}
+	for _, lvl := range lossLevels {
+		for _, mbuf := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/mbuf=%v", lvl.name, mbuf), func(t *testing.T) {
+				t.Parallel()
+				for seed := uint64(1); seed <= uint64(seeds); seed++ {
+					simTransfer(t, seed, lvl.spec, mbuf, 1<<20)
+				}
+			})
+		}
+	}
+}
+
+func TestTCPLargeTransfersUnderFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("64 MiB transfers: skipped with -short")
+	}
+	for _, lvl := range lossLevels {
+		for _, mbuf := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/mbuf=%v", lvl.name, mbuf), func(t *testing.T) {
+				t.Parallel()
+				for seed := uint64(1); seed <= 5; seed++ {
+					d := simTransfer(t, seed, lvl.spec, mbuf, 64<<20)
+					t.Logf("seed %d: 64 MiB in %v of virtual time", seed, d)
+				}
+			})
+		}
+	}
+}
+
+func srvDebug(s *tcpSock) string {
+	if s == nil {
+		return "not accepted"
+	}
+	return s.c.debug()
+}
+
+func (c *tcpConn) debug() string {
+	return fmt.Sprintf("%v una=%d nxt=%d max=%d end=%d wnd=%d cwnd=%d ssthresh=%d rec=%v dup=%d backoff=%d rto=%v pending=%v rcvNxt=%d rcvAdv=%d ooo=%d fin=%v/%v closeWrite=%v",
+		c.state, c.sndUna-c.iss, c.sndNxt-c.iss, c.sndMax-c.iss, c.dataEnd()-c.iss, c.sndWnd, c.cc.Cwnd(), c.cc.Ssthresh(), c.inRecovery, c.dupAcks,
+		c.backoff, c.rtt.RTO(), c.timers[timerRTO].Pending(), c.rcvNxt-c.irs, c.rcvAdv-c.irs, c.ooo.n, c.finSent, c.finRcv, c.closeWrite)
+}
