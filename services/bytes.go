@@ -17,8 +17,6 @@ import (
 type Bytes struct {
 	rng  *rand.ChaCha8
 	left int64
-	buf  [8]byte
-	nbuf int
 }
 
 // NewBytes returns the stream of n bytes.

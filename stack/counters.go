@@ -132,6 +132,9 @@ type TCPCounters struct {
 	OfoQueue            uint64 // out-of-order segments kept
 	OfoDrops            uint64 // out-of-order segments dropped: too many holes
 	DSACKs              uint64
+	ICMPOutOfWindow     uint64 // RFC 5927 §4.1: ICMP errors quoting no sequence number in flight
+	PMTUUpdates         uint64
+	TimeWaitReuses      uint64 // RFC 6191: a new SYN took over a TIME-WAIT connection
 
 	FastRetrans       uint64
 	RTOs              uint64

@@ -102,6 +102,10 @@ func (q *queue) icmpErrorInput(m wire.ICMPv4) {
 		return
 	}
 	l4 := inner[inner.HeaderLen():]
+	if inner.Protocol() == protoTCP {
+		q.tcpICMPError(m, inner, l4)
+		return
+	}
 	if inner.Protocol() != protoUDP {
 		return
 	}

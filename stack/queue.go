@@ -41,6 +41,7 @@ type queue struct {
 	// challenge limits RFC 5961 challenge ACKs (Linux: 1000/s).
 	challenge   icmpLimiter
 	portCounter uint32
+	pmtu        pmtuCache
 	icmp        icmpLimiter
 	ipID        uint16
 

@@ -151,6 +151,7 @@ type tcpConn struct {
 
 	closeWrite bool // the application will write no more: send FIN after the data
 	err        syscall.Errno
+	softErr    syscall.Errno // the last ICMP error, reported on a timeout
 	bytesAcked uint64
 	bytesRecv  uint64
 	segsIn     uint64
@@ -236,5 +237,3 @@ func (o *oooQueue) advance(nxt seq.Value) seq.Value {
 	}
 	return nxt
 }
-
-func (o *oooQueue) reset() { *o = oooQueue{} }

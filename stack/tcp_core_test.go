@@ -23,7 +23,6 @@ type tcpPeer struct {
 	lport layers.TCPPort
 	seq   uint32 // our next sequence number
 	ack   uint32 // what we acknowledge
-	ts    bool
 }
 
 func newTCPHarness(t *testing.T, mbuf bool, cfg Config) *harness {

@@ -102,6 +102,10 @@ func (c *tcpConn) input(seg *segment) {
 		return
 	case stateClosed, stateListen:
 		return
+	case stateTimeWait:
+		if c.reuseTimeWait(seg) {
+			return
+		}
 	}
 	// RFC 7323 §5.3 PAWS: a segment whose timestamp is older than
 	// TS.Recent is a duplicate from an earlier incarnation.
@@ -150,6 +154,33 @@ func (c *tcpConn) input(seg *segment) {
 	if c.state != stateClosed {
 		c.output()
 	}
+}
+
+// reuseTimeWait lets a new SYN take over a connection in TIME-WAIT when it
+// is certainly not from the old incarnation: its timestamp is newer
+// (RFC 6191) or, without timestamps, its sequence number is beyond the old
+// connection's (RFC 1122 §4.2.2.13). It reports whether it did.
+func (c *tcpConn) reuseTimeWait(seg *segment) bool {
+	if !seg.has(wire.TCPFlagSYN) || seg.has(wire.TCPFlagACK) || seg.has(wire.TCPFlagRST) {
+		return false
+	}
+	newer := c.rcvNxt.LessThan(seg.seq)
+	if c.tsOK && seg.opts.HasTimestamps {
+		newer = int32(seg.opts.TSVal-c.tsRecent) > 0
+	}
+	if !newer {
+		return false
+	}
+	q := c.q
+	key := c.key
+	q.counters.TCP.TimeWaitReuses++
+	c.destroy()
+	if ln := q.tcp.listener(key.local); ln != nil {
+		ln.input(key, seg)
+	} else {
+		q.tcpReset(key, seg)
+	}
+	return true
 }
 
 // pawsIdle: after 24 days idle TS.Recent is invalid (RFC 7323 §5.5).

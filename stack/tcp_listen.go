@@ -24,7 +24,6 @@ type tcpListener struct {
 
 	// Loop side.
 	synRcvd int // half-open connections
-	pending []*tcpConn
 
 	// Shared: the accept queue.
 	mu       sync.Mutex

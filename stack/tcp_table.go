@@ -72,7 +72,11 @@ func (q *queue) newConn(key connKey, nh nextHop) *tcpConn {
 	}
 	c.rtt.Init(rtt.Config{MinRTO: cfg.MinRTO, MaxRTO: cfg.MaxRTO})
 	// MSS from the route's MTU (RFC 9293 §3.7.1, RFC 6691).
-	c.advMSS = nh.ifc.mtu - wire.IPv4HeaderLen - wire.TCPHeaderLen
+	mtu := nh.ifc.mtu
+	if p := q.pmtu.get(key.remote.Addr(), q.now); p > 0 && p < mtu {
+		mtu = p
+	}
+	c.advMSS = mtu - wire.IPv4HeaderLen - wire.TCPHeaderLen
 	c.mss = 536
 	c.peerMSS = 536
 	c.keepIdle, c.keepIntvl, c.keepCnt = cfg.KeepAliveIdle, cfg.KeepAliveInterval, cfg.KeepAliveCount

@@ -39,7 +39,7 @@ func (c *tcpConn) onRTO() {
 				c.destroy()
 				return
 			}
-			c.fail(syscall.ETIMEDOUT)
+			c.fail(c.softError(syscall.ETIMEDOUT))
 			return
 		}
 		c.backoff++
@@ -67,7 +67,7 @@ func (c *tcpConn) onRTO() {
 	}
 	if c.backoff >= cfg.Retries || (c.userTimeout > 0 && q.now-c.firstRTOAt >= int64(c.userTimeout)) {
 		q.counters.TCP.Timeouts++
-		c.fail(syscall.ETIMEDOUT)
+		c.fail(c.softError(syscall.ETIMEDOUT))
 		return
 	}
 	q.counters.TCP.RTOs++
