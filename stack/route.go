@@ -126,17 +126,21 @@ func (sh *shared) lookup(dst netip.Addr) (nextHop, bool) {
 }
 
 func (sh *shared) sourceFor(ifc *iface, to netip.Addr) netip.Addr {
-	var first netip.Addr
+	var first, best netip.Addr
+	bestBits := -1
 	for _, p := range sh.addrs[ifc.idx] {
 		if p.Addr().Is4() != to.Is4() {
 			continue
 		}
-		if p.Contains(to) {
-			return p.Addr()
+		if p.Contains(to) && p.Bits() > bestBits {
+			best, bestBits = p.Addr(), p.Bits()
 		}
 		if !first.IsValid() {
 			first = p.Addr()
 		}
+	}
+	if best.IsValid() {
+		return best
 	}
 	return first
 }
