@@ -16,6 +16,7 @@ const (
 	neighIncomplete neighState = iota // resolving: requests out, packets queued
 	neighReachable                    // confirmed within ARPConfig.Reachable
 	neighStale                        // unconfirmed: still used, being re-probed
+	neighStatic                       // configured: never probed, never expired
 )
 
 type neighKey struct {
@@ -67,6 +68,10 @@ func (c *arpCache) resolve(ifc *iface, addr netip.Addr, f *backend.Frame) {
 		}
 	}
 	if n.state != neighIncomplete {
+		if n.state == neighStatic {
+			c.q.sendTo(ifc, n.mac, f)
+			return
+		}
 		if n.state == neighReachable && c.q.now >= n.until {
 			n.state = neighStale
 		}
@@ -101,10 +106,19 @@ func (c *arpCache) create(ifc *iface, addr netip.Addr) *neighbor {
 	return n
 }
 
-// evict removes the oldest entry that is not resolving.
+// addStatic makes a permanent entry.
+func (c *arpCache) addStatic(ifc *iface, addr netip.Addr, mac wire.MAC) {
+	c.seq++
+	n := &neighbor{c: c, key: neighKey{ifc.idx, addr}, ifc: ifc, mac: mac, state: neighStatic, seq: c.seq}
+	n.Handler = n
+	c.entries[n.key] = n
+	c.order = append(c.order, n)
+}
+
+// evict removes the oldest entry that is not resolving or static.
 func (c *arpCache) evict() bool {
 	for _, n := range c.order {
-		if n.state != neighIncomplete {
+		if n.state != neighIncomplete && n.state != neighStatic {
 			c.remove(n)
 			return true
 		}
@@ -160,6 +174,9 @@ func (n *neighbor) OnTimer(_ *timer.Timer, now int64) {
 // is made (RFC 826: only when the packet was for us).
 func (c *arpCache) learn(ifc *iface, addr netip.Addr, mac wire.MAC, create bool) {
 	n := c.entries[neighKey{ifc.idx, addr}]
+	if n != nil && n.state == neighStatic {
+		return
+	}
 	if n == nil {
 		if !create {
 			return

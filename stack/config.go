@@ -49,6 +49,15 @@ type InterfaceConfig struct {
 	MTU int
 	// MAC overrides the backend's address.
 	MAC net.HardwareAddr
+	// Neighbors are static neighbour entries: never resolved, never
+	// expired (a replayed capture's hosts, a point-to-point peer).
+	Neighbors []Neighbor
+}
+
+// Neighbor is a static neighbour entry.
+type Neighbor struct {
+	Addr netip.Addr
+	MAC  net.HardwareAddr
 }
 
 // Route sends packets for Prefix to Via (a gateway; zero for on-link) out
@@ -180,6 +189,11 @@ func (c *Config) fill() error {
 		for _, p := range ic.Addrs {
 			if !p.IsValid() || p.Addr().IsUnspecified() || p.Addr().IsMulticast() {
 				return fmt.Errorf("stack: interface %s: address %v is not a unicast address", ic.Name, p)
+			}
+		}
+		for _, n := range ic.Neighbors {
+			if !n.Addr.IsValid() || len(n.MAC) != 6 {
+				return fmt.Errorf("stack: interface %s: neighbour %v at %v: want an IP address and an Ethernet address", ic.Name, n.Addr, n.MAC)
 			}
 		}
 	}

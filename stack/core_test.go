@@ -351,3 +351,22 @@ func only(ps []gopacket.Packet, lt gopacket.LayerType) []gopacket.Packet {
 	}
 	return r
 }
+
+func TestStaticNeighbourNeedsNoARP(t *testing.T) {
+	clock := backend.NewVirtualClock(t0)
+	fd := newFeeder(t, clock, false, ourMAC)
+	s, err := New(Config{Interfaces: []InterfaceConfig{{Backend: fd, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")},
+		Neighbors: []Neighbor{{Addr: netip.AddrFrom4([4]byte(peerIP)), MAC: peerMAC}}}}, Seed: 1, Clock: clock, Manual: true, Logger: quietLogger()})
+	require.NoError(t, err)
+	defer s.Close()
+	h := &harness{t: t, clock: clock, fd: fd, s: s}
+	h.poll()
+	h.out()
+	h.in(eth(peerMAC, ourMAC, layers.EthernetTypeIPv4), ip4(peerIP, ourIP, layers.IPProtocolICMPv4), echoReq(1, 1))
+	out := h.out()
+	require.Len(t, out, 1, "the reply goes straight out")
+	assert.Equal(t, []byte(peerMAC), []byte(out[0].LinkLayer().(*layers.Ethernet).DstMAC))
+	h.at(time.Hour)
+	h.in(eth(peerMAC, ourMAC, layers.EthernetTypeIPv4), ip4(peerIP, ourIP, layers.IPProtocolICMPv4), echoReq(1, 2))
+	assert.Len(t, only(h.out(), layers.LayerTypeARP), 0, "never probed")
+}

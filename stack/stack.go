@@ -116,6 +116,13 @@ func New(cfg Config) (*Stack, error) {
 	}
 	s.queues = []*queue{q}
 	s.wakeCh = []chan struct{}{make(chan struct{}, 1)}
+	for i, ic := range cfg.Interfaces {
+		for _, n := range ic.Neighbors {
+			if n.Addr.Is4() || n.Addr.Is4In6() {
+				q.arp.addStatic(s.ifaces[i], n.Addr.Unmap(), wire.MAC(n.MAC))
+			}
+		}
+	}
 	for _, ifc := range s.ifaces {
 		q.announce(ifc)
 	}
