@@ -25,6 +25,8 @@ var commands []command
 func init() {
 	commands = []command{
 		{"demo", "two stacks on an in-memory link: ping, UDP and an HTTP transfer, verified", runDemo},
+		{"serve", "run the stack on a device with built-in services (ICMP echo, HTTP, echo, discard)", runServe},
+		{"get", "fetch a URL through the stack; prints sha256 and bytes", runGet},
 		{"version", "print the version", func([]string, io.Writer, io.Writer) error { fmt.Println("ustack", version); return nil }},
 	}
 }

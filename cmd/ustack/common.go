@@ -1,0 +1,237 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/backend/capture"
+	"github.com/ustack/ustack/backend/faults"
+	"github.com/ustack/ustack/stack"
+	"github.com/ustack/ustack/tap"
+)
+
+// stackFlags are the flags every command that runs a stack on a device
+// shares (DESIGN.md "Common flags" and the backend flags).
+type stackFlags struct {
+	backend  string
+	addrs    prefixList
+	gateway  string
+	routes   routeList
+	mac      string
+	mtu      int
+	seed     uint64
+	pcap     string
+	faults   string
+	logLevel string
+	logFmt   string
+	dns      string
+
+	tapName  string
+	hostAddr string
+	queues   int
+	offload  string
+}
+
+// prefixList is a repeatable --addr.
+type prefixList []netip.Prefix
+
+func (l *prefixList) String() string { return fmt.Sprint(*l) }
+func (l *prefixList) Set(s string) error {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return fmt.Errorf("want an address with a prefix length such as 10.0.0.2/24")
+	}
+	*l = append(*l, p)
+	return nil
+}
+
+// routeList is a repeatable --route CIDR=via.
+type routeList []stack.Route
+
+func (l *routeList) String() string { return fmt.Sprint(*l) }
+func (l *routeList) Set(s string) error {
+	dst, via, ok := strings.Cut(s, "=")
+	if !ok {
+		return errors.New("want CIDR=GATEWAY such as 192.168.0.0/16=10.0.0.1")
+	}
+	p, err := netip.ParsePrefix(dst)
+	if err != nil {
+		return fmt.Errorf("bad prefix %q", dst)
+	}
+	a, err := netip.ParseAddr(via)
+	if err != nil {
+		return fmt.Errorf("bad gateway %q", via)
+	}
+	*l = append(*l, stack.Route{Prefix: p, Via: a})
+	return nil
+}
+
+func (f *stackFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.backend, "backend", "tap", "device backend: tap, dpdk or pcap")
+	fs.Var(&f.addrs, "addr", "address with prefix length, e.g. 10.0.0.2/24 (repeatable)")
+	fs.StringVar(&f.gateway, "gateway", "", "default gateway")
+	fs.Var(&f.routes, "route", "static route CIDR=GATEWAY (repeatable)")
+	fs.StringVar(&f.mac, "mac", "", "Ethernet address (default: the device's, or a random local one)")
+	fs.IntVar(&f.mtu, "mtu", 0, "MTU (default: the device's)")
+	fs.Uint64Var(&f.seed, "seed", 0, "seed for all randomness (0: from crypto/rand)")
+	fs.StringVar(&f.pcap, "pcap", "", "capture every frame to this pcap file")
+	fs.StringVar(&f.faults, "faults", "", "inject faults, e.g. loss=0.05,delay=1ms~100us")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.logFmt, "log-format", "text", "log format: text or json")
+	fs.StringVar(&f.dns, "dns", "", "DNS server (IP or IP:port) for host names")
+	fs.StringVar(&f.tapName, "tap", "ustack0", "TAP device name (tap backend)")
+	fs.StringVar(&f.hostAddr, "host-addr", "", "configure the kernel's side of the TAP device with this CIDR")
+	fs.IntVar(&f.queues, "queues", 1, "device queues")
+	fs.StringVar(&f.offload, "offload", "auto", "TAP offloads (virtio-net header): auto, on or off")
+}
+
+// logger builds the logger from --log-level and --log-format.
+func (f *stackFlags) logger(w io.Writer) (*slog.Logger, error) {
+	lvl, err := logLevel(f.logLevel)
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch f.logFmt {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", f.logFmt)
+}
+
+// validate checks the flags before any device is opened.
+func (f *stackFlags) validate() error {
+	switch f.backend {
+	case "tap", "dpdk", "pcap":
+	default:
+		return fmt.Errorf("--backend %q: want tap, dpdk or pcap", f.backend)
+	}
+	if len(f.addrs) == 0 {
+		return errors.New("--addr: at least one address is needed, e.g. --addr 10.0.0.2/24")
+	}
+	if f.gateway != "" {
+		if _, err := netip.ParseAddr(f.gateway); err != nil {
+			return fmt.Errorf("--gateway %q: not an IP address", f.gateway)
+		}
+	}
+	if f.mac != "" {
+		if m, err := net.ParseMAC(f.mac); err != nil || len(m) != 6 {
+			return fmt.Errorf("--mac %q: not an Ethernet address", f.mac)
+		}
+	}
+	if f.mtu < 0 || f.mtu > 65535 || (f.mtu > 0 && f.mtu < 68) {
+		return fmt.Errorf("--mtu %d: want 68 to 65535", f.mtu)
+	}
+	if f.queues < 1 || f.queues > 64 {
+		return fmt.Errorf("--queues %d: want 1 to 64", f.queues)
+	}
+	if f.hostAddr != "" {
+		if _, err := netip.ParsePrefix(f.hostAddr); err != nil {
+			return fmt.Errorf("--host-addr %q: want an address with a prefix length", f.hostAddr)
+		}
+	}
+	switch f.offload {
+	case "auto", "on", "off":
+	default:
+		return fmt.Errorf("--offload %q: want auto, on or off", f.offload)
+	}
+	if f.dns != "" {
+		if _, err := dnsServer(f.dns); err != nil {
+			return err
+		}
+	}
+	if _, err := faults.Parse(f.faults); err != nil {
+		return fmt.Errorf("--faults: %w", err)
+	}
+	return nil
+}
+
+func dnsServer(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("--dns %q: want an IP address", s)
+	}
+	return netip.AddrPortFrom(a, 53), nil
+}
+
+// openDevice opens the backend the flags name, wrapped in fault injection
+// and capture when asked.
+func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() error, error) {
+	var be backend.Backend
+	switch f.backend {
+	case "tap":
+		cfg := tap.Config{Name: f.tapName, MTU: f.mtu, Queues: f.queues, Offload: tap.OffloadMode(f.offload), Clock: clock, Seed: f.seed}
+		if f.hostAddr != "" {
+			cfg.HostAddr = netip.MustParsePrefix(f.hostAddr)
+		}
+		d, err := tap.Open(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		be = d
+	case "dpdk":
+		return nil, nil, errNoDPDK
+	case "pcap":
+		return nil, nil, errors.New("--backend pcap: use `ustack replay --in FILE --out FILE`")
+	}
+	closers := []func() error{}
+	if f.faults != "" {
+		spec, _ := faults.Parse(f.faults)
+		fb, err := faults.Wrap(be, spec, f.seed, clock)
+		if err != nil {
+			be.Close()
+			return nil, nil, err
+		}
+		be = fb
+	}
+	if f.pcap != "" {
+		w, err := capture.Create(f.pcap, capture.Options{})
+		if err != nil {
+			be.Close()
+			return nil, nil, fmt.Errorf("--pcap: %w", err)
+		}
+		be = capture.Wrap(be, w, clock)
+		closers = append(closers, w.Close)
+	}
+	done := func() error {
+		var errs []error
+		for _, c := range closers {
+			errs = append(errs, c())
+		}
+		return errors.Join(errs...)
+	}
+	return be, done, nil
+}
+
+// errNoDPDK is what a binary built without DPDK says to --backend dpdk.
+var errNoDPDK = errors.New("--backend dpdk: this ustack was built without DPDK; rebuild with `make build-dpdk` (go build -tags dpdk)")
+
+// stackConfig turns the flags into a stack configuration.
+func (f *stackFlags) stackConfig(be backend.Backend, clock backend.Clock, log *slog.Logger) stack.Config {
+	ic := stack.InterfaceConfig{Name: "eth0", Backend: be, Addrs: f.addrs, MTU: f.mtu}
+	if f.mac != "" {
+		ic.MAC, _ = net.ParseMAC(f.mac)
+	}
+	routes := append([]stack.Route(nil), f.routes...)
+	if f.gateway != "" {
+		gw := netip.MustParseAddr(f.gateway)
+		def := netip.MustParsePrefix("0.0.0.0/0")
+		if gw.Is6() {
+			def = netip.MustParsePrefix("::/0")
+		}
+		routes = append(routes, stack.Route{Prefix: def, Via: gw})
+	}
+	return stack.Config{Interfaces: []stack.InterfaceConfig{ic}, Routes: routes, Seed: f.seed, Clock: clock, Logger: log}
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/services"
+	"github.com/ustack/ustack/stack"
+)
+
+func runGet(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("get", stderr)
+	var f stackFlags
+	f.register(fs)
+	f.logLevel = "warn"
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
+	method := fs.String("method", "GET", "HTTP method: GET, or POST with --data-size")
+	dataSize := fs.String("data-size", "", "POST this many pseudo-random bytes (e.g. 100MiB)")
+	var rawURL string
+	// The URL is positional: take it out before parsing flags.
+	if len(args) > 0 && len(args[len(args)-1]) > 0 && args[len(args)-1][0] != '-' {
+		rawURL = args[len(args)-1]
+		args = args[:len(args)-1]
+	}
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	if rawURL == "" {
+		fmt.Fprintln(stderr, "ustack get: missing URL, e.g. ustack get --addr 10.0.0.2/24 http://10.0.0.1/")
+		return errUsage
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("URL %q: want http://HOST[:PORT]/PATH", rawURL)
+	}
+	if err := f.validate(); err != nil {
+		return err
+	}
+	var body io.Reader
+	var bodyLen int64
+	switch *method {
+	case "GET":
+	case "POST":
+		n, err := parseSize(*dataSize)
+		if err != nil {
+			return fmt.Errorf("--data-size %q: %v", *dataSize, err)
+		}
+		body, bodyLen = newBytesReader(n), n
+	default:
+		return fmt.Errorf("--method %q: want GET or POST", *method)
+	}
+	log, err := f.logger(stderr)
+	if err != nil {
+		return err
+	}
+	clock := backend.NewRealClock()
+	be, closeCapture, err := f.openDevice(clock)
+	if err != nil {
+		return err
+	}
+	defer closeCapture()
+	s, err := stack.New(f.stackConfig(be, clock, log))
+	if err != nil {
+		be.Close()
+		return err
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	resolver := &net.Resolver{PreferGo: true}
+	if f.dns != "" {
+		server, _ := dnsServer(f.dns)
+		resolver.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return s.DialContext(ctx, network, server.String())
+		}
+	}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := netip.ParseAddr(host); err != nil {
+			if f.dns == "" {
+				return nil, fmt.Errorf("%s is a host name: give --dns SERVER to resolve it through the stack", host)
+			}
+			ips, err := resolver.LookupNetIP(ctx, "ip4", host)
+			if err != nil {
+				return nil, err
+			}
+			host = ips[0].String()
+		}
+		return s.DialContext(ctx, network, net.JoinHostPort(host, port))
+	}
+	tr := &http.Transport{DialContext: dial, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, *method, u.String(), body)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = bodyLen
+	start := time.Now()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, resp.Body, make([]byte, 256<<10))
+	if err != nil {
+		return fmt.Errorf("reading the body: %w", err)
+	}
+	elapsed := time.Since(start)
+	fmt.Fprintf(stdout, "sha256 %s\n", hex.EncodeToString(h.Sum(nil)))
+	fmt.Fprintf(stdout, "bytes %d\n", n)
+	fmt.Fprintf(stderr, "%s %s: %s, %.1f Mbit/s\n", *method, u, resp.Status, float64(n+bodyLen)*8/elapsed.Seconds()/1e6)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("%s %s: %s", *method, u, resp.Status)
+	}
+	return nil
+}
+
+func newBytesReader(n int64) io.Reader { return services.NewBytes(n) }

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/services"
+	"github.com/ustack/ustack/stack"
+)
+
+func runServe(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	var f stackFlags
+	f.register(fs)
+	httpAddr := fs.String("http", "", "serve HTTP on this address (e.g. :80): GET /, GET /bytes/N, POST /sha256, --root files under /files/")
+	root := fs.String("root", "", "directory served under /files/ by --http")
+	echo := fs.String("echo", "", "TCP echo port")
+	discard := fs.String("discard", "", "TCP discard port")
+	udpEcho := fs.String("udp-echo", "", "UDP echo port")
+	grace := fs.Duration("grace", time.Second, "on SIGINT/SIGTERM, let connections finish for this long")
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	if err := f.validate(); err != nil {
+		return err
+	}
+	for name, p := range map[string]string{"--echo": *echo, "--discard": *discard, "--udp-echo": *udpEcho} {
+		if p == "" {
+			continue
+		}
+		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+			return fmt.Errorf("%s %q: want a port number 1-65535", name, p)
+		}
+	}
+	if *root != "" {
+		if st, err := os.Stat(*root); err != nil || !st.IsDir() {
+			return fmt.Errorf("--root %q: not a directory", *root)
+		}
+	}
+	log, err := f.logger(stderr)
+	if err != nil {
+		return err
+	}
+	clock := backend.NewRealClock()
+	be, closeCapture, err := f.openDevice(clock)
+	if err != nil {
+		return err
+	}
+	defer closeCapture()
+	s, err := stack.New(f.stackConfig(be, clock, log))
+	if err != nil {
+		be.Close()
+		return err
+	}
+	defer s.Close()
+
+	var wg sync.WaitGroup
+	var listeners []io.Closer
+	serveStream := func(port string, handle func(net.Conn)) error {
+		ln, err := s.Listen("tcp", ":"+port)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, ln)
+		wg.Add(1)
+		go func() { defer wg.Done(); services.Serve(ln, handle) }()
+		return nil
+	}
+	if *echo != "" {
+		if err := serveStream(*echo, services.Echo); err != nil {
+			return err
+		}
+	}
+	if *discard != "" {
+		if err := serveStream(*discard, services.Discard); err != nil {
+			return err
+		}
+	}
+	if *udpEcho != "" {
+		pc, err := s.ListenPacket("udp", ":"+*udpEcho)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, pc)
+		wg.Add(1)
+		go func() { defer wg.Done(); services.UDPEcho(pc) }()
+	}
+	var srv *http.Server
+	if *httpAddr != "" {
+		ln, err := s.Listen("tcp", *httpAddr)
+		if err != nil {
+			return err
+		}
+		srv = &http.Server{Handler: services.HTTP(*root), ErrorLog: nil}
+		wg.Add(1)
+		go func() { defer wg.Done(); srv.Serve(ln) }()
+	}
+	log.Info("ready", "backend", f.backend, "http", *httpAddr, "echo", *echo, "discard", *discard, "udp-echo", *udpEcho)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	got := <-sig
+	log.Info("shutting down", "signal", got.String(), "grace", *grace)
+	ctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	for _, l := range listeners {
+		l.Close()
+	}
+	if srv != nil {
+		if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			log.Warn("http shutdown", "err", err)
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return nil
+}
