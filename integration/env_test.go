@@ -1,0 +1,206 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+var ustackBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ustack-integration")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ustackBin = filepath.Join(dir, "ustack")
+	out, err := exec.Command("go", "build", "-o", ustackBin, "../cmd/ustack").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building ustack: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireRoot skips tests that need root, /dev/net/tun and the tools.
+func requireRoot(t *testing.T, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: TAP devices and network namespaces (CI runs as root)")
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skip("needs /dev/net/tun")
+	}
+	for _, tool := range append([]string{"ip"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s on PATH (.ci/run installs it)", tool)
+		}
+	}
+}
+
+// netns is a fresh network namespace with ustack serving in it on a TAP
+// device whose kernel side is the peer.
+type netns struct {
+	t      *testing.T
+	name   string
+	host   string // the kernel's address
+	ustack string // ustack's address
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+}
+
+var nsCount int
+
+// newNetns makes a namespace and starts `ustack serve` in it with args.
+func newNetns(t *testing.T, args ...string) *netns {
+	t.Helper()
+	nsCount++
+	b := make([]byte, 3)
+	rand.Read(b)
+	name := "ustk" + hex.EncodeToString(b)
+	run(t, "ip", "netns", "add", name)
+	n := &netns{t: t, name: name, host: "10.77.0.1", ustack: "10.77.0.2"}
+	t.Cleanup(func() {
+		n.stop()
+		exec.Command("ip", "netns", "del", name).Run()
+	})
+	run(t, "ip", "netns", "exec", name, "ip", "link", "set", "lo", "up")
+	full := append([]string{"netns", "exec", name, ustackBin, "serve", "--tap", "tap0",
+		"--host-addr", n.host + "/24", "--addr", n.ustack + "/24"}, args...)
+	n.stderr = &syncBuffer{}
+	n.cmd = exec.Command("ip", full...)
+	n.cmd.Stderr = n.stderr
+	n.cmd.Stdout = n.stderr
+	require.NoError(t, n.cmd.Start())
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(n.stderr.String(), "msg=ready") {
+		if time.Now().After(deadline) {
+			t.Fatalf("ustack serve did not get ready:\n%s", n.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return n
+}
+
+// stop sends SIGTERM and expects a clean exit within the grace period.
+func (n *netns) stop() {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- n.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			n.t.Errorf("ustack serve exited with %v:\n%s", err, n.stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		n.cmd.Process.Kill()
+		n.t.Errorf("ustack serve did not exit within 5 s of SIGTERM:\n%s", n.stderr.String())
+	}
+	if strings.Contains(n.stderr.String(), "panic") {
+		n.t.Errorf("ustack logged a panic:\n%s", n.stderr.String())
+	}
+	n.cmd = nil
+}
+
+// exec runs a command in the namespace and returns its stdout.
+func (n *netns) exec(ctx context.Context, stdin io.Reader, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.name, name}, args...)...)
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.Bytes(), fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, errb.String())
+	}
+	return out.Bytes(), nil
+}
+
+// listen opens a TCP listener inside the namespace: a thread joins the
+// namespace just long enough to create the socket, which stays there.
+func (n *netns) listen(addr string) net.Listener {
+	n.t.Helper()
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// The thread is left locked so it dies with the goroutine rather
+		// than return to the pool inside another namespace.
+		runtime.LockOSThread()
+		fd, err := unix.Open("/var/run/netns/"+n.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		ln, err := net.Listen("tcp", addr)
+		ch <- result{ln, err}
+	}()
+	r := <-ch
+	require.NoError(n.t, r.err)
+	n.t.Cleanup(func() { r.ln.Close() })
+	return r.ln
+}
+
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	require.NoError(t, err, "%s %s: %s", name, strings.Join(args, " "), out)
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's writes and our reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// headerValue finds a header in curl -D output.
+func headerValue(headers []byte, name string) string {
+	sc := bufio.NewScanner(bytes.NewReader(headers))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
