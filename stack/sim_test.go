@@ -107,6 +107,13 @@ func tryAccept(ln *tcpListener) *tcpSock {
 // simTransfer sends size bytes from a to b over faults and checks they
 // arrive intact, on virtual time; it returns the virtual time taken.
 func simTransfer(t testing.TB, seed uint64, spec string, mbuf bool, size int) time.Duration {
+	d, _ := simTransferStats(t, seed, spec, mbuf, size)
+	return d
+}
+
+// simTransferStats is simTransfer, also returning the sender's TCP
+// counters.
+func simTransferStats(t testing.TB, seed uint64, spec string, mbuf bool, size int) (time.Duration, TCPCounters) {
 	n := newSimNet(t, seed, spec, mbuf, time.Millisecond)
 	defer n.close()
 	lnI, err := n.b.Listen("tcp", ":80")
@@ -171,6 +178,7 @@ func simTransfer(t testing.TB, seed uint64, spec string, mbuf bool, size int) ti
 			t.Fatalf("seed %d %s: nothing scheduled at %d of %d bytes (%d sent, sndbuf %d)\nclient %s\nserver %s", seed, spec, got, size, sent, cl.c.sndBuf.Len(), cl.c.debug(), srvDebug(srv))
 		}
 	}
+	took := time.Duration(n.clock.Now() - start)
 	var sum [32]byte
 	copy(sum[:], h.Sum(nil))
 	require.Equal(t, want, sum, "seed %d %s", seed, spec)
@@ -179,7 +187,7 @@ func simTransfer(t testing.TB, seed uint64, spec string, mbuf bool, size int) ti
 	for range 10 {
 		n.step()
 	}
-	return time.Duration(n.clock.Now() - start)
+	return took, n.a.Counters().TCP
 }
 
 var lossLevels = []struct {

@@ -78,13 +78,22 @@ func (c *tcpConn) sendData() {
 		if ifc := c.route.ifc; ifc.tsoMax > 0 {
 			limit = max(c.mss, min(ifc.tsoMax-wire.IPv4HeaderLen-c.hdrLen(), 65535-wire.IPv4HeaderLen-c.hdrLen())/c.mss*c.mss)
 		}
+		if c.sackOK && c.sndNxt.LessThan(c.sndMax) {
+			// Going back over sent data after a timeout: skip what the
+			// receiver has SACKed (RFC 6675 §5.1).
+			if skip := c.sackedRun(c.sndNxt); skip > 0 {
+				c.sndNxt = c.sndNxt.Add(skip)
+				continue
+			}
+			remaining = min(remaining, c.unsackedRun(c.sndNxt))
+		}
 		n := min(remaining, wnd, limit)
-		if !c.worthSending(n, remaining) {
+		if !c.worthSending(n, int(end.Sub(c.sndNxt))) {
 			c.armPersist()
 			return
 		}
 		flags := wire.TCPFlagACK
-		if n == remaining {
+		if c.sndNxt.Add(n) == end {
 			flags |= wire.TCPFlagPSH
 			if c.closeWrite {
 				flags |= wire.TCPFlagFIN
@@ -92,6 +101,28 @@ func (c *tcpConn) sendData() {
 		}
 		c.sendSegment(c.sndNxt, n, flags)
 	}
+}
+
+// sackedRun is how many bytes from s on the peer has SACKed.
+func (c *tcpConn) sackedRun(s seq.Value) int {
+	for _, b := range c.sb.Ranges() {
+		if b.Contains(s) {
+			return int(b.End.Sub(s))
+		}
+	}
+	return 0
+}
+
+// unsackedRun is how many bytes from s on lie before the next SACKed
+// range (or the end of what was sent).
+func (c *tcpConn) unsackedRun(s seq.Value) int {
+	end := c.sndMax
+	for _, b := range c.sb.Ranges() {
+		if s.LessThan(b.Start) && b.Start.LessThan(end) {
+			end = b.Start
+		}
+	}
+	return int(end.Sub(s))
 }
 
 // armPersist starts the persist timer when data waits for the peer's
@@ -199,6 +230,12 @@ func (c *tcpConn) emit(s seq.Value, flags wire.TCPFlags, opts *wire.TCPOptions, 
 		c.segsUnacked = 0
 		q.timers.Cancel(&c.timers[timerDelACK].Timer)
 	}
+	wnd := c.advertise()
+	if flags&wire.TCPFlagSYN != 0 {
+		// RFC 7323 §2.2: the window field of a SYN or SYN-ACK is never
+		// scaled.
+		wnd = uint16(min(c.rcvWindow(), 65535))
+	}
 	hdr := q.l4hdr[:wire.TCPHeaderLen+opts.Len()]
 	wire.TCPFields{
 		SrcPort: c.key.local.Port(),
@@ -206,7 +243,7 @@ func (c *tcpConn) emit(s seq.Value, flags wire.TCPFlags, opts *wire.TCPOptions, 
 		Seq:     uint32(s),
 		Ack:     uint32(c.rcvNxt),
 		Flags:   flags,
-		Window:  c.advertise(),
+		Window:  wnd,
 		Options: *opts,
 	}.Emit(hdr)
 	if flags&wire.TCPFlagACK == 0 {
@@ -229,8 +266,10 @@ func (c *tcpConn) advertise() uint16 {
 	free := c.rcvFree()
 	free = min(free, 65535<<c.rcvScale)
 	edge := c.rcvNxt.Add(free &^ (1<<c.rcvScale - 1))
+	// A closed window too opens only by a full step: reopening it for a
+	// few bytes is the silly window itself (RFC 9293 §3.8.6.2.2, MUST-39).
 	step := min(c.rcvCap()/2, c.advMSS)
-	if c.rcvAdv.LessThan(edge) && (int(edge.Sub(c.rcvAdv)) >= step || c.rcvAdv.LessEq(c.rcvNxt)) {
+	if c.rcvAdv.LessThan(edge) && int(edge.Sub(c.rcvAdv)) >= step {
 		c.rcvAdv = edge
 	}
 	if c.rcvAdv.LessThan(c.rcvNxt) {

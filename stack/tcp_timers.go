@@ -63,9 +63,22 @@ func (c *tcpConn) onRTO() {
 		return
 	}
 	if c.firstRTOAt == 0 {
-		c.firstRTOAt = q.now
+		// The oldest unacknowledged data has waited at least since the
+		// timer was armed, one RTO ago: RFC 5482's user timeout counts
+		// from when data was sent, not from its first retransmission.
+		c.firstRTOAt = q.now - int64(c.rtt.RTO())
 	}
-	if c.backoff >= cfg.Retries || (c.userTimeout > 0 && q.now-c.firstRTOAt >= int64(c.userTimeout)) {
+	giveUp := c.backoff >= cfg.Retries
+	zeroWnd := c.sndWnd == 0 && !c.orphan
+	if zeroWnd {
+		// RFC 1122 §4.2.2.17 (MUST): while the peer answers the probes
+		// of its closed window the connection stays open, however many
+		// there are; it is given up only once the peer has been silent
+		// for MaxRTO (as Linux's tcp_retransmit_timer).
+		giveUp = q.now-c.lastRecv > int64(cfg.MaxRTO)
+	}
+	ut := int64(c.userTimeout)
+	if giveUp || (ut > 0 && q.now-c.firstRTOAt >= ut) {
 		q.counters.TCP.Timeouts++
 		c.fail(c.softError(syscall.ETIMEDOUT))
 		return
@@ -78,16 +91,29 @@ func (c *tcpConn) onRTO() {
 	c.dupAcks = 0
 	c.recover = c.sndMax
 	c.rtTiming = false
-	if c.sackOK {
-		// RFC 2018 §8: after a timeout the receiver may have reneged, so
-		// the SACKed marks go.
+	if c.sackOK && c.backoff > 1 {
+		// RFC 2018 §8: a timeout may mean the receiver reneged on what
+		// it SACKed. The first timeout keeps the marks, so the resend
+		// skips data the receiver holds (as Linux does); a second one
+		// in a row drops them, in case it did renege.
 		c.sb.Reset()
 	}
 	c.sndNxt = c.sndUna
 	c.highRxt = c.sndUna
 	q.timers.Cancel(&c.timers[timerRTO].Timer)
-	c.retransmitNext(true)
-	c.schedule(timerRTO, c.rtt.RTO())
+	if zeroWnd && c.dataEnd().Sub(c.sndUna) > 0 {
+		// A probe of a closed window carries one byte beyond it (RFC
+		// 9293 §3.8.6.1), not a full segment.
+		c.sendSegment(c.sndUna, 1, wire.TCPFlagACK)
+	} else {
+		c.retransmitNext(true)
+	}
+	d := c.rtt.RTO()
+	if ut > 0 {
+		// Fail when the user timeout expires, not at the next RTO after.
+		d = min(d, time.Duration(c.firstRTOAt+ut-q.now))
+	}
+	c.schedule(timerRTO, d)
 }
 
 // probeWindow runs when data waits for the peer's window and nothing is in
