@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"time"
 )
@@ -54,6 +55,9 @@ func (c *tcpConn) info() TCPInfo {
 // Info returns the connection's TCP_INFO-like state.
 func (t *tcpSock) Info() (TCPInfo, error) {
 	var in TCPInfo
+	if t.closed.Load() {
+		return in, t.opError("get", net.ErrClosed)
+	}
 	c := t.c
 	err := t.s.call(context.Background(), t.q, func(q *queue) error {
 		in = c.info()

@@ -333,10 +333,42 @@ func (t *tcpSock) SetLinger(sec int) error {
 	return t.setOpt(func(c *tcpConn) { c.linger = max(sec, -1) })
 }
 
-// SetReadBuffer and SetWriteBuffer are accepted for compatibility; the
-// buffers are sized by the stack's configuration.
-func (t *tcpSock) SetReadBuffer(int) error  { return nil }
-func (t *tcpSock) SetWriteBuffer(int) error { return nil }
+// SetReadBuffer sets the receive buffer size (SO_RCVBUF). It never
+// shrinks the buffer below what it holds or below the window already
+// advertised, and the window scale chosen at the handshake bounds how much
+// of a larger buffer can be advertised.
+func (t *tcpSock) SetReadBuffer(n int) error {
+	if n <= 0 {
+		return t.opError("set", syscall.EINVAL)
+	}
+	t.rmu.Lock()
+	defer t.rmu.Unlock()
+	return t.setOpt(func(c *tcpConn) {
+		if c.rcvBuf == nil {
+			return
+		}
+		ahead := int(c.rcvAdv.Sub(c.rcvNxt))
+		if c.ooo.n > 0 {
+			ahead = max(ahead, int(c.ooo.ranges[c.ooo.n-1].end.Sub(c.rcvNxt)))
+		}
+		c.rcvBuf = c.rcvBuf.Grown(n, max(ahead, 0))
+	})
+}
+
+// SetWriteBuffer sets the send buffer size (SO_SNDBUF), never below the
+// unacknowledged data it holds.
+func (t *tcpSock) SetWriteBuffer(n int) error {
+	if n <= 0 {
+		return t.opError("set", syscall.EINVAL)
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	return t.setOpt(func(c *tcpConn) {
+		if c.sndBuf != nil {
+			c.sndBuf = c.sndBuf.Grown(n, 0)
+		}
+	})
+}
 
 // SetUserTimeout bounds how long sent data may stay unacknowledged before
 // the connection fails with ETIMEDOUT (TCP_USER_TIMEOUT, RFC 5482).

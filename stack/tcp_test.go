@@ -187,3 +187,38 @@ func TestTCPListenErrors(t *testing.T) {
 }
 
 var _ = netip.Addr{}
+
+func TestTCPBufferSizesChangeMidStream(t *testing.T) {
+	pipeModes(t, pipe.Config{}, func(t *testing.T, p *pair) {
+		ln, err := p.b.Listen("tcp", ":80")
+		require.NoError(t, err)
+		defer ln.Close()
+		data := randomBytes(9, 8<<20)
+		got := make(chan []byte, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				got <- nil
+				return
+			}
+			buf := make([]byte, 100)
+			io.ReadFull(c, buf)
+			require.NoError(t, c.(*tcpSock).SetReadBuffer(4<<20))
+			rest, _ := io.ReadAll(c)
+			c.Close()
+			got <- append(buf, rest...)
+		}()
+		c, err := p.a.Dial("tcp", "10.0.0.2:80")
+		require.NoError(t, err)
+		_, err = c.Write(data[:1<<20])
+		require.NoError(t, err)
+		require.NoError(t, c.(*tcpSock).SetWriteBuffer(2<<20))
+		_, err = c.Write(data[1<<20:])
+		require.NoError(t, err)
+		c.Close()
+		b := <-got
+		assert.Equal(t, sha256.Sum256(data), sha256.Sum256(b))
+		_, err = c.(*tcpSock).Info()
+		assert.ErrorIs(t, err, net.ErrClosed)
+	})
+}

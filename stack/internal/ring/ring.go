@@ -136,3 +136,17 @@ func (r *Bytes) HeadToEnd() int { return len(r.buf) - int(r.head.Load()&r.mask) 
 // TailToEnd is how many bytes lie between the producer's position and the
 // end of the underlying buffer.
 func (r *Bytes) TailToEnd() int { return len(r.buf) - int(r.tail.Load()&r.mask) }
+
+// Grown returns a new ring of at least size bytes holding r's published
+// bytes and the ahead bytes written past them with WriteAt. Neither side
+// may use r meanwhile: the caller holds both still (a socket resized
+// between reads and writes).
+func (r *Bytes) Grown(size, ahead int) *Bytes {
+	n := r.Len()
+	nr := New(max(size, n+ahead))
+	buf := make([]byte, n+ahead)
+	r.copyOut(buf, r.head.Load())
+	nr.copyIn(0, buf)
+	nr.tail.Store(uint64(n))
+	return nr
+}

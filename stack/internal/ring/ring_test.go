@@ -69,3 +69,21 @@ func TestRingConcurrentProducerConsumer(t *testing.T) {
 	wg.Wait()
 	assert.True(t, bytes.Equal(src, dst))
 }
+
+func TestRingGrownKeepsDataAndWriteAhead(t *testing.T) {
+	r := New(64)
+	r.Write(bytes.Repeat([]byte{1}, 50))
+	r.Discard(40)
+	r.Write([]byte("abcdefghij"))
+	r.WriteAt([]byte("XYZ"), 5)
+	g := r.Grown(256, 8)
+	assert.Equal(t, 256, g.Cap())
+	assert.Equal(t, 20, g.Len())
+	out := make([]byte, 20)
+	g.Peek(out, 0)
+	assert.Equal(t, append(bytes.Repeat([]byte{1}, 10), "abcdefghij"...), out)
+	g.Commit(8)
+	out = make([]byte, 8)
+	g.Peek(out, 20)
+	assert.Equal(t, "XYZ", string(out[5:8]))
+}
