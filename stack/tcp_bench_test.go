@@ -1,0 +1,108 @@
+package stack
+
+import (
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// bulkPair is an established connection between two Manual stacks on a
+// pipe, for driving bulk transfer by hand.
+type bulkPair struct {
+	n       *simNet
+	cl, srv *tcpSock
+	buf     []byte
+	data    []byte
+}
+
+func newBulkPair(tb testing.TB, mbuf bool) *bulkPair {
+	n := newSimNet(tb, 1, "", mbuf, 0)
+	lnI, err := n.b.Listen("tcp", ":80")
+	require.NoError(tb, err)
+	ln := lnI.(*tcpListener)
+	cl := dialManual(tb, n.a, netip.MustParseAddrPort("10.0.0.2:80"))
+	p := &bulkPair{n: n, cl: cl, buf: make([]byte, 256<<10), data: make([]byte, 256<<10)}
+	for i := 0; p.srv == nil && i < 1000; i++ {
+		n.step()
+		p.srv = tryAccept(ln)
+	}
+	require.NotNil(tb, p.srv)
+	return p
+}
+
+// pump moves at least bytes from client to server and returns how many
+// segments the client sent meanwhile.
+func (p *bulkPair) pump(tb testing.TB, bytes int) {
+	moved := 0
+	for moved < bytes {
+		if w := p.cl.c.sndBuf.Write(p.data); w > 0 {
+			p.cl.push()
+		}
+		p.n.step()
+		for {
+			r := p.srv.c.rcvBuf.Read(p.buf)
+			if r == 0 {
+				break
+			}
+			moved += r
+			if p.srv.wantWindow.Load() && p.srv.c.rcvBuf.Free() >= p.srv.c.rcvBuf.Cap()/2 {
+				p.srv.wantWindow.Store(false)
+				p.srv.push()
+			}
+		}
+		if e := p.cl.c.shErr.Load(); e != 0 {
+			tb.Fatalf("connection failed: %v", syscall.Errno(e))
+		}
+	}
+}
+
+func (p *bulkPair) close() {
+	p.cl.Close()
+	p.srv.Close()
+	for range 20 {
+		p.n.step()
+	}
+	p.n.close()
+}
+
+// Steady-state bulk transfer allocates nothing per segment.
+func TestTCPBulkAllocatesNothingPerSegment(t *testing.T) {
+	for _, mbuf := range []bool{false, true} {
+		p := newBulkPair(t, mbuf)
+		p.pump(t, 8<<20) // past slow start
+		before := p.n.a.Counters().TCP.OutSegs
+		allocs := testing.AllocsPerRun(20, func() { p.pump(t, 1<<20) })
+		segs := float64(p.n.a.Counters().TCP.OutSegs-before) / 21
+		t.Logf("mbuf=%v: %.0f segments per MiB, %.2f allocations per MiB", mbuf, segs, allocs)
+		require.Zero(t, allocs, "allocations per MiB of bulk transfer")
+		p.close()
+	}
+}
+
+// BenchmarkTCPBulk reports bulk throughput between two stacks on one
+// goroutine (the CPU cost of both ends) over the pipe without offloads.
+func BenchmarkTCPBulk(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		mbuf bool
+	}{{"plain", false}, {"mbuf", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			p := newBulkPair(b, mode.mbuf)
+			p.pump(b, 8<<20)
+			const chunk = 1 << 20
+			b.SetBytes(chunk)
+			b.ReportAllocs()
+			start := time.Now()
+			b.ResetTimer()
+			for range b.N {
+				p.pump(b, chunk)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)*chunk*8/time.Since(start).Seconds()/1e9, "Gbit/s")
+			p.close()
+		})
+	}
+}
