@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/ustack/ustack/backend"
@@ -25,12 +26,17 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	method := fs.String("method", "GET", "HTTP method: GET, or POST with --data-size")
 	dataSize := fs.String("data-size", "", "POST this many pseudo-random bytes (e.g. 100MiB)")
+	// The URL is the one argument with a scheme, wherever it stands.
 	var rawURL string
-	// The URL is positional: take it out before parsing flags.
-	if len(args) > 0 && len(args[len(args)-1]) > 0 && args[len(args)-1][0] != '-' {
-		rawURL = args[len(args)-1]
-		args = args[:len(args)-1]
+	rest := args[:0:0]
+	for _, a := range args {
+		if rawURL == "" && strings.Contains(a, "://") {
+			rawURL = a
+			continue
+		}
+		rest = append(rest, a)
 	}
+	args = rest
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
