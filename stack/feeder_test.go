@@ -85,9 +85,10 @@ func (f *feeder) Wake(int)              {}
 func (f *feeder) Outstanding() int      { return f.pool.Outstanding() }
 func (f *feeder) Close() error          { return nil }
 
-// corpusDir finds the shared captures, or skips.
-func corpusDir(t testing.TB) string {
-	for _, d := range []string{os.Getenv("USTACK_CORPUS"), "../../shared/corpus", "../../../shared/corpus"} {
+// findCorpus finds the shared captures: $USTACK_CORPUS or ../shared/corpus
+// from the module root; "" when neither exists.
+func findCorpus() string {
+	for _, d := range []string{os.Getenv("USTACK_CORPUS"), "../../shared/corpus"} {
 		if d == "" {
 			continue
 		}
@@ -95,12 +96,21 @@ func corpusDir(t testing.TB) string {
 			return d
 		}
 	}
-	t.Skip("no capture corpus: set USTACK_CORPUS or place it at ../shared/corpus")
 	return ""
 }
 
-func corpusFiles(t testing.TB) []string {
-	dir := corpusDir(t)
+// corpusDir finds the shared captures, or skips.
+func corpusDir(t testing.TB) string {
+	d := findCorpus()
+	if d == "" {
+		t.Skip("no capture corpus: set USTACK_CORPUS or place it at ../shared/corpus")
+	}
+	return d
+}
+
+func corpusFiles(t testing.TB) []string { return corpusFilesIn(corpusDir(t)) }
+
+func corpusFilesIn(dir string) []string {
 	var files []string
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".pcap") || strings.HasSuffix(p, ".pcapng")) {
