@@ -136,9 +136,10 @@ func (q *queue) input(ifc *iface, f *backend.Frame) {
 		q.counters.Link.InTruncated++
 		return
 	}
-	if l2.NumTags > 0 || f.HasVLAN {
+	if (l2.NumTags > 0 && !(l2.NumTags == 1 && l2.Tags[0].ID() == 0)) || (f.HasVLAN && f.VLAN&0x0fff != 0) {
 		// The stack is on untagged networks only; tagged frames are for
-		// someone else.
+		// someone else. Priority-tagged frames (VLAN 0) are untagged
+		// frames with a priority (IEEE 802.1Q §6.9.1).
 		q.counters.Link.InVLANDrops++
 		return
 	}

@@ -27,6 +27,7 @@ func init() {
 		{"demo", "two stacks on an in-memory link: ping, UDP and an HTTP transfer, verified", runDemo},
 		{"serve", "run the stack on a device with built-in services (ICMP echo, HTTP, echo, discard)", runServe},
 		{"get", "fetch a URL through the stack; prints sha256 and bytes", runGet},
+		{"replay", "feed a capture through the stack on virtual time", runReplay},
 		{"version", "print the version", func(_ []string, stdout, _ io.Writer) error { fmt.Fprintln(stdout, "ustack", version); return nil }},
 	}
 }

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ustack/ustack/pcapsim"
+)
+
+// runReplay is `ustack replay`: a capture fed through the stack on virtual
+// time, what the stack sends written to --out.
+func runReplay(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("replay", stderr)
+	in := fs.String("in", "", "capture to replay: pcap or pcapng; Ethernet, raw IP or Linux cooked (required)")
+	out := fs.String("out", "", "pcap file for what the stack sends, written whatever happens (required)")
+	var addrs prefixList
+	fs.Var(&addrs, "addr", "the stack's address as CIDR, repeatable (default: --adopt)")
+	adopt := fs.Bool("adopt", false, "take the address and MAC of the host that received the capture's first SYN (the default without --addr)")
+	mac := fs.String("mac", "", "the stack's MAC (default: the adopted host's, else generated from --seed)")
+	var listen portFlag
+	fs.Var(&listen, "listen", "TCP port to listen on, answering SYNs with SYN-ACKs rather than resets; repeatable")
+	seed := fs.Uint64("seed", 1, "seed of the stack: the same seed and capture give the same output")
+	drain := fs.Duration("drain", pcapsim.DefaultDrain, "virtual time to run after the last frame")
+	mbuf := fs.Bool("mbuf", false, "DPDK-shaped memory: 2 KiB buffers from a bounded pool, chained")
+	outgoing := fs.Bool("outgoing", false, "feed the frames a cooked capture marks as sent by its host (skipped by default)")
+	level := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	switch {
+	case *in == "":
+		return errors.New("--in: a capture to replay is required")
+	case *out == "":
+		return errors.New("--out: a file for the output is required")
+	case *adopt && len(addrs) > 0:
+		return errors.New("--adopt and --addr: give one or the other")
+	case *drain < 0:
+		return fmt.Errorf("--drain %v: want a duration of zero or more", *drain)
+	}
+	for _, p := range addrs {
+		if a := p.Addr(); a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+			return fmt.Errorf("--addr %v: not a unicast host address", p)
+		}
+	}
+	var hw net.HardwareAddr
+	if *mac != "" {
+		var err error
+		if hw, err = net.ParseMAC(*mac); err != nil || len(hw) != 6 || hw[0]&1 != 0 {
+			return fmt.Errorf("--mac %q: want a unicast Ethernet address such as 02:00:00:00:00:01", *mac)
+		}
+	}
+	lvl, err := logLevel(*level)
+	if err != nil {
+		return err
+	}
+	d := *drain
+	if d == 0 {
+		d = -1 // none, where pcapsim's zero is its default
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	var lastReport time.Time
+	sum, err := pcapsim.Replay(ctx, pcapsim.Options{
+		In: *in, Out: *out,
+		Addrs: addrs, MAC: hw, Listen: listen,
+		Seed: *seed, Drain: d, Mbuf: *mbuf, Outgoing: *outgoing,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})),
+		Progress: func(p pcapsim.Progress) {
+			// At most a line a second, and none for short replays.
+			if p.Wall < time.Second || time.Since(lastReport) < time.Second {
+				return
+			}
+			lastReport = time.Now()
+			done := ""
+			if p.Size > 0 {
+				done = fmt.Sprintf(" (%d%% read)", min(100, 100*p.BytesRead/p.Size))
+			}
+			fmt.Fprintf(stderr, "ustack replay: %d frames in%s, %d out, %v of virtual time\n", p.FramesIn, done, p.FramesOut, p.Virtual.Round(time.Millisecond))
+		},
+	})
+	if sum.Truncated != nil {
+		fmt.Fprintf(stderr, "ustack replay: warning: %v\n", sum.Truncated)
+	}
+	if sum.MAC != nil {
+		printSummary(stdout, *in, *out, sum)
+	}
+	return err
+}
+
+// printSummary prints who the stack was, the frames in and out, and the
+// drops by reason.
+func printSummary(w io.Writer, in, out string, sum pcapsim.Summary) {
+	var addrs []string
+	for _, p := range sum.Addrs {
+		addrs = append(addrs, p.String())
+	}
+	who := "given"
+	if a := sum.Adoption; a != nil {
+		who = "adopted: " + map[string]string{
+			pcapsim.AdoptSYN:     "received the first SYN",
+			pcapsim.AdoptUnicast: "received the first unicast IP packet",
+			pcapsim.AdoptARP:     "asked for by the first ARP request",
+			pcapsim.AdoptNone:    "nothing to adopt, a documentation address",
+		}[a.How]
+		if a.Record > 0 {
+			who += fmt.Sprintf(", record %d", a.Record)
+		}
+	}
+	fmt.Fprintf(w, "stack %s %v (%s), %d static neighbours\n", strings.Join(addrs, " "), sum.MAC, who, len(sum.Neighbors))
+	fmt.Fprintf(w, "frames in %d, out %d; %v of virtual time in %v\n", sum.FramesIn, sum.FramesOut, sum.Virtual.Round(time.Microsecond), sum.Wall.Round(time.Millisecond))
+	if c := sum.Capture; c.SkippedOutgoing+c.SkippedLinkType+c.SkippedShort+sum.RxDrops > 0 {
+		fmt.Fprintf(w, "not fed: %d outgoing, %d of other link types, %d too short, %d with no buffer\n", c.SkippedOutgoing, c.SkippedLinkType, c.SkippedShort, sum.RxDrops)
+	}
+	if len(sum.Drops) == 0 {
+		fmt.Fprintln(w, "drops: none")
+	} else {
+		var ds []string
+		for _, d := range sum.Drops {
+			ds = append(ds, fmt.Sprintf("%s %d", d.Name, d.N))
+		}
+		fmt.Fprintf(w, "drops: %s\n", strings.Join(ds, ", "))
+	}
+	fmt.Fprintf(w, "wrote %s\n", out)
+}
+
+// portFlag is a repeatable --listen.
+type portFlag []uint16
+
+func (f *portFlag) String() string {
+	var s []string
+	for _, p := range *f {
+		s = append(s, strconv.Itoa(int(p)))
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *portFlag) Set(v string) error {
+	p, err := strconv.ParseUint(v, 10, 16)
+	if err != nil || p == 0 {
+		return errors.New("want a port number from 1 to 65535")
+	}
+	*f = append(*f, uint16(p))
+	return nil
+}

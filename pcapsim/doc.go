@@ -1,0 +1,58 @@
+// Package pcapsim replays packet captures through a ustack stack on
+// virtual time.
+//
+// A Backend is a backend.Backend that delivers a capture's frames at their
+// timestamps on a clock (backend.Scheduler says when the next one is due)
+// and writes what the stack sends to a pcap file through backend/capture's
+// Writer. Replay drives a Manual stack over it by discrete-event stepping
+// on a backend.VirtualClock, so a replay takes as long as the stack's work,
+// not as long as the capture, and the same capture and seed give
+// byte-identical output: `ustack replay` is a thin wrapper around it.
+//
+// # What a replay reads
+//
+//   - pcap (microsecond and nanosecond timestamps, either byte order,
+//     optionally gzip-compressed) and pcapng, through gopacket's pcapgo.
+//     Records longer than the snap length in the file header are read
+//     whole, up to MaxSnaplen, as tcpdump and Wireshark read them; a
+//     record that claims more is taken as unreadable.
+//   - Ethernet frames as they are.
+//   - Raw IP (LINKTYPE_RAW 101, the BSD DLT_RAW values 12 and 14,
+//     LINKTYPE_IPV4 228 and LINKTYPE_IPV6 229) and Linux cooked captures
+//     (SLL 113, SLL2 276), given an Ethernet header: the EtherType from the
+//     IP version or the cooked header's protocol field; the source, the
+//     cooked header's link-layer address when it is 6 bytes, else a MAC
+//     derived from the source IP address (02:00 and the IPv4 address; 06
+//     and a hash of an IPv6 one); the destination, the stack's MAC for raw
+//     IP unicast and for cooked PACKET_HOST frames, the broadcast or group
+//     address for broadcast and multicast, and a MAC derived from the
+//     destination IP address for frames between other hosts. Frames a
+//     cooked capture marks as sent by its host (PACKET_OUTGOING) are the
+//     captured host's own and are skipped unless Config.Outgoing is set.
+//   - Any other link type is refused with a *LinkTypeError naming it.
+//   - A truncated or unreadable last record ends the capture: it is
+//     reported (Summary.Truncated, a *RecordError) and the records before it
+//     are replayed.
+//
+// # Who the stack is
+//
+// Replay gives the stack the addresses in Options.Addrs, or adopts the
+// capture's receiving host (Adopt): the receiver of the first TCP SYN, else
+// of the first unicast IP packet, else the address the first ARP request
+// asks for; its MAC, or a generated one (GeneratedMAC) when the capture
+// records none. In both modes the capture's other hosts become static
+// neighbours at the MAC their frames came from, and an on-link default
+// route per address family lets the stack answer hosts outside its prefix
+// through them, as the captured host did through its router. The stack
+// answers what reaches it: ARP, ICMP echo, resets for closed ports (or
+// SYN-ACKs for Options.Listen ports), ICMP errors.
+//
+// # What is not here yet
+//
+// A replay feeds one side of a conversation and does not rewrite it to
+// follow the stack's answers (sequence numbers, addresses), and it does
+// not simulate networks of several stacks: those are for a later change.
+// The stack does not speak IPv6 yet; Adopt reports IPv6 hosts and a replay
+// gives the address to the stack, which counts the frames as of an
+// unknown type.
+package pcapsim
