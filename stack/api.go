@@ -112,11 +112,8 @@ func (s *Stack) listenPacket(ctx context.Context, network, address string, raddr
 		return nil, opErr(err)
 	}
 	if a := ap.Addr(); a.IsValid() {
-		if fam == 4 && !a.Is4() || fam == 6 && a.Is4() {
-			return nil, opErr(&net.AddrError{Err: "address family mismatch", Addr: address})
-		}
-		if _, own := s.shared().own[a]; !own && !a.IsLoopback() {
-			return nil, opErr(syscall.EADDRNOTAVAIL)
+		if err := s.bindable(a, fam, address); err != nil {
+			return nil, opErr(err)
 		}
 		if a.Is4() && fam == 0 {
 			fam = 4
@@ -231,11 +228,8 @@ func (s *Stack) ListenBacklog(network, address string, backlog int) (net.Listene
 		return nil, opErr(err)
 	}
 	if a := ap.Addr(); a.IsValid() {
-		if fam == 4 && !a.Is4() || fam == 6 && a.Is4() {
-			return nil, opErr(&net.AddrError{Err: "address family mismatch", Addr: address})
-		}
-		if _, own := s.shared().own[a]; !own && !a.IsLoopback() {
-			return nil, opErr(syscall.EADDRNOTAVAIL)
+		if err := s.bindable(a, fam, address); err != nil {
+			return nil, opErr(err)
 		}
 	}
 	q := s.queues[0]
@@ -252,6 +246,18 @@ func (s *Stack) ListenBacklog(network, address string, backlog int) (net.Listene
 // Dial is DialContext without a context.
 func (s *Stack) Dial(network, address string) (net.Conn, error) {
 	return s.DialContext(context.Background(), network, address)
+}
+
+// bindable checks that a socket of family fam may bind to a (given as
+// address): the family matches and the stack owns it.
+func (s *Stack) bindable(a netip.Addr, fam int, address string) error {
+	if fam == 4 && !a.Is4() || fam == 6 && a.Is4() {
+		return &net.AddrError{Err: "address family mismatch", Addr: address}
+	}
+	if _, own := s.shared().own[a]; !own && !a.IsLoopback() {
+		return syscall.EADDRNOTAVAIL
+	}
+	return nil
 }
 
 // stringAddr is a net.Addr for addresses that did not parse.

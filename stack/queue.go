@@ -250,9 +250,11 @@ func (q *queue) post(fn func(q *queue)) {
 // close releases everything the queue holds.
 func (q *queue) close() {
 	q.runCommands()
-	q.arp.close()
-	q.udp.closeAll(q)
+	// Connections first: the resets they send may wait on a resolution,
+	// which the neighbour cache then releases.
 	q.tcp.closeAll(q)
+	q.udp.closeAll(q)
+	q.arp.close()
 	for i := range q.tx {
 		backend.Release(q.tx[i])
 		q.tx[i] = nil

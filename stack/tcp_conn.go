@@ -96,6 +96,10 @@ type tcpConn struct {
 	ooo    oooQueue
 	finRcv bool // a FIN was received in order: no more data
 
+	// lastAckSent is the acknowledgment number we last sent: RFC 7323
+	// §4.3's Last.ACK.sent, which decides what updates TS.Recent.
+	lastAckSent seq.Value
+
 	// Negotiated options.
 	mss       int  // the largest segment payload we send
 	peerMSS   int  // what the peer announced

@@ -96,6 +96,9 @@ func (q *queue) tcpReset(key connKey, seg *segment) {
 func (c *tcpConn) input(seg *segment) {
 	c.segsIn++
 	c.lastRecv = c.q.now
+	// The peer is alive: keepalive probes start counting afresh (RFC
+	// 1122 §4.2.3.6; Linux resets icsk_probes_out on every ACK).
+	c.keepProbes = 0
 	switch c.state {
 	case stateSynSent:
 		c.inputSynSent(seg)
@@ -106,6 +109,16 @@ func (c *tcpConn) input(seg *segment) {
 		if c.reuseTimeWait(seg) {
 			return
 		}
+		if seg.has(wire.TCPFlagFIN) && !seg.has(wire.TCPFlagRST) && seg.seq.Add(seg.seqLen()) == c.rcvNxt {
+			// RFC 9293 §3.10.7.4 (TIME-WAIT): a retransmission of the
+			// peer's FIN is acknowledged and restarts 2·MSL. It lies
+			// before RCV.NXT, so the acceptance test below would only
+			// acknowledge it (Linux's tcp_timewait_state_process
+			// restarts the timer too).
+			c.sendACK()
+			c.enterTimeWait()
+			return
+		}
 	}
 	// RFC 7323 §5.3 PAWS: a segment whose timestamp is older than
 	// TS.Recent is a duplicate from an earlier incarnation.
@@ -113,6 +126,21 @@ func (c *tcpConn) input(seg *segment) {
 		int32(seg.opts.TSVal-c.tsRecent) < 0 && c.q.now-c.tsRecentT < pawsIdle {
 		c.q.counters.TCP.PAWSDrops++
 		c.sendACK()
+		return
+	}
+	if c.state == stateSynRcvd && c.ln == nil && seg.flags&(wire.TCPFlagSYN|wire.TCPFlagACK|wire.TCPFlagRST) == wire.TCPFlagSYN|wire.TCPFlagACK &&
+		seg.seq == c.irs && seg.ack == c.sndMax {
+		// RFC 9293 §3.5 figure 8 line 6: in a simultaneous open the
+		// peer's SYN-ACK acknowledges our SYN and completes the open. Its
+		// SYN, taken already, lies before RCV.NXT, so the acceptance test
+		// would drop it and the open would wait for a retransmission
+		// (Linux's tcp_validate_incoming lets it pass likewise). A SYN's
+		// window is not scaled (RFC 7323 §2.2).
+		c.sndUna = seg.ack
+		c.sndWnd = int(seg.wnd)
+		c.maxWnd = max(c.maxWnd, c.sndWnd)
+		c.sndWl1, c.sndWl2 = seg.seq, seg.ack
+		c.established()
 		return
 	}
 	if !c.acceptable(seg) {
@@ -139,8 +167,12 @@ func (c *tcpConn) input(seg *segment) {
 	if !seg.has(wire.TCPFlagACK) {
 		return
 	}
-	if c.tsOK && seg.opts.HasTimestamps && seg.seq.LessEq(c.rcvAdv) && c.rcvNxt.LessEq(seg.seq.Add(seg.seqLen())) {
-		// RFC 7323 §4.3: remember the peer's latest timestamp.
+	if c.tsOK && seg.opts.HasTimestamps && int32(seg.opts.TSVal-c.tsRecent) >= 0 && seg.seq.LessEq(c.lastAckSent) {
+		// RFC 7323 §4.3: TS.Recent takes the TSval of a segment with
+		// SEG.SEQ <= Last.ACK.sent, so that our next ACK echoes the
+		// earliest segment it acknowledges; an out-of-order segment
+		// does not update it (it would make PAWS drop the older segment
+		// that fills the hole).
 		c.tsRecent = seg.opts.TSVal
 		c.tsRecentT = c.q.now
 	}
@@ -467,7 +499,8 @@ func (c *tcpConn) inputData(seg *segment) {
 	if len(seg.payload) > 0 || fin {
 		// RFC 5681 §4.2: acknowledge at least every second segment;
 		// the rest wait for the delayed-ACK timer or a reply to ride on.
-		c.segsUnacked++
+		// A coalesced (GRO) frame counts as the segments it was made of.
+		c.segsUnacked += max(1, (len(seg.payload)+c.advMSS-1)/c.advMSS)
 		if c.segsUnacked >= 2 {
 			c.ackNow = true
 		}
@@ -554,6 +587,10 @@ func (c *tcpConn) inputSynSent(seg *segment) {
 	}
 	c.established()
 	c.ackNow = true
+	// The SYN takes the first sequence number; data starts after it
+	// (RFC 9293 §3.10.7.3: "Data or controls ... queued for processing").
+	seg.seq = seg.seq.Add(1)
+	seg.flags &^= wire.TCPFlagSYN
 	c.inputData(seg)
 	c.output()
 }

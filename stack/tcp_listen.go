@@ -120,6 +120,12 @@ func (ln *tcpListener) sendCookie(key connKey, seg *segment, nh nextHop) {
 	c.irs = seg.seq
 	c.rcvNxt = seg.seq.Add(1)
 	c.negotiate(&seg.opts, false)
+	if !c.tsOK {
+		// RFC 4987 §3.6: without timestamps the cookie has no room for
+		// window scaling and SACK, so the SYN-ACK must not offer what the
+		// connection will not use (Linux clears the options likewise).
+		c.wsOK, c.sackOK, c.rcvScale = false, false, 0
+	}
 	var opts wire.TCPOptions
 	c.synOptions(&opts, true)
 	if c.tsOK {
@@ -158,7 +164,10 @@ func (ln *tcpListener) cookieACK(key connKey, seg *segment) bool {
 	c.recover = c.sndUna
 	c.irs = seg.seq.Add(-1)
 	c.rcvNxt = seg.seq
-	c.rcvAdv = c.rcvNxt
+	c.lastAckSent = c.rcvNxt // the SYN-ACK acknowledged the SYN
+	// The SYN-ACK offered a window (unscaled, RFC 7323 §2.2) that the
+	// peer may already be sending into.
+	c.rcvAdv = c.rcvNxt.Add(min(q.s.cfg.TCP.RecvBuffer, 65535))
 	opts := wire.TCPOptions{
 		HasMSS: true, MSS: uint16(ck.MSS),
 		HasWindowScale: ck.WScale >= 0, WindowScale: uint8(max(ck.WScale, 0)),
@@ -185,6 +194,9 @@ func (ln *tcpListener) ready(c *tcpConn) {
 	}
 	c.allocBuffers()
 	sock := newTCPSock(ln.s, ln.q, ln.netw, c)
+	// TCP_NODELAY is Go's default for accepted connections as for dialled
+	// ones (net.newTCPConn); SetNoDelay(false) brings Nagle back.
+	sock.nodelay, c.nodelay = true, true
 	c.sock = sock
 	c.ln = nil
 	ln.mu.Lock()

@@ -100,6 +100,11 @@ func (c *tcpConn) sendData() {
 			}
 		}
 		c.sendSegment(c.sndNxt, n, flags)
+		if c.inRecovery {
+			// RFC 6937 §3: prr_out counts new data as well as
+			// retransmissions, or PRR lets the flight grow in recovery.
+			c.prr.Sent(n)
+		}
 	}
 }
 
@@ -226,6 +231,7 @@ func (c *tcpConn) emit(s seq.Value, flags wire.TCPFlags, opts *wire.TCPOptions, 
 	c.segsOut++
 	c.lastSend = q.now
 	if flags&wire.TCPFlagACK != 0 {
+		c.lastAckSent = c.rcvNxt
 		c.ackNow = false
 		c.segsUnacked = 0
 		q.timers.Cancel(&c.timers[timerDelACK].Timer)

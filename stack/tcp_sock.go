@@ -312,7 +312,7 @@ func (t *tcpSock) SetNoDelay(on bool) error {
 func (t *tcpSock) SetKeepAlive(on bool) error {
 	return t.setOpt(func(c *tcpConn) {
 		c.keepAlive = on
-		if on && c.state.synchronized() {
+		if on && c.keepAliveState() {
 			c.schedule(timerKeepAlive, c.keepIdle)
 		}
 	})
@@ -324,7 +324,20 @@ func (t *tcpSock) SetKeepAlivePeriod(d time.Duration) error {
 	if d <= 0 {
 		return t.opError("set", syscall.EINVAL)
 	}
-	return t.setOpt(func(c *tcpConn) { c.keepIdle, c.keepIntvl = d, d })
+	return t.setOpt(func(c *tcpConn) {
+		c.keepIdle, c.keepIntvl = d, d
+		if c.keepAlive && c.keepAliveState() {
+			// A new idle time applies at once, as Linux's TCP_KEEPIDLE
+			// (Go's net.Dialer sets it after SO_KEEPALIVE).
+			c.schedule(timerKeepAlive, c.keepIdle)
+		}
+	})
+}
+
+// keepAliveState says whether the keepalive timer is the keepalive's: in
+// FIN-WAIT-2 and TIME-WAIT it times the state itself.
+func (c *tcpConn) keepAliveState() bool {
+	return c.state == stateEstablished || c.state == stateCloseWait
 }
 
 // SetLinger sets the behaviour of Close: sec < 0 finishes in the

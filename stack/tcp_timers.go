@@ -108,6 +108,11 @@ func (c *tcpConn) onRTO() {
 	} else {
 		c.retransmitNext(true)
 	}
+	// The loss window holds one segment: with more to go back over, the
+	// sender is cwnd-limited and the next ACK must grow cwnd (RFC 5681
+	// §3.1); only sendData updates the flag otherwise, and a stale
+	// "application-limited" would hold slow start for a round trip.
+	c.cwndLimited = c.sndNxt != c.dataEnd()
 	d := c.rtt.RTO()
 	if ut > 0 {
 		// Fail when the user timeout expires, not at the next RTO after.
@@ -188,6 +193,12 @@ func (c *tcpConn) enterTimeWait() {
 func (c *tcpConn) established() {
 	q := c.q
 	c.setState(stateEstablished)
+	if c.backoff > 0 && !c.rtt.HasSample() {
+		// RFC 6298 §5.7 (MUST): the SYN or SYN-ACK timed out and gave no
+		// sample, so data starts with an RTO of 3 s, not the initial
+		// 1 s nor one backoff's 2 s (Linux's TCP_TIMEOUT_FALLBACK).
+		c.rtt.SetRTO(3 * time.Second)
+	}
 	c.backoff = 0
 	q.timers.Cancel(&c.timers[timerRTO].Timer)
 	if c.keepAlive {

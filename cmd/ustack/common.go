@@ -218,6 +218,28 @@ func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() er
 // errNoDPDK is what a binary built without DPDK says to --backend dpdk.
 var errNoDPDK = errors.New("--backend dpdk: this ustack was built without DPDK; rebuild with `make build-dpdk` (go build -tags dpdk)")
 
+// start opens the device and runs a stack on it; stop closes both and
+// flushes the capture.
+func (f *stackFlags) start(stderr io.Writer) (s *stack.Stack, log *slog.Logger, stop func(), err error) {
+	if log, err = f.logger(stderr); err != nil {
+		return nil, nil, nil, err
+	}
+	clock := backend.NewRealClock()
+	be, closeCapture, err := f.openDevice(clock)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if s, err = stack.New(f.stackConfig(be, clock, log)); err != nil {
+		be.Close()
+		closeCapture()
+		return nil, nil, nil, err
+	}
+	return s, log, func() {
+		s.Close()
+		closeCapture()
+	}, nil
+}
+
 // stackConfig turns the flags into a stack configuration.
 func (f *stackFlags) stackConfig(be backend.Backend, clock backend.Clock, log *slog.Logger) stack.Config {
 	ic := stack.InterfaceConfig{Name: "eth0", Backend: be, Addrs: f.addrs, MTU: f.mtu}

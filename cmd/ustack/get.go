@@ -13,9 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/services"
-	"github.com/ustack/ustack/stack"
 )
 
 func runGet(args []string, stdout, stderr io.Writer) error {
@@ -64,22 +62,11 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("--method %q: want GET or POST", *method)
 	}
-	log, err := f.logger(stderr)
+	s, _, stop, err := f.start(stderr)
 	if err != nil {
 		return err
 	}
-	clock := backend.NewRealClock()
-	be, closeCapture, err := f.openDevice(clock)
-	if err != nil {
-		return err
-	}
-	defer closeCapture()
-	s, err := stack.New(f.stackConfig(be, clock, log))
-	if err != nil {
-		be.Close()
-		return err
-	}
-	defer s.Close()
+	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	resolver := &net.Resolver{PreferGo: true}

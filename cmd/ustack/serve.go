@@ -14,9 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/services"
-	"github.com/ustack/ustack/stack"
 )
 
 func runServe(args []string, stdout, stderr io.Writer) error {
@@ -48,22 +46,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--root %q: not a directory", *root)
 		}
 	}
-	log, err := f.logger(stderr)
+	s, log, stop, err := f.start(stderr)
 	if err != nil {
 		return err
 	}
-	clock := backend.NewRealClock()
-	be, closeCapture, err := f.openDevice(clock)
-	if err != nil {
-		return err
-	}
-	defer closeCapture()
-	s, err := stack.New(f.stackConfig(be, clock, log))
-	if err != nil {
-		be.Close()
-		return err
-	}
-	defer s.Close()
+	defer stop()
 
 	var wg sync.WaitGroup
 	var listeners []io.Closer

@@ -1,0 +1,365 @@
+package stack
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket/layers"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Data and acknowledgment rules: delivery, duplicate and out-of-order
+// segments, SACK generation, windows, zero-window probing, Nagle, PSH.
+
+// RFC 9293 §3.10.7.4 (seventh check): in-order text goes to the
+// application; RFC 5681 §4.2: the second full segment is acknowledged at
+// once, a lone one within the delayed-ACK time.
+func TestTCPRuleInOrderDelivery(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{})
+		ln := listen80(t, h, 16)
+		p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
+		p.sendData("A", []byte("abc"))
+		assert.Empty(t, p.segs())
+		b, err := readNow(t, s, 100)
+		require.NoError(t, err)
+		assert.Equal(t, "abc", string(b), "readable before it is acknowledged")
+		h.at(10 * time.Millisecond)
+		p.sendData("PA", []byte("def"))
+		a := p.one(t, "ACK of the second segment")
+		assertSeg(t, a, "A", sa.Seq+1, p.seq, "both acknowledged")
+		assert.Equal(t, uint16(65535-6), a.Window, "the right edge stays: 6 bytes is no step worth announcing (SWS)")
+		b, err = readNow(t, s, 100)
+		require.NoError(t, err)
+		assert.Equal(t, "def", string(b))
+		h.at(time.Second)
+		assert.Empty(t, p.segs(), "nothing owed")
+	})
+}
+
+// RFC 9293 §3.10.7.4 and RFC 5681 §4.2: a segment wholly duplicate is
+// answered with an immediate ACK; one partly new delivers only its new
+// bytes and is acknowledged at once.
+func TestTCPRuleDuplicateDataImmediateACK(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{})
+		ln := listen80(t, h, 16)
+		p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
+		base := p.seq
+		p.sendData("A", []byte("abc"))
+		h.at(40 * time.Millisecond)
+		assertSeg(t, p.one(t, "delayed ACK"), "A", sa.Seq+1, base+3, "delayed ACK")
+		h.at(50 * time.Millisecond)
+		p.seq = base
+		p.send("A", []byte("abc"))
+		assertSeg(t, p.one(t, "duplicate"), "A", sa.Seq+1, base+3, "a duplicate is acknowledged at once")
+		p.send("A", []byte("abcdef"))
+		assertSeg(t, p.one(t, "partly new"), "A", sa.Seq+1, base+6, "a partial duplicate too")
+		b, err := readNow(t, s, 100)
+		require.NoError(t, err)
+		assert.Equal(t, "abcdef", string(b), "each byte once")
+	})
+}
+
+// RFC 5681 §4.2 and RFC 2018 §4: an out-of-order segment is acknowledged at
+// once with SACK blocks, the first covering the segment that triggered
+// the ACK; with timestamps there is room for three blocks (four without).
+// A segment that fills a hole is acknowledged at once.
+func TestTCPRuleOutOfOrderSACKBlocks(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		for _, ts := range []bool{true, false} {
+			name := map[bool]string{true: "timestamps", false: "no timestamps"}[ts]
+			t.Run(name, func(t *testing.T) {
+				h := newRuleHarness(t, mbuf, Config{})
+				ln := listen80(t, h, 16)
+				opts := []layers.TCPOption{mssOpt(1460), sackPermOpt()}
+				if ts {
+					opts = append(opts, tsOpt(peerTS, 0))
+				}
+				p, sa, s := handshake(t, h, ln, 40000, opts...)
+				require.NotNil(t, s)
+				var tso []layers.TCPOption
+				if ts {
+					tso = append(tso, tsOpt(peerTS, 0))
+				}
+				base := p.seq
+				blk := func(i uint32) [2]uint32 { return [2]uint32{base + 1000*i, base + 1000*i + 100} }
+				for n, i := range []uint32{3, 1, 4, 2, 5} {
+					p.seq = base + 1000*i
+					p.send("A", bytesOf(100, 'a'), tso...)
+					a := p.one(t, "immediate ACK")
+					assertSeg(t, a, "A", sa.Seq+1, base, "duplicate ACK")
+					sk := sackOf(a)
+					require.NotEmpty(t, sk)
+					assert.Equal(t, blk(i), sk[0], "the first block covers the newest segment")
+					want := min(n+1, 3)
+					if !ts {
+						want = min(n+1, 4)
+					}
+					assert.Len(t, sk, want, "blocks after segment %d", n+1)
+					seen := map[[2]uint32]bool{}
+					for _, b := range sk {
+						assert.False(t, seen[b], "distinct blocks")
+						seen[b] = true
+						assert.Contains(t, [][2]uint32{blk(1), blk(2), blk(3), blk(4), blk(5)}, b)
+					}
+				}
+				// Fill the holes from the left: each fill is acknowledged at once.
+				limit := 4
+				if ts {
+					limit = 3
+				}
+				for i := uint32(0); i < 5; i++ {
+					start, n := base+1000*i, 1000
+					if i > 0 {
+						start, n = start+100, 900
+					}
+					p.seq = start
+					p.send("A", bytesOf(n, 'a'), tso...)
+					a := p.one(t, "ACK of the fill")
+					assertSeg(t, a, "A", sa.Seq+1, base+1000*(i+1)+100, "fill")
+					assert.Len(t, sackOf(a), min(int(4-i), limit), "blocks left")
+				}
+				assert.Equal(t, 5100, s.c.rcvBuf.Len())
+				assert.Equal(t, uint64(5), h.s.Counters().TCP.OfoQueue)
+			})
+		}
+	})
+}
+
+// RFC 9293 §3.10.7.4: a segment reaching past the receive window is
+// trimmed to it; the ACK then shows a closed window. A probe into the
+// closed window is answered with an ACK (RFC 9293 §3.8.6.1), and once the
+// application reads, a window update goes out at once.
+func TestTCPRuleBeyondWindowTrimmedAndZeroWindow(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{TCP: TCPConfig{RecvBuffer: 4096}})
+		ln := listen80(t, h, 16)
+		p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
+		assert.Equal(t, uint16(4096), sa.Window)
+		base := p.seq
+		p.sendData("A", bytesOf(1460, 'a'))
+		p.sendData("A", bytesOf(1460, 'a'))
+		a := p.one(t, "ACK of two segments")
+		assertSeg(t, a, "A", sa.Seq+1, base+2920, "two segments")
+		assert.Equal(t, uint16(4096-2920), a.Window)
+		p.sendData("A", bytesOf(1460, 'a'))
+		h.at(40 * time.Millisecond)
+		a = p.one(t, "delayed ACK")
+		assertSeg(t, a, "A", sa.Seq+1, base+4096, "only what fits in the window")
+		assert.Equal(t, uint16(0), a.Window, "the window is closed")
+		assert.Equal(t, uint64(1), h.s.Counters().TCP.RcvWindowTrims)
+
+		h.at(time.Second)
+		p.seq = base + 4096
+		p.send("A", []byte("x"))
+		a = p.one(t, "answer to a zero-window probe")
+		assertSeg(t, a, "A", sa.Seq+1, base+4096, "the probe is not accepted")
+		assert.Equal(t, uint16(0), a.Window)
+
+		b, err := readNow(t, s, 8192)
+		require.NoError(t, err)
+		assert.Len(t, b, 4096)
+		h.poll()
+		a = p.one(t, "window update")
+		assertSeg(t, a, "A", sa.Seq+1, base+4096, "window update")
+		assert.Equal(t, uint16(4096), a.Window)
+	})
+}
+
+// RFC 9293 §3.8.6.2.2 (MUST-39): the receiver does not open its window in
+// steps smaller than min(RCV.BUFF/2, MSS); until then a closed window
+// stays closed.
+func TestTCPRuleReceiverSWSAvoidance(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{TCP: TCPConfig{RecvBuffer: 4096}})
+		ln := listen80(t, h, 16)
+		p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
+		base := p.seq
+		for range 3 {
+			p.sendData("A", bytesOf(1365, 'a'))
+		}
+		p.sendData("A", bytesOf(1, 'a'))
+		out := p.segs()
+		require.Len(t, out, 2, "an ACK every second segment")
+		a := out[1]
+		assertSeg(t, a, "A", sa.Seq+1, base+4096, "all in")
+		assert.Equal(t, uint16(0), a.Window)
+
+		// An old byte again draws an immediate ACK with the window.
+		probe := func(msg string) *layers.TCP {
+			p.seq = base + 4095
+			p.send("A", []byte("x"))
+			a := p.one(t, msg)
+			assertSeg(t, a, "A", sa.Seq+1, base+4096, msg)
+			return a
+		}
+		_, err := readNow(t, s, 100)
+		require.NoError(t, err)
+		h.poll()
+		assert.Empty(t, p.segs(), "100 bytes free: no update")
+		assert.Equal(t, uint16(0), probe("ACK after a 100-byte read").Window, "not a 100-byte window")
+		_, err = readNow(t, s, 1359)
+		require.NoError(t, err)
+		h.poll()
+		assert.Empty(t, p.segs())
+		assert.Equal(t, uint16(0), probe("ACK at 1459 bytes free").Window, "one byte short of an MSS")
+		_, err = readNow(t, s, 1)
+		require.NoError(t, err)
+		assert.Equal(t, uint16(1460), probe("ACK at 1460 bytes free").Window, "an MSS: the window opens")
+		_, err = readNow(t, s, 100)
+		require.NoError(t, err)
+		assert.Equal(t, uint16(1460), probe("ACK at 1560 bytes free").Window, "not moved by 100 bytes")
+		_, err = readNow(t, s, 4096)
+		require.NoError(t, err)
+		h.poll()
+		a = p.one(t, "window update")
+		assert.Equal(t, uint16(4096), a.Window, "half the buffer free: an update is sent")
+	})
+}
+
+// RFC 9293 §3.8.6.1: with the peer's window closed the sender probes it
+// with one byte beyond the window, first after an RTO, then at doubling
+// intervals (MUST-35, SHOULD); while the peer answers the probes the
+// connection stays open however many there are (RFC 1122 §4.2.2.17,
+// MUST), and once the window opens sending resumes.
+func TestTCPRuleZeroWindowProbing(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{TCP: TCPConfig{Retries: 3}})
+		ln := listen80(t, h, 16)
+		p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
+		p.sendW("A", 0, nil)
+		assert.Equal(t, 0, infoOf(t, s).SendWindow)
+		writeNow(t, h, s, []byte("hello"))
+		assert.Empty(t, p.segs(), "the window is closed")
+		iss := sa.Seq
+		at := time.Duration(0)
+		for i, gap := range []time.Duration{1, 2, 4, 8, 16, 32, 64} {
+			at += gap * time.Second
+			h.at(at - 1)
+			assert.Empty(t, p.segs(), "probe %d not before %v", i+1, at)
+			h.at(at)
+			pr := p.one(t, "probe")
+			assertSeg(t, pr, "A", iss+1, p.seq, "probe")
+			assert.Equal(t, []byte("h"), pr.Payload, "one byte beyond the window")
+			h.at(at + 10*time.Millisecond)
+			p.sendW("A", 0, nil)
+			assert.Empty(t, p.segs())
+		}
+		assert.Zero(t, s.c.shErr.Load(), "answered probes keep the connection")
+		assert.Equal(t, uint64(1), h.s.Counters().TCP.WindowProbes)
+		h.at(at + 20*time.Millisecond)
+		p.ack = iss + 2
+		p.sendW("A", 1000, nil)
+		d := p.one(t, "the rest")
+		assertSeg(t, d, "PA", iss+2, p.seq, "sending resumes")
+		assert.Equal(t, []byte("ello"), d.Payload)
+	})
+}
+
+// RFC 1122 §4.2.2.17: a peer that stops answering the probes of its
+// closed window is given up on at the first probe time more than MaxRTO
+// after it last spoke, as Linux does, not after Retries probes.
+func TestTCPRuleZeroWindowProbesUnansweredTimeOut(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{TCP: TCPConfig{Retries: 2, MaxRTO: 10 * time.Second}})
+		ln := listen80(t, h, 16)
+		p, _, s := handshake(t, h, ln, 40000, mssOpt(1460))
+		p.sendW("A", 0, nil)
+		writeNow(t, h, s, []byte("hello"))
+		for _, at := range []time.Duration{1, 3, 7} {
+			h.at(at * time.Second)
+			assert.Len(t, p.segs(), 1, "probe at %v s", at)
+		}
+		assert.Zero(t, s.c.shErr.Load(), "three probes, more than Retries: still open")
+		h.at(15*time.Second - 1)
+		assert.Zero(t, s.c.shErr.Load())
+		h.at(15 * time.Second)
+		assert.Empty(t, p.segs())
+		_, err := readNow(t, s, 10)
+		assertErrno(t, err, syscall.ETIMEDOUT)
+	})
+}
+
+// RFC 1122 §4.2.3.4 (Nagle): with SetNoDelay(false) a small segment waits
+// while data is unacknowledged, and goes when the ACK arrives; with
+// TCP_NODELAY (Go's default, for accepted connections too) it goes at once.
+func TestTCPRuleNagle(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		t.Run("nagle", func(t *testing.T) {
+			h := newRuleHarness(t, mbuf, Config{})
+			ln := listen80(t, h, 16)
+			p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
+			require.NoError(t, s.SetNoDelay(false))
+			writeNow(t, h, s, []byte("a"))
+			assertSeg(t, p.one(t, "first"), "PA", sa.Seq+1, p.seq, "nothing in flight: sent")
+			writeNow(t, h, s, []byte("b"))
+			writeNow(t, h, s, []byte("c"))
+			h.at(100 * time.Millisecond)
+			assert.Empty(t, p.segs(), "held while 'a' is unacknowledged")
+			p.ack = sa.Seq + 2
+			p.send("A", nil)
+			d := p.one(t, "held data")
+			assertSeg(t, d, "PA", sa.Seq+2, p.seq, "sent on the ACK")
+			assert.Equal(t, []byte("bc"), d.Payload)
+		})
+		t.Run("nodelay", func(t *testing.T) {
+			h := newRuleHarness(t, mbuf, Config{})
+			ln := listen80(t, h, 16)
+			p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
+			writeNow(t, h, s, []byte("a"))
+			writeNow(t, h, s, []byte("b"))
+			out := p.segs()
+			require.Len(t, out, 2, "accepted connections default to TCP_NODELAY")
+			assertSeg(t, out[1], "PA", sa.Seq+2, p.seq, "second write")
+		})
+	})
+}
+
+// RFC 9293 §3.9.1.2: PSH is set on the last segment of what the
+// application wrote; a receiver delivers data whether PSH is set or not,
+// and PSH does not make it acknowledge sooner (RFC 1122 §4.2.2.2 leaves
+// that open; we follow Linux).
+func TestTCPRulePSH(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{})
+		ln := listen80(t, h, 16)
+		p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
+		writeNow(t, h, s, bytesOf(3000, 'a'))
+		out := p.segs()
+		require.Len(t, out, 3)
+		for i, f := range []string{"A", "A", "PA"} {
+			assertSeg(t, out[i], f, sa.Seq+1+uint32(1460*i), p.seq, "segment")
+		}
+		assert.Len(t, out[2].Payload, 80)
+		p.ack = sa.Seq + 3001
+		p.sendData("A", []byte("no push"))
+		p.sendData("PA", []byte("push"))
+		assertSeg(t, p.one(t, "second segment"), "A", sa.Seq+3001, p.seq, "two segments: ACK")
+		p.sendData("PA", []byte("!"))
+		assert.Empty(t, p.segs(), "PSH alone does not hurry the ACK")
+		h.at(40 * time.Millisecond)
+		assertSeg(t, p.one(t, "delayed"), "A", sa.Seq+3001, p.seq, "delayed ACK")
+		b, err := readNow(t, s, 100)
+		require.NoError(t, err)
+		assert.Equal(t, "no pushpush!", string(b))
+	})
+}
+
+// RFC 1122 §4.2.3.2: a delayed ACK rides on data sent before the timer
+// expires; then no separate ACK follows.
+func TestTCPRuleDelayedACKRidesOnData(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{})
+		ln := listen80(t, h, 16)
+		p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
+		p.sendData("PA", []byte("ping"))
+		h.at(5 * time.Millisecond)
+		writeNow(t, h, s, []byte("pong"))
+		assertSeg(t, p.one(t, "reply"), "PA", sa.Seq+1, p.seq, "the reply acknowledges")
+		h.at(40 * time.Millisecond)
+		assert.Empty(t, p.segs(), "no ACK left owed")
+	})
+}
