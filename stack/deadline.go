@@ -17,6 +17,27 @@ type deadline struct {
 
 func makeDeadline() deadline { return deadline{cancel: make(chan struct{})} }
 
+// deadlines are a socket's read and write deadlines; embedded, they give
+// it net.Conn's deadline methods.
+type deadlines struct {
+	rdl, wdl deadline
+}
+
+func makeDeadlines() deadlines { return deadlines{rdl: makeDeadline(), wdl: makeDeadline()} }
+
+// SetDeadline implements net.Conn.
+func (d *deadlines) SetDeadline(t time.Time) error {
+	d.rdl.set(t)
+	d.wdl.set(t)
+	return nil
+}
+
+// SetReadDeadline implements net.Conn.
+func (d *deadlines) SetReadDeadline(t time.Time) error { d.rdl.set(t); return nil }
+
+// SetWriteDeadline implements net.Conn.
+func (d *deadlines) SetWriteDeadline(t time.Time) error { d.wdl.set(t); return nil }
+
 // set arms the deadline at t; the zero time disarms it.
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/ustack/ustack/stack/internal/ring"
 )
@@ -35,8 +34,8 @@ type dgramSock struct {
 	broadcast      atomic.Bool
 	softErr        atomic.Int32 // a pending errno from ICMP, reported once
 
-	rmu, wmu     sync.Mutex // serialise application readers and writers
-	rdl, wdl     deadline
+	rmu, wmu sync.Mutex // serialise application readers and writers
+	deadlines
 	rbuf, wbuf   [recHdrLen]byte
 	closeOnce    sync.Once
 	unregistered chan struct{}
@@ -62,8 +61,7 @@ func newDgramSock(s *Stack, q *queue, netw string, proto uint8, fam int) *dgramS
 		txWake:       make(chan struct{}, 1),
 		done:         make(chan struct{}),
 		unregistered: make(chan struct{}),
-		rdl:          makeDeadline(),
-		wdl:          makeDeadline(),
+		deadlines:    makeDeadlines(),
 	}
 	d.owner = d
 	return d
@@ -386,16 +384,3 @@ func (d *dgramSock) LocalAddr() net.Addr {
 
 // RemoteAddr implements net.Conn.
 func (d *dgramSock) RemoteAddr() net.Addr { return d.netAddr(d.raddr) }
-
-// SetDeadline implements net.PacketConn.
-func (d *dgramSock) SetDeadline(t time.Time) error {
-	d.rdl.set(t)
-	d.wdl.set(t)
-	return nil
-}
-
-// SetReadDeadline implements net.PacketConn.
-func (d *dgramSock) SetReadDeadline(t time.Time) error { d.rdl.set(t); return nil }
-
-// SetWriteDeadline implements net.PacketConn.
-func (d *dgramSock) SetWriteDeadline(t time.Time) error { d.wdl.set(t); return nil }

@@ -33,9 +33,9 @@ type tcpSock struct {
 	wantWindow   atomic.Bool // the loop advertised a small window: tell it when reads free room
 	nodelay      bool
 	rmu, wmu     sync.Mutex
-	rdl, wdl     deadline
-	closeOnce    sync.Once
-	estabOnce    sync.Once
+	deadlines
+	closeOnce sync.Once
+	estabOnce sync.Once
 }
 
 func newTCPSock(s *Stack, q *queue, netw string, c *tcpConn) *tcpSock {
@@ -43,7 +43,7 @@ func newTCPSock(s *Stack, q *queue, netw string, c *tcpConn) *tcpSock {
 		s: s, q: q, netw: netw, c: c,
 		rWake: make(chan struct{}, 1), wWake: make(chan struct{}, 1),
 		done: make(chan struct{}), estab: make(chan struct{}),
-		rdl: makeDeadline(), wdl: makeDeadline(),
+		deadlines: makeDeadlines(),
 	}
 	if c != nil {
 		t.laddr, t.raddr = c.key.local, c.key.remote
@@ -272,19 +272,6 @@ func (t *tcpSock) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(t.laddr)
 
 // RemoteAddr implements net.Conn.
 func (t *tcpSock) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(t.raddr) }
-
-// SetDeadline implements net.Conn.
-func (t *tcpSock) SetDeadline(d time.Time) error {
-	t.rdl.set(d)
-	t.wdl.set(d)
-	return nil
-}
-
-// SetReadDeadline implements net.Conn.
-func (t *tcpSock) SetReadDeadline(d time.Time) error { t.rdl.set(d); return nil }
-
-// SetWriteDeadline implements net.Conn.
-func (t *tcpSock) SetWriteDeadline(d time.Time) error { t.wdl.set(d); return nil }
 
 // setOpt runs fn on the connection in its loop.
 func (t *tcpSock) setOpt(fn func(c *tcpConn)) error {
