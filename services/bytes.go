@@ -10,21 +10,35 @@ import (
 	"encoding/hex"
 	"io"
 	"math/rand/v2"
+	"sync"
 )
+
+// patternLen is the period of the byte streams: a prime, so a transfer bug
+// that misplaces data by a power-of-two distance (a ring buffer's size, a
+// window) never lands on identical bytes.
+const patternLen = 1_000_003
+
+// pattern is patternLen pseudo-random bytes, made once. Streams are windows
+// onto it, so serving bytes costs a copy, not a cipher.
+var pattern = sync.OnceValue(func() []byte {
+	b := make([]byte, patternLen)
+	rand.NewChaCha8([32]byte{'u', 's', 't', 'a', 'c', 'k'}).Read(b)
+	return b
+})
 
 // Bytes is a reproducible stream of n pseudo-random bytes: the same n
 // gives the same bytes, so a client can be told their SHA-256 up front.
 type Bytes struct {
-	rng  *rand.ChaCha8
+	off  int
 	left int64
 }
 
 // NewBytes returns the stream of n bytes.
 func NewBytes(n int64) *Bytes {
-	var seed [32]byte
-	binary.LittleEndian.PutUint64(seed[:], uint64(n))
-	copy(seed[8:], "ustack /bytes/N stream")
-	return &Bytes{rng: rand.NewChaCha8(seed), left: n}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	h := sha256.Sum256(b[:])
+	return &Bytes{off: int(binary.LittleEndian.Uint64(h[:]) % patternLen), left: n}
 }
 
 // Read implements io.Reader.
@@ -35,14 +49,47 @@ func (b *Bytes) Read(p []byte) (int, error) {
 	if int64(len(p)) > b.left {
 		p = p[:b.left]
 	}
-	n, _ := b.rng.Read(p)
+	pat := pattern()
+	n := 0
+	for n < len(p) {
+		k := copy(p[n:], pat[b.off:])
+		n += k
+		b.off = (b.off + k) % patternLen
+	}
 	b.left -= int64(n)
 	return n, nil
 }
 
+// digests caches BytesSHA256 for the sizes asked most recently.
+var digests struct {
+	sync.Mutex
+	m     map[int64]string
+	order []int64
+}
+
 // BytesSHA256 is the hex SHA-256 of the n-byte stream.
 func BytesSHA256(n int64) string {
+	digests.Lock()
+	if d, ok := digests.m[n]; ok {
+		digests.Unlock()
+		return d
+	}
+	digests.Unlock()
 	h := sha256.New()
 	io.CopyBuffer(h, NewBytes(n), make([]byte, 256<<10))
-	return hex.EncodeToString(h.Sum(nil))
+	d := hex.EncodeToString(h.Sum(nil))
+	digests.Lock()
+	defer digests.Unlock()
+	if digests.m == nil {
+		digests.m = map[int64]string{}
+	}
+	if len(digests.order) >= 64 {
+		delete(digests.m, digests.order[0])
+		digests.order = digests.order[1:]
+	}
+	if _, ok := digests.m[n]; !ok {
+		digests.m[n] = d
+		digests.order = append(digests.order, n)
+	}
+	return d
 }
