@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 // requireRoot skips tests that need root, /dev/net/tun and the tools.
-func requireRoot(t *testing.T, tools ...string) {
+func requireRoot(t testing.TB, tools ...string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: TAP devices and network namespaces (CI runs as root)")
@@ -61,7 +61,7 @@ func requireRoot(t *testing.T, tools ...string) {
 // netns is a fresh network namespace with ustack serving in it on a TAP
 // device whose kernel side is the peer.
 type netns struct {
-	t      *testing.T
+	t      testing.TB
 	name   string
 	host   string // the kernel's address
 	ustack string // ustack's address
@@ -72,7 +72,7 @@ type netns struct {
 var nsCount int
 
 // newNetns makes a namespace and starts `ustack serve` in it with args.
-func newNetns(t *testing.T, args ...string) *netns {
+func newNetns(t testing.TB, args ...string) *netns {
 	t.Helper()
 	nsCount++
 	b := make([]byte, 3)
@@ -137,10 +137,13 @@ func (n *netns) exec(ctx context.Context, stdin io.Reader, name string, args ...
 	return out.Bytes(), nil
 }
 
-// listen opens a TCP listener inside the namespace: a thread joins the
+// listen opens a TCP listener inside the namespace.
+func (n *netns) listen(addr string) net.Listener { return listenIn(n.t, n.name, addr) }
+
+// listenIn opens a TCP listener inside namespace ns: a thread joins the
 // namespace just long enough to create the socket, which stays there.
-func (n *netns) listen(addr string) net.Listener {
-	n.t.Helper()
+func listenIn(t testing.TB, ns, addr string) net.Listener {
+	t.Helper()
 	type result struct {
 		ln  net.Listener
 		err error
@@ -150,7 +153,7 @@ func (n *netns) listen(addr string) net.Listener {
 		// The thread is left locked so it dies with the goroutine rather
 		// than return to the pool inside another namespace.
 		runtime.LockOSThread()
-		fd, err := unix.Open("/var/run/netns/"+n.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open("/var/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			ch <- result{err: err}
 			return
@@ -164,12 +167,12 @@ func (n *netns) listen(addr string) net.Listener {
 		ch <- result{ln, err}
 	}()
 	r := <-ch
-	require.NoError(n.t, r.err)
-	n.t.Cleanup(func() { r.ln.Close() })
+	require.NoError(t, r.err)
+	t.Cleanup(func() { r.ln.Close() })
 	return r.ln
 }
 
-func run(t *testing.T, name string, args ...string) {
+func run(t testing.TB, name string, args ...string) {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	require.NoError(t, err, "%s %s: %s", name, strings.Join(args, " "), out)
