@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/ustack/ustack/services"
+	"github.com/ustack/ustack/stack/services"
 )
 
 // BenchmarkTAPBulk measures bulk TCP between Linux and ustack over TAP in

@@ -17,7 +17,7 @@ import (
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/backend/faults"
 	"github.com/ustack/ustack/backend/pipe"
-	"github.com/ustack/ustack/services"
+	"github.com/ustack/ustack/stack/services"
 	"github.com/ustack/ustack/stack"
 	"github.com/ustack/ustack/stack/wire"
 )

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ustack/ustack/services"
+	"github.com/ustack/ustack/stack/services"
 )
 
 func runGet(args []string, stdout, stderr io.Writer) error {

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ustack/ustack/services"
+	"github.com/ustack/ustack/stack/services"
 )
 
 func runServe(args []string, stdout, stderr io.Writer) error {
