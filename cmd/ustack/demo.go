@@ -17,8 +17,8 @@ import (
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/backend/faults"
 	"github.com/ustack/ustack/backend/pipe"
-	"github.com/ustack/ustack/stack/services"
 	"github.com/ustack/ustack/stack"
+	"github.com/ustack/ustack/stack/services"
 	"github.com/ustack/ustack/stack/wire"
 )
 
