@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/ustack/ustack/backend/capture"
 	"github.com/ustack/ustack/backend/faults"
 	"github.com/ustack/ustack/stack"
+	"github.com/ustack/ustack/stack/metrics"
 	"github.com/ustack/ustack/tap"
 )
 
@@ -32,6 +34,7 @@ type stackFlags struct {
 	logLevel string
 	logFmt   string
 	dns      string
+	metrics  string
 
 	tapName  string
 	hostAddr string
@@ -86,6 +89,7 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFmt, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.dns, "dns", "", "DNS server (IP or IP:port) for host names")
+	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics on the host's own network")
 	fs.StringVar(&f.tapName, "tap", "ustack0", "TAP device name (tap backend)")
 	fs.StringVar(&f.hostAddr, "host-addr", "", "configure the kernel's side of the TAP device with this CIDR")
 	fs.IntVar(&f.queues, "queues", 1, "device queues")
@@ -147,6 +151,11 @@ func (f *stackFlags) validate() error {
 	if f.dns != "" {
 		if _, err := dnsServer(f.dns); err != nil {
 			return err
+		}
+	}
+	if f.metrics != "" {
+		if _, _, err := net.SplitHostPort(f.metrics); err != nil {
+			return fmt.Errorf("--metrics %q: want HOST:PORT, e.g. 127.0.0.1:9100", f.metrics)
 		}
 	}
 	if _, err := faults.Parse(f.faults); err != nil {
@@ -234,7 +243,23 @@ func (f *stackFlags) start(stderr io.Writer) (s *stack.Stack, log *slog.Logger, 
 		closeCapture()
 		return nil, nil, nil, err
 	}
+	stopMetrics := func() {}
+	if f.metrics != "" {
+		ln, err := net.Listen("tcp", f.metrics)
+		if err != nil {
+			s.Close()
+			closeCapture()
+			return nil, nil, nil, fmt.Errorf("--metrics %q: %w", f.metrics, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler(metrics.Source{Stack: s, Backends: map[string]backend.Backend{"eth0": be}}))
+		srv := &http.Server{Handler: mux}
+		go srv.Serve(ln)
+		stopMetrics = func() { srv.Close() }
+		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	}
 	return s, log, func() {
+		stopMetrics()
 		s.Close()
 		closeCapture()
 	}, nil

@@ -1,0 +1,115 @@
+// Package metrics serves a stack's counters, its backends' queue counters
+// and its connection table in the Prometheus text format. Names are
+// modelled on the SNMP MIB counters with the protocol in the name
+// (ustack_icmp_in_echos_total, ustack_tcp_passive_opens_total), as
+// `netstat -s` readers know them.
+package metrics
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/stack"
+)
+
+// Source is what the handler reports on.
+type Source struct {
+	Stack *stack.Stack
+	// Backends by interface name, for their per-queue counters.
+	Backends map[string]backend.Backend
+}
+
+// Handler serves /metrics.
+func Handler(src Source) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		Write(w, src)
+	})
+}
+
+// Write writes every metric of src in the Prometheus text format.
+func Write(w io.Writer, src Source) {
+	c := src.Stack.Counters()
+	writeCounters(w, reflect.ValueOf(c), "ustack")
+	names := make([]string, 0, len(src.Backends))
+	for n := range src.Backends {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	queueMetrics := []struct {
+		name, help string
+		get        func(backend.QueueStats) uint64
+	}{
+		{"rx_packets", "frames received", func(s backend.QueueStats) uint64 { return s.RxPackets }},
+		{"rx_bytes", "bytes received", func(s backend.QueueStats) uint64 { return s.RxBytes }},
+		{"tx_packets", "frames sent", func(s backend.QueueStats) uint64 { return s.TxPackets }},
+		{"tx_bytes", "bytes sent", func(s backend.QueueStats) uint64 { return s.TxBytes }},
+		{"rx_drops", "frames the device dropped before the stack saw them", func(s backend.QueueStats) uint64 { return s.RxDrops }},
+		{"tx_drops", "frames accepted but not carried", func(s backend.QueueStats) uint64 { return s.TxDrops }},
+		{"empty_polls", "receive calls that found nothing", func(s backend.QueueStats) uint64 { return s.EmptyPolls }},
+		{"bursts", "receive calls that found frames", func(s backend.QueueStats) uint64 { return s.Bursts }},
+		{"alloc_fails", "allocations the pool could not satisfy", func(s backend.QueueStats) uint64 { return s.AllocFails }},
+	}
+	for _, m := range queueMetrics {
+		fmt.Fprintf(w, "# HELP ustack_queue_%s_total %s\n# TYPE ustack_queue_%s_total counter\n", m.name, m.help, m.name)
+		for _, n := range names {
+			sr, ok := src.Backends[n].(backend.StatsReader)
+			if !ok {
+				continue
+			}
+			for q := 0; q < src.Backends[n].Caps().Queues; q++ {
+				fmt.Fprintf(w, "ustack_queue_%s_total{iface=%q,queue=\"%d\"} %d\n", m.name, n, q, m.get(sr.QueueStats(q)))
+			}
+		}
+	}
+	conns := src.Stack.Connections()
+	fmt.Fprintf(w, "# HELP ustack_tcp_connection_info TCP connections, like ss: state, addresses, rtt, cwnd, queues\n# TYPE ustack_tcp_connection_info gauge\n")
+	for _, ci := range conns {
+		fmt.Fprintf(w, "ustack_tcp_connection_info{state=%q,local=%q,remote=%q,rtt_us=\"%d\",cwnd=\"%d\",send_queue=\"%d\",recv_queue=\"%d\"} 1\n",
+			ci.State, ci.Local.String(), ci.Remote.String(), ci.RTT.Microseconds(), ci.Cwnd, ci.SendQueue, ci.RecvQueue)
+	}
+}
+
+// writeCounters writes each uint64 field of the nested counter structs as
+// ustack_<group>_<field>_total.
+func writeCounters(w io.Writer, v reflect.Value, prefix string) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := v.Field(i)
+		name := prefix + "_" + snake(t.Field(i).Name)
+		switch f.Kind() {
+		case reflect.Struct:
+			group := strings.TrimSuffix(t.Field(i).Name, "Counters")
+			writeCounters(w, f, prefix+"_"+snake(group))
+		case reflect.Uint64:
+			fmt.Fprintf(w, "# TYPE %s_total counter\n%s_total %d\n", name, name, f.Uint())
+		}
+	}
+}
+
+// snake turns a Go counter name into Prometheus style: InEchos →
+// in_echos, OutEchoReps → out_echo_reps, RTOs → rtos, PMTUUpdates →
+// pmtu_updates.
+func snake(s string) string {
+	r := []rune(s)
+	var b strings.Builder
+	for i, c := range r {
+		if unicode.IsUpper(c) && i > 0 {
+			prevLower := unicode.IsLower(r[i-1])
+			nextLower := i+1 < len(r) && unicode.IsLower(r[i+1])
+			// "RTOs": a lone plural s after an acronym starts no word.
+			plural := nextLower && r[i+1] == 's' && (i+2 == len(r) || unicode.IsUpper(r[i+2]))
+			if prevLower || (nextLower && unicode.IsUpper(r[i-1]) && !plural) {
+				b.WriteByte('_')
+			}
+		}
+		b.WriteRune(unicode.ToLower(c))
+	}
+	return b.String()
+}

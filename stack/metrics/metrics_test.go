@@ -1,0 +1,72 @@
+package metrics
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/backend/pipe"
+	"github.com/ustack/ustack/stack"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestSnakeNamesReadLikeTheMIB(t *testing.T) {
+	for in, want := range map[string]string{
+		"InEchos": "in_echos", "OutEchoReps": "out_echo_reps", "PassiveOpens": "passive_opens",
+		"InSegs": "in_segs", "RTOs": "rtos", "DSACKs": "dsacks", "PMTUUpdates": "pmtu_updates",
+		"ICMPOutOfWindow": "icmp_out_of_window", "InCsumErrors": "in_csum_errors", "TCP": "tcp",
+		"ICMP": "icmp", "IP": "ip", "ReasmOKs": "reasm_oks",
+	} {
+		assert.Equal(t, want, snake(in), in)
+	}
+}
+
+// Metrics move with traffic over a real backend (the pipe).
+func TestMetricsMoveWithTraffic(t *testing.T) {
+	ea, eb, err := pipe.New(pipe.Config{})
+	require.NoError(t, err)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "a", Backend: ea, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}}, Seed: 1, Logger: log})
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "b", Backend: eb, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}}}, Seed: 2, Logger: log})
+	require.NoError(t, err)
+	defer b.Close()
+	srv := httptest.NewServer(Handler(Source{Stack: b, Backends: map[string]backend.Backend{"b": eb}}))
+	defer srv.Close()
+	scrape := func() string {
+		resp, err := http.Get(srv.URL)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	before := scrape()
+	assert.Contains(t, before, "ustack_icmp_in_echos_total 0\n")
+	ln, err := b.Listen("tcp", ":80")
+	require.NoError(t, err)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(io.Discard, c)
+		}
+	}()
+	c, err := a.Dial("tcp", "10.0.0.2:80")
+	require.NoError(t, err)
+	c.Write(make([]byte, 100000))
+	time.Sleep(50 * time.Millisecond)
+	after := scrape()
+	assert.Contains(t, after, "ustack_tcp_passive_opens_total 1\n")
+	assert.Regexp(t, `ustack_tcp_in_segs_total [1-9]`, after)
+	assert.Regexp(t, `ustack_queue_rx_packets_total\{iface="b",queue="0"\} [1-9]`, after)
+	assert.Contains(t, after, `ustack_tcp_connection_info{state="ESTABLISHED",local="10.0.0.2:80"`)
+	c.Close()
+	ln.Close()
+}
