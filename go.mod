@@ -3,6 +3,7 @@ module github.com/ustack/ustack
 go 1.26.0
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/google/gopacket v1.1.19
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/net v0.62.0

@@ -35,6 +35,7 @@ type stackFlags struct {
 	logFmt   string
 	dns      string
 	metrics  string
+	config   string
 
 	tapName  string
 	hostAddr string
@@ -77,6 +78,7 @@ func (l *routeList) Set(s string) error {
 }
 
 func (f *stackFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.config, "config", "", "read flags from this TOML file (keys are flag names); the command line wins")
 	fs.StringVar(&f.backend, "backend", "tap", "device backend: tap, dpdk or pcap")
 	fs.Var(&f.addrs, "addr", "address with prefix length, e.g. 10.0.0.2/24 (repeatable)")
 	fs.StringVar(&f.gateway, "gateway", "", "default gateway")
@@ -110,6 +112,17 @@ func (f *stackFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", f.logFmt)
+}
+
+// load applies --config, then checks every flag, before any device is
+// opened.
+func (f *stackFlags) load(fs *flag.FlagSet) error {
+	if f.config != "" {
+		if err := applyConfig(fs, f.config); err != nil {
+			return err
+		}
+	}
+	return f.validate()
 }
 
 // validate checks the flags before any device is opened.

@@ -46,7 +46,7 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	if err != nil || (u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("URL %q: want http://HOST[:PORT]/PATH", rawURL)
 	}
-	if err := f.validate(); err != nil {
+	if err := f.load(fs); err != nil {
 		return err
 	}
 	var body io.Reader

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func runArgs(args ...string) (int, string, string) {
@@ -72,4 +76,47 @@ func TestHelpListsFlags(t *testing.T) {
 	code, out, _ := runArgs("version")
 	assert.Zero(t, code)
 	assert.Contains(t, out, "ustack ")
+}
+
+func writeConfig(t *testing.T, text string) string {
+	p := filepath.Join(t.TempDir(), "ustack.toml")
+	require.NoError(t, os.WriteFile(p, []byte(text), 0o600))
+	return p
+}
+
+// The file fills in what the command line does not say; the command line
+// wins; unknown keys and bad values are refused naming key and value.
+func TestConfigFilePrecedenceAndRefusals(t *testing.T) {
+	good := writeConfig(t, "addr = [\"10.0.0.2/24\", \"10.0.1.2/24\"]\nmtu = 9000\ngateway = \"10.0.0.1\"\nlog-level = \"debug\"\n")
+	fs := newFlags("serve", io.Discard)
+	var f stackFlags
+	f.register(fs)
+	require.NoError(t, fs.Parse([]string{"--config", good, "--mtu", "1400"}))
+	require.NoError(t, f.load(fs))
+	assert.Equal(t, 1400, f.mtu, "the command line wins")
+	assert.Len(t, f.addrs, 2)
+	assert.Equal(t, "10.0.0.1", f.gateway)
+	assert.Equal(t, "debug", f.logLevel)
+
+	for _, c := range []struct {
+		text, want string
+	}{
+		{"adress = \"10.0.0.2/24\"\n", `unknown key "adress"`},
+		{"addr = \"10.0.0.2\"\n", `addr = "10.0.0.2": want an address with a prefix length`},
+		{"addr = [\"10.0.0.2/24\"]\nmtu = \"big\"\n", `mtu = "big"`},
+		{"addr = [\"10.0.0.2/24\"]\ngateway = \"nowhere\"\n", `--gateway "nowhere"`},
+		{"addr = [\"10.0.0.2/24\"]\nfaults = \"loss=7\"\n", "loss=7"},
+		{"addr = [\"10.0.0.2/24\"\n", "line"},
+		{"[tap]\nname = \"x\"\n", "tap = map[name:x]: tables are not flags"},
+		{"[dpdk]\nport = 1\n", `unknown key "dpdk"`},
+	} {
+		path := writeConfig(t, c.text)
+		code, _, errs := runArgs("serve", "--config", path)
+		assert.NotZero(t, code, c.text)
+		assert.Contains(t, errs, c.want, c.text)
+		assert.Equal(t, 1, strings.Count(strings.TrimSpace(errs), "\n")+1, "one line: %q", errs)
+	}
+	code, _, errs := runArgs("serve", "--config", "/nonexistent.toml")
+	assert.NotZero(t, code)
+	assert.Contains(t, errs, "/nonexistent.toml")
 }

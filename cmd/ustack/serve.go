@@ -30,7 +30,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
-	if err := f.validate(); err != nil {
+	if err := f.load(fs); err != nil {
 		return err
 	}
 	for name, p := range map[string]string{"--echo": *echo, "--discard": *discard, "--udp-echo": *udpEcho} {
