@@ -30,6 +30,8 @@ type stackFlags struct {
 	mtu      int
 	seed     uint64
 	pcap     string
+	pcapMax  string
+	pcapKeep int
 	faults   string
 	logLevel string
 	logFmt   string
@@ -87,6 +89,8 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.mtu, "mtu", 0, "MTU (default: the device's)")
 	fs.Uint64Var(&f.seed, "seed", 0, "seed for all randomness (0: from crypto/rand)")
 	fs.StringVar(&f.pcap, "pcap", "", "capture every frame to this pcap file")
+	fs.StringVar(&f.pcapMax, "pcap-max-size", "", "rotate the capture when it reaches this size (e.g. 100MiB): FILE.1, FILE.2, ...")
+	fs.IntVar(&f.pcapKeep, "pcap-files", 5, "rotated capture files to keep")
 	fs.StringVar(&f.faults, "faults", "", "inject faults, e.g. loss=0.05,delay=1ms~100us")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFmt, "log-format", "text", "log format: text or json")
@@ -166,6 +170,14 @@ func (f *stackFlags) validate() error {
 			return err
 		}
 	}
+	if f.pcapMax != "" {
+		if n, err := parseSize(f.pcapMax); err != nil || n < 1<<10 {
+			return fmt.Errorf("--pcap-max-size %q: want a size of at least 1KiB, e.g. 100MiB", f.pcapMax)
+		}
+	}
+	if f.pcapKeep < 1 {
+		return fmt.Errorf("--pcap-files %d: keep at least 1", f.pcapKeep)
+	}
 	if f.metrics != "" {
 		if _, _, err := net.SplitHostPort(f.metrics); err != nil {
 			return fmt.Errorf("--metrics %q: want HOST:PORT, e.g. 127.0.0.1:9100", f.metrics)
@@ -219,7 +231,12 @@ func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() er
 		be = fb
 	}
 	if f.pcap != "" {
-		w, err := capture.Create(f.pcap, capture.Options{})
+		opts := capture.Options{MaxFiles: f.pcapKeep}
+		if f.pcapMax != "" {
+			n, _ := parseSize(f.pcapMax)
+			opts.MaxBytes = n
+		}
+		w, err := capture.Create(f.pcap, opts)
 		if err != nil {
 			be.Close()
 			return nil, nil, fmt.Errorf("--pcap: %w", err)
