@@ -129,10 +129,15 @@ func (t *tcpSock) Read(p []byte) (int, error) {
 				return n, nil
 			}
 		}
+		// The peer's FIN ends the stream cleanly even if a reset
+		// followed it.
+		if t.c.shRcvFin.Load() {
+			return 0, io.EOF
+		}
 		if err := t.connErr(); err != nil {
 			return 0, t.opError("read", err)
 		}
-		if t.c.shRcvFin.Load() || tcpState(t.c.shState.Load()) == stateClosed {
+		if tcpState(t.c.shState.Load()) == stateClosed {
 			return 0, io.EOF
 		}
 		select {

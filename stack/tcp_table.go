@@ -226,11 +226,18 @@ func (t *tcpTable) closeAll(q *queue) {
 			c.sock.wakeAll()
 		}
 	}
-	for _, p := range slices.Sorted(maps.Keys(t.listeners)) {
-		for _, ln := range t.listeners[p] {
-			ln.closed.Store(true)
-			ln.once.Do(func() { close(ln.done) })
-		}
+	for _, ln := range t.sortedListeners() {
+		ln.closed.Store(true)
+		ln.once.Do(func() { close(ln.done) })
 	}
 	t.listeners = map[uint16][]*tcpListener{}
+}
+
+// sortedListeners lists the listeners in port order.
+func (t *tcpTable) sortedListeners() []*tcpListener {
+	var ls []*tcpListener
+	for _, p := range slices.Sorted(maps.Keys(t.listeners)) {
+		ls = append(ls, t.listeners[p]...)
+	}
+	return ls
 }

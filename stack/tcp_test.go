@@ -222,3 +222,30 @@ func TestTCPBufferSizesChangeMidStream(t *testing.T) {
 		assert.ErrorIs(t, err, net.ErrClosed)
 	})
 }
+
+// Shutdown finishes connections with FIN: the peer reads every byte and
+// then EOF, not a reset.
+func TestStackShutdownFinishesConnectionsWithFIN(t *testing.T) {
+	pipeModes(t, pipe.Config{}, func(t *testing.T, p *pair) {
+		ln, err := p.b.Listen("tcp", ":80")
+		require.NoError(t, err)
+		data := randomBytes(4, 200<<10) // fits the send buffer: Write returns
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, _ := ln.Accept()
+			c.Write(data) // left open: Shutdown must finish it
+			accepted <- c
+		}()
+		c, err := p.a.Dial("tcp", "10.0.0.2:80")
+		require.NoError(t, err)
+		<-accepted
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(t, p.b.Shutdown(ctx))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(c)
+		require.NoError(t, err, "EOF, not a reset")
+		assert.True(t, bytes.Equal(data, got))
+		c.Close()
+	})
+}

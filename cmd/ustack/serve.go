@@ -109,6 +109,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			log.Warn("http shutdown", "err", err)
 		}
 	}
+	// Connections the services still hold are finished with FIN within
+	// the grace period; the stack then closes, flushing the capture.
+	if err := s.Shutdown(ctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
