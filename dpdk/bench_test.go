@@ -1,0 +1,62 @@
+//go:build dpdk
+
+package dpdk
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/ustack/ustack/backend"
+)
+
+// BenchmarkRingRoundTrip sends bursts of 32 64-byte frames on net_ring0
+// and receives them back: "go" through Alloc, Send, Recv and Release, "c"
+// the same loop written in C (us_bench_loop, one cgo call for the whole
+// run), as the baseline. Compare their ns/frame.
+func BenchmarkRingRoundTrip(b *testing.B) {
+	const burst, size = 32, 64
+	skipWithoutEAL(b)
+	lockThread(b)
+	p := openPort(b, Config{Port: "net_ring0", RxDesc: 256, TxDesc: 256, Mbufs: 4095})
+
+	report := func(b *testing.B, frames int64) {
+		if frames > 0 {
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(frames), "ns/frame")
+			b.ReportMetric(float64(frames)/b.Elapsed().Seconds()/1e6, "Mframes/s")
+		}
+	}
+
+	b.Run("go", func(b *testing.B) {
+		lockThread(b)
+		tx := make([]*backend.Frame, burst)
+		rx := make([]*backend.Frame, burst)
+		var frames int64
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			n := p.Alloc(0, tx, size)
+			for _, f := range tx[:n] {
+				f.SetLen(size)
+				binary.LittleEndian.PutUint64(f.Bytes(), uint64(i))
+			}
+			s, _ := p.Send(0, tx[:n])
+			backend.Release(tx[s:n])
+			k, _ := p.Recv(0, rx)
+			frames += int64(k)
+			backend.Release(rx[:k])
+		}
+		report(b, frames)
+	})
+
+	b.Run("c", func(b *testing.B) {
+		lockThread(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		// One cgo call for the whole run.
+		frames := p.cLoop(0, int64(b.N), burst, size)
+		b.StopTimer()
+		if frames < 0 {
+			b.Fatal("the C loop ran out of mbufs")
+		}
+		report(b, frames)
+	})
+}

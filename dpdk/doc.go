@@ -1,0 +1,101 @@
+// Package dpdk is a backend.Backend over a DPDK ethdev port: a NIC bound to
+// a poll-mode driver, or a virtual device (net_tap, net_ring, net_null,
+// net_pcap, net_af_packet, net_memif).
+//
+// It is a cgo binding to the distribution's DPDK (Debian's 22.11,
+// libdpdk-dev, found with pkg-config) and is built only with the dpdk build
+// tag:
+//
+//	go build -tags dpdk ./...        (make build-dpdk)
+//
+// Without the tag the package has the same API, and Init and Open return
+// ErrNotBuilt, so the rest of ustack builds and runs on machines without
+// DPDK.
+//
+// # The EAL and threads
+//
+// Init initialises DPDK's EAL once per process with the EAL arguments
+// passed through, for example on a machine without NIC or hugepages:
+//
+//	dpdk.Init([]string{"--no-huge", "--no-pci", "--no-shconf", "-m", "256", "-l", "0", "--vdev=net_tap0,iface=dtap0"})
+//	p, err := dpdk.Open(dpdk.Config{Port: "net_tap0", Queues: 1, MAC: mac})
+//
+// The EAL makes the thread that called Init its main lcore and pins it to
+// the first core of -l, so Init locks the calling goroutine to that thread
+// for good: call it from the goroutine that runs queue 0's loop, or from
+// one that does nothing else afterwards (main's). Every goroutine that
+// drives a queue calls runtime.LockOSThread and then Port.ThreadInit(q)
+// (rte_thread_register): on a thread that is not an lcore the mempools'
+// per-lcore caches are silently bypassed. DPDK 22.11 cannot initialise the
+// EAL again in a process where rte_eal_init failed or after Cleanup.
+//
+// # Memory and ownership
+//
+// Each queue has its own mempool (rte_pktmbuf_pool_create with a per-lcore
+// cache) and C arrays for its bursts; no Go pointer is ever stored in C
+// memory and DPDK never sees Go memory.
+//
+//   - Recv lends received mbufs without a copy: each is a backend.Frame
+//     whose bytes are the mbuf's data room, Handle the mbuf's address; an
+//     mbuf chain (nb_segs > 1) is a chain of frames. The Frame structs come
+//     from a per-queue free list: nothing is allocated per packet.
+//   - Alloc allocates mbufs (rte_pktmbuf_alloc_bulk) that the stack writes
+//     into; frames above Caps().BufSize (2048) are chains.
+//   - Send writes every frame's data windows back into its mbufs and hands
+//     them to rte_eth_tx_burst, which may take fewer than offered: Send
+//     returns how many, and the rest stay the caller's. Send takes one
+//     reference of each frame, as Release does; a frame the caller still
+//     holds (Frame.Ref) stays valid, its mbufs carrying one more reference
+//     for the device. Frames of other backends are copied into mbufs.
+//   - Release gives mbufs back in bulk: they are freed with the queue's
+//     next device call, in the same cgo call.
+//   - Outstanding counts mbufs lent or allocated and not back. Close takes
+//     back what waits in the receive rings, stops, closes and detaches the
+//     device, and frees the mempools once every frame is back, which may be
+//     after Close.
+//
+// Frames of a queue are released on that queue's goroutine or any other:
+// the queue's lock makes it safe, if slower.
+//
+// # Waiting
+//
+// Recv never blocks and Wait returns at once while the queue is busy: the
+// loop polls. After Config.IdlePolls empty polls in a row Wait backs off:
+// it yields the processor (runtime.Gosched) each call, or, with
+// Config.IdleSleep, sleeps up to that long unless woken (Wake) or the
+// deadline comes. There is never a fixed long sleep.
+//
+// # Offloads and steering
+//
+// Only what the device's rte_eth_dev_info offers is turned on and
+// advertised in Caps:
+//
+//	Feature                      DPDK                                   Caps
+//	RX IPv4/TCP/UDP checksum     RTE_ETH_RX_OFFLOAD_*_CKSUM             RxCsum: CsumVerified, CsumBad
+//	TX TCP/UDP checksum          RTE_MBUF_F_TX_{TCP,UDP}_CKSUM           TxCsum (else done in software)
+//	TSO (TCP over IPv4)          RTE_MBUF_F_TX_TCP_SEG, tso_segsz       TSO, TSOMax (else software GSO)
+//	RSS with several queues      RTE_ETH_MQ_RX_RSS, RETA spread evenly  SteerToeplitz with key and table
+//	RSS hash of each frame       RTE_MBUF_F_RX_RSS_HASH                 Meta.RSSHash
+//	Scattered receive (jumbo)    RTE_ETH_RX_OFFLOAD_SCATTER             received chains
+//	Chained transmit             RTE_ETH_TX_OFFLOAD_MULTI_SEGS          chains sent as they are
+//	GRO/LRO, VLAN offloads       not used
+//
+// Checksum and TSO requests set l2_len, l3_len, l4_len and tso_segsz
+// (bitfields, written by C helpers), the pseudo-header checksum DPDK wants
+// (without the length for TSO) and go through rte_eth_tx_prepare. On the
+// virtual devices: net_tap offers RX checksums, TX checksums and TSO;
+// net_ring and net_null offer none (net_null offers RSS).
+//
+// # Known limits
+//
+//   - net_tap logs "All rt-signals are in use": the Go runtime handles
+//     every signal, so the driver has no RX interrupt signal. Polling does
+//     not need one.
+//   - net_tap gives the kernel netdev the port's MAC address, and setting
+//     Config.MAC (rte_eth_dev_default_mac_addr_set) changes both. Give the
+//     kernel side its own address (ip link set dtap0 address ...) before
+//     using IPv6 over it.
+//   - Close detaches the device; Probe attaches it again (a net_ring
+//     vdev reattaches to its old rings and logs "RING: Cannot reserve
+//     memory" on the way).
+package dpdk

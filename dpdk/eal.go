@@ -1,0 +1,179 @@
+//go:build dpdk
+
+package dpdk
+
+/*
+#cgo pkg-config: libdpdk
+#include "ustack_dpdk.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+// The EAL is one per process: DPDK keeps it in global state, so this is
+// the package's only global state besides the ports it lets be opened
+// once.
+var eal struct {
+	mu    sync.Mutex
+	state ealState
+	args  []string
+	err   error           // why the first Init failed
+	open  map[uint16]bool // ports open in this process
+}
+
+type ealState uint8
+
+const (
+	ealDown ealState = iota
+	ealUp
+	ealFailed
+	ealCleaned
+)
+
+// Init initialises DPDK's EAL (rte_eal_init) with ealArgs, passed through
+// unchanged after a program name ("ustack"), for example
+//
+//	dpdk.Init([]string{"--no-huge", "--no-pci", "--no-shconf", "-m", "256", "-l", "0", "--vdev=net_tap0,iface=dtap0"})
+//
+// Call it once per process, before Open, from the goroutine that will run
+// queue 0's loop (or one that does nothing else afterwards, such as main's):
+// Init locks that goroutine to its OS thread and leaves it locked, because
+// the EAL makes the thread its main lcore and pins it to the first core of
+// -l. Other goroutines that drive queues call Port.ThreadInit (or
+// RegisterThread) first.
+//
+// Errors are one line naming the cause. DPDK 22.11 cannot initialise the
+// EAL again in a process where rte_eal_init failed (it keeps part of the
+// parsed state, such as -l), so after a failure every later Init returns
+// the first failure; likewise after Cleanup.
+func Init(ealArgs []string) error {
+	eal.mu.Lock()
+	defer eal.mu.Unlock()
+	switch eal.state {
+	case ealUp:
+		return fmt.Errorf("%w (with %q)", ErrInitialised, eal.args)
+	case ealFailed:
+		return fmt.Errorf("dpdk: the EAL cannot be initialised again in this process after it failed (DPDK 22.11): %w", eal.err)
+	case ealCleaned:
+		return errors.New("dpdk: the EAL was cleaned up; DPDK cannot initialise it again in this process")
+	}
+	argv := append([]string{"ustack"}, ealArgs...)
+	// The strings stay allocated for the life of the process: rte_eal_init
+	// permutes argv and DPDK may keep pointers into it.
+	cargv := (**C.char)(C.calloc(C.size_t(len(argv)+1), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+	av := unsafe.Slice(cargv, len(argv)+1)
+	for i, a := range argv {
+		av[i] = C.CString(a)
+	}
+	runtime.LockOSThread()
+	r := C.us_eal_init(C.int(len(argv)), cargv)
+	if r < 0 {
+		runtime.UnlockOSThread()
+		eal.state = ealFailed
+		eal.err = ealError(ealArgs, syscall.Errno(-r))
+		return eal.err
+	}
+	eal.state = ealUp
+	eal.args = append([]string(nil), ealArgs...)
+	eal.open = make(map[uint16]bool)
+	return nil
+}
+
+// ealError explains a failed rte_eal_init in one line.
+func ealError(args []string, e syscall.Errno) error {
+	hint := ""
+	switch e {
+	case syscall.EINVAL:
+		hint = "bad EAL arguments (DPDK printed which above)"
+	case syscall.ENODEV:
+		hint = "a device of -a/--vdev could not be parsed or created"
+	case syscall.ENOMEM:
+		hint = "not enough memory (raise -m, or add --no-huge without hugepages)"
+	case syscall.EACCES, syscall.EPERM:
+		hint = "permission denied (DPDK needs root or the right capabilities)"
+	case syscall.EALREADY:
+		hint = "rte_eal_init was already called in this process"
+	case syscall.ENOTSUP:
+		hint = "the EAL arguments ask for something this machine lacks"
+	}
+	if hint != "" {
+		return fmt.Errorf("dpdk: EAL init %q: %s: %w", args, hint, e)
+	}
+	return fmt.Errorf("dpdk: EAL init %q: %w", args, e)
+}
+
+// requireEAL reports an error unless the EAL is up. eal.mu is held.
+func requireEAL() error {
+	switch eal.state {
+	case ealUp:
+		return nil
+	case ealFailed:
+		return fmt.Errorf("dpdk: the EAL failed to initialise: %w", eal.err)
+	case ealCleaned:
+		return errors.New("dpdk: the EAL was cleaned up")
+	}
+	return errors.New("dpdk: the EAL is not initialised: call dpdk.Init first")
+}
+
+// Cleanup releases the EAL (rte_eal_cleanup). Close every port first; DPDK
+// cannot initialise the EAL again in the same process afterwards.
+func Cleanup() error {
+	eal.mu.Lock()
+	defer eal.mu.Unlock()
+	if eal.state != ealUp {
+		return nil
+	}
+	if n := len(eal.open); n > 0 {
+		return fmt.Errorf("dpdk: Cleanup with %d port(s) still open: close them first", n)
+	}
+	eal.state = ealCleaned
+	if r := C.us_eal_cleanup(); r < 0 {
+		return fmt.Errorf("dpdk: EAL cleanup: %w", syscall.Errno(-r))
+	}
+	return nil
+}
+
+// RegisterThread makes the calling OS thread a DPDK lcore
+// (rte_thread_register), so that mempool allocations and frees from it use
+// a per-lcore cache; on an unregistered thread they still work but go to
+// the shared ring every time. Call it after runtime.LockOSThread at the
+// start of every goroutine that drives a queue, other than the one that
+// called Init; calling it again on the same thread does nothing. Call
+// UnregisterThread before the goroutine unlocks or exits.
+func RegisterThread() error {
+	if r := C.us_thread_register(); r < 0 {
+		return fmt.Errorf("dpdk: register thread as an lcore: %w", syscall.Errno(-r))
+	}
+	return nil
+}
+
+// UnregisterThread gives back the lcore RegisterThread took for the
+// calling thread, if any (DPDK has RTE_MAX_LCORE of them).
+func UnregisterThread() { C.us_thread_unregister() }
+
+// lcoreID is the calling thread's lcore, or ^uint32(0) when it has none.
+func lcoreID() uint32 { return uint32(C.us_lcore_id()) }
+
+// Probe attaches a device after Init (rte_dev_probe), such as a virtual
+// device "net_ring1" or "net_tap1,iface=dtap1"; it is then a port Open can
+// find by name.
+func Probe(devargs string) error {
+	eal.mu.Lock()
+	defer eal.mu.Unlock()
+	if err := requireEAL(); err != nil {
+		return err
+	}
+	cs := C.CString(devargs)
+	defer C.free(unsafe.Pointer(cs))
+	if r := C.us_dev_probe(cs); r < 0 {
+		return fmt.Errorf("dpdk: probe %q: %w", devargs, syscall.Errno(-r))
+	}
+	return nil
+}
