@@ -4,13 +4,17 @@ PKGS      ?= ./...
 FUZZTIME  ?= 30s
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build demo test test-short bench fuzz lint
+.PHONY: all build build-dpdk demo test test-dpdk test-short bench fuzz lint
 
 all: build
 
 build:
 	$(GO) build $(PKGS)
 	$(GO) build -o bin/ustack ./cmd/ustack
+
+# The binary with the DPDK backend (needs libdpdk-dev and pkg-config).
+build-dpdk:
+	$(GO) build -tags dpdk -o bin/ustack ./cmd/ustack
 
 # The main job: two stacks on an in-memory link, no root, no NIC.
 demo:
@@ -20,6 +24,16 @@ demo:
 # with a reason otherwise.
 test:
 	$(GO) test -count=1 -timeout 25m $(PKGS)
+	@$(MAKE) --no-print-directory test-dpdk
+
+# The DPDK backend's tests, with the EAL on virtual devices; they need
+# libdpdk-dev (root for net_tap).
+test-dpdk:
+	@if pkg-config --exists libdpdk 2>/dev/null; then \
+		$(GO) test -tags dpdk -count=1 -timeout 10m ./dpdk/; \
+	else \
+		echo "dpdk: SKIP: libdpdk-dev and pkg-config are not installed (.ci/run installs them)"; \
+	fi
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
