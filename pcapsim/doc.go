@@ -52,7 +52,6 @@
 // A replay feeds one side of a conversation and does not rewrite it to
 // follow the stack's answers (sequence numbers, addresses), and it does
 // not simulate networks of several stacks: those are for a later change.
-// The stack does not speak IPv6 yet; Adopt reports IPv6 hosts and a replay
-// gives the address to the stack, which counts the frames as of an
-// unknown type.
+// The replayed host's IPv6 addresses are in use from the start (no
+// duplicate address detection) and it solicits no routers.
 package pcapsim

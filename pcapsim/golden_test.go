@@ -105,7 +105,8 @@ func sll2Capture(t testing.TB) []byte {
 }
 
 // rawCapture is raw IP (LINKTYPE_RAW): a ping and a SYN to the host, and
-// an IPv6 packet the stack does not speak yet.
+// an IPv6 packet for an address the stack (adopting the IPv4 host) does not
+// have.
 func rawCapture(t testing.TB) []byte {
 	udp6 := serialize(t, ip6(peer6IP, host6IP, layers.IPProtocolUDP), &layers.UDP{SrcPort: 5000, DstPort: 9}, gopacket.Payload("hello"))
 	return pcapBytes(t, linkRaw, false, []rec{

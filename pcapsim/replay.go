@@ -233,6 +233,10 @@ func replay(ctx context.Context, o *Options, w *capture.Writer, sum *Summary) er
 		Clock:      clock,
 		Manual:     true,
 		Logger:     o.Logger,
+		// The host a replay stands in for had its addresses in use when
+		// the capture began (no duplicate address detection), and its
+		// routers are the capture's hosts (no router solicitation).
+		IPv6: stack.IPv6Config{DADTransmits: -1, RouterSolicitations: -1},
 	})
 	if err != nil {
 		b.Close()

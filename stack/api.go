@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -44,6 +45,8 @@ func family(network string) (proto uint8, fam int, ok bool) {
 		return protoUDP, 6, true
 	case "ip4:icmp", "ip4:1":
 		return protoICMP, 4, true
+	case "ip6:ipv6-icmp", "ip6:58":
+		return protoICMPv6, 6, true
 	case "tcp":
 		return protoTCP, 0, true
 	case "tcp4":
@@ -78,6 +81,9 @@ func parseAddr(network, address string, proto uint8, withPort bool) (netip.AddrP
 	}
 	if host == "localhost" {
 		host = "127.0.0.1"
+		if strings.HasSuffix(network, "6") {
+			host = "::1"
+		}
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil {
@@ -94,7 +100,10 @@ func parseAddr(network, address string, proto uint8, withPort bool) (netip.AddrP
 // UDP socket bound to address (host:port; an empty host or port 0 bind to
 // any address or an ephemeral port); "ip4:icmp" a raw ICMP socket that
 // receives every ICMP message for its address, as golang.org/x/net/icmp
-// expects. The returned conn also has SetBroadcast(bool).
+// expects, and "ip6:ipv6-icmp" its ICMPv6 twin, which fills in the
+// checksums of what it sends (RFC 3542 §3.1). IPv6 addresses go in
+// brackets, with an optional zone ("[fe80::1%eth0]:53"). The returned conn
+// also has SetBroadcast(bool).
 func (s *Stack) ListenPacket(network, address string) (net.PacketConn, error) {
 	return s.listenPacket(context.Background(), network, address, netip.AddrPort{})
 }
@@ -111,6 +120,7 @@ func (s *Stack) listenPacket(ctx context.Context, network, address string, raddr
 	if err != nil {
 		return nil, opErr(err)
 	}
+	ap = withoutZone(ap)
 	if a := ap.Addr(); a.IsValid() {
 		if err := s.bindable(a, fam, address); err != nil {
 			return nil, opErr(err)
@@ -147,14 +157,20 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 	}
 	if !ra.Addr().IsValid() {
 		ra = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ra.Port())
+		if fam == 6 {
+			ra = netip.AddrPortFrom(netip.IPv6Loopback(), ra.Port())
+		}
 	}
-	if fam == 6 && ra.Addr().Is4() {
+	if fam == 6 && ra.Addr().Is4() || fam == 4 && !ra.Addr().Is4() {
 		return nil, opErr(&net.AddrError{Err: "address family mismatch", Addr: address})
 	}
+	// The zone of a link-local address picks the interface; connections
+	// and sockets know addresses without it.
 	nh, ok := s.shared().lookup(ra.Addr())
 	if !ok {
 		return nil, opErr(syscall.ENETUNREACH)
 	}
+	ra = withoutZone(ra)
 	if proto == protoTCP {
 		c, err := s.dialTCP(ctx, network, netip.AddrPortFrom(nh.src, 0), ra, nh)
 		if err != nil {
@@ -227,6 +243,7 @@ func (s *Stack) ListenBacklog(network, address string, backlog int) (net.Listene
 	if err != nil {
 		return nil, opErr(err)
 	}
+	ap = withoutZone(ap)
 	if a := ap.Addr(); a.IsValid() {
 		if err := s.bindable(a, fam, address); err != nil {
 			return nil, opErr(err)
@@ -258,6 +275,12 @@ func (s *Stack) bindable(a netip.Addr, fam int, address string) error {
 		return syscall.EADDRNOTAVAIL
 	}
 	return nil
+}
+
+// withoutZone drops the zone of an IPv6 address: it names an interface
+// for a route lookup, and nothing else keeps it.
+func withoutZone(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().WithZone(""), ap.Port())
 }
 
 // stringAddr is a net.Addr for addresses that did not parse.

@@ -29,8 +29,13 @@ type Config struct {
 	Manual bool
 	// Logger receives the stack's logs; default slog.Default().
 	Logger *slog.Logger
+	// LoopStart, when set, runs first on each queue's loop, on its
+	// locked OS thread (DPDK registers the thread as an lcore there).
+	// An error stops the stack's loop for that queue and is logged.
+	LoopStart func(queue int) error
 
 	ARP        ARPConfig
+	IPv6       IPv6Config
 	ICMP       ICMPConfig
 	Reassembly ReassemblyConfig
 	UDP        UDPConfig
@@ -85,6 +90,49 @@ type ARPConfig struct {
 	MaxEntries int
 }
 
+// IPv6Config tunes IPv6 Neighbor Discovery (RFC 4861) and duplicate
+// address detection (RFC 4862). The defaults are the RFCs' constants. Every
+// interface gets a link-local address from its MAC (RFC 4291 Appendix A)
+// besides the IPv6 addresses in InterfaceConfig.Addrs; each is used once
+// duplicate address detection finds it unique.
+type IPv6Config struct {
+	// DADTransmits is the number of Neighbor Solicitations sent to check
+	// an address before using it (RFC 4862 DupAddrDetectTransmits, default
+	// 1). Negative: none, addresses are used at once.
+	DADTransmits int
+	// RetransTimer is the time between Neighbor Solicitations for one
+	// address: duplicate address detection, resolution and probes
+	// (RFC 4861 RETRANS_TIMER, default 1s). A router's advertisement
+	// overrides it.
+	RetransTimer time.Duration
+	// ReachableTime is how long a neighbour is used without confirmation
+	// (RFC 4861 REACHABLE_TIME, default 30s). A router's advertisement
+	// overrides it.
+	ReachableTime time.Duration
+	// DelayFirstProbe is how long a stale neighbour in use waits before it
+	// is probed (RFC 4861 DELAY_FIRST_PROBE_TIME, default 5s).
+	DelayFirstProbe time.Duration
+	// Solicits is the number of solicitations of one resolution, and of
+	// one probe of a known neighbour, before giving up (RFC 4861
+	// MAX_MULTICAST_SOLICIT and MAX_UNICAST_SOLICIT, default 3).
+	Solicits int
+	// RouterSolicitations is the number of Router Solicitations sent at
+	// start until a router advertises (RFC 4861 MAX_RTR_SOLICITATIONS,
+	// default 3), RouterSolicitationInterval apart (default 4s). Negative:
+	// none.
+	RouterSolicitations        int
+	RouterSolicitationInterval time.Duration
+	// StartDelay bounds the random delay before an interface's first
+	// solicitation, for duplicate address detection and for routers, so
+	// that hosts starting together do not send at once (RFC 4861
+	// MAX_RTR_SOLICITATION_DELAY, default 1s). Negative: none.
+	StartDelay time.Duration
+	// QueueLen is the number of packets queued per unresolved address
+	// (default 3); MaxEntries bounds the neighbour cache (default 1024).
+	QueueLen   int
+	MaxEntries int
+}
+
 // ICMPConfig tunes ICMP error generation.
 type ICMPConfig struct {
 	// RateLimit is the number of ICMP error messages sent per second
@@ -96,8 +144,9 @@ type ICMPConfig struct {
 
 // ReassemblyConfig bounds IP fragment reassembly.
 type ReassemblyConfig struct {
-	// Timeout for an incomplete datagram (default 30s, RFC 791's
-	// suggested upper bound is 15s; Linux uses 30s).
+	// Timeout for an incomplete IPv4 datagram (default 30s, RFC 791's
+	// suggested upper bound is 15s; Linux uses 30s). IPv6 datagrams have
+	// RFC 8200 §4.5's 60s.
 	Timeout time.Duration
 	// MaxBytes held by all incomplete datagrams (default 4 MiB).
 	MaxBytes int
@@ -214,6 +263,23 @@ func (c *Config) fill() error {
 	a.Retries = defInt(a.Retries, 3)
 	a.QueueLen = defInt(a.QueueLen, 3)
 	a.MaxEntries = defInt(a.MaxEntries, 1024)
+	v6 := &c.IPv6
+	if v6.DADTransmits == 0 {
+		v6.DADTransmits = 1
+	}
+	v6.RetransTimer = defDuration(v6.RetransTimer, time.Second)
+	v6.ReachableTime = defDuration(v6.ReachableTime, 30*time.Second)
+	v6.DelayFirstProbe = defDuration(v6.DelayFirstProbe, 5*time.Second)
+	v6.Solicits = defInt(v6.Solicits, 3)
+	if v6.RouterSolicitations == 0 {
+		v6.RouterSolicitations = 3
+	}
+	v6.RouterSolicitationInterval = defDuration(v6.RouterSolicitationInterval, 4*time.Second)
+	if v6.StartDelay == 0 {
+		v6.StartDelay = time.Second
+	}
+	v6.QueueLen = defInt(v6.QueueLen, 3)
+	v6.MaxEntries = defInt(v6.MaxEntries, 1024)
 	c.ICMP.RateLimit = defInt(c.ICMP.RateLimit, 1000)
 	c.ICMP.RateBurst = defInt(c.ICMP.RateBurst, 50)
 	c.Reassembly.Timeout = defDuration(c.Reassembly.Timeout, 30*time.Second)

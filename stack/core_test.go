@@ -27,6 +27,10 @@ var (
 
 const t0 = int64(1_000_000_000_000)
 
+// quietIPv6 sends nothing at start: no duplicate address detection, no
+// router solicitation.
+var quietIPv6 = IPv6Config{DADTransmits: -1, RouterSolicitations: -1}
+
 type harness struct {
 	t     *testing.T
 	clock *backend.VirtualClock
@@ -40,6 +44,11 @@ func newHarness(t *testing.T, mbuf bool, cfg Config) *harness {
 	fd := newFeeder(t, clock, mbuf, ourMAC)
 	cfg.Interfaces = []InterfaceConfig{{Backend: fd, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}}
 	cfg.Seed, cfg.Clock, cfg.Manual, cfg.Logger = 1, clock, true, quietLogger()
+	if cfg.IPv6 == (IPv6Config{}) {
+		// The link-local address is up at once and no router is
+		// solicited: IPv4 tests see no IPv6 frames they did not ask for.
+		cfg.IPv6 = quietIPv6
+	}
 	s, err := New(cfg)
 	require.NoError(t, err)
 	h := &harness{t: t, clock: clock, fd: fd, s: s}

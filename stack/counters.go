@@ -4,12 +4,15 @@ package stack
 // reason, named after the SNMP MIB objects `netstat -s` prints (RFC 4293,
 // RFC 4022, RFC 4113), so that a reader recognises them.
 type Counters struct {
-	Link LinkCounters
-	ARP  ARPCounters
-	IP   IPCounters
-	ICMP ICMPCounters
-	UDP  UDPCounters
-	TCP  TCPCounters
+	Link   LinkCounters
+	ARP    ARPCounters
+	NDP    NDPCounters
+	IP     IPCounters
+	IPv6   IPv6Counters
+	ICMP   ICMPCounters
+	ICMPv6 ICMPv6Counters
+	UDP    UDPCounters
+	TCP    TCPCounters
 }
 
 // LinkCounters count Ethernet frames.
@@ -39,6 +42,18 @@ type ARPCounters struct {
 	CacheFull       uint64 // entries not created because the cache was full
 }
 
+// NDPCounters count IPv6 Neighbor Discovery (RFC 4861) and duplicate
+// address detection (RFC 4862) beyond the ICMPv6 message counts.
+type NDPCounters struct {
+	InInvalid       uint64 // failed RFC 4861's validity checks: hop limit not 255, code, length, options, addresses
+	InNotForUs      uint64 // a solicitation for an address we do not own
+	DADConflicts    uint64 // one of our addresses is in use by another node
+	PendingDrops    uint64 // packets dropped because the resolution queue was full
+	ResolveFailures uint64 // packets dropped because resolution timed out
+	CacheFull       uint64 // entries not created because the cache was full
+	RouterChanges   uint64 // default routers and on-link prefixes learned, refreshed with a new lifetime or lost
+}
+
 // IPCounters count IPv4 datagrams (the ipSystemStats objects of RFC 4293).
 type IPCounters struct {
 	InReceives      uint64
@@ -65,6 +80,30 @@ type IPCounters struct {
 	FragCreates     uint64
 }
 
+// IPv6Counters count IPv6 datagrams (RFC 4293's ipSystemStats objects
+// for IPv6, as Linux's /proc/net/snmp6 shows them as Ip6*).
+type IPv6Counters struct {
+	InReceives      uint64
+	InHdrErrors     uint64 // extension headers and their options, source or destination impossible on a wire
+	InTruncatedPkts uint64 // payload length beyond the frame
+	InAddrErrors    uint64 // not for us (we do not forward) or unicast in a link-layer multicast
+	InUnknownProtos uint64 // next header we do not speak: answered with a parameter problem
+	InDelivers      uint64
+	InMcastPkts     uint64
+	OutRequests     uint64
+	OutNoRoutes     uint64
+	OutDiscards     uint64
+	OutMcastPkts    uint64
+	ReasmReqds      uint64
+	ReasmOKs        uint64
+	ReasmFails      uint64
+	ReasmTimeout    uint64
+	ReasmOverlaps   uint64 // RFC 5722: the datagram was dropped
+	FragOKs         uint64
+	FragFails       uint64
+	FragCreates     uint64
+}
+
 // ICMPCounters count ICMPv4 messages (RFC 4293 icmpStatsTable and
 // icmpMsgStatsTable).
 type ICMPCounters struct {
@@ -83,6 +122,40 @@ type ICMPCounters struct {
 	OutEchos        uint64
 	OutEchoReps     uint64
 	OutRateLimited  uint64 // errors not sent because of the rate limit
+}
+
+// ICMPv6Counters count ICMPv6 messages (RFC 4293 icmpStatsTable and
+// icmpMsgStatsTable for IPv6, named as Linux's Icmp6* counters).
+type ICMPv6Counters struct {
+	InMsgs                    uint64
+	InErrors                  uint64 // malformed or truncated
+	InCsumErrors              uint64
+	InDestUnreachs            uint64
+	InPktTooBigs              uint64
+	InTimeExcds               uint64
+	InParmProblems            uint64
+	InEchos                   uint64
+	InEchoReplies             uint64
+	InGroupMembQueries        uint64
+	InGroupMembResponses      uint64 // MLDv1 and MLDv2 reports
+	InGroupMembReductions     uint64
+	InRouterSolicits          uint64
+	InRouterAdvertisements    uint64
+	InNeighborSolicits        uint64
+	InNeighborAdvertisements  uint64
+	InRedirects               uint64
+	InOther                   uint64
+	OutMsgs                   uint64
+	OutDestUnreachs           uint64
+	OutPktTooBigs             uint64
+	OutTimeExcds              uint64
+	OutParmProblems           uint64
+	OutEchos                  uint64
+	OutEchoReplies            uint64
+	OutRouterSolicits         uint64
+	OutNeighborSolicits       uint64
+	OutNeighborAdvertisements uint64
+	OutRateLimited            uint64 // errors not sent because of the rate limit
 }
 
 // UDPCounters count UDP datagrams (RFC 4113).

@@ -12,14 +12,15 @@ import (
 	"github.com/ustack/ustack/stack/internal/ring"
 )
 
-// dgramSock is a datagram socket: UDP, or raw ICMP ("ip4:icmp"). The
-// application and the queue's loop share two rings of records; neither
-// locks the other out. It implements net.PacketConn and net.Conn.
+// dgramSock is a datagram socket: UDP, or raw ICMP ("ip4:icmp",
+// "ip6:ipv6-icmp"). The application and the queue's loop share two rings
+// of records; neither locks the other out. It implements net.PacketConn
+// and net.Conn.
 type dgramSock struct {
 	readyNode
 	s     *Stack
 	q     *queue
-	netw  string // "udp", "udp4", "udp6", "ip4:icmp"
+	netw  string // "udp", "udp4", "udp6", "ip4:icmp", "ip6:ipv6-icmp"
 	proto uint8
 	fam   int // 0: both, 4 or 6
 
@@ -43,10 +44,12 @@ type dgramSock struct {
 
 // Records in the rings: a header, then the payload. A record never wraps
 // around the end of the ring: the producer skips to the start instead,
-// writing a skip header when there is room for one.
+// writing a skip header when there is room for one. A record header holds
+// the payload length, the port, the address and its family (4 or 6); a
+// skip header has family 0, since an IPv6 datagram's length can be 65535.
 const (
 	recHdrLen = 24
-	recSkip   = 0xffff
+	recSkip   = 0
 	// minDgramRing fits the largest datagram even after a skip to the
 	// ring's start.
 	minDgramRing = 2 * (recHdrLen + 65535)
@@ -98,7 +101,7 @@ func putRecord(r *ring.Bytes, hdr []byte, ap netip.AddrPort, payload []byte) boo
 		return false
 	}
 	if pad >= recHdrLen {
-		binary.BigEndian.PutUint16(hdr[0:], recSkip)
+		hdr[20] = recSkip
 		r.WriteAt(hdr[:recHdrLen], 0)
 	}
 	putRecHdr(hdr, len(payload), ap)
@@ -118,7 +121,7 @@ func nextRecord(r *ring.Bytes, hdr []byte) (payload []byte, ap netip.AddrPort, o
 			continue
 		}
 		r.Peek(hdr[:recHdrLen], 0)
-		if binary.BigEndian.Uint16(hdr) == recSkip {
+		if hdr[20] == recSkip {
 			r.Discard(r.HeadToEnd())
 			continue
 		}
@@ -290,6 +293,18 @@ func (d *dgramSock) addrPortOf(addr net.Addr) (netip.AddrPort, error) {
 // and UDP headers.
 const maxUDPPayload = 65535 - 20 - 8
 
+// maxPayload is the largest datagram a socket of protocol proto sends to
+// a: over IPv6 the payload length (65535) counts no IP header.
+func maxPayload(a netip.Addr, proto uint8) int {
+	switch {
+	case a.Is4():
+		return maxUDPPayload
+	case proto == protoUDP:
+		return 65535 - 8
+	}
+	return 65535
+}
+
 func (d *dgramSock) write(p []byte, to netip.AddrPort, addr net.Addr) (int, error) {
 	n, err := d.send(p, to)
 	if err != nil {
@@ -302,14 +317,17 @@ func (d *dgramSock) write(p []byte, to netip.AddrPort, addr net.Addr) (int, erro
 }
 
 func (d *dgramSock) send(p []byte, to netip.AddrPort) (int, error) {
-	if len(p) > maxUDPPayload {
-		return 0, syscall.EMSGSIZE
-	}
-	to = netip.AddrPortFrom(to.Addr().Unmap(), to.Port())
-	if !to.Addr().Is4() {
+	to = netip.AddrPortFrom(to.Addr().Unmap().WithZone(""), to.Port())
+	a := to.Addr()
+	if !a.IsValid() || d.fam == 4 && !a.Is4() || d.fam == 6 && a.Is4() ||
+		d.laddr.Addr().IsValid() && d.laddr.Addr().Is4() != a.Is4() {
 		return 0, syscall.EAFNOSUPPORT
 	}
-	if d.proto == protoUDP && to.Port() == 0 {
+	if len(p) > maxPayload(a, d.proto) {
+		return 0, syscall.EMSGSIZE
+	}
+	if d.proto == protoUDP && to.Port() == 0 || d.proto == protoICMPv6 && len(p) < 4 {
+		// ICMPv6 needs room for the checksum the stack fills in.
 		return 0, syscall.EINVAL
 	}
 	sh := d.s.shared()

@@ -12,7 +12,7 @@ import (
 // path. No input may panic, hang or leak a buffer. Seeds: hand-made frames
 // and, when present, the first frames of the shared capture corpus.
 func FuzzStackInput(f *testing.F) {
-	for _, seed := range fuzzSeeds() {
+	for _, seed := range append(fuzzSeeds(), fuzzSeeds6()...) {
 		f.Add(seed)
 	}
 	if dir := findCorpus(); dir != "" {

@@ -221,7 +221,7 @@ func (q *queue) countICMPOut(m []byte) {
 // whose local address accepts it, as Linux raw sockets do.
 func (q *queue) deliverRawICMP(from netip.Addr, m []byte) {
 	for _, d := range q.udp.icmp {
-		if d.raddr.IsValid() && d.raddr.Addr() != from {
+		if d.proto != protoICMP || d.raddr.IsValid() && d.raddr.Addr() != from {
 			continue
 		}
 		if !d.deliver(netip.AddrPortFrom(from, 0), m) {

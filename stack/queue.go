@@ -32,7 +32,9 @@ type queue struct {
 	timers   timer.Heap
 	counters Counters
 	arp      *arpCache
+	nd       *ndp
 	reasm    *reasm.Reassembler
+	reasm6   *reasm.Reassembler
 	udp      udpTable
 	tcp      tcpTable
 	isn      isn.Generator
@@ -55,6 +57,8 @@ type queue struct {
 	quote        []byte
 	rxHdr, txHdr [recHdrLen]byte
 	reasmT       timer.Timer
+	reasm6T      timer.Timer
+	whole6       []byte // a reassembled IPv6 packet
 
 	ready  readyList
 	cmdMu  sync.Mutex
@@ -152,6 +156,8 @@ func (q *queue) input(ifc *iface, f *backend.Frame) {
 	switch l2.EtherType {
 	case wire.EtherTypeIPv4:
 		q.ipv4Input(ifc, f, payload, dst.IsMulticast())
+	case wire.EtherTypeIPv6:
+		q.ipv6Input(ifc, f, payload, dst.IsMulticast())
 	case wire.EtherTypeARP:
 		if !ifc.loopback {
 			q.arpInput(ifc, payload)
@@ -255,6 +261,7 @@ func (q *queue) close() {
 	q.tcp.closeAll(q)
 	q.udp.closeAll(q)
 	q.arp.close()
+	q.nd.close()
 	for i := range q.tx {
 		backend.Release(q.tx[i])
 		q.tx[i] = nil

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"cmp"
+	"math/bits"
 	"net/netip"
 	"slices"
 )
@@ -26,6 +27,7 @@ type shared struct {
 	bcast  map[netip.Addr]*iface // directed broadcast addresses
 	routes []route               // longest prefix first
 	lo     *iface
+	v6     []ifaceV6 // per interface index
 }
 
 // nextHop is the outcome of a route lookup.
@@ -44,7 +46,8 @@ func newShared(ifaces []*iface, lo *iface, addrs [][]netip.Prefix, static []Rout
 		bcast:  map[netip.Addr]*iface{},
 		lo:     lo,
 	}
-	sh.routes = append(sh.routes, route{prefix: netip.MustParsePrefix("127.0.0.0/8"), ifc: lo, local: true})
+	sh.routes = append(sh.routes, route{prefix: netip.MustParsePrefix("127.0.0.0/8"), ifc: lo, local: true},
+		route{prefix: netip.MustParsePrefix("::1/128"), ifc: lo, local: true})
 	for i, ps := range addrs {
 		ifc := ifaces[i]
 		for _, p := range ps {
@@ -57,6 +60,11 @@ func newShared(ifaces []*iface, lo *iface, addrs [][]netip.Prefix, static []Rout
 				sh.bcast[broadcastOf(p)] = ifc
 			}
 		}
+	}
+	for _, ifc := range ifaces {
+		// IPv6 multicast goes out of the interface (for link-scoped
+		// groups, the only ones we use, any interface's link will do).
+		sh.routes = append(sh.routes, route{prefix: netip.MustParsePrefix("ff00::/8"), ifc: ifc})
 	}
 	for _, r := range static {
 		ifc := sh.ifaceFor(r)
@@ -98,10 +106,14 @@ func (sh *shared) ifaceFor(r Route) *iface {
 // lookup finds the route for dst by longest prefix match and picks the
 // source address (RFC 1122 §3.3.4.3: an address of the outgoing interface,
 // preferably on the same prefix as the next hop).
+//
+// An IPv6 destination's zone (fe80::1%eth0) names the interface to use.
 func (sh *shared) lookup(dst netip.Addr) (nextHop, bool) {
+	zone := dst.Zone()
+	dst = dst.WithZone("")
 	for i := range sh.routes {
 		r := &sh.routes[i]
-		if r.prefix.Addr().Is4() != dst.Is4() || !r.prefix.Contains(dst) {
+		if r.prefix.Addr().Is4() != dst.Is4() || !r.prefix.Contains(dst) || zone != "" && !r.local && r.ifc.name != zone {
 			continue
 		}
 		nh := nextHop{ifc: r.ifc, addr: dst, local: r.local}
@@ -111,12 +123,20 @@ func (sh *shared) lookup(dst netip.Addr) (nextHop, bool) {
 		if r.local {
 			if _, ok := sh.own[dst]; ok {
 				nh.src = dst
+			} else if dst.Is6() {
+				nh.src = netip.IPv6Loopback()
 			} else {
 				nh.src = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 			}
 			return nh, true
 		}
-		nh.src = sh.sourceFor(r.ifc, nh.addr)
+		if dst.Is6() {
+			// RFC 6724: the source suits the destination, not the
+			// router's link-local address.
+			nh.src = sh.sourceFor(r.ifc, dst)
+		} else {
+			nh.src = sh.sourceFor(r.ifc, nh.addr)
+		}
 		if !nh.src.IsValid() {
 			continue
 		}
@@ -126,6 +146,9 @@ func (sh *shared) lookup(dst netip.Addr) (nextHop, bool) {
 }
 
 func (sh *shared) sourceFor(ifc *iface, to netip.Addr) netip.Addr {
+	if to.Is6() {
+		return sh.sourceFor6(ifc, to)
+	}
 	var first, best netip.Addr
 	bestBits := -1
 	for _, p := range sh.addrs[ifc.idx] {
@@ -143,4 +166,42 @@ func (sh *shared) sourceFor(ifc *iface, to netip.Addr) netip.Addr {
 		return best
 	}
 	return first
+}
+
+// sourceFor6 picks an IPv6 source address of ifc for dst after RFC 6724
+// §5: the destination itself, then an address of the destination's scope
+// (link-local for link-local destinations and groups, wider otherwise),
+// then the longest matching prefix.
+func (sh *shared) sourceFor6(ifc *iface, dst netip.Addr) netip.Addr {
+	linkScope := dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() || dst.IsInterfaceLocalMulticast()
+	var best netip.Addr
+	bestScore := -1
+	for _, p := range sh.addrs[ifc.idx] {
+		a := p.Addr()
+		if a.Is4() {
+			continue
+		}
+		if a == dst {
+			return a
+		}
+		score := commonPrefixLen(a, dst)
+		if a.IsLinkLocalUnicast() == linkScope {
+			score += 256
+		}
+		if score > bestScore {
+			best, bestScore = a, score
+		}
+	}
+	return best
+}
+
+// commonPrefixLen is the number of leading bits a and b share.
+func commonPrefixLen(a, b netip.Addr) int {
+	x, y := a.As16(), b.As16()
+	for i := range x {
+		if d := x[i] ^ y[i]; d != 0 {
+			return i*8 + bits.LeadingZeros8(d)
+		}
+	}
+	return 128
 }

@@ -82,7 +82,16 @@ func New(cfg Config) (*Stack, error) {
 	}
 	s.lo = &iface{idx: len(s.ifaces), name: "lo", be: newLoopback(), mtu: loopbackMTU, loopback: true, rxCsum: true, txCsum: true}
 	s.lo.caps = s.lo.be.Caps()
-	sh := newShared(s.ifaces, s.lo, addrs, cfg.Routes)
+	// IPv6 addresses join the shared state once in use (ndp.publish).
+	addrs4 := make([][]netip.Prefix, len(addrs))
+	for i, ps := range addrs {
+		for _, p := range ps {
+			if p.Addr().Is4() {
+				addrs4[i] = append(addrs4[i], p)
+			}
+		}
+	}
+	sh := newShared(s.ifaces, s.lo, addrs4, cfg.Routes)
 
 	// One queue for now: every backend is driven through its queue 0.
 	q := &queue{
@@ -107,7 +116,12 @@ func New(cfg Config) (*Stack, error) {
 	q.isn = isn.New(seed)
 	q.challenge = icmpLimiter{tokens: 1000, burst: 1000, rate: 1000 / 1e9}
 	q.arp = newARPCache(q, &s.cfg.ARP)
+	q.nd = newNDP(q, &s.cfg.IPv6, seed, s.ifaces, addrs)
 	q.reasmT.Handler = reasmTimer{q}
+	r6 := reasm.IPv6Config()
+	r6.MaxBytes, r6.MaxDatagrams, r6.MaxFragments = cfg.Reassembly.MaxBytes, cfg.Reassembly.MaxDatagrams, 128
+	q.reasm6 = reasm.New(r6)
+	q.reasm6T.Handler = reasm6Timer{q}
 	q.ipID = uint16(q.rng.Uint32())
 	q.icmp = icmpLimiter{
 		tokens: float64(cfg.ICMP.RateBurst),
@@ -120,6 +134,8 @@ func New(cfg Config) (*Stack, error) {
 		for _, n := range ic.Neighbors {
 			if n.Addr.Is4() || n.Addr.Is4In6() {
 				q.arp.addStatic(s.ifaces[i], n.Addr.Unmap(), wire.MAC(n.MAC))
+			} else {
+				q.nd.addStatic(s.ifaces[i], n.Addr.WithZone(""), wire.MAC(n.MAC))
 			}
 		}
 	}
@@ -128,9 +144,13 @@ func New(cfg Config) (*Stack, error) {
 	}
 	for _, ifc := range s.ifaces {
 		for _, p := range addrs[ifc.idx] {
-			s.log.Info("address up", "addr", p, "source", "static", "iface", ifc.name)
+			if p.Addr().Is4() {
+				s.log.Info("address up", "addr", p, "source", "static", "iface", ifc.name)
+			}
 		}
 	}
+	// IPv6 addresses are up once found unique (RFC 4862 §5.4).
+	q.nd.start()
 	if !cfg.Manual {
 		for _, q := range s.queues {
 			s.wg.Add(1)
@@ -148,6 +168,12 @@ func (s *Stack) run(q *queue) {
 	defer s.wg.Done()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if s.cfg.LoopStart != nil {
+		if err := s.cfg.LoopStart(q.id); err != nil {
+			s.log.Error("queue loop cannot start", "queue", q.id, "err", err)
+			return
+		}
+	}
 	if len(s.ifaces) == 1 {
 		be := s.ifaces[0].be
 		for !s.closing.Load() {

@@ -9,41 +9,55 @@ import (
 )
 
 // tcpICMPError delivers an ICMP error about one of our segments to its
-// connection (RFC 1122 §4.2.3.9), after RFC 5927 §4.1's check that the
-// quoted sequence number is one we have in flight, so a blind attacker
-// cannot reset or slow connections with forged errors.
+// connection (RFC 1122 §4.2.3.9).
 func (q *queue) tcpICMPError(m wire.ICMPv4, inner wire.IPv4, l4 []byte) {
-	c := &q.counters.TCP
-	local := netip.AddrPortFrom(inner.SrcAddr(), uint16(l4[0])<<8|uint16(l4[1]))
-	remote := netip.AddrPortFrom(inner.DstAddr(), uint16(l4[2])<<8|uint16(l4[3]))
-	conn := q.tcp.conns[connKey{local, remote}]
+	conn := q.tcpErrorConn(inner.SrcAddr(), inner.DstAddr(), l4)
 	if conn == nil {
-		return
-	}
-	s := seq.Value(uint32(l4[4])<<24 | uint32(l4[5])<<16 | uint32(l4[6])<<8 | uint32(l4[7]))
-	if !s.InRange(conn.sndUna, conn.sndMax) && !(conn.state == stateSynSent && s == conn.iss) {
-		c.ICMPOutOfWindow++
 		return
 	}
 	typ, code := m.Type(), m.Code()
 	if typ == wire.ICMPv4DestUnreachable && code == wire.ICMPv4FragmentationNeeded {
-		conn.pathMTU(int(m.NextHopMTU()), inner)
-		return
-	}
-	e := icmpErrno(typ, code)
-	if e == 0 {
+		conn.pathMTU(int(m.NextHopMTU()), int(inner.TotalLen()))
 		return
 	}
 	// RFC 1122 §4.2.3.9: protocol and port unreachable abort a
-	// connection being opened; everything else is a soft error, reported
-	// if the connection later times out (RFC 5461 §4).
+	// connection being opened; everything else is a soft error.
 	hard := typ == wire.ICMPv4DestUnreachable &&
 		(code == wire.ICMPv4ProtoUnreachable || code == wire.ICMPv4PortUnreachable)
-	if hard && (conn.state == stateSynSent || conn.state == stateSynRcvd) {
-		conn.fail(e)
+	conn.icmpError(icmpErrno(typ, code), hard)
+}
+
+// tcpErrorConn finds the connection an ICMP or ICMPv6 error quoting the
+// segment l4 (its first 8 bytes) from src to dst is about, after RFC 5927
+// §4.1's check that the quoted sequence number is one we have in flight,
+// so a blind attacker cannot reset or slow connections with forged errors.
+func (q *queue) tcpErrorConn(src, dst netip.Addr, l4 []byte) *tcpConn {
+	local := netip.AddrPortFrom(src, uint16(l4[0])<<8|uint16(l4[1]))
+	remote := netip.AddrPortFrom(dst, uint16(l4[2])<<8|uint16(l4[3]))
+	conn := q.tcp.conns[connKey{local, remote}]
+	if conn == nil {
+		return nil
+	}
+	s := seq.Value(uint32(l4[4])<<24 | uint32(l4[5])<<16 | uint32(l4[6])<<8 | uint32(l4[7]))
+	if !s.InRange(conn.sndUna, conn.sndMax) && !(conn.state == stateSynSent && s == conn.iss) {
+		q.counters.TCP.ICMPOutOfWindow++
+		return nil
+	}
+	return conn
+}
+
+// icmpError applies an ICMP error's errno: hard errors abort a connection
+// being opened; the rest are soft, reported if the connection later times
+// out (RFC 5461 §4).
+func (c *tcpConn) icmpError(e syscall.Errno, hard bool) {
+	if e == 0 {
 		return
 	}
-	conn.softErr = e
+	if hard && (c.state == stateSynSent || c.state == stateSynRcvd) {
+		c.fail(e)
+		return
+	}
+	c.softErr = e
 }
 
 // mtuPlateaus are the plateaus of RFC 1191 §7 for routers that send no
@@ -51,22 +65,28 @@ func (q *queue) tcpICMPError(m wire.ICMPv4, inner wire.IPv4, l4 []byte) {
 var mtuPlateaus = []int{65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68}
 
 // pathMTU lowers the connection's segment size to fit a smaller path MTU
-// (RFC 1191 §6) and resends what no longer fits.
-func (c *tcpConn) pathMTU(mtu int, inner wire.IPv4) {
+// (RFC 1191 §6, RFC 8201 §4) and resends what no longer fits. dgramLen is
+// the length of the quoted IPv4 datagram, for routers that send no MTU.
+func (c *tcpConn) pathMTU(mtu, dgramLen int) {
 	q := c.q
 	if mtu == 0 {
 		// An old router: guess the next plateau below the datagram.
 		for _, p := range mtuPlateaus {
-			if p < int(inner.TotalLen()) {
+			if p < dgramLen {
 				mtu = p
 				break
 			}
 		}
 	}
 	// RFC 1191 §3: never below 68; RFC 8900 advises not below 576 lest a
-	// forged message cripple the connection, so clamp there.
-	mtu = max(mtu, 576)
-	mss := mtu - wire.IPv4HeaderLen - wire.TCPHeaderLen
+	// forged message cripple the connection, so clamp there. IPv6 links
+	// carry at least 1280 (RFC 8201 §4).
+	floor := 576
+	if c.key.remote.Addr().Is6() {
+		floor = minMTU6
+	}
+	mtu = max(mtu, floor)
+	mss := mtu - ipHeaderLen(c.key.remote.Addr()) - wire.TCPHeaderLen
 	if c.tsOK {
 		mss -= 12
 	}

@@ -38,6 +38,12 @@ func (s *segment) has(f wire.TCPFlags) bool { return s.flags&f != 0 }
 
 // tcpInput demultiplexes a TCP segment (RFC 9293 §3.10.7).
 func (q *queue) tcpInput(ifc *iface, f *backend.Frame, ip wire.IPv4, b []byte) {
+	q.tcpSegment(ip.SrcAddr(), ip.DstAddr(), ip.IsFragment() || !verified(f), b)
+}
+
+// tcpSegment is tcpInput for a segment b from src to dst of either family;
+// check says its checksum is still to be verified.
+func (q *queue) tcpSegment(src, dst netip.Addr, check bool, b []byte) {
 	c := &q.counters.TCP
 	c.InSegs++
 	t := wire.TCP(b)
@@ -45,8 +51,7 @@ func (q *queue) tcpInput(ifc *iface, f *backend.Frame, ip wire.IPv4, b []byte) {
 		c.InErrs++
 		return
 	}
-	src, dst := ip.SrcAddr(), ip.DstAddr()
-	if (ip.IsFragment() || !verified(f)) && !t.VerifyChecksum(src, dst) {
+	if check && !t.VerifyChecksum(src, dst) {
 		c.InCsumErrors++
 		c.InErrs++
 		return

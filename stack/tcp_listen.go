@@ -73,7 +73,7 @@ func (ln *tcpListener) input(key connKey, seg *segment) {
 	}
 	nh, ok := q.shared().lookup(key.remote.Addr())
 	if !ok {
-		q.counters.IP.OutNoRoutes++
+		q.noRoute(key.remote.Addr())
 		return
 	}
 	cfg := &q.s.cfg.TCP

@@ -76,7 +76,8 @@ func (c *tcpConn) sendData() {
 		}
 		limit := c.mss
 		if ifc := c.route.ifc; ifc.tsoMax > 0 {
-			limit = max(c.mss, min(ifc.tsoMax-wire.IPv4HeaderLen-c.hdrLen(), 65535-wire.IPv4HeaderLen-c.hdrLen())/c.mss*c.mss)
+			l3 := ipHeaderLen(c.key.remote.Addr())
+			limit = max(c.mss, min(ifc.tsoMax-l3-c.hdrLen(), 65535-l3-c.hdrLen())/c.mss*c.mss)
 		}
 		if c.sackOK && c.sndNxt.LessThan(c.sndMax) {
 			// Going back over sent data after a timeout: skip what the
@@ -262,7 +263,7 @@ func (c *tcpConn) emit(s seq.Value, flags wire.TCPFlags, opts *wire.TCPOptions, 
 	if n > c.mss {
 		dg.gsoSize = c.mss
 	}
-	q.output4(c.route, &dg)
+	q.output(c.route, &dg)
 }
 
 // advertise computes the window field to send: the receive buffer's free
@@ -411,7 +412,7 @@ func (q *queue) sendRST(key connKey, seqNum, ackNum seq.Value, ack bool) {
 	dg := ipv4Datagram{src: key.local.Addr(), dst: key.remote.Addr(), proto: wire.IPProtoTCP, df: true, hdr: hdr, csumOff: 16, pseudo: true}
 	q.counters.TCP.OutRsts++
 	q.counters.TCP.OutSegs++
-	q.output4(nh, &dg)
+	q.output(nh, &dg)
 }
 
 // tsNow is our timestamp clock: milliseconds (RFC 7323 §5.4 allows 1 ms

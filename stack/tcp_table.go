@@ -72,11 +72,11 @@ func (q *queue) newConn(key connKey, nh nextHop) *tcpConn {
 	}
 	c.rtt.Init(rtt.Config{MinRTO: cfg.MinRTO, MaxRTO: cfg.MaxRTO})
 	// MSS from the route's MTU (RFC 9293 §3.7.1, RFC 6691).
-	mtu := nh.ifc.mtu
+	mtu := q.linkMTU(nh, key.remote.Addr())
 	if p := q.pmtu.get(key.remote.Addr(), q.now); p > 0 && p < mtu {
 		mtu = p
 	}
-	c.advMSS = mtu - wire.IPv4HeaderLen - wire.TCPHeaderLen
+	c.advMSS = mtu - ipHeaderLen(key.remote.Addr()) - wire.TCPHeaderLen
 	c.mss = 536
 	c.peerMSS = 536
 	c.keepIdle, c.keepIntvl, c.keepCnt = cfg.KeepAliveIdle, cfg.KeepAliveInterval, cfg.KeepAliveCount

@@ -148,38 +148,48 @@ func (t *udpTable) closeAll(q *queue) {
 
 // udpInput delivers a UDP datagram (RFC 768, RFC 1122 §4.1.3).
 func (q *queue) udpInput(ifc *iface, f *backend.Frame, ip wire.IPv4, b []byte) {
+	if !q.udpReceive(ip.SrcAddr(), ip.DstAddr(), ip.IsFragment() || !verified(f), b) &&
+		(!ip.IsFragment() || ip.FragmentOffset() == 0) {
+		q.icmpError(ip, wire.ICMPv4DestUnreachable, wire.ICMPv4PortUnreachable, 0)
+	}
+}
+
+// udpReceive delivers a UDP datagram b from src to dst of either family;
+// check says its checksum is still to be verified (a reassembled datagram
+// is checked whatever the device said). It reports false when no socket
+// has the port of a unicast datagram: the caller answers port unreachable.
+func (q *queue) udpReceive(src, dst netip.Addr, check bool, b []byte) bool {
 	c := &q.counters.UDP
 	u := wire.UDP(b)
 	if u.Check() != nil {
 		c.InErrors++
-		return
+		return true
 	}
-	src := netip.AddrPortFrom(ip.SrcAddr(), u.SrcPort())
-	dst := netip.AddrPortFrom(ip.DstAddr(), u.DstPort())
-	// A zero checksum means the sender computed none (RFC 768); a
-	// reassembled datagram is checked here whatever the device said.
-	if u.Checksum() != 0 && (ip.IsFragment() || !verified(f)) && !u.VerifyChecksum(src.Addr(), dst.Addr()) {
+	from := netip.AddrPortFrom(src, u.SrcPort())
+	to := netip.AddrPortFrom(dst, u.DstPort())
+	// A zero checksum means the sender computed none (RFC 768); over
+	// IPv6 the checksum is mandatory and a zero one is dropped (RFC 8200
+	// §8.1).
+	if u.Checksum() == 0 && src.Is6() || u.Checksum() != 0 && check && !u.VerifyChecksum(src, dst) {
 		c.InCsumErrors++
 		c.InErrors++
-		return
+		return true
 	}
-	if isBroadcast(q.shared(), dst.Addr()) || dst.Addr().IsMulticast() {
-		q.udpBroadcast(src, dst, u.Payload())
-		return
+	if isBroadcast(q.shared(), dst) || dst.IsMulticast() {
+		q.udpBroadcast(from, to, u.Payload())
+		return true
 	}
-	d := q.udp.lookup(dst, src)
+	d := q.udp.lookup(to, from)
 	if d == nil {
 		c.NoPorts++
-		if !ip.IsFragment() || ip.FragmentOffset() == 0 {
-			q.icmpError(ip, wire.ICMPv4DestUnreachable, wire.ICMPv4PortUnreachable, 0)
-		}
-		return
+		return false
 	}
-	if !d.deliver(src, u.Payload()) {
+	if !d.deliver(from, u.Payload()) {
 		c.RcvbufErrors++
-		return
+		return true
 	}
 	c.InDatagrams++
+	return true
 }
 
 // udpBroadcast delivers a broadcast or multicast datagram to every socket
@@ -212,24 +222,34 @@ func (q *queue) sendDatagram(d *dgramSock, to netip.AddrPort, payload []byte) {
 	sh := q.shared()
 	nh, ok := sh.lookup(to.Addr())
 	if !ok {
-		q.counters.IP.OutNoRoutes++
+		q.noRoute(to.Addr())
 		return
 	}
 	src := nh.src
 	if a := d.laddr.Addr(); a.IsValid() {
 		src = a
 	}
-	dg := ipv4Datagram{src: src, dst: to.Addr(), proto: d.proto, csumOff: -1, payload: payload}
-	if d.proto == protoUDP {
+	dg := ipDatagram{src: src, dst: to.Addr(), proto: d.proto, csumOff: -1, payload: payload}
+	switch d.proto {
+	case protoUDP:
 		hdr := q.l4hdr[:wire.UDPHeaderLen]
 		wire.UDPFields{SrcPort: d.laddr.Port(), DstPort: to.Port(), PayloadLen: len(payload)}.Emit(hdr)
 		dg.hdr, dg.csumOff, dg.pseudo, dg.zeroIsNone = hdr, 6, true, true
 		q.counters.UDP.OutDatagrams++
-	} else {
+	case protoICMPv6:
+		// The stack computes ICMPv6 checksums for raw sockets, as the
+		// kernel must (RFC 3542 §3.1); the header goes apart so that
+		// fragmentation can write the checksum into it.
+		hdr := q.l4hdr[:min(len(payload), wire.ICMPv6HeaderLen)]
+		copy(hdr, payload)
+		dg.hdr, dg.payload, dg.csumOff, dg.pseudo = hdr, payload[len(hdr):], 2, true
+		q.counters.ICMPv6.OutMsgs++
+		q.countICMPv6Out(payload)
+	default:
 		q.counters.ICMP.OutMsgs++
 		q.countICMPOut(payload)
 	}
-	if err := q.output4(nh, &dg); err != nil {
+	if err := q.output(nh, &dg); err != nil {
 		q.counters.UDP.SndbufErrors++
 	}
 }
