@@ -51,6 +51,11 @@ type Port struct {
 	rxCsum bool // RX checksum results are in ol_flags
 	txCsum bool // the device completes TCP and UDP checksums
 	tso    bool // the device segments GSOTCPv4 frames
+	// tsoSegMax, when not zero, bounds a TSO segment with its Ethernet,
+	// IP and TCP headers: net_tap (22.11) refuses a frame whose
+	// segments with headers exceed the MTU, so full-sized segments are cut
+	// in software there.
+	tsoSegMax int
 
 	// slabs are the address ranges of every queue's frame structs, so Send
 	// can tell its own frames from others' (copy-on-write).
@@ -205,6 +210,9 @@ func (p *Port) setup() error {
 		if txCapa&(txOffTSO|txOffIPCsum) == txOffTSO|txOffIPCsum {
 			p.tso = true
 			txOff |= txOffTSO | txOffIPCsum
+			if p.drvName == "net_tap" {
+				p.tsoSegMax = mtu
+			}
 		}
 	}
 	if r := C.us_configure(C.uint16_t(p.id), C.uint16_t(cfg.Queues), cbool(rss), C.uint64_t(rssHF),

@@ -96,7 +96,28 @@ func (p *Port) Send(q int, frames []*backend.Frame) (int, error) {
 
 // softGSO reports whether f needs segmenting in software.
 func (p *Port) softGSO(f *backend.Frame) bool {
-	return f.GSO != backend.GSONone && !(f.GSO == backend.GSOTCPv4 && p.tso)
+	if f.GSO == backend.GSONone {
+		return false
+	}
+	if f.GSO != backend.GSOTCPv4 || !p.tso {
+		return true
+	}
+	return p.tsoSegMax > 0 && tsoHeaderLen(f)+int(f.GSOSize) > p.tsoSegMax
+}
+
+// tsoHeaderLen is the length of a TCP/IPv4 frame's Ethernet, IP and TCP
+// headers, or a length no device takes when they are not all there.
+func tsoHeaderLen(f *backend.Frame) int {
+	head := f.Bytes()
+	l2 := l2Len(f, head)
+	if l2+20 > len(head) {
+		return maxFrame
+	}
+	l3 := int(head[l2]&0xf) * 4
+	if l2+l3+13 > len(head) {
+		return maxFrame
+	}
+	return l2 + l3 + int(head[l2+l3+12]>>4)*4
 }
 
 // lateFrame is a frame of another queue that Send finished with, returned

@@ -14,6 +14,7 @@ import (
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/backend/capture"
 	"github.com/ustack/ustack/backend/faults"
+	"github.com/ustack/ustack/dpdk"
 	"github.com/ustack/ustack/stack"
 	"github.com/ustack/ustack/stack/metrics"
 	"github.com/ustack/ustack/tap"
@@ -39,10 +40,14 @@ type stackFlags struct {
 	metrics  string
 	config   string
 
-	tapName  string
-	hostAddr string
-	queues   int
-	offload  string
+	tapName string
+	eal     string
+	port    string
+	// loopStart registers each queue loop's thread with the device (DPDK).
+	loopStart func(int) error
+	hostAddr  string
+	queues    int
+	offload   string
 }
 
 // prefixList is a repeatable --addr.
@@ -98,6 +103,8 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics on the host's own network")
 	fs.StringVar(&f.tapName, "tap", "ustack0", "TAP device name (tap backend)")
 	fs.StringVar(&f.hostAddr, "host-addr", "", "configure the kernel's side of the TAP device with this CIDR")
+	fs.StringVar(&f.eal, "eal", "", `DPDK EAL arguments, passed through unchanged (dpdk backend), e.g. "-l 0 --vdev=net_tap0,iface=dtap0"`)
+	fs.StringVar(&f.port, "port", "0", "DPDK port id or device name (dpdk backend)")
 	fs.IntVar(&f.queues, "queues", 1, "device queues")
 	fs.StringVar(&f.offload, "offload", "auto", "TAP offloads (virtio-net header): auto, on or off")
 }
@@ -216,7 +223,20 @@ func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() er
 		}
 		be = d
 	case "dpdk":
-		return nil, nil, errNoDPDK
+		if err := dpdk.Init(strings.Fields(f.eal)); err != nil {
+			return nil, nil, fmt.Errorf("--backend dpdk: %w", err)
+		}
+		cfg := dpdk.Config{Port: f.port, Queues: f.queues, MTU: f.mtu, Clock: clock}
+		if f.mac != "" {
+			cfg.MAC, _ = net.ParseMAC(f.mac)
+		}
+		p, err := dpdk.Open(cfg)
+		if err != nil {
+			dpdk.Cleanup()
+			return nil, nil, fmt.Errorf("--port %s: %w", f.port, err)
+		}
+		f.loopStart = p.ThreadInit
+		be = p
 	case "pcap":
 		return nil, nil, errors.New("--backend pcap: use `ustack replay --in FILE --out FILE`")
 	}
@@ -249,13 +269,13 @@ func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() er
 		for _, c := range closers {
 			errs = append(errs, c())
 		}
+		if f.backend == "dpdk" {
+			errs = append(errs, dpdk.Cleanup())
+		}
 		return errors.Join(errs...)
 	}
 	return be, done, nil
 }
-
-// errNoDPDK is what a binary built without DPDK says to --backend dpdk.
-var errNoDPDK = errors.New("--backend dpdk: this ustack was built without DPDK; rebuild with `make build-dpdk` (go build -tags dpdk)")
 
 // start opens the device and runs a stack on it; stop closes both and
 // flushes the capture.
@@ -310,5 +330,5 @@ func (f *stackFlags) stackConfig(be backend.Backend, clock backend.Clock, log *s
 		}
 		routes = append(routes, stack.Route{Prefix: def, Via: gw})
 	}
-	return stack.Config{Interfaces: []stack.InterfaceConfig{ic}, Routes: routes, Seed: f.seed, Clock: clock, Logger: log}
+	return stack.Config{Interfaces: []stack.InterfaceConfig{ic}, Routes: routes, Seed: f.seed, Clock: clock, Logger: log, LoopStart: f.loopStart}
 }
