@@ -38,8 +38,11 @@ test-dpdk:
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
+# Go benchmarks of every package, then ustack against gVisor's netstack
+# side by side (bench/ is its own module so gVisor stays out of ustack's).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	cd bench && $(GO) run ./cmd/compare
 
 # Each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m).
 fuzz:

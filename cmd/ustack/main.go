@@ -28,6 +28,7 @@ func init() {
 		{"serve", "run the stack on a device with built-in services (ICMP echo, HTTP, echo, discard)", runServe},
 		{"get", "fetch a URL through the stack; prints sha256 and bytes", runGet},
 		{"replay", "feed a capture through the stack on virtual time", runReplay},
+		{"bench", "measure two stacks over the in-memory link: bulk, rr, crr, conns", runBench},
 		{"stats", "print a running ustack's counters (from its --metrics address)", runStats},
 		{"version", "print the version", func(_ []string, stdout, _ io.Writer) error { fmt.Fprintln(stdout, "ustack", version); return nil }},
 	}

@@ -1,0 +1,74 @@
+package benchmark
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+
+	"github.com/ustack/ustack/backend/pipe"
+	"github.com/ustack/ustack/stack"
+)
+
+// UStack is ustack: two real-time stacks (each with its loop on its own
+// goroutine) on the two ends of an in-memory pipe.
+var UStack = Stack{Name: "ustack", New: newUStackPair}
+
+var (
+	clientAddr = netip.MustParsePrefix("10.0.0.1/24")
+	serverAddr = netip.MustParsePrefix("10.0.0.2/24")
+)
+
+type ustackPair struct {
+	client, server *stack.Stack
+}
+
+func newUStackPair(l Link) (Pair, error) {
+	if l.MTU == 0 {
+		l.MTU = 1500
+	}
+	ea, eb, err := pipe.New(pipe.Config{MTU: l.MTU, Offloads: l.Offload})
+	if err != nil {
+		return nil, err
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// TIME-WAIT connections still count against MaxOrphans (8192 by
+	// default) until they expire, so a server that closes first resets
+	// new connections after 8192 in two MSLs: crr would measure that, not
+	// the stack's speed. Linux bounds TIME-WAIT apart (tcp_max_tw_buckets).
+	tcp := stack.TCPConfig{MaxOrphans: 1 << 20}
+	client, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Backend: ea, Addrs: []netip.Prefix{clientAddr}}}, Seed: 1, Logger: quiet, TCP: tcp})
+	if err != nil {
+		ea.Close()
+		eb.Close()
+		return nil, err
+	}
+	server, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Backend: eb, Addrs: []netip.Prefix{serverAddr}}}, Seed: 2, Logger: quiet, TCP: tcp})
+	if err != nil {
+		client.Close()
+		eb.Close()
+		return nil, err
+	}
+	return &ustackPair{client: client, server: server}, nil
+}
+
+func (p *ustackPair) Listen(port uint16) (net.Listener, error) {
+	return p.server.Listen("tcp", ":"+strconv.Itoa(int(port)))
+}
+
+func (p *ustackPair) Dial(ctx context.Context, port uint16) (net.Conn, error) {
+	return p.client.DialContext(ctx, "tcp", netip.AddrPortFrom(serverAddr.Addr(), port).String())
+}
+
+// Frames counts what the stacks handed to the link: every frame crosses
+// it once.
+func (p *ustackPair) Frames() uint64 {
+	return p.client.Counters().Link.OutFrames + p.server.Counters().Link.OutFrames
+}
+
+func (p *ustackPair) Close() error {
+	return errors.Join(p.client.Close(), p.server.Close())
+}
