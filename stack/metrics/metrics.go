@@ -101,8 +101,10 @@ func snake(s string) string {
 	var b strings.Builder
 	for i, c := range r {
 		if unicode.IsUpper(c) && i > 0 {
-			prevLower := unicode.IsLower(r[i-1])
-			nextLower := i+1 < len(r) && unicode.IsLower(r[i+1])
+			prevLower := unicode.IsLower(r[i-1]) || unicode.IsDigit(r[i-1])
+			// "IPv6": a version suffix belongs to the acronym before it.
+			version := i+2 < len(r) && r[i+1] == 'v' && unicode.IsDigit(r[i+2])
+			nextLower := i+1 < len(r) && unicode.IsLower(r[i+1]) && !version
 			// "RTOs": a lone plural s after an acronym starts no word.
 			plural := nextLower && r[i+1] == 's' && (i+2 == len(r) || unicode.IsUpper(r[i+2]))
 			if prevLower || (nextLower && unicode.IsUpper(r[i-1]) && !plural) {

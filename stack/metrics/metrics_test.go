@@ -19,7 +19,11 @@ import (
 
 func TestSnakeNamesReadLikeTheMIB(t *testing.T) {
 	for in, want := range map[string]string{
-		"InEchos": "in_echos", "OutEchoReps": "out_echo_reps", "PassiveOpens": "passive_opens",
+		"IPv6":               "ipv6",
+		"ICMPv6":             "icmpv6",
+		"InNeighborSolicits": "in_neighbor_solicits",
+		"Ip6InReceives":      "ip6_in_receives",
+		"InEchos":            "in_echos", "OutEchoReps": "out_echo_reps", "PassiveOpens": "passive_opens",
 		"InSegs": "in_segs", "RTOs": "rtos", "DSACKs": "dsacks", "PMTUUpdates": "pmtu_updates",
 		"ICMPOutOfWindow": "icmp_out_of_window", "InCsumErrors": "in_csum_errors", "TCP": "tcp",
 		"ICMP": "icmp", "IP": "ip", "ReasmOKs": "reasm_oks",
