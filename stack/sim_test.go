@@ -138,10 +138,9 @@ func simTransferStats(t testing.TB, seed uint64, spec string, mbuf bool, size in
 			srv = tryAccept(ln)
 		}
 		if tcpState(cl.c.shState.Load()) >= stateEstablished && sent < size {
-			if w := cl.c.sndBuf.Write(data[sent:]); w > 0 {
+			if w := cl.writeSome(data[sent:]); w > 0 {
 				progress = true
 				sent += w
-				cl.push()
 			}
 		}
 		if sent == size && !closed {
@@ -150,17 +149,13 @@ func simTransferStats(t testing.TB, seed uint64, spec string, mbuf bool, size in
 		}
 		if srv != nil {
 			for {
-				r := srv.c.rcvBuf.Read(buf)
+				r := srv.readSome(buf)
 				if r == 0 {
 					break
 				}
 				h.Write(buf[:r])
 				got += r
 				progress = true
-				if srv.wantWindow.Load() && srv.c.rcvBuf.Free() >= srv.c.rcvBuf.Cap()/2 {
-					srv.wantWindow.Store(false)
-					srv.push()
-				}
 			}
 			if got == size && srv.c.shRcvFin.Load() {
 				break
@@ -175,7 +170,7 @@ func simTransferStats(t testing.TB, seed uint64, spec string, mbuf bool, size in
 		if n.step() || progress {
 			idle = 0
 		} else if idle++; idle > 2 {
-			t.Fatalf("seed %d %s: nothing scheduled at %d of %d bytes (%d sent, sndbuf %d)\nclient %s\nserver %s", seed, spec, got, size, sent, cl.c.sndBuf.Len(), cl.c.debug(), srvDebug(srv))
+			t.Fatalf("seed %d %s: nothing scheduled at %d of %d bytes (%d sent, sndbuf %d)\nclient %s\nserver %s", seed, spec, got, size, sent, ringLen(cl.c.sndBuf.Load()), cl.c.debug(), srvDebug(srv))
 		}
 	}
 	took := time.Duration(n.clock.Now() - start)

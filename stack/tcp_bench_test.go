@@ -38,20 +38,14 @@ func newBulkPair(tb testing.TB, mbuf bool) *bulkPair {
 func (p *bulkPair) pump(tb testing.TB, bytes int) {
 	moved := 0
 	for moved < bytes {
-		if w := p.cl.c.sndBuf.Write(p.data); w > 0 {
-			p.cl.push()
-		}
+		p.cl.writeSome(p.data)
 		p.n.step()
 		for {
-			r := p.srv.c.rcvBuf.Read(p.buf)
+			r := p.srv.readSome(p.buf)
 			if r == 0 {
 				break
 			}
 			moved += r
-			if p.srv.wantWindow.Load() && p.srv.c.rcvBuf.Free() >= p.srv.c.rcvBuf.Cap()/2 {
-				p.srv.wantWindow.Store(false)
-				p.srv.push()
-			}
 		}
 		if e := p.cl.c.shErr.Load(); e != 0 {
 			tb.Fatalf("connection failed: %v", syscall.Errno(e))

@@ -77,24 +77,31 @@ type tcpConn struct {
 	// Send sequence variables (RFC 9293 §3.3.1). sndMax is the highest
 	// sequence number sent; sndNxt the next to send, which falls back to
 	// sndUna on a retransmission timeout.
-	iss     seq.Value
-	sndUna  seq.Value
-	sndNxt  seq.Value
-	sndMax  seq.Value
-	sndWnd  int // peer's window in bytes, scaled
-	sndWl1  seq.Value
-	sndWl2  seq.Value
-	maxWnd  int // the largest window the peer offered (RFC 5961 §5.2, SWS)
-	sndBuf  *ring.Bytes
+	iss    seq.Value
+	sndUna seq.Value
+	sndNxt seq.Value
+	sndMax seq.Value
+	sndWnd int // peer's window in bytes, scaled
+	sndWl1 seq.Value
+	sndWl2 seq.Value
+	maxWnd int // the largest window the peer offered (RFC 5961 §5.2, SWS)
+	// sndBuf is made by the application's first write, at sndSize, so
+	// an idle connection holds no ring; shared, as the application
+	// writes it and the loop sends from it.
+	sndBuf  atomic.Pointer[ring.Bytes]
+	sndSize int
 	finSent bool
 	finSeq  seq.Value // the FIN's sequence number, once sent
 	// Receive sequence variables.
 	irs    seq.Value
 	rcvNxt seq.Value
 	rcvAdv seq.Value // right edge of the window we advertised
-	rcvBuf *ring.Bytes
-	ooo    oooQueue
-	finRcv bool // a FIN was received in order: no more data
+	// rcvBuf is made by the first data received, at rcvSize; shared, as
+	// the loop fills it and the application reads it.
+	rcvBuf  atomic.Pointer[ring.Bytes]
+	rcvSize int
+	ooo     oooQueue
+	finRcv  bool // a FIN was received in order: no more data
 
 	// lastAckSent is the acknowledgment number we last sent: RFC 7323
 	// §4.3's Last.ACK.sent, which decides what updates TS.Recent.

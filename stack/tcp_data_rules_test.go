@@ -122,7 +122,7 @@ func TestTCPRuleOutOfOrderSACKBlocks(t *testing.T) {
 					assertSeg(t, a, "A", sa.Seq+1, base+1000*(i+1)+100, "fill")
 					assert.Len(t, sackOf(a), min(int(4-i), limit), "blocks left")
 				}
-				assert.Equal(t, 5100, s.c.rcvBuf.Len())
+				assert.Equal(t, 5100, ringLen(s.c.rcvBuf.Load()))
 				assert.Equal(t, uint64(5), h.s.Counters().TCP.OfoQueue)
 			})
 		}

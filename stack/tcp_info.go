@@ -43,11 +43,11 @@ func (c *tcpConn) info() TCPInfo {
 	if c.cc != nil {
 		in.Cwnd, in.Ssthresh, in.Congestion = c.cc.Cwnd(), c.cc.Ssthresh(), c.cc.Name()
 	}
-	if c.sndBuf != nil {
-		in.SendQueue = c.sndBuf.Len()
+	if sb := c.sndBuf.Load(); sb != nil {
+		in.SendQueue = sb.Len()
 	}
-	if c.rcvBuf != nil {
-		in.RecvQueue = c.rcvBuf.Len()
+	if rb := c.rcvBuf.Load(); rb != nil {
+		in.RecvQueue = rb.Len()
 	}
 	return in
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/stack/internal/ring"
 	"github.com/ustack/ustack/stack/tcp/cc"
 	"github.com/ustack/ustack/stack/tcp/seq"
 	"github.com/ustack/ustack/stack/wire"
@@ -366,8 +367,8 @@ func (c *tcpConn) newAck(seg *segment, acked int) {
 		dataTo = c.finSeq
 	}
 	dataAcked := int(dataTo.Sub(seq.Max(prevUna, c.iss.Add(1))))
-	if dataAcked > 0 && c.sndBuf != nil {
-		c.sndBuf.Discard(dataAcked)
+	if sb := c.sndBuf.Load(); dataAcked > 0 && sb != nil {
+		sb.Discard(dataAcked)
 		c.bytesAcked += uint64(dataAcked)
 		if c.sock != nil {
 			c.sock.wakeWriter()
@@ -460,7 +461,12 @@ func (c *tcpConn) inputData(seg *segment) {
 			return
 		}
 		off := int(start.Sub(c.rcvNxt))
-		n := c.rcvBuf.WriteAt(data, off)
+		rb := c.rcvBuf.Load()
+		if rb == nil {
+			rb = ring.New(c.rcvSize)
+			c.rcvBuf.Store(rb)
+		}
+		n := rb.WriteAt(data, off)
 		if n < len(data) {
 			// Beyond the window: keep what fits, the rest is the
 			// peer's to resend (RFC 9293 §3.10.7.4: trim to the window).
@@ -518,7 +524,7 @@ func (c *tcpConn) commit(n int) {
 	if n <= 0 {
 		return
 	}
-	c.rcvBuf.Commit(n)
+	c.rcvBuf.Load().Commit(n)
 	c.rcvNxt = c.rcvNxt.Add(n)
 	c.bytesRecv += uint64(n)
 	if c.sock != nil {

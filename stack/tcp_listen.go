@@ -192,7 +192,6 @@ func (ln *tcpListener) ready(c *tcpConn) {
 		c.abort()
 		return
 	}
-	c.allocBuffers()
 	sock := newTCPSock(ln.s, ln.q, ln.netw, c)
 	// TCP_NODELAY is Go's default for accepted connections as for dialled
 	// ones (net.newTCPConn); SetNoDelay(false) brings Nagle back.

@@ -3,6 +3,7 @@ package stack
 import (
 	"time"
 
+	"github.com/ustack/ustack/stack/internal/ring"
 	"github.com/ustack/ustack/stack/tcp/seq"
 	"github.com/ustack/ustack/stack/wire"
 )
@@ -31,10 +32,11 @@ func (c *tcpConn) dataEnd() seq.Value {
 	if c.finSent {
 		return c.finSeq
 	}
-	if c.sndBuf == nil {
+	sb := c.sndBuf.Load()
+	if sb == nil {
 		return c.sndUna
 	}
-	return c.sndUna.Add(c.sndBuf.Len())
+	return c.sndUna.Add(sb.Len())
 }
 
 // sendData sends new data and the FIN as the windows allow.
@@ -179,7 +181,7 @@ func (c *tcpConn) sendSegment(s seq.Value, n int, flags wire.TCPFlags) {
 	}
 	var a, b []byte
 	if n > 0 {
-		a, b = c.sndBuf.Slices(int(s.Sub(c.sndUna)), n)
+		a, b = c.sndBuf.Load().Slices(int(s.Sub(c.sndUna)), n)
 	}
 	fin := flags&wire.TCPFlagFIN != 0
 	c.emit(s, flags, &opts, a, b, n)
@@ -291,17 +293,17 @@ func (c *tcpConn) advertise() uint16 {
 
 // rcvFree is the room in the receive buffer from RCV.NXT on.
 func (c *tcpConn) rcvFree() int {
-	if c.rcvBuf == nil {
-		return c.q.s.cfg.TCP.RecvBuffer
+	if rb := c.rcvBuf.Load(); rb != nil {
+		return rb.Free()
 	}
-	return c.rcvBuf.Free()
+	return ring.Size(c.rcvSize)
 }
 
 func (c *tcpConn) rcvCap() int {
-	if c.rcvBuf == nil {
-		return c.q.s.cfg.TCP.RecvBuffer
+	if rb := c.rcvBuf.Load(); rb != nil {
+		return rb.Cap()
 	}
-	return c.rcvBuf.Cap()
+	return ring.Size(c.rcvSize)
 }
 
 // rcvWindow is the window the acceptance test uses: what we advertised.

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ustack/ustack/stack/internal/ring"
 	"github.com/ustack/ustack/stack/tcp/isn"
 	"github.com/ustack/ustack/stack/tcp/seq"
 )
@@ -202,11 +203,19 @@ func openActive(t *testing.T, h *harness, rtt time.Duration, opts ...layers.TCPO
 	return p, syn, s
 }
 
+// ringLen is what a ring holds; a ring not made yet holds nothing.
+func ringLen(r *ring.Bytes) int {
+	if r == nil {
+		return 0
+	}
+	return r.Len()
+}
+
 // readNow reads what the socket has without blocking, or fails if a Read
 // would block.
 func readNow(t *testing.T, s *tcpSock, n int) ([]byte, error) {
 	t.Helper()
-	if s.c.rcvBuf != nil && s.c.rcvBuf.Len() == 0 && s.c.shErr.Load() == 0 && !s.c.shRcvFin.Load() &&
+	if ringLen(s.c.rcvBuf.Load()) == 0 && s.c.shErr.Load() == 0 && !s.c.shRcvFin.Load() &&
 		tcpState(s.c.shState.Load()) != stateClosed && !s.closed.Load() {
 		t.Fatal("a Read would block")
 	}

@@ -77,7 +77,7 @@ func TestTCPRuleAckOfUnsentDataDropped(t *testing.T) {
 		p.ack = sa.Seq + 1 + 1000
 		p.send("PA", []byte("forged"))
 		assertSeg(t, p.one(t, "ACK"), "A", sa.Seq+1, p.seq, "the text is not taken")
-		assert.Zero(t, s.c.rcvBuf.Len())
+		assert.Zero(t, ringLen(s.c.rcvBuf.Load()))
 		assert.Equal(t, uint64(1), h.s.Counters().TCP.AckOfUnsent)
 		p.ack = sa.Seq + 1
 		p.sendData("PA", []byte("real"))
@@ -99,7 +99,7 @@ func TestTCPRuleAckTooOldDropped(t *testing.T) {
 		p.ack = una - 65535 - 1
 		p.send("PA", []byte("blind"))
 		assertSeg(t, p.one(t, "ACK"), "A", una, p.seq, "dropped")
-		assert.Zero(t, s.c.rcvBuf.Len())
+		assert.Zero(t, ringLen(s.c.rcvBuf.Load()))
 		assert.Equal(t, uint64(1), h.s.Counters().TCP.AckTooOld)
 		p.ack = una - 65535
 		p.sendData("PA", []byte("old ack, new data"))
@@ -173,7 +173,7 @@ func TestTCPRuleTSRecentUpdateRule(t *testing.T) {
 		_, ecr, _ = tsOf(a)
 		assert.Equal(t, uint32(peerTS+2), ecr, "B's TSval")
 		assert.Zero(t, h.s.Counters().TCP.PAWSDrops)
-		assert.Equal(t, 300, s.c.rcvBuf.Len())
+		assert.Equal(t, 300, ringLen(s.c.rcvBuf.Load()))
 	})
 }
 
@@ -194,7 +194,7 @@ func TestTCPRulePAWS(t *testing.T) {
 		assertSeg(t, a, "A", sa.Seq+1, p.seq, "the old segment is dropped")
 		_, ecr, _ := tsOf(a)
 		assert.Equal(t, uint32(peerTS+100), ecr)
-		assert.Zero(t, s.c.rcvBuf.Len())
+		assert.Zero(t, ringLen(s.c.rcvBuf.Load()))
 		assert.Equal(t, uint64(1), h.s.Counters().TCP.PAWSDrops)
 		p.send("R", nil, tsOpt(peerTS+50, ecr0))
 		assert.Empty(t, p.segs())

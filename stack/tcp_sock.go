@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ustack/ustack/stack/internal/ring"
 )
 
 // tcpSock is the application's side of a TCP connection: net.Conn over the
@@ -66,7 +68,7 @@ func (c *tcpConn) onReady(q *queue) {
 	if c.state == stateClosed {
 		return
 	}
-	if c.sock != nil && !c.sock.wantWindow.Load() && c.rcvBuf != nil {
+	if c.sock != nil && !c.sock.wantWindow.Load() && c.rcvBuf.Load() != nil {
 		// A read freed room: announce it if that moves the window enough.
 		old := c.rcvAdv
 		c.advertiseProbe()
@@ -120,14 +122,8 @@ func (t *tcpSock) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
-		if rb := t.c.rcvBuf; rb != nil {
-			if n := rb.Read(p); n > 0 {
-				if t.wantWindow.Load() && rb.Free() >= rb.Cap()/2 {
-					t.wantWindow.Store(false)
-					t.push()
-				}
-				return n, nil
-			}
+		if n := t.readSome(p); n > 0 {
+			return n, nil
 		}
 		// The peer's FIN ends the stream cleanly even if a reset
 		// followed it.
@@ -147,6 +143,36 @@ func (t *tcpSock) Read(p []byte) (int, error) {
 			return 0, t.opError("read", os.ErrDeadlineExceeded)
 		}
 	}
+}
+
+// readSome takes what the receive ring holds, up to len(p), and tells the
+// loop when that opened a window it had to advertise small.
+func (t *tcpSock) readSome(p []byte) int {
+	rb := t.c.rcvBuf.Load()
+	if rb == nil {
+		return 0
+	}
+	n := rb.Read(p)
+	if n > 0 && t.wantWindow.Load() && rb.Free() >= rb.Cap()/2 {
+		t.wantWindow.Store(false)
+		t.push()
+	}
+	return n
+}
+
+// writeSome puts as much of p as fits into the send ring, making the ring
+// on the first write, and tells the loop.
+func (t *tcpSock) writeSome(p []byte) int {
+	sb := t.c.sndBuf.Load()
+	if sb == nil {
+		sb = ring.New(t.c.sndSize)
+		t.c.sndBuf.Store(sb)
+	}
+	n := sb.Write(p)
+	if n > 0 {
+		t.push()
+	}
+	return n
 }
 
 // push asks the loop to look at the connection.
@@ -182,9 +208,8 @@ func (t *tcpSock) Write(p []byte) (int, error) {
 		if done == len(p) {
 			return done, nil
 		}
-		if n := t.c.sndBuf.Write(p[done:]); n > 0 {
+		if n := t.writeSome(p[done:]); n > 0 {
 			done += n
-			t.push()
 			continue
 		}
 		select {
@@ -215,7 +240,8 @@ func (c *tcpConn) appClose() {
 	if c.state == stateClosed {
 		return
 	}
-	unread := c.rcvBuf != nil && c.rcvBuf.Len() > 0
+	rb := c.rcvBuf.Load()
+	unread := rb != nil && rb.Len() > 0
 	if unread || c.linger == 0 {
 		q.counters.TCP.AbortOnClose++
 		c.abort()
@@ -349,14 +375,20 @@ func (t *tcpSock) SetReadBuffer(n int) error {
 	t.rmu.Lock()
 	defer t.rmu.Unlock()
 	return t.setOpt(func(c *tcpConn) {
-		if c.rcvBuf == nil {
+		rb := c.rcvBuf.Load()
+		if rb == nil {
+			// Not made yet: it will be made at n, but never below the
+			// window already advertised.
+			c.rcvSize = max(n, int(c.rcvAdv.Sub(c.rcvNxt)))
 			return
 		}
 		ahead := int(c.rcvAdv.Sub(c.rcvNxt))
 		if c.ooo.n > 0 {
 			ahead = max(ahead, int(c.ooo.ranges[c.ooo.n-1].end.Sub(c.rcvNxt)))
 		}
-		c.rcvBuf = c.rcvBuf.Grown(n, max(ahead, 0))
+		nb := rb.Grown(n, max(ahead, 0))
+		c.rcvSize = nb.Cap()
+		c.rcvBuf.Store(nb)
 	})
 }
 
@@ -369,9 +401,14 @@ func (t *tcpSock) SetWriteBuffer(n int) error {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	return t.setOpt(func(c *tcpConn) {
-		if c.sndBuf != nil {
-			c.sndBuf = c.sndBuf.Grown(n, 0)
+		sb := c.sndBuf.Load()
+		if sb == nil {
+			c.sndSize = n
+			return
 		}
+		nb := sb.Grown(n, 0)
+		c.sndSize = nb.Cap()
+		c.sndBuf.Store(nb)
 	})
 }
 

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"syscall"
 
-	"github.com/ustack/ustack/stack/internal/ring"
 	"github.com/ustack/ustack/stack/tcp/cc"
 	"github.com/ustack/ustack/stack/tcp/isn"
 	"github.com/ustack/ustack/stack/tcp/rtt"
@@ -81,6 +80,7 @@ func (q *queue) newConn(key connKey, nh nextHop) *tcpConn {
 	c.peerMSS = 536
 	c.keepIdle, c.keepIntvl, c.keepCnt = cfg.KeepAliveIdle, cfg.KeepAliveInterval, cfg.KeepAliveCount
 	c.rcvScale = windowScaleFor(cfg.RecvBuffer)
+	c.sndSize, c.rcvSize = cfg.SendBuffer, cfg.RecvBuffer
 	c.tsOffset = q.rng.Uint32()
 	c.rtxTS = c.tsNow()
 	c.iss = q.isn.ISN(isn.Tuple{Local: key.local, Remote: key.remote}, q.now)
@@ -118,17 +118,6 @@ func newController(name string, mss int) cc.Controller {
 		return cc.NewReno(cc.Config{MSS: mss})
 	}
 	return cc.NewCubic(cc.Config{MSS: mss})
-}
-
-// allocBuffers gives the connection its send and receive rings.
-func (c *tcpConn) allocBuffers() {
-	cfg := &c.q.s.cfg.TCP
-	if c.sndBuf == nil {
-		c.sndBuf = ring.New(cfg.SendBuffer)
-	}
-	if c.rcvBuf == nil {
-		c.rcvBuf = ring.New(cfg.RecvBuffer)
-	}
 }
 
 // negotiate applies the options of the peer's SYN (RFC 7323, RFC 2018).
@@ -177,7 +166,6 @@ func (q *queue) connect(sock *tcpSock, local, remote netip.AddrPort, nh nextHop)
 	c.sock = sock
 	c.nodelay = sock.nodelay
 	c.setMSS(c.advMSS)
-	c.allocBuffers()
 	c.setState(stateSynSent)
 	t.conns[key] = c
 	c.sendSyn()

@@ -258,6 +258,7 @@ func (c *tcpConn) destroy() {
 // application side keeps its own references until it is done reading.
 func (c *tcpConn) releaseBuffers() {
 	if c.orphan {
-		c.sndBuf, c.rcvBuf = nil, nil
+		c.sndBuf.Store(nil)
+		c.rcvBuf.Store(nil)
 	}
 }

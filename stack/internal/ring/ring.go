@@ -22,11 +22,18 @@ type Bytes struct {
 // New makes a ring holding at least size bytes (rounded up to a power of
 // two, at least 64).
 func New(size int) *Bytes {
+	n := Size(size)
+	return &Bytes{buf: make([]byte, n), mask: uint64(n - 1)}
+}
+
+// Size is the capacity New(size) has: size rounded up to a power of two,
+// at least 64. A ring made on first use is promised at this size before.
+func Size(size int) int {
 	n := 64
 	for n < size {
 		n <<= 1
 	}
-	return &Bytes{buf: make([]byte, n), mask: uint64(n - 1)}
+	return n
 }
 
 // Cap is the ring's capacity.
