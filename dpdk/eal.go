@@ -11,6 +11,8 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
@@ -26,6 +28,11 @@ var eal struct {
 	args  []string
 	err   error           // why the first Init failed
 	open  map[uint16]bool // ports open in this process
+	// telemetry is the telemetry socket this process made in the EAL's
+	// runtime directory, to remove at Cleanup (see removeRuntimeFiles).
+	telemetry  string
+	telemetryI os.FileInfo
+	runtimeDir string
 }
 
 type ealState uint8
@@ -78,11 +85,17 @@ func Init(ealArgs []string) error {
 		runtime.UnlockOSThread()
 		eal.state = ealFailed
 		eal.err = ealError(ealArgs, syscall.Errno(-r))
+		// A runtime directory made before the failure goes, if empty.
+		eal.runtimeDir = C.GoString(C.rte_eal_get_runtime_dir())
+		removeRuntimeFiles()
 		return eal.err
 	}
 	eal.state = ealUp
 	eal.args = append([]string(nil), ealArgs...)
 	eal.open = make(map[uint16]bool)
+	eal.runtimeDir = C.GoString(C.rte_eal_get_runtime_dir())
+	eal.telemetry = filepath.Join(eal.runtimeDir, "dpdk_telemetry.v2")
+	eal.telemetryI, _ = os.Lstat(eal.telemetry)
 	return nil
 }
 
@@ -134,10 +147,28 @@ func Cleanup() error {
 		return fmt.Errorf("dpdk: Cleanup with %d port(s) still open: close them first", n)
 	}
 	eal.state = ealCleaned
-	if r := C.us_eal_cleanup(); r < 0 {
+	r := C.us_eal_cleanup()
+	removeRuntimeFiles()
+	if r < 0 {
 		return fmt.Errorf("dpdk: EAL cleanup: %w", syscall.Errno(-r))
 	}
 	return nil
+}
+
+// removeRuntimeFiles removes what DPDK leaves in its runtime directory
+// (/var/run/dpdk/PREFIX) for atexit handlers to remove: a Go program exits
+// without running them. Only the telemetry socket this process made goes
+// (another process with the same prefix may have made its own since), then
+// the directory if that leaves it empty. eal.mu is held.
+func removeRuntimeFiles() {
+	if eal.telemetryI != nil {
+		if fi, err := os.Lstat(eal.telemetry); err == nil && os.SameFile(fi, eal.telemetryI) {
+			os.Remove(eal.telemetry)
+		}
+	}
+	if eal.runtimeDir != "" {
+		os.Remove(eal.runtimeDir) // fails, as it should, unless empty
+	}
 }
 
 // RegisterThread makes the calling OS thread a DPDK lcore

@@ -43,6 +43,10 @@ type stackFlags struct {
 	tapName string
 	eal     string
 	port    string
+	mbufs   int
+	burst   int
+	rxDesc  int
+	txDesc  int
 	// loopStart registers each queue loop's thread with the device (DPDK).
 	loopStart func(int) error
 	hostAddr  string
@@ -105,6 +109,10 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.hostAddr, "host-addr", "", "configure the kernel's side of the TAP device with this CIDR")
 	fs.StringVar(&f.eal, "eal", "", `DPDK EAL arguments, passed through unchanged (dpdk backend), e.g. "-l 0 --vdev=net_tap0,iface=dtap0"`)
 	fs.StringVar(&f.port, "port", "0", "DPDK port id or device name (dpdk backend)")
+	fs.IntVar(&f.mbufs, "mbufs", 0, "mbufs per queue's mempool (dpdk backend; default 8191)")
+	fs.IntVar(&f.burst, "burst", 0, "frames per receive and transmit burst (dpdk backend; default 32)")
+	fs.IntVar(&f.rxDesc, "rx-desc", 0, "receive descriptors per queue (dpdk backend; default 1024)")
+	fs.IntVar(&f.txDesc, "tx-desc", 0, "transmit descriptors per queue (dpdk backend; default 1024)")
 	fs.IntVar(&f.queues, "queues", 1, "device queues")
 	fs.StringVar(&f.offload, "offload", "auto", "TAP offloads (virtio-net header): auto, on or off")
 }
@@ -161,6 +169,14 @@ func (f *stackFlags) validate() error {
 	}
 	if f.queues < 1 || f.queues > 64 {
 		return fmt.Errorf("--queues %d: want 1 to 64", f.queues)
+	}
+	for _, c := range []struct {
+		name string
+		v    int
+	}{{"mbufs", f.mbufs}, {"burst", f.burst}, {"rx-desc", f.rxDesc}, {"tx-desc", f.txDesc}} {
+		if c.v < 0 {
+			return fmt.Errorf("--%s %d: want a positive count (or 0 for the default)", c.name, c.v)
+		}
 	}
 	if f.hostAddr != "" {
 		if _, err := netip.ParsePrefix(f.hostAddr); err != nil {
@@ -226,7 +242,8 @@ func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() er
 		if err := dpdk.Init(strings.Fields(f.eal)); err != nil {
 			return nil, nil, fmt.Errorf("--backend dpdk: %w", err)
 		}
-		cfg := dpdk.Config{Port: f.port, Queues: f.queues, MTU: f.mtu, Clock: clock}
+		cfg := dpdk.Config{Port: f.port, Queues: f.queues, MTU: f.mtu, Clock: clock,
+			Mbufs: f.mbufs, Burst: f.burst, RxDesc: f.rxDesc, TxDesc: f.txDesc}
 		if f.mac != "" {
 			cfg.MAC, _ = net.ParseMAC(f.mac)
 		}
