@@ -26,11 +26,13 @@ test:
 	$(GO) test -count=1 -timeout 25m $(PKGS)
 	@$(MAKE) --no-print-directory test-dpdk
 
-# The DPDK backend's tests, with the EAL on virtual devices; they need
-# libdpdk-dev (root for net_tap).
+# The DPDK backend's tests, with the EAL on virtual devices, and the
+# integration tests of ustack built with DPDK (TestDPDK*; the others ran
+# in test already); they need libdpdk-dev (root for net_tap).
 test-dpdk:
 	@if pkg-config --exists libdpdk 2>/dev/null; then \
-		$(GO) test -tags dpdk -count=1 -timeout 10m ./dpdk/; \
+		$(GO) test -tags dpdk -count=1 -timeout 10m ./dpdk/ && \
+		$(GO) test -tags dpdk -count=1 -timeout 10m -run '^TestDPDK' ./integration/; \
 	else \
 		echo "dpdk: SKIP: libdpdk-dev and pkg-config are not installed (.ci/run installs them)"; \
 	fi

@@ -25,6 +25,10 @@ import (
 
 var ustackBin string
 
+// buildTags are the build tags of the ustack binary the tests run: "dpdk"
+// when the tests themselves are built with -tags dpdk (dpdk_test.go).
+var buildTags string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ustack-integration")
 	if err != nil {
@@ -32,7 +36,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	ustackBin = filepath.Join(dir, "ustack")
-	out, err := exec.Command("go", "build", "-o", ustackBin, "../cmd/ustack").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", buildTags, "-o", ustackBin, "../cmd/ustack").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building ustack: %v\n%s", err, out)
 		os.Exit(1)

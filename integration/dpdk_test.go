@@ -1,0 +1,311 @@
+//go:build dpdk
+
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Built with -tags dpdk (make test-dpdk), the tests run a ustack binary
+// with the DPDK backend: `ustack serve --backend dpdk` and `ustack get
+// --backend dpdk` on a net_tap virtual device whose kernel side, in a
+// network namespace of its own, is the peer.
+
+// dpdkSkip is why the DPDK tests cannot run, or empty.
+var dpdkSkip string
+
+func init() {
+	if err := exec.Command("pkg-config", "--exists", "libdpdk").Run(); err != nil {
+		dpdkSkip = "needs libdpdk-dev and pkg-config (.ci/run installs them)"
+		return
+	}
+	buildTags = "dpdk"
+}
+
+func requireDPDK(t testing.TB, tools ...string) {
+	t.Helper()
+	if dpdkSkip != "" {
+		t.Skip(dpdkSkip)
+	}
+	requireRoot(t, tools...)
+}
+
+// dpdkPort is one ustack process's DPDK side: a net_tap device whose
+// kernel netdev (iface) appears in namespace ns, and an EAL file prefix of
+// its own so that concurrent DPDK processes never share a runtime
+// directory.
+type dpdkPort struct {
+	ns, iface, prefix string
+	mac, hostMAC      string // ustack's and the kernel's, distinct
+}
+
+func newDPDKPort(ns string) dpdkPort {
+	b := make([]byte, 3)
+	rand.Read(b)
+	id := hex.EncodeToString(b)
+	return dpdkPort{ns: ns, iface: "dk" + id, prefix: "dk" + id,
+		mac: "02:dc:" + id[0:2] + ":" + id[2:4] + ":" + id[4:6] + ":02", hostMAC: "02:dc:" + id[0:2] + ":" + id[2:4] + ":" + id[4:6] + ":01"}
+}
+
+// eal is the EAL arguments: no hugepages, PCI or shared config, one core,
+// the TAP device.
+func (d dpdkPort) eal() string {
+	return fmt.Sprintf("-l 0 --no-huge --no-pci --no-shconf -m 256 --file-prefix %s --vdev=net_tap0,iface=%s", d.prefix, d.iface)
+}
+
+// args are the backend flags of ustack on the port.
+func (d dpdkPort) args(addr string) []string {
+	return []string{"--backend", "dpdk", "--eal", d.eal(), "--port", "net_tap0", "--addr", addr, "--mac", d.mac}
+}
+
+// runtimeDir is the EAL's runtime directory of the port's process.
+func (d dpdkPort) runtimeDir() string { return filepath.Join("/var/run/dpdk", d.prefix) }
+
+// configureHost waits for the TAP netdev to appear in the namespace (the
+// EAL makes it) and gives the kernel's side its own MAC address (net_tap
+// gives it the port's) and hostAddr. IPv6 is off on the kernel side: its
+// link-local address, made while it had ustack's MAC, would collide with
+// ustack's.
+func (d dpdkPort) configureHost(t testing.TB, hostAddr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for exec.Command("ip", "-n", d.ns, "link", "show", d.iface).Run() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the net_tap netdev %s did not appear in namespace %s", d.iface, d.ns)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	run(t, "ip", "-n", d.ns, "link", "set", d.iface, "address", d.hostMAC)
+	run(t, "ip", "-n", d.ns, "addr", "add", hostAddr, "dev", d.iface)
+	run(t, "ip", "-n", d.ns, "link", "set", d.iface, "up")
+}
+
+// newDPDKNetns makes a namespace (IPv6 off) and returns it without ustack.
+func newDPDKNetns(t testing.TB) *netns {
+	t.Helper()
+	b := make([]byte, 3)
+	rand.Read(b)
+	name := "dk-" + hex.EncodeToString(b)
+	run(t, "ip", "netns", "add", name)
+	n := &netns{t: t, name: name, host: "10.77.0.1", ustack: "10.77.0.2"}
+	t.Cleanup(func() {
+		n.stop()
+		exec.Command("ip", "netns", "del", name).Run()
+	})
+	run(t, "ip", "netns", "exec", name, "ip", "link", "set", "lo", "up")
+	for _, k := range []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"} {
+		run(t, "ip", "netns", "exec", name, "sysctl", "-q", "-w", k)
+	}
+	return n
+}
+
+// newDPDKServe starts `ustack serve --backend dpdk` in a fresh namespace
+// with args, waits until it serves and configures the kernel side.
+func newDPDKServe(t testing.TB, args ...string) (*netns, dpdkPort) {
+	t.Helper()
+	n := newDPDKNetns(t)
+	d := newDPDKPort(n.name)
+	full := append([]string{"netns", "exec", n.name, ustackBin, "serve"}, d.args(n.ustack+"/24")...)
+	n.stderr = &syncBuffer{}
+	n.cmd = exec.Command("ip", append(full, args...)...)
+	n.cmd.Stderr = n.stderr
+	n.cmd.Stdout = n.stderr
+	require.NoError(t, n.cmd.Start())
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(n.stderr.String(), "msg=ready") {
+		if time.Now().After(deadline) {
+			t.Fatalf("ustack serve --backend dpdk did not get ready:\n%s", n.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	d.configureHost(t, n.host+"/24")
+	return n, d
+}
+
+// TestDPDKServe runs the services of `ustack serve --backend dpdk` against
+// the kernel, then stops it with SIGTERM.
+func TestDPDKServe(t *testing.T) {
+	requireDPDK(t, "ping", "curl", "nc", "sysctl")
+	n, d := newDPDKServe(t, "--http", ":80", "--echo", "7")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	t.Run("ping", func(t *testing.T) {
+		out, err := n.exec(ctx, nil, "ping", "-c", "5", "-i", "0.2", "-W", "2", n.ustack)
+		require.NoError(t, err)
+		assert.Contains(t, string(out), "5 received")
+		out, err = n.exec(ctx, nil, "ip", "neigh", "show", n.ustack)
+		require.NoError(t, err)
+		assert.Contains(t, string(out), d.mac, "the kernel reaches ustack at ustack's own MAC address")
+	})
+
+	t.Run("curl 100 MiB down and up", func(t *testing.T) {
+		dir := t.TempDir()
+		body, hdrs := filepath.Join(dir, "body"), filepath.Join(dir, "headers")
+		start := time.Now()
+		_, err := n.exec(ctx, nil, "curl", "-sS", "--fail", "-D", hdrs, "-o", body, fmt.Sprintf("http://%s/bytes/%d", n.ustack, mib100))
+		require.NoError(t, err)
+		t.Logf("download: %.0f Mbit/s", mib100*8/time.Since(start).Seconds()/1e6)
+		h, err := os.ReadFile(hdrs)
+		require.NoError(t, err)
+		assert.Equal(t, headerValue(h, "X-Sha256"), fileSHA(t, body), "the body's SHA-256")
+
+		up := filepath.Join(dir, "up")
+		require.NoError(t, os.WriteFile(up, randomBytes(mib100), 0o600))
+		start = time.Now()
+		out, err := n.exec(ctx, nil, "curl", "-sS", "--fail", "--data-binary", "@"+up, fmt.Sprintf("http://%s/sha256", n.ustack))
+		require.NoError(t, err)
+		t.Logf("upload: %.0f Mbit/s", mib100*8/time.Since(start).Seconds()/1e6)
+		assert.Equal(t, fileSHA(t, up)+"\n", string(out))
+	})
+
+	t.Run("nc echo", func(t *testing.T) {
+		data := randomBytes(1 << 20)
+		out, err := n.exec(ctx, bytes.NewReader(data), "nc", "-N", n.ustack, "7")
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(data, out), "echoed %d of %d bytes", len(out), len(data))
+	})
+
+	t.Run("SIGTERM", func(t *testing.T) {
+		require.NoError(t, n.cmd.Process.Signal(syscall.SIGTERM))
+		err := waitExit(n.cmd, 5*time.Second)
+		n.cmd = nil
+		require.NoError(t, err, "exit status after SIGTERM:\n%s", n.stderr.String())
+		log := n.stderr.String()
+		assert.Contains(t, log, "shutting down")
+		assert.NotContains(t, log, "panic")
+		assert.NotContains(t, log, "duplicate address")
+		assertNoEALLeft(t, d)
+	})
+}
+
+// waitExit waits for cmd to exit, killing it after timeout.
+func waitExit(cmd *exec.Cmd, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("no exit within %v", timeout)
+	}
+}
+
+// assertNoEALLeft checks that a ustack process left no DPDK state behind:
+// no runtime directory (telemetry socket) and no TAP netdev.
+func assertNoEALLeft(t testing.TB, d dpdkPort) {
+	t.Helper()
+	_, err := os.Stat(d.runtimeDir())
+	assert.True(t, os.IsNotExist(err), "the EAL's runtime directory %s is left: %v", d.runtimeDir(), err)
+	assert.Error(t, exec.Command("ip", "-n", d.ns, "link", "show", d.iface).Run(), "the TAP netdev %s is left", d.iface)
+}
+
+// ustack as the HTTP client (`ustack get --backend dpdk`) of a Go server in
+// the namespace.
+func TestDPDKGetFromLinuxServer(t *testing.T) {
+	requireDPDK(t, "sysctl")
+	n := newDPDKNetns(t)
+	d := newDPDKPort(n.name)
+	data := randomBytes(32 << 20)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/data" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(data)
+	})}
+	ln := n.listen("0.0.0.0:8080")
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	get := func(path string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		args := append(append([]string{"netns", "exec", n.name, ustackBin, "get"}, d.args(n.ustack+"/24")...), "http://"+n.host+":8080"+path)
+		cmd := exec.CommandContext(ctx, "ip", args...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		require.NoError(t, cmd.Start())
+		// The kernel side exists once the EAL made it; ustack's ARP and
+		// SYN retries cover the moments before it is configured.
+		d.configureHost(t, n.host+"/24")
+		err := cmd.Wait()
+		assertNoEALLeft(t, d)
+		return out.String(), err
+	}
+	out, err := get("/data")
+	require.NoError(t, err, out)
+	sum := sha256.Sum256(data)
+	assert.Contains(t, out, "sha256 "+hex.EncodeToString(sum[:]))
+	assert.Contains(t, out, fmt.Sprintf("bytes %d", len(data)))
+	out, err = get("/missing")
+	require.Error(t, err, "a 404 is a failure:\n%s", out)
+}
+
+// Bad input: one line from ustack naming the problem, a non-zero exit and
+// no DPDK state left behind.
+func TestDPDKBadInput(t *testing.T) {
+	requireDPDK(t, "sysctl")
+	n := newDPDKNetns(t)
+	for _, tc := range []struct {
+		name string
+		args func(d dpdkPort) []string
+		want string // in ustack's error line
+	}{
+		{"bad EAL argument", func(d dpdkPort) []string {
+			return []string{"--eal", d.eal() + " --no-such-eal-flag"}
+		}, "bad EAL arguments"},
+		{"missing port", func(d dpdkPort) []string {
+			return []string{"--eal", d.eal(), "--port", "net_tap7"}
+		}, `no port "net_tap7" (ports: 0 net_tap0)`},
+		{"missing port id", func(d dpdkPort) []string {
+			return []string{"--eal", d.eal(), "--port", "3"}
+		}, `no port 3 (ports: 0 net_tap0)`},
+		{"too few mbufs", func(d dpdkPort) []string {
+			return []string{"--eal", d.eal(), "--port", "net_tap0", "--mbufs", "100"}
+		}, "100 mbufs per queue are too few"},
+		{"negative mbufs", func(d dpdkPort) []string {
+			return []string{"--eal", d.eal(), "--port", "net_tap0", "--mbufs", "-1"}
+		}, "--mbufs -1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDPDKPort(n.name)
+			args := append([]string{"netns", "exec", n.name, ustackBin, "serve", "--backend", "dpdk", "--addr", "10.77.0.2/24"}, tc.args(d)...)
+			cmd := exec.Command("ip", args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			require.NoError(t, cmd.Start())
+			err := waitExit(cmd, 20*time.Second)
+			require.Error(t, err, "ustack exits non-zero")
+			var ours []string
+			for _, l := range strings.Split(stderr.String(), "\n") {
+				if strings.HasPrefix(l, "ustack serve: ") {
+					ours = append(ours, l)
+				}
+			}
+			require.Len(t, ours, 1, "one error line from ustack:\n%s", stderr.String())
+			assert.Contains(t, ours[0], tc.want)
+			last := strings.TrimSpace(stderr.String())
+			assert.True(t, strings.HasSuffix(last, ours[0]), "the error line is the last: %q", last[max(0, len(last)-300):])
+			assertNoEALLeft(t, d)
+		})
+	}
+}
