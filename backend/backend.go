@@ -136,6 +136,12 @@ type Caps struct {
 	BufSize int
 	// Offloads the device performs.
 	Offloads Offloads
+	// BusyPoll: Wait returns at once while the queue is busy and each
+	// queue is polled from one OS thread it may register with the device
+	// (a DPDK lcore), so the stack locks each queue's loop to its thread.
+	// A blocking backend leaves it false: a locked thread would make every
+	// wake-up an OS thread hand-off.
+	BusyPoll bool
 	// Steering is the receive steering rule; the Toeplitz fields say how to
 	// compute it when Steering is SteerToeplitz.
 	Steering       Steering

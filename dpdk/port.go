@@ -286,11 +286,12 @@ func (p *Port) describe(rss bool, info *C.struct_rte_eth_dev_info) error {
 		return p.errorf("read mtu: %v", syscall.Errno(-r))
 	}
 	p.caps = backend.Caps{
-		Name:    p.name,
-		MAC:     net.HardwareAddr{byte(mac[0]), byte(mac[1]), byte(mac[2]), byte(mac[3]), byte(mac[4]), byte(mac[5])},
-		MTU:     int(mtu),
-		Queues:  p.cfg.Queues,
-		BufSize: p.dataRoom,
+		Name:     p.name,
+		MAC:      net.HardwareAddr{byte(mac[0]), byte(mac[1]), byte(mac[2]), byte(mac[3]), byte(mac[4]), byte(mac[5])},
+		MTU:      int(mtu),
+		Queues:   p.cfg.Queues,
+		BufSize:  p.dataRoom,
+		BusyPoll: true,
 		Offloads: backend.Offloads{
 			RxCsum: p.rxCsum,
 			TxCsum: p.txCsum,

@@ -29,8 +29,10 @@ type Config struct {
 	Manual bool
 	// Logger receives the stack's logs; default slog.Default().
 	Logger *slog.Logger
-	// LoopStart, when set, runs first on each queue's loop, on its
-	// locked OS thread (DPDK registers the thread as an lcore there).
+	// LoopStart, when set, runs first on each queue's loop, on an OS
+	// thread locked to the loop (DPDK registers the thread as an lcore
+	// there). Loops are locked to their threads also when a backend is
+	// BusyPoll, and otherwise not.
 	// An error stops the stack's loop for that queue and is logged.
 	LoopStart func(queue int) error
 

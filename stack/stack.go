@@ -166,8 +166,10 @@ func (s *Stack) shared() *shared { return s.queues[0].shared() }
 // frames may be ready, the next deadline, or a wake-up.
 func (s *Stack) run(q *queue) {
 	defer s.wg.Done()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	if s.lockThread() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	if s.cfg.LoopStart != nil {
 		if err := s.cfg.LoopStart(q.id); err != nil {
 			s.log.Error("queue loop cannot start", "queue", q.id, "err", err)
@@ -231,6 +233,22 @@ func (s *Stack) run(q *queue) {
 		ifc.be.Wake(q.id)
 	}
 	waiters.Wait()
+}
+
+// lockThread says whether a loop owns its OS thread: LoopStart may
+// register the thread, and a busy-polling device polls from one thread.
+// Otherwise the loop is an ordinary goroutine, so a wake-up runs it on
+// whichever thread is free instead of handing off to a parked one.
+func (s *Stack) lockThread() bool {
+	if s.cfg.LoopStart != nil {
+		return true
+	}
+	for _, ifc := range s.ifaces {
+		if ifc.caps.BusyPoll {
+			return true
+		}
+	}
+	return false
 }
 
 // wake makes q's loop run soon.
