@@ -236,9 +236,9 @@ func (s *Stack) ListenBacklog(network, address string, backlog int) (net.Listene
 	if !ok || proto != protoTCP {
 		return nil, opErr(net.UnknownNetworkError(network))
 	}
-	if backlog <= 0 {
-		backlog = 1
-	}
+	// As listen(2): the backlog is at least one and at most the limit
+	// (Linux's somaxconn).
+	backlog = min(max(backlog, 1), s.cfg.Limits.AcceptBacklog)
 	ap, err := parseAddr(network, address, proto, true)
 	if err != nil {
 		return nil, opErr(err)

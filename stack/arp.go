@@ -63,6 +63,7 @@ func (c *arpCache) resolve(ifc *iface, addr netip.Addr, f *backend.Frame) {
 		n = c.create(ifc, addr)
 		if n == nil {
 			c.q.counters.ARP.CacheFull++
+			c.q.limitReached(limitNeighbours)
 			backend.ReleaseOne(f)
 			return
 		}
@@ -183,6 +184,7 @@ func (c *arpCache) learn(ifc *iface, addr netip.Addr, mac wire.MAC, create bool)
 		}
 		if len(c.entries) >= c.cfg.MaxEntries && !c.evict() {
 			c.q.counters.ARP.CacheFull++
+			c.q.limitReached(limitNeighbours)
 			return
 		}
 		c.seq++

@@ -42,6 +42,7 @@ type Config struct {
 	Reassembly ReassemblyConfig
 	UDP        UDPConfig
 	TCP        TCPConfig
+	Limits     LimitsConfig
 }
 
 // InterfaceConfig is one network interface.
@@ -212,6 +213,9 @@ func (c *Config) fill() error {
 	if len(c.Interfaces) == 0 {
 		return fmt.Errorf("stack: no interfaces")
 	}
+	if err := c.checkLimits(); err != nil {
+		return err
+	}
 	if c.Clock == nil {
 		c.Clock = backend.NewRealClock()
 	}
@@ -322,7 +326,7 @@ func (c *Config) fill() error {
 	default:
 		return fmt.Errorf("stack: tcp syn cookies %q: want auto, always or never", t.SynCookies)
 	}
-	return nil
+	return c.fillLimits()
 }
 
 func defDuration(v, d time.Duration) time.Duration {

@@ -43,7 +43,10 @@ func newHarness(t *testing.T, mbuf bool, cfg Config) *harness {
 	clock := backend.NewVirtualClock(t0)
 	fd := newFeeder(t, clock, mbuf, ourMAC)
 	cfg.Interfaces = []InterfaceConfig{{Backend: fd, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}}
-	cfg.Seed, cfg.Clock, cfg.Manual, cfg.Logger = 1, clock, true, quietLogger()
+	cfg.Seed, cfg.Clock, cfg.Manual = 1, clock, true
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
 	if cfg.IPv6 == (IPv6Config{}) {
 		// The link-local address is up at once and no router is
 		// solicited: IPv4 tests see no IPv6 frames they did not ask for.

@@ -218,5 +218,6 @@ type TCPCounters struct {
 	KeepAliveTimeouts uint64
 	AbortOnClose      uint64
 	OrphanDrops       uint64
-	ConnLimitDrops    uint64
+	ConnLimitDrops    uint64 // connections refused by TCPConfig.MaxConnections
+	AbortOnMemory     uint64 // connections reset or refused by LimitsConfig.BufferMemory
 }

@@ -126,8 +126,11 @@ func (q *queue) reassemble(ip wire.IPv4) ([]byte, bool) {
 		if res.Reason != reasm.Discarded {
 			c.ReasmFails++
 		}
-		if res.Reason == reasm.Overlap {
+		switch res.Reason {
+		case reasm.Overlap:
 			c.ReasmOverlaps++
+		case reasm.MemoryFull:
+			q.limitReached(limitReassembly)
 		}
 		return nil, false
 	}

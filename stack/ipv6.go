@@ -157,6 +157,13 @@ func (q *queue) ipv6Input(ifc *iface, f *backend.Frame, b []byte, l2multicast bo
 	if !q.ipv6Headers(ifc, ip, &ch, 0, fo, l2multicast) {
 		return
 	}
+	if ch.Fragment.Offset == 0 && wire.IPv6HeaderLen+int(ip.PayloadLen())-ch.Offset < upperHeaderLen(ch.Proto) {
+		// RFC 7112 §5: a first fragment must hold the upper-layer header
+		// too, or tiny fragments hide it from filters.
+		c.InHdrErrors++
+		q.icmp6Error(ifc, ip, wire.ICMPv6ParameterProblem, wire.ICMPv6IncompleteChain, 0, l2multicast, false)
+		return
+	}
 	whole, ok := q.reassemble6(ifc, ip, &ch, l2multicast)
 	if !ok {
 		return
@@ -294,6 +301,8 @@ func (q *queue) reassemble6(ifc *iface, ip wire.IPv6, ch *wire.IPv6Chain, l2mult
 		case reasm.TooBig:
 			// RFC 8200 §4.5: Parameter Problem at the Fragment Offset.
 			q.icmp6Error(ifc, ip, wire.ICMPv6ParameterProblem, wire.ICMPv6ErroneousHeader, uint32(fr.HeaderOffset+2), l2multicast, false)
+		case reasm.MemoryFull:
+			q.limitReached(limitReassembly)
 		}
 		q.scheduleReasm6()
 		return nil, false
@@ -545,4 +554,18 @@ func solicitedNode(a netip.Addr) netip.Addr {
 func linkLocalFor(mac wire.MAC) netip.Prefix {
 	a := netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 8: mac[0] ^ 0x02, 9: mac[1], 10: mac[2], 11: 0xff, 12: 0xfe, 13: mac[3], 14: mac[4], 15: mac[5]})
 	return netip.PrefixFrom(a, 64)
+}
+
+// upperHeaderLen is the fixed header length of an upper-layer protocol
+// (RFC 7112 §5), 0 for those the stack does not speak.
+func upperHeaderLen(proto uint8) int {
+	switch proto {
+	case wire.IPProtoTCP:
+		return wire.TCPHeaderLen
+	case wire.IPProtoUDP:
+		return wire.UDPHeaderLen
+	case wire.IPProtoICMPv6:
+		return wire.ICMPv6HeaderLen
+	}
+	return 0
 }

@@ -298,6 +298,7 @@ func (nd *ndp) resolve(ifc *iface, addr netip.Addr, f *backend.Frame) {
 		n = nd.create(ifc, addr, neighIncomplete)
 		if n == nil {
 			q.counters.NDP.CacheFull++
+			q.limitReached(limitNeighbours)
 			backend.ReleaseOne(f)
 			return
 		}
@@ -437,6 +438,7 @@ func (nd *ndp) learn(ifc *iface, addr netip.Addr, mac wire.MAC) *ndNeighbor {
 	if n == nil {
 		if n = nd.create(ifc, addr, neighStale); n == nil {
 			nd.q.counters.NDP.CacheFull++
+			nd.q.limitReached(limitNeighbours)
 			return nil
 		}
 		n.mac = mac

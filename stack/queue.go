@@ -45,6 +45,7 @@ type queue struct {
 	portCounter uint32
 	pmtu        pmtuCache
 	icmp        icmpLimiter
+	limits      limitLog
 	ipID        uint16
 
 	rx  [burst]*backend.Frame

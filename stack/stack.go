@@ -33,6 +33,8 @@ type Stack struct {
 	queues []*queue
 
 	closing atomic.Bool
+	// bufMem is the TCP buffer memory in use (Limits.BufferMemory).
+	bufMem atomic.Int64
 	// pollMu serialises Poll with API calls on a Manual stack.
 	pollMu sync.Mutex
 	closed chan struct{}

@@ -90,6 +90,7 @@ type tcpConn struct {
 	// writes it and the loop sends from it.
 	sndBuf  atomic.Pointer[ring.Bytes]
 	sndSize int
+	bufMem  int // TCP buffer memory reserved from the stack for the rings
 	finSent bool
 	finSeq  seq.Value // the FIN's sequence number, once sent
 	// Receive sequence variables.

@@ -150,7 +150,15 @@ func (c *tcpConn) input(seg *segment) {
 		return
 	}
 	if !c.acceptable(seg) {
-		if !seg.has(wire.TCPFlagRST) {
+		// RFC 5961 §3.2: a RST outside the window is dropped silently.
+		switch {
+		case seg.has(wire.TCPFlagRST):
+			c.q.counters.TCP.OutOfWindow++
+		case seg.has(wire.TCPFlagSYN) && c.state.synchronized():
+			// RFC 5961 §4.2: a SYN gets a (rate-limited) challenge ACK
+			// whatever its sequence number.
+			c.challengeACK()
+		default:
 			c.q.counters.TCP.OutOfWindow++
 			c.sendACK()
 		}

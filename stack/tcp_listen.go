@@ -69,6 +69,7 @@ func (ln *tcpListener) input(key connKey, seg *segment) {
 		// Linux drops the SYN when the accept queue is full, so the
 		// client retries once the application catches up.
 		q.counters.TCP.ListenOverflows++
+		q.limitReached(limitAcceptQueue)
 		return
 	}
 	nh, ok := q.shared().lookup(key.remote.Addr())
@@ -77,12 +78,21 @@ func (ln *tcpListener) input(key connKey, seg *segment) {
 		return
 	}
 	cfg := &q.s.cfg.TCP
-	if cfg.SynCookies == "always" || (ln.synRcvd >= min(ln.backlog, cfg.SynBacklog) && cfg.SynCookies == "auto") {
+	synFull := ln.synRcvd >= min(ln.backlog, cfg.SynBacklog)
+	if synFull {
+		q.limitReached(limitSynQueue)
+	}
+	if cfg.SynCookies == "always" || (synFull && cfg.SynCookies == "auto") {
 		ln.sendCookie(key, seg, nh)
 		return
 	}
-	if ln.synRcvd >= min(ln.backlog, cfg.SynBacklog) || len(q.tcp.conns) >= cfg.MaxConnections {
+	if synFull {
 		q.counters.TCP.ListenDrops++
+		return
+	}
+	if len(q.tcp.conns) >= cfg.MaxConnections {
+		q.counters.TCP.ConnLimitDrops++
+		q.limitReached(limitConnections)
 		return
 	}
 	c := q.newConn(key, nh)
@@ -150,6 +160,12 @@ func (ln *tcpListener) cookieACK(key connKey, seg *segment) bool {
 	}
 	if ln.acceptQueueFull() {
 		q.counters.TCP.ListenOverflows++
+		q.limitReached(limitAcceptQueue)
+		return true
+	}
+	if len(q.tcp.conns) >= q.s.cfg.TCP.MaxConnections {
+		q.counters.TCP.ConnLimitDrops++
+		q.limitReached(limitConnections)
 		return true
 	}
 	nh, okr := q.shared().lookup(key.remote.Addr())
@@ -188,7 +204,7 @@ func (ln *tcpListener) cookieACK(key connKey, seg *segment) bool {
 // ready moves an established passive connection to the accept queue.
 func (ln *tcpListener) ready(c *tcpConn) {
 	ln.synRcvd--
-	if ln.closed.Load() {
+	if ln.closed.Load() || !c.reserveBuffers() {
 		c.abort()
 		return
 	}

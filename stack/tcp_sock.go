@@ -257,6 +257,7 @@ func (c *tcpConn) appClose() {
 	}
 	if q.tcp.orphans >= q.s.cfg.TCP.MaxOrphans {
 		q.counters.TCP.OrphanDrops++
+		q.limitReached(limitOrphans)
 		c.abort()
 		return
 	}
@@ -372,6 +373,7 @@ func (t *tcpSock) SetReadBuffer(n int) error {
 	if n <= 0 {
 		return t.opError("set", syscall.EINVAL)
 	}
+	n = min(n, t.s.cfg.Limits.SocketBuffer)
 	t.rmu.Lock()
 	defer t.rmu.Unlock()
 	return t.setOpt(func(c *tcpConn) {
@@ -379,14 +381,20 @@ func (t *tcpSock) SetReadBuffer(n int) error {
 		if rb == nil {
 			// Not made yet: it will be made at n, but never below the
 			// window already advertised.
-			c.rcvSize = max(n, int(c.rcvAdv.Sub(c.rcvNxt)))
+			if size := max(n, int(c.rcvAdv.Sub(c.rcvNxt))); c.resizeBuffer(c.rcvSize, size) {
+				c.rcvSize = size
+			}
 			return
 		}
 		ahead := int(c.rcvAdv.Sub(c.rcvNxt))
 		if c.ooo.n > 0 {
 			ahead = max(ahead, int(c.ooo.ranges[c.ooo.n-1].end.Sub(c.rcvNxt)))
 		}
-		nb := rb.Grown(n, max(ahead, 0))
+		want := max(n, rb.Len()+max(ahead, 0))
+		if !c.resizeBuffer(c.rcvSize, want) {
+			return
+		}
+		nb := rb.Grown(want, max(ahead, 0))
 		c.rcvSize = nb.Cap()
 		c.rcvBuf.Store(nb)
 	})
@@ -398,12 +406,18 @@ func (t *tcpSock) SetWriteBuffer(n int) error {
 	if n <= 0 {
 		return t.opError("set", syscall.EINVAL)
 	}
+	n = min(n, t.s.cfg.Limits.SocketBuffer)
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	return t.setOpt(func(c *tcpConn) {
 		sb := c.sndBuf.Load()
 		if sb == nil {
-			c.sndSize = n
+			if c.resizeBuffer(c.sndSize, n) {
+				c.sndSize = n
+			}
+			return
+		}
+		if !c.resizeBuffer(c.sndSize, max(n, sb.Len())) {
 			return
 		}
 		nb := sb.Grown(n, 0)

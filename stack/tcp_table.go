@@ -6,6 +6,7 @@ import (
 	"slices"
 	"syscall"
 
+	"github.com/ustack/ustack/stack/internal/ring"
 	"github.com/ustack/ustack/stack/tcp/cc"
 	"github.com/ustack/ustack/stack/tcp/isn"
 	"github.com/ustack/ustack/stack/tcp/rtt"
@@ -120,6 +121,36 @@ func newController(name string, mss int) cc.Controller {
 	return cc.NewCubic(cc.Config{MSS: mss})
 }
 
+// reserveBuffers reserves the connection's buffer memory, made as the
+// rings are first used; false, counted and logged, when the stack's
+// buffer memory is spent.
+func (c *tcpConn) reserveBuffers() bool {
+	q := c.q
+	n := ring.Size(c.sndSize) + ring.Size(c.rcvSize)
+	if !q.s.chargeBuffers(n) {
+		q.counters.TCP.AbortOnMemory++
+		q.limitReached(limitBufferMemory)
+		return false
+	}
+	c.bufMem = n
+	return true
+}
+
+// resizeBuffer charges the change of a ring's size from one size to
+// another and says whether it fits the stack's buffer memory.
+func (c *tcpConn) resizeBuffer(from, to int) bool {
+	d := ring.Size(to) - ring.Size(from)
+	if d > 0 && !c.q.s.chargeBuffers(d) {
+		c.q.limitReached(limitBufferMemory)
+		return false
+	}
+	if d < 0 {
+		c.q.s.bufMem.Add(int64(d))
+	}
+	c.bufMem += d
+	return true
+}
+
 // negotiate applies the options of the peer's SYN (RFC 7323, RFC 2018).
 func (c *tcpConn) negotiate(o *wire.TCPOptions, ourSYN bool) {
 	if o.HasWindowScale {
@@ -150,6 +181,7 @@ func (q *queue) connect(sock *tcpSock, local, remote netip.AddrPort, nh nextHop)
 	t := &q.tcp
 	if len(t.conns) >= q.s.cfg.TCP.MaxConnections {
 		q.counters.TCP.ConnLimitDrops++
+		q.limitReached(limitConnections)
 		return nil, syscall.EAGAIN
 	}
 	if local.Port() == 0 {
@@ -166,6 +198,9 @@ func (q *queue) connect(sock *tcpSock, local, remote netip.AddrPort, nh nextHop)
 	c.sock = sock
 	c.nodelay = sock.nodelay
 	c.setMSS(c.advMSS)
+	if !c.reserveBuffers() {
+		return nil, syscall.ENOBUFS
+	}
 	c.setState(stateSynSent)
 	t.conns[key] = c
 	c.sendSyn()

@@ -248,6 +248,8 @@ func (c *tcpConn) destroy() {
 	if c.ln != nil {
 		c.ln.forget(c)
 	}
+	q.s.bufMem.Add(-int64(c.bufMem))
+	c.bufMem = 0
 	c.releaseBuffers()
 	if c.sock != nil {
 		c.sock.wakeAll()

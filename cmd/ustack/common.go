@@ -52,6 +52,7 @@ type stackFlags struct {
 	hostAddr  string
 	queues    int
 	offload   string
+	limits    limitFlags
 }
 
 // prefixList is a repeatable --addr.
@@ -115,6 +116,7 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.txDesc, "tx-desc", 0, "transmit descriptors per queue (dpdk backend; default 1024)")
 	fs.IntVar(&f.queues, "queues", 1, "device queues")
 	fs.StringVar(&f.offload, "offload", "auto", "TAP offloads (virtio-net header): auto, on or off")
+	f.limits.register(fs)
 }
 
 // logger builds the logger from --log-level and --log-format.
@@ -209,7 +211,7 @@ func (f *stackFlags) validate() error {
 	if _, err := faults.Parse(f.faults); err != nil {
 		return fmt.Errorf("--faults: %w", err)
 	}
-	return nil
+	return f.limits.validate()
 }
 
 func dnsServer(s string) (netip.AddrPort, error) {
@@ -347,5 +349,7 @@ func (f *stackFlags) stackConfig(be backend.Backend, clock backend.Clock, log *s
 		}
 		routes = append(routes, stack.Route{Prefix: def, Via: gw})
 	}
-	return stack.Config{Interfaces: []stack.InterfaceConfig{ic}, Routes: routes, Seed: f.seed, Clock: clock, Logger: log, LoopStart: f.loopStart}
+	cfg := stack.Config{Interfaces: []stack.InterfaceConfig{ic}, Routes: routes, Seed: f.seed, Clock: clock, Logger: log, LoopStart: f.loopStart}
+	f.limits.apply(&cfg)
+	return cfg
 }

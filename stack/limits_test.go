@@ -1,0 +1,180 @@
+package stack
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket/layers"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLimitsConfigRefusesBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(c *Config)
+		want string
+	}{
+		{"negative max connections", func(c *Config) { c.TCP.MaxConnections = -1 }, "tcp max connections -1"},
+		{"negative syn backlog", func(c *Config) { c.TCP.SynBacklog = -5 }, "tcp syn backlog -5"},
+		{"negative accept backlog", func(c *Config) { c.Limits.AcceptBacklog = -1 }, "limits accept backlog -1"},
+		{"negative buffer memory", func(c *Config) { c.Limits.BufferMemory = -1 }, "limits buffer memory -1"},
+		{"negative socket buffer", func(c *Config) { c.Limits.SocketBuffer = -1 }, "limits socket buffer -1"},
+		{"negative arp cache", func(c *Config) { c.ARP.MaxEntries = -1 }, "arp max entries -1"},
+		{"negative ipv6 cache", func(c *Config) { c.IPv6.MaxEntries = -2 }, "ipv6 max entries -2"},
+		{"negative reassembly memory", func(c *Config) { c.Reassembly.MaxBytes = -1 }, "reassembly max bytes -1"},
+		{"buffer above the socket limit", func(c *Config) { c.TCP.SendBuffer, c.TCP.RecvBuffer, c.Limits.SocketBuffer = 1<<16, 1<<20, 1<<16 }, "tcp recv buffer 1048576: above the socket buffer limit 65536"},
+		{"memory below one connection", func(c *Config) { c.Limits.BufferMemory = 1 << 10 }, "limits buffer memory 1024"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fd := newFeeder(t, nil, false, ourMAC)
+			cfg := Config{Interfaces: []InterfaceConfig{{Backend: fd}}, Manual: true}
+			tc.set(&cfg)
+			_, err := New(cfg)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "\n")
+		})
+	}
+}
+
+// limitLogs counts the "limit reached" lines of one limit.
+func limitLogs(l *logBuffer, name string) int {
+	return strings.Count(l.String(), `msg="limit reached" limit="`+name+`"`)
+}
+
+func logTo(l *logBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// synAck opens a connection from port up to the accept queue without
+// accepting it; it returns the peer.
+func synAck(t *testing.T, h *harness, port layers.TCPPort) *tcpPeer {
+	t.Helper()
+	p := &tcpPeer{h: h, port: port, lport: 80, seq: peerISN}
+	p.send("S", nil, mssOpt(1460))
+	sa := p.one(t, "SYN-ACK")
+	p.seq, p.ack = peerISN+1, sa.Seq+1
+	p.send("A", nil)
+	return p
+}
+
+// A connection beyond TCPConfig.MaxConnections is refused, counted every
+// time and logged once per LogInterval with the count in between.
+func TestLimitMaxConnectionsCountedAndLoggedRateLimited(t *testing.T) {
+	var logs logBuffer
+	h := newRuleHarness(t, false, Config{TCP: TCPConfig{MaxConnections: 2}, Logger: logTo(&logs)})
+	ln := listen80(t, h, 16)
+	synAck(t, h, 40000)
+	synAck(t, h, 40001)
+	for i := range 100 {
+		p := &tcpPeer{h: h, port: layers.TCPPort(41000 + i), lport: 80, seq: peerISN}
+		p.send("S", nil, mssOpt(1460))
+		assert.Empty(t, p.segs(), "no SYN-ACK beyond the limit")
+	}
+	assert.Equal(t, uint64(100), h.s.Counters().TCP.ConnLimitDrops)
+	assert.Equal(t, 1, limitLogs(&logs, "tcp max connections"))
+	h.at(10 * time.Second)
+	p := &tcpPeer{h: h, port: 42000, lport: 80, seq: peerISN}
+	p.send("S", nil, mssOpt(1460))
+	assert.Equal(t, 2, limitLogs(&logs, "tcp max connections"))
+	assert.Contains(t, logs.String(), "since_last_log=99")
+	_, err := h.s.queues[0].connect(newTCPSock(h.s, h.s.queues[0], "tcp", nil), peerAddr80, peerAddr80, nextHop{})
+	assert.ErrorIs(t, err, syscall.EAGAIN, "dialling is refused too")
+	require.NotNil(t, tryAccept(ln))
+}
+
+// LimitsConfig.BufferMemory: a connection whose buffers would exceed it is
+// reset once its handshake completes; a dial fails with ENOBUFS; closing a
+// connection gives its memory back.
+func TestLimitBufferMemoryResetsNewConnections(t *testing.T) {
+	var logs logBuffer
+	cfg := Config{TCP: TCPConfig{SendBuffer: 64 << 10, RecvBuffer: 64 << 10}, Limits: LimitsConfig{BufferMemory: 256 << 10}, Logger: logTo(&logs)}
+	h := newRuleHarness(t, false, cfg)
+	ln := listen80(t, h, 16)
+	_, _, s1 := handshake(t, h, ln, 40000, mssOpt(1460))
+	_, _, s2 := handshake(t, h, ln, 40001, mssOpt(1460))
+	require.NotNil(t, s1)
+	require.NotNil(t, s2)
+	assert.Equal(t, 256<<10, h.s.BufferMemory())
+
+	p := &tcpPeer{h: h, port: 40002, lport: 80, seq: peerISN}
+	p.send("S", nil, mssOpt(1460))
+	sa := p.one(t, "SYN-ACK: a half-open connection has no buffers yet")
+	p.seq, p.ack = peerISN+1, sa.Seq+1
+	p.send("A", nil)
+	assert.Equal(t, "R", flagsOf(p.one(t, "RST")))
+	assert.Nil(t, tryAccept(ln))
+	assert.Equal(t, uint64(1), h.s.Counters().TCP.AbortOnMemory)
+	assert.Equal(t, 1, limitLogs(&logs, "limits buffer memory"))
+
+	_, err := h.s.queues[0].connect(newTCPSock(h.s, h.s.queues[0], "tcp", nil), netipAP("10.0.0.1:0"), peerAddr80, nextHop{ifc: h.s.ifaces[0], src: netipA("10.0.0.1")})
+	assert.ErrorIs(t, err, syscall.ENOBUFS)
+	assert.Equal(t, uint64(2), h.s.Counters().TCP.AbortOnMemory)
+
+	require.NoError(t, s1.SetLinger(0))
+	require.NoError(t, s1.Close())
+	h.poll()
+	h.out()
+	assert.Equal(t, 128<<10, h.s.BufferMemory())
+	_, _, s3 := handshake(t, h, ln, 40003, mssOpt(1460))
+	assert.NotNil(t, s3, "the memory was given back")
+}
+
+// LimitsConfig.SocketBuffer caps SetReadBuffer and SetWriteBuffer, and the
+// growth is charged to the stack's buffer memory.
+func TestLimitSocketBufferCapsSetBuffer(t *testing.T) {
+	cfg := Config{TCP: TCPConfig{SendBuffer: 64 << 10, RecvBuffer: 64 << 10}, Limits: LimitsConfig{SocketBuffer: 1 << 20}}
+	h := newRuleHarness(t, false, cfg)
+	ln := listen80(t, h, 16)
+	_, _, s := handshake(t, h, ln, 40000, mssOpt(1460))
+	require.NoError(t, s.SetReadBuffer(1<<30))
+	require.NoError(t, s.SetWriteBuffer(1<<30))
+	h.poll()
+	assert.Equal(t, 1<<20, s.c.rcvSize)
+	assert.Equal(t, 1<<20, s.c.sndSize)
+	assert.Equal(t, 2<<20, h.s.BufferMemory())
+	writeNow(t, h, s, []byte("x"))
+	assert.Equal(t, 1<<20, s.c.sndBuf.Load().Cap(), "the ring is made at the size set")
+	require.NoError(t, s.SetWriteBuffer(64<<10))
+	h.poll()
+	assert.Equal(t, 1<<20+64<<10, h.s.BufferMemory(), "shrinking gives memory back")
+}
+
+// LimitsConfig.AcceptBacklog caps the backlog a listener asks for: SYNs
+// beyond a full accept queue are dropped and counted.
+func TestLimitAcceptBacklogCapsListen(t *testing.T) {
+	var logs logBuffer
+	h := newRuleHarness(t, false, Config{Limits: LimitsConfig{AcceptBacklog: 2}, Logger: logTo(&logs)})
+	ln := listen80(t, h, 1000)
+	assert.Equal(t, 2, ln.backlog)
+	synAck(t, h, 40000)
+	synAck(t, h, 40001)
+	p := &tcpPeer{h: h, port: 40002, lport: 80, seq: peerISN}
+	p.send("S", nil, mssOpt(1460))
+	assert.Empty(t, p.segs())
+	assert.Equal(t, uint64(1), h.s.Counters().TCP.ListenOverflows)
+	assert.Equal(t, 1, limitLogs(&logs, "accept backlog"))
+}
+
+// ARPConfig.MaxEntries: entries for new neighbours beyond it are not
+// made; the packets that needed them are dropped and counted.
+func TestLimitNeighbourCacheFull(t *testing.T) {
+	var logs logBuffer
+	h := newHarness(t, false, Config{ARP: ARPConfig{MaxEntries: 2}, Logger: logTo(&logs)})
+	for i := range 10 {
+		h.in(eth(peerMAC, ourMAC, layers.EthernetTypeIPv4), ip4(net.IP{10, 0, 0, byte(20 + i)}, ourIP, layers.IPProtocolICMPv4), echoReq(1, 1))
+	}
+	q := h.s.queues[0]
+	assert.LessOrEqual(t, len(q.arp.entries), 2)
+	assert.Equal(t, uint64(8), h.s.Counters().ARP.CacheFull)
+	assert.Equal(t, 1, limitLogs(&logs, "neighbour cache max entries"))
+}
+
+func netipAP(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+func netipA(s string) netip.Addr      { return netip.MustParseAddr(s) }
