@@ -11,7 +11,7 @@ import (
 )
 
 // call runs fn on q's loop and waits for it. On a Manual stack it runs fn
-// at once, between two Polls.
+// at once, between two Polls, and wakes the stack's driver.
 func (s *Stack) call(ctx context.Context, q *queue, fn func(q *queue) error) error {
 	if s.closing.Load() {
 		return errClosed
@@ -19,6 +19,8 @@ func (s *Stack) call(ctx context.Context, q *queue, fn func(q *queue) error) err
 	if s.cfg.Manual {
 		s.pollMu.Lock()
 		defer s.pollMu.Unlock()
+		// fn may have queued frames: the driver is to poll soon.
+		defer s.wake(q)
 		return fn(q)
 	}
 	done := make(chan error, 1)

@@ -253,13 +253,14 @@ func (s *Stack) lockThread() bool {
 	return false
 }
 
-// wake makes q's loop run soon.
+// wake makes q's loop run soon. A Manual stack has no loop: its
+// backends' Wake tells the driver (a simulator) that the stack has work
+// for the next Poll.
 func (s *Stack) wake(q *queue) {
-	if s.cfg.Manual {
-		return
-	}
-	if len(s.ifaces) == 1 {
-		s.ifaces[0].be.Wake(q.id)
+	if len(s.ifaces) == 1 || s.cfg.Manual {
+		for _, ifc := range s.ifaces {
+			ifc.be.Wake(q.id)
+		}
 		return
 	}
 	notify(s.wakeCh[q.id])
