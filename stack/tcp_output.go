@@ -284,11 +284,20 @@ func (c *tcpConn) advertise() uint16 {
 	if c.rcvAdv.LessThan(c.rcvNxt) {
 		c.rcvAdv = c.rcvNxt
 	}
-	wnd := int(c.rcvAdv.Sub(c.rcvNxt)) >> c.rcvScale
-	if wnd < c.rcvCap()/4>>c.rcvScale && c.sock != nil {
-		c.sock.wantWindow.Store(true)
+	adv := int(c.rcvAdv.Sub(c.rcvNxt))
+	if c.sock != nil {
+		// As Linux's tcp_cleanup_rbuf: once the window left is at most
+		// half the buffer, a read that would let it double (and by at
+		// least a step) is announced at once. Otherwise a sender held
+		// by the window waits for the delayed ACK, which at a large
+		// MSS comes after one segment of a few in flight.
+		want := 0
+		if 2*adv <= c.rcvCap() {
+			want = max(2*adv, step)
+		}
+		c.sock.wantFree.Store(int64(want))
 	}
-	return uint16(min(wnd, 65535))
+	return uint16(min(adv>>c.rcvScale, 65535))
 }
 
 // rcvFree is the room in the receive buffer from RCV.NXT on.

@@ -32,7 +32,10 @@ type tcpSock struct {
 	closed       atomic.Bool
 	readShut     atomic.Bool
 	writeShut    atomic.Bool
-	wantWindow   atomic.Bool // the loop advertised a small window: tell it when reads free room
+	// wantFree, when positive, is the free room in the receive ring at
+	// which the window the loop could advertise is worth an update: a
+	// read that frees that much tells the loop (see advertise).
+	wantFree atomic.Int64
 	nodelay      bool
 	rmu, wmu     sync.Mutex
 	deadlines
@@ -68,7 +71,7 @@ func (c *tcpConn) onReady(q *queue) {
 	if c.state == stateClosed {
 		return
 	}
-	if c.sock != nil && !c.sock.wantWindow.Load() && c.rcvBuf.Load() != nil {
+	if c.sock != nil && c.sock.wantFree.Load() == 0 && c.rcvBuf.Load() != nil {
 		// A read freed room: announce it if that moves the window enough.
 		old := c.rcvAdv
 		c.advertiseProbe()
@@ -153,8 +156,8 @@ func (t *tcpSock) readSome(p []byte) int {
 		return 0
 	}
 	n := rb.Read(p)
-	if n > 0 && t.wantWindow.Load() && rb.Free() >= rb.Cap()/2 {
-		t.wantWindow.Store(false)
+	if w := t.wantFree.Load(); n > 0 && w > 0 && int64(rb.Free()) >= w {
+		t.wantFree.Store(0)
 		t.push()
 	}
 	return n
