@@ -36,8 +36,8 @@ type tcpSock struct {
 	// which the window the loop could advertise is worth an update: a
 	// read that frees that much tells the loop (see advertise).
 	wantFree atomic.Int64
-	nodelay      bool
-	rmu, wmu     sync.Mutex
+	nodelay  bool
+	rmu, wmu sync.Mutex
 	deadlines
 	closeOnce sync.Once
 	estabOnce sync.Once
