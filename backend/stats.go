@@ -31,3 +31,21 @@ func (s *QueueStats) Add(o QueueStats) {
 type StatsReader interface {
 	QueueStats(q int) QueueStats
 }
+
+// DeviceStat is one of a device's own statistics, under the device's name
+// for it (DPDK's xstats: rx_good_packets, rx_missed_errors, ...).
+type DeviceStat struct {
+	Name  string
+	Value uint64
+	// Gauge marks a level (link up, link speed) rather than a counter.
+	Gauge bool
+}
+
+// DeviceStatsReader is implemented by backends whose device keeps
+// statistics of its own, and by middleware in front of one.
+type DeviceStatsReader interface {
+	// DeviceStats reads the device's statistics now. Kind names the
+	// device's family ("dpdk"), a prefix for the statistics' names. A
+	// backend in front of a device without statistics returns no kind.
+	DeviceStats() (kind string, stats []DeviceStat, err error)
+}

@@ -68,9 +68,10 @@ type Port struct {
 }
 
 var (
-	_ backend.Backend     = (*Port)(nil)
-	_ backend.StatsReader = (*Port)(nil)
-	_ backend.Owner       = (*queue)(nil)
+	_ backend.Backend           = (*Port)(nil)
+	_ backend.StatsReader       = (*Port)(nil)
+	_ backend.DeviceStatsReader = (*Port)(nil)
+	_ backend.Owner             = (*queue)(nil)
 )
 
 // poolSeq makes mempool names unique in the process: a mempool whose mbufs

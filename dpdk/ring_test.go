@@ -323,6 +323,15 @@ func TestRingLinkAndStats(t *testing.T) {
 	}
 	assert.Equal(t, uint64(8), byName["tx_good_packets"], "xstats %v", xs)
 	assert.Equal(t, uint64(8), byName["rx_good_packets"])
+
+	// The same, as metrics see them.
+	kind, ds, err := p.DeviceStats()
+	require.NoError(t, err)
+	assert.Equal(t, "dpdk", kind)
+	require.GreaterOrEqual(t, len(ds), 2)
+	assert.Equal(t, backend.DeviceStat{Name: "link_up", Value: 1, Gauge: true}, ds[0])
+	assert.Contains(t, ds, backend.DeviceStat{Name: "rx_good_packets", Value: 8})
+	assert.Contains(t, ds, backend.DeviceStat{Name: "tx_q0_packets", Value: 8}, "net_ring counts no bytes")
 	assert.Equal(t, p.Name(), "net_ring0")
 	assert.Equal(t, "net_ring", p.Driver())
 }

@@ -89,3 +89,30 @@ func (p *Port) XStats() ([]XStat, error) {
 	}
 	return nil, p.errorf("xstats: the set keeps changing")
 }
+
+// DeviceStats implements backend.DeviceStatsReader: the link (link_up,
+// link_speed_mbps, as gauges) and every extended statistic (XStats, which
+// include the basic rte_eth_stats as rx_good_packets, rx_missed_errors and
+// so on), of kind "dpdk".
+func (p *Port) DeviceStats() (string, []backend.DeviceStat, error) {
+	l, err := p.Link()
+	if err != nil {
+		return "dpdk", nil, err
+	}
+	xs, err := p.XStats()
+	if err != nil {
+		return "dpdk", nil, err
+	}
+	up := uint64(0)
+	if l.Up {
+		up = 1
+	}
+	out := make([]backend.DeviceStat, 0, len(xs)+2)
+	out = append(out,
+		backend.DeviceStat{Name: "link_up", Value: up, Gauge: true},
+		backend.DeviceStat{Name: "link_speed_mbps", Value: uint64(l.SpeedMbps), Gauge: true})
+	for _, x := range xs {
+		out = append(out, backend.DeviceStat{Name: x.Name, Value: x.Value})
+	}
+	return "dpdk", out, nil
+}

@@ -27,8 +27,9 @@ func Probe(devargs string) error { return ErrNotBuilt }
 func Open(cfg Config) (*Port, error) { return nil, ErrNotBuilt }
 
 var (
-	_ backend.Backend     = (*Port)(nil)
-	_ backend.StatsReader = (*Port)(nil)
+	_ backend.Backend           = (*Port)(nil)
+	_ backend.StatsReader       = (*Port)(nil)
+	_ backend.DeviceStatsReader = (*Port)(nil)
 )
 
 // Port is an open DPDK port. Without DPDK none can be opened, and the
@@ -61,6 +62,9 @@ func (p *Port) Close() error { return nil }
 
 // QueueStats implements backend.StatsReader.
 func (p *Port) QueueStats(q int) backend.QueueStats { return backend.QueueStats{} }
+
+// DeviceStats implements backend.DeviceStatsReader.
+func (p *Port) DeviceStats() (string, []backend.DeviceStat, error) { return "", nil, ErrNotBuilt }
 
 // ThreadInit would prepare the calling goroutine to drive queue q.
 func (p *Port) ThreadInit(q int) error { return ErrNotBuilt }

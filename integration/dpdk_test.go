@@ -142,7 +142,7 @@ func newDPDKServe(t testing.TB, args ...string) (*netns, dpdkPort) {
 // the kernel, then stops it with SIGTERM.
 func TestDPDKServe(t *testing.T) {
 	requireDPDK(t, "ping", "curl", "nc", "sysctl")
-	n, d := newDPDKServe(t, "--http", ":80", "--echo", "7")
+	n, d := newDPDKServe(t, "--http", ":80", "--echo", "7", "--metrics", "127.0.0.1:9100")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -180,6 +180,16 @@ func TestDPDKServe(t *testing.T) {
 		out, err := n.exec(ctx, bytes.NewReader(data), "nc", "-N", n.ustack, "7")
 		require.NoError(t, err)
 		assert.True(t, bytes.Equal(data, out), "echoed %d of %d bytes", len(out), len(data))
+	})
+
+	t.Run("port statistics as metrics", func(t *testing.T) {
+		out, err := n.exec(ctx, nil, "curl", "-sS", "--fail", "http://127.0.0.1:9100/metrics")
+		require.NoError(t, err)
+		m := string(out)
+		assert.Contains(t, m, `ustack_dpdk_link_up{iface="eth0"} 1`)
+		assert.Regexp(t, `ustack_dpdk_rx_good_packets_total\{iface="eth0"\} [1-9][0-9]{4,}`, m, "100 MiB came in")
+		assert.Regexp(t, `ustack_dpdk_tx_good_bytes_total\{iface="eth0"\} [1-9][0-9]{8,}`, m, "100 MiB went out")
+		assert.Contains(t, m, `ustack_dpdk_rx_missed_errors_total{iface="eth0"}`)
 	})
 
 	t.Run("SIGTERM", func(t *testing.T) {

@@ -16,8 +16,8 @@ import (
 )
 
 // Backend records the frames crossing an inner backend. It implements
-// backend.Backend, backend.Scheduler and backend.StatsReader (the inner
-// backend's, when it has them).
+// backend.Backend, backend.Scheduler, backend.StatsReader and
+// backend.DeviceStatsReader (the inner backend's, when it has them).
 type Backend struct {
 	inner  backend.Backend
 	sched  backend.Scheduler
@@ -123,6 +123,15 @@ func (b *Backend) QueueStats(q int) backend.QueueStats {
 		return sr.QueueStats(q)
 	}
 	return backend.QueueStats{}
+}
+
+// DeviceStats implements backend.DeviceStatsReader with the inner
+// backend's, or none when it has none.
+func (b *Backend) DeviceStats() (string, []backend.DeviceStat, error) {
+	if dr, ok := b.inner.(backend.DeviceStatsReader); ok {
+		return dr.DeviceStats()
+	}
+	return "", nil, nil
 }
 
 // Outstanding implements backend.Backend.

@@ -44,8 +44,8 @@ const retryAfter = int64(time.Millisecond)
 const burst = 64
 
 // Backend injects faults into the frames crossing an inner backend. It
-// implements backend.Backend, backend.Scheduler and backend.StatsReader
-// (the inner backend's counters). Frames it holds belong to it until it
+// implements backend.Backend, backend.Scheduler, backend.StatsReader and
+// backend.DeviceStatsReader (the inner backend's counters). Frames it holds belong to it until it
 // delivers them; Close releases them.
 type Backend struct {
 	inner  backend.Backend
@@ -266,6 +266,15 @@ func (b *Backend) QueueStats(q int) backend.QueueStats {
 		return sr.QueueStats(q)
 	}
 	return backend.QueueStats{}
+}
+
+// DeviceStats implements backend.DeviceStatsReader with the inner
+// backend's, or none when it has none.
+func (b *Backend) DeviceStats() (string, []backend.DeviceStat, error) {
+	if dr, ok := b.inner.(backend.DeviceStatsReader); ok {
+		return dr.DeviceStats()
+	}
+	return "", nil, nil
 }
 
 // Close implements backend.Backend: it releases every frame held and closes

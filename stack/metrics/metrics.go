@@ -68,12 +68,69 @@ func Write(w io.Writer, src Source) {
 			}
 		}
 	}
+	writeDeviceStats(w, src.Backends, names)
 	conns := src.Stack.Connections()
 	fmt.Fprintf(w, "# HELP ustack_tcp_connection_info TCP connections, like ss: state, addresses, rtt, cwnd, queues\n# TYPE ustack_tcp_connection_info gauge\n")
 	for _, ci := range conns {
 		fmt.Fprintf(w, "ustack_tcp_connection_info{state=%q,local=%q,remote=%q,rtt_us=\"%d\",cwnd=\"%d\",send_queue=\"%d\",recv_queue=\"%d\"} 1\n",
 			ci.State, ci.Local.String(), ci.Remote.String(), ci.RTT.Microseconds(), ci.Cwnd, ci.SendQueue, ci.RecvQueue)
 	}
+}
+
+// writeDeviceStats writes the statistics devices keep themselves
+// (backend.DeviceStatsReader) as ustack_<kind>_<name>_total counters and
+// ustack_<kind>_<name> gauges labelled with the interface, such as
+// ustack_dpdk_rx_missed_errors_total{iface="eth0"} from DPDK's xstats. A
+// device whose statistics cannot be read now (closing) is left out.
+func writeDeviceStats(w io.Writer, backends map[string]backend.Backend, names []string) {
+	type family struct {
+		typ   string
+		lines []string
+	}
+	var order []string // families in the order the devices list them
+	fams := make(map[string]*family)
+	for _, n := range names {
+		dr, ok := backends[n].(backend.DeviceStatsReader)
+		if !ok {
+			continue
+		}
+		kind, stats, err := dr.DeviceStats()
+		if err != nil || kind == "" {
+			continue
+		}
+		for _, st := range stats {
+			name, typ := "ustack_"+metricName(kind)+"_"+metricName(st.Name), "gauge"
+			if !st.Gauge {
+				name, typ = name+"_total", "counter"
+			}
+			f := fams[name]
+			if f == nil {
+				f = &family{typ: typ}
+				fams[name] = f
+				order = append(order, name)
+			}
+			f.lines = append(f.lines, fmt.Sprintf("%s{iface=%q} %d\n", name, n, st.Value))
+		}
+	}
+	for _, name := range order {
+		f := fams[name]
+		fmt.Fprintf(w, "# TYPE %s %s\n", name, f.typ)
+		for _, l := range f.lines {
+			io.WriteString(w, l)
+		}
+	}
+}
+
+// metricName makes a device's statistic name a Prometheus name: lower
+// case, anything but letters, digits and underscores an underscore.
+func metricName(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 // writeCounters writes each uint64 field of the nested counter structs as

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -73,4 +74,42 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	assert.Contains(t, after, `ustack_tcp_connection_info{state="ESTABLISHED",local="10.0.0.2:80"`)
 	c.Close()
 	ln.Close()
+}
+
+// devStats is a backend whose device keeps statistics of its own.
+type devStats struct {
+	*pipe.End
+	stats []backend.DeviceStat
+}
+
+func (d devStats) DeviceStats() (string, []backend.DeviceStat, error) { return "dpdk", d.stats, nil }
+
+// Device statistics (DPDK's link and xstats) are ustack_<kind>_<name>
+// families labelled by interface, each family once.
+func TestDeviceStatsAreFamiliesLabelledByInterface(t *testing.T) {
+	ea, eb, err := pipe.New(pipe.Config{})
+	require.NoError(t, err)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "a", Backend: ea, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}}, Seed: 1, Logger: log})
+	require.NoError(t, err)
+	defer s.Close()
+	defer eb.Close()
+	stats := func(rx uint64) []backend.DeviceStat {
+		return []backend.DeviceStat{
+			{Name: "link_up", Value: 1, Gauge: true},
+			{Name: "rx_good_packets", Value: rx},
+			{Name: "rx_q0-Errors", Value: 3},
+		}
+	}
+	var out strings.Builder
+	Write(&out, Source{Stack: s, Backends: map[string]backend.Backend{
+		"eth1": devStats{eb, stats(7)}, "eth0": devStats{eb, stats(5)}, "lo": eb,
+	}})
+	got := out.String()
+	assert.Contains(t, got, "# TYPE ustack_dpdk_link_up gauge\nustack_dpdk_link_up{iface=\"eth0\"} 1\nustack_dpdk_link_up{iface=\"eth1\"} 1\n")
+	assert.Contains(t, got, "# TYPE ustack_dpdk_rx_good_packets_total counter\n"+
+		"ustack_dpdk_rx_good_packets_total{iface=\"eth0\"} 5\nustack_dpdk_rx_good_packets_total{iface=\"eth1\"} 7\n")
+	assert.Contains(t, got, "ustack_dpdk_rx_q0_errors_total{iface=\"eth0\"} 3\n")
+	assert.Equal(t, 1, strings.Count(got, "# TYPE ustack_dpdk_rx_good_packets_total "))
+	assert.NotContains(t, got, `iface="lo"} `, "a device without statistics of its own")
 }
