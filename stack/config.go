@@ -53,6 +53,9 @@ type InterfaceConfig struct {
 	Backend backend.Backend
 	// Addrs are the interface's addresses with their prefix lengths.
 	Addrs []netip.Prefix
+	// DHCP asks a DHCP server for an IPv4 address (RFC 2131), with its
+	// subnet, default router and DNS servers, besides Addrs.
+	DHCP bool
 	// MTU overrides the backend's MTU when smaller (0: the backend's).
 	MTU int
 	// MAC overrides the backend's address.
@@ -134,6 +137,24 @@ type IPv6Config struct {
 	// (default 3); MaxEntries bounds the neighbour cache (default 1024).
 	QueueLen   int
 	MaxEntries int
+	// AddrGen is how addresses from router advertisements (SLAAC, RFC
+	// 4862 §5.5.3) get their interface identifiers: "stable" (default),
+	// opaque and stable per prefix and interface (RFC 7217), or "eui64",
+	// from the MAC (RFC 4291 Appendix A), which tells every network the
+	// host's hardware. The link-local address is always from the MAC.
+	AddrGen string
+	// StableSecret is RFC 7217's secret key. Empty: derived from the
+	// stack's seed, so addresses stay the same across restarts only with
+	// a fixed seed or secret.
+	StableSecret string
+	// NoSLAAC: prefixes that routers advertise for autoconfiguration give
+	// no addresses.
+	NoSLAAC bool
+	// MLDReports is the number of unsolicited MLDv2 reports sent when a
+	// group is joined or left (RFC 3810 §9.1 Robustness Variable, default
+	// 2), up to a second apart (§9.11). Negative: no MLD at all, queries
+	// are not answered either (for captures that must replay unchanged).
+	MLDReports int
 }
 
 // ICMPConfig tunes ICMP error generation.
@@ -286,6 +307,16 @@ func (c *Config) fill() error {
 	}
 	v6.QueueLen = defInt(v6.QueueLen, 3)
 	v6.MaxEntries = defInt(v6.MaxEntries, 1024)
+	switch v6.AddrGen {
+	case "":
+		v6.AddrGen = "stable"
+	case "stable", "eui64":
+	default:
+		return fmt.Errorf("stack: ipv6 address generation %q: want stable or eui64", v6.AddrGen)
+	}
+	if v6.MLDReports == 0 {
+		v6.MLDReports = 2
+	}
 	c.ICMP.RateLimit = defInt(c.ICMP.RateLimit, 1000)
 	c.ICMP.RateBurst = defInt(c.ICMP.RateBurst, 50)
 	c.Reassembly.Timeout = defDuration(c.Reassembly.Timeout, 30*time.Second)

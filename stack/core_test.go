@@ -29,7 +29,7 @@ const t0 = int64(1_000_000_000_000)
 
 // quietIPv6 sends nothing at start: no duplicate address detection, no
 // router solicitation.
-var quietIPv6 = IPv6Config{DADTransmits: -1, RouterSolicitations: -1}
+var quietIPv6 = IPv6Config{DADTransmits: -1, RouterSolicitations: -1, MLDReports: -1}
 
 type harness struct {
 	t     *testing.T

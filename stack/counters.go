@@ -155,6 +155,7 @@ type ICMPv6Counters struct {
 	OutRouterSolicits         uint64
 	OutNeighborSolicits       uint64
 	OutNeighborAdvertisements uint64
+	OutGroupMembResponses     uint64 // MLDv2 reports
 	OutRateLimited            uint64 // errors not sent because of the rate limit
 }
 

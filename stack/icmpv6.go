@@ -64,6 +64,9 @@ func (q *queue) icmp6Input(ifc *iface, ip wire.IPv6, b []byte, check, l2multicas
 		c.InRedirects++
 	case wire.ICMPv6MLDQuery:
 		c.InGroupMembQueries++
+		if !ifc.loopback {
+			q.nd.ifs[ifc.idx].mld.queryInput(ip, m)
+		}
 	case wire.ICMPv6MLDReport, wire.ICMPv6MLDv2Report:
 		c.InGroupMembResponses++
 	case wire.ICMPv6MLDDone:

@@ -29,6 +29,9 @@ type ifaceV6 struct {
 	groups   []netip.Addr // all-nodes and the solicited-node groups of its addresses
 	mtu      int          // the link MTU (a router's MTU option may lower it)
 	hopLimit uint8        // for datagrams we originate (a router's CurHopLimit)
+	// deprecated addresses are still ours but no new communication
+	// starts from them (RFC 4862 §5.5.4).
+	deprecated []netip.Addr
 }
 
 // joined says whether ifc listens to the multicast group g.

@@ -197,7 +197,7 @@ func (l *logBuffer) String() string {
 func TestIPv6DuplicateAddressDetection(t *testing.T) {
 	modesT(t, func(t *testing.T, mbuf bool) {
 		var logs logBuffer
-		cfg := Config{IPv6: IPv6Config{StartDelay: -1, RouterSolicitations: -1}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+		cfg := Config{IPv6: IPv6Config{StartDelay: -1, RouterSolicitations: -1, MLDReports: -1}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 		h := newHarness6(t, mbuf, cfg, peerNeighbors...)
 		out := ofType(h.out(), layers.ICMPv6TypeNeighborSolicitation)
 		require.Len(t, out, 2, "one solicitation per address")
@@ -225,7 +225,7 @@ func TestIPv6DuplicateAddressDetection(t *testing.T) {
 func TestIPv6DuplicateAddressIsNotUsed(t *testing.T) {
 	for _, how := range []string{"advertisement", "solicitation"} {
 		t.Run(how, func(t *testing.T) {
-			h := newHarness6(t, false, Config{IPv6: IPv6Config{StartDelay: -1, RouterSolicitations: -1}}, peerNeighbors...)
+			h := newHarness6(t, false, Config{IPv6: IPv6Config{StartDelay: -1, RouterSolicitations: -1, MLDReports: -1}}, peerNeighbors...)
 			h.out()
 			h.at(300 * time.Millisecond)
 			allNodesMAC := net.HardwareAddr{0x33, 0x33, 0, 0, 0, 1}
@@ -406,7 +406,7 @@ func mtuOpt(mtu uint32) layers.ICMPv6Option {
 // each for its lifetime.
 func TestNDPRouterAdvertisement(t *testing.T) {
 	modesT(t, func(t *testing.T, mbuf bool) {
-		h := newHarness6(t, mbuf, Config{IPv6: IPv6Config{DADTransmits: -1, StartDelay: -1}})
+		h := newHarness6(t, mbuf, Config{IPv6: IPv6Config{DADTransmits: -1, StartDelay: -1, MLDReports: -1}})
 		far := netip.MustParseAddr("2001:db8:99::5")
 		onLink := netip.MustParseAddr("2001:db8:1::7")
 		out := h.out()
@@ -429,7 +429,7 @@ func TestNDPRouterAdvertisement(t *testing.T) {
 		h.at(4 * time.Second)
 		require.Len(t, ofType(h.out(), layers.ICMPv6TypeRouterSolicitation), 1, "a forwarded advertisement does not count")
 		h.at(5 * time.Second)
-		ra(255, 1800, slla(routerMAC), mtuOpt(1400), prefixOpt(netip.MustParsePrefix("2001:db8:1::/64"), 0xc0, 20, 10))
+		ra(255, 1800, slla(routerMAC), mtuOpt(1400), prefixOpt(netip.MustParsePrefix("2001:db8:1::/64"), 0x80, 20, 10))
 		h.at(8 * time.Second)
 		assert.Empty(t, h.out(), "no more solicitations once a router advertised")
 

@@ -32,7 +32,7 @@ var (
 
 // fastIPv6 does duplicate address detection quickly, at once, and solicits
 // no routers (there are none on the pipe).
-var fastIPv6 = IPv6Config{RetransTimer: 10 * time.Millisecond, StartDelay: -1, RouterSolicitations: -1}
+var fastIPv6 = IPv6Config{RetransTimer: 10 * time.Millisecond, StartDelay: -1, RouterSolicitations: -1, MLDReports: -1}
 
 // pipeModes6 is pipeModes for stacks with IPv6 addresses, once they are up.
 func pipeModes6(t *testing.T, cfg pipe.Config, test func(t *testing.T, p *pair)) {

@@ -35,6 +35,10 @@ type ndp struct {
 	order   []*ndNeighbor // by creation, for eviction without map iteration
 	seq     uint64
 	ifs     []*ndIface // per interface index
+	secret  [32]byte   // RFC 7217's secret key
+	// bound is closed once every interface that asks DHCP has a lease.
+	bound     chan struct{}
+	boundDone bool
 	// Scratch: the NDP message being sent, and a parsed advertisement.
 	msg [wire.NeighborSolicitationLen + wire.NDPLinkAddrLen]byte
 	ra  wire.RouterAdvertisementFields
@@ -59,6 +63,13 @@ type ndIface struct {
 	rs     ndTimer
 	rsSent int
 	gotRA  bool
+	// dns are the recursive DNS servers routers advertised (RFC 8106).
+	dns []*rdnss
+	mld mldState
+	// static4 are the interface's configured IPv4 addresses; dhcp its
+	// DHCP client, if it asks for one more.
+	static4 []netip.Prefix
+	dhcp    *dhcpClient
 }
 
 // ndTimer is a timer that calls a function of its owner.
@@ -82,9 +93,16 @@ type addr6 struct {
 	timer.Timer
 	x      *ndIface
 	prefix netip.Prefix
-	source string // how it was acquired: "linklocal", "static"
+	source string // how it was acquired: "linklocal", "static", "slaac"
 	state  addrState
 	sent   int // DAD solicitations sent
+	// An autoconfigured address lives as long as its prefix's lifetimes
+	// (RFC 4862 §5.5.3); the instants are 0 when infinite.
+	life           ndTimer
+	preferredUntil int64
+	validUntil     int64
+	deprecated     bool
+	dadCount       int // RFC 7217's DAD_Counter
 }
 
 // router6 is a default router (RFC 4861 §6.3.4), forgotten when its
@@ -119,31 +137,42 @@ type ndNeighbor struct {
 
 func newNDP(q *queue, cfg *IPv6Config, seed uint64, ifaces []*iface, addrs [][]netip.Prefix) *ndp {
 	nd := &ndp{q: q, cfg: cfg, rng: rand.New(rand.NewPCG(seed, 0x6e6470)), entries: map[neighKey]*ndNeighbor{}}
+	nd.secret = stableSecret(cfg.StableSecret, seed)
+	nd.bound = make(chan struct{})
 	for _, ifc := range ifaces {
 		x := &ndIface{nd: nd, ifc: ifc, baseReach: cfg.ReachableTime}
 		x.rs.fn = x.solicitRouters
 		x.rs.Handler = &x.rs
+		x.mld.init(x)
 		x.randomiseReachable()
 		x.add(linkLocalFor(ifc.mac), "linklocal")
 		for _, p := range addrs[ifc.idx] {
 			if p.Addr().Is6() {
 				x.add(p, "static")
+			} else {
+				x.static4 = append(x.static4, p)
 			}
+		}
+		if q.s.cfg.Interfaces[ifc.idx].DHCP {
+			x.dhcp = newDHCPClient(x)
 		}
 		nd.ifs = append(nd.ifs, x)
 	}
 	return nd
 }
 
-func (x *ndIface) add(p netip.Prefix, source string) {
+func (x *ndIface) add(p netip.Prefix, source string) *addr6 {
 	for _, a := range x.addrs {
 		if a.prefix.Addr() == p.Addr() {
-			return
+			return nil
 		}
 	}
 	a := &addr6{x: x, prefix: p, source: source}
 	a.Handler = a
+	a.life.fn = a.lifetimeOver
+	a.life.Handler = &a.life
 	x.addrs = append(x.addrs, a)
+	return a
 }
 
 // start begins duplicate address detection on every address, or takes
@@ -165,6 +194,12 @@ func (nd *ndp) start() {
 		}
 	}
 	nd.publish()
+	for _, x := range nd.ifs {
+		if x.dhcp != nil {
+			x.dhcp.discover()
+		}
+	}
+	nd.leaseBound()
 }
 
 // startDelay is a random delay up to IPv6Config.StartDelay (RFC 4862
@@ -225,6 +260,9 @@ func (nd *ndp) duplicate(a *addr6) {
 	q.timers.Cancel(&a.Timer)
 	a.state = addrDuplicate
 	q.log.Warn("ipv6: duplicate address, not used", "addr", a.prefix, "source", a.source, "iface", a.x.ifc.name)
+	if a.source == "slaac" {
+		a.x.retryStable(a)
+	}
 	nd.publish()
 }
 
@@ -581,8 +619,8 @@ func (nd *ndp) advertInput(ifc *iface, ip wire.IPv6, m wire.ICMPv6) {
 
 // routerAdvertInput handles a Router Advertisement (RFC 4861 §6.1.2,
 // §6.3.4): default routers, on-link prefixes, the link's MTU, hop limit
-// and timers. Prefixes for address autoconfiguration (the A flag) are left
-// for SLAAC.
+// and timers, addresses from prefixes for autoconfiguration (RFC 4862
+// §5.5.3) and DNS servers (RFC 8106).
 func (nd *ndp) routerAdvertInput(ifc *iface, ip wire.IPv6, m wire.ICMPv6) {
 	q := nd.q
 	ram := wire.RouterAdvertisement(m)
@@ -624,13 +662,19 @@ func (nd *ndp) routerAdvertInput(ifc *iface, ip wire.IPv6, m wire.ICMPv6) {
 		changed = true
 	}
 	for _, p := range ra.Prefixes {
-		if !p.OnLink || p.PrefixLen > 128 || p.Prefix.IsLinkLocalUnicast() || p.Prefix.IsMulticast() {
+		if p.PrefixLen > 128 || p.Prefix.IsLinkLocalUnicast() || p.Prefix.IsMulticast() {
 			continue
 		}
 		pfx := netip.PrefixFrom(p.Prefix, int(p.PrefixLen)).Masked()
-		if nd.onLinkPrefix(x, pfx, p.ValidLifetime) {
+		if p.OnLink && nd.onLinkPrefix(x, pfx, p.ValidLifetime) {
 			changed = true
 		}
+		if p.Autonomous && x.autoconfigure(pfx, p.ValidLifetime, p.PreferredLifetime) {
+			changed = true
+		}
+	}
+	if x.rdnssInput(ram.Options()) {
+		changed = true
 	}
 	if changed {
 		nd.publish()
@@ -667,7 +711,10 @@ func (nd *ndp) defaultRouter(x *ndIface, addr netip.Addr, lifetime time.Duration
 	return added
 }
 
-var defaultRoute6 = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+var (
+	defaultRoute6 = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	defaultRoute4 = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+)
 
 // Bounds on what routers can make us keep.
 const (
@@ -740,17 +787,29 @@ func (nd *ndp) publish() {
 	addrs := make([][]netip.Prefix, len(old.ifaces))
 	routes := slices.Clone(q.s.cfg.Routes)
 	v6 := make([]ifaceV6, len(old.ifaces))
+	var dns []dnsServer
 	for i, x := range nd.ifs {
-		for _, p := range old.addrs[i] {
-			if p.Addr().Is4() {
-				addrs[i] = append(addrs[i], p)
+		addrs[i] = append(addrs[i], x.static4...)
+		if c := x.dhcp; c != nil && c.has {
+			addrs[i] = append(addrs[i], c.lease.Addr)
+			if c.lease.Router.IsValid() {
+				routes = append(routes, Route{Prefix: defaultRoute4, Via: c.lease.Router, Interface: x.ifc.name})
 			}
+			for _, a := range c.lease.DNS {
+				dns = append(dns, dnsServer{addr: a})
+			}
+		}
+		for _, r := range x.dns {
+			dns = append(dns, dnsServer{addr: r.addr, until: r.until})
 		}
 		v6[i] = ifaceV6{groups: []netip.Addr{allNodes}, mtu: x.mtu, hopLimit: x.hopLimit}
 		for _, a := range x.addrs {
 			switch a.state {
 			case addrPreferred:
 				addrs[i] = append(addrs[i], a.prefix)
+				if a.deprecated {
+					v6[i].deprecated = append(v6[i].deprecated, a.prefix.Addr())
+				}
 				fallthrough
 			case addrTentative:
 				// RFC 4862 §5.4.2: the group is joined before the
@@ -769,7 +828,12 @@ func (nd *ndp) publish() {
 	}
 	sh := newShared(old.ifaces, old.lo, addrs, routes)
 	sh.v6 = v6
+	sh.leases = nd.leases()
+	sh.dns = dns
 	for _, qq := range q.s.queues {
 		qq.sh.Store(sh)
+	}
+	for i, x := range nd.ifs {
+		x.mld.update(v6[i].groups)
 	}
 }

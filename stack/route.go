@@ -27,7 +27,9 @@ type shared struct {
 	bcast  map[netip.Addr]*iface // directed broadcast addresses
 	routes []route               // longest prefix first
 	lo     *iface
-	v6     []ifaceV6 // per interface index
+	v6     []ifaceV6   // per interface index
+	leases []Lease     // DHCP leases in use
+	dns    []dnsServer // DNS servers learned: from leases, then routers
 }
 
 // nextHop is the outcome of a route lookup.
@@ -186,6 +188,10 @@ func (sh *shared) sourceFor6(ifc *iface, dst netip.Addr) netip.Addr {
 		}
 		score := commonPrefixLen(a, dst)
 		if a.IsLinkLocalUnicast() == linkScope {
+			score += 512
+		}
+		if !sh.deprecated(ifc, a) {
+			// Rule 3: avoid deprecated addresses.
 			score += 256
 		}
 		if score > bestScore {
@@ -193,6 +199,11 @@ func (sh *shared) sourceFor6(ifc *iface, dst netip.Addr) netip.Addr {
 		}
 	}
 	return best
+}
+
+// deprecated says whether a is one of ifc's deprecated addresses.
+func (sh *shared) deprecated(ifc *iface, a netip.Addr) bool {
+	return ifc.idx < len(sh.v6) && slices.Contains(sh.v6[ifc.idx].deprecated, a)
 }
 
 // commonPrefixLen is the number of leading bits a and b share.

@@ -293,9 +293,10 @@ func (s *Stack) Counters() Counters {
 	return total
 }
 
-// Close stops the loops, closes every socket and backend, and releases
-// every buffer the stack holds.
+// Close gives DHCP leases back, stops the loops, closes every socket and
+// backend, and releases every buffer the stack holds.
 func (s *Stack) Close() error {
+	s.releaseLeases()
 	if !s.closing.CompareAndSwap(false, true) {
 		return nil
 	}

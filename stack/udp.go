@@ -175,6 +175,10 @@ func (q *queue) udpReceive(src, dst netip.Addr, check bool, b []byte) bool {
 		c.InErrors++
 		return true
 	}
+	if u.DstPort() == dhcpClientPort && dst.Is4() && q.nd != nil && q.nd.dhcpInput(u.Payload()) {
+		c.InDatagrams++
+		return true
+	}
 	if isBroadcast(q.shared(), dst) || dst.IsMulticast() {
 		q.udpBroadcast(from, to, u.Payload())
 		return true

@@ -1,0 +1,60 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync/atomic"
+)
+
+// dnsServer is a DNS server the stack learned, until when (0: as long as
+// its source lasts).
+type dnsServer struct {
+	addr  netip.Addr
+	until int64
+}
+
+// DNSServers returns the DNS servers the stack learned: from DHCP leases
+// first, then from routers' advertisements (RFC 8106) whose lifetimes
+// have not ended.
+func (s *Stack) DNSServers() []netip.Addr {
+	now := s.clock.Now()
+	var r []netip.Addr
+	for _, d := range s.shared().dns {
+		if d.until == 0 || d.until > now {
+			r = append(r, d.addr)
+		}
+	}
+	return r
+}
+
+// errNoDNS: there is no DNS server to ask.
+var errNoDNS = errors.New("no DNS server: none given, and none learned from DHCP or router advertisements")
+
+// Resolver returns a resolver that asks DNS servers over the stack: the
+// servers given (address and port), or else those the stack learned
+// (DNSServers, on port 53) at the time of each query. The host's own
+// resolver configuration names no server it uses; its search domains and
+// /etc/hosts still apply, as with any pure Go resolver.
+func (s *Stack) Resolver(servers ...netip.AddrPort) *net.Resolver {
+	var next atomic.Uint32
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			list := servers
+			if len(list) == 0 {
+				for _, a := range s.DNSServers() {
+					list = append(list, netip.AddrPortFrom(a, 53))
+				}
+			}
+			if len(list) == 0 {
+				return nil, &net.OpError{Op: "dial", Net: network, Err: errNoDNS}
+			}
+			// Each attempt asks the next server, so that one that does
+			// not answer is not asked again and again.
+			server := list[int(next.Add(1)-1)%len(list)]
+			return s.DialContext(ctx, network, server.String())
+		},
+	}
+}
