@@ -235,8 +235,10 @@ func replay(ctx context.Context, o *Options, w *capture.Writer, sum *Summary) er
 		Logger:     o.Logger,
 		// The host a replay stands in for had its addresses in use when
 		// the capture began (no duplicate address detection), and its
-		// routers are the capture's hosts (no router solicitation).
-		IPv6: stack.IPv6Config{DADTransmits: -1, RouterSolicitations: -1},
+		// routers are the capture's hosts (no router solicitation), and
+		// had joined its groups (no MLD reports); addresses come from the
+		// capture, not from its routers' advertisements.
+		IPv6: stack.IPv6Config{DADTransmits: -1, RouterSolicitations: -1, MLDReports: -1, NoSLAAC: true},
 	})
 	if err != nil {
 		b.Close()

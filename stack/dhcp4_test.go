@@ -58,7 +58,9 @@ func dhcpOut(t *testing.T, h *harness) []gopacket.Packet {
 	return r
 }
 
-func dhcpOf(p gopacket.Packet) *layers.DHCPv4 { return p.Layer(layers.LayerTypeDHCPv4).(*layers.DHCPv4) }
+func dhcpOf(p gopacket.Packet) *layers.DHCPv4 {
+	return p.Layer(layers.LayerTypeDHCPv4).(*layers.DHCPv4)
+}
 
 func dhcpOpt(d *layers.DHCPv4, typ layers.DHCPOpt) []byte {
 	for _, o := range d.Options {
