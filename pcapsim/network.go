@@ -54,6 +54,7 @@ type Network struct {
 	vclock *backend.VirtualClock // nil with Goroutines
 	links  []*Link
 	hosts  []*Host
+	raw    []*port // attachments without a stack, driven by an App
 	apps   []App
 	seeds  uint64
 	woken  atomic.Bool
@@ -143,6 +144,8 @@ type HostInterface struct {
 	// MAC is the interface's Ethernet address (default: 02:73 and the
 	// host and interface numbers).
 	MAC net.HardwareAddr
+	// Neighbors are static neighbours on the link: never resolved.
+	Neighbors []Neighbor
 }
 
 // Host is a stack on a simulated network.
@@ -193,7 +196,7 @@ func (n *Network) AddHost(cfg HostConfig) (*Host, error) {
 			be = fb
 		}
 		h.bes = append(h.bes, be)
-		sc.Interfaces = append(sc.Interfaces, stack.InterfaceConfig{Name: fmt.Sprintf("sim%d", i), Backend: be, Addrs: ic.Addrs})
+		sc.Interfaces = append(sc.Interfaces, stack.InterfaceConfig{Name: fmt.Sprintf("sim%d", i), Backend: be, Addrs: ic.Addrs, Neighbors: stackNeighbors(ic.Neighbors)})
 	}
 	sc.Seed = n.nextSeed()
 	if cfg.Configure != nil {
@@ -216,6 +219,17 @@ func (n *Network) nextSeed() uint64 {
 	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
 	z = (z ^ z>>27) * 0x94d049bb133111eb
 	return z ^ z>>31 | 1
+}
+
+// attachRaw attaches a port without a stack to link: an App sends and
+// receives frames on it directly (a conversation's player).
+func (n *Network) attachRaw(link *Link, mac net.HardwareAddr) (*port, error) {
+	p, err := link.attach(mac, n.cfg.PoolSize)
+	if err != nil {
+		return nil, err
+	}
+	n.raw = append(n.raw, p)
+	return p, nil
 }
 
 // AddApp adds an in-core application, run after every round of polls.
@@ -257,6 +271,11 @@ func (n *Network) round(now int64) int64 {
 				if at, ok := be.(backend.Scheduler).NextArrival(0); ok {
 					consider(at)
 				}
+			}
+		}
+		for _, p := range n.raw {
+			if at, ok := p.NextArrival(0); ok {
+				consider(at)
 			}
 		}
 		n.steps++
@@ -363,6 +382,12 @@ func (n *Network) Close() error {
 		}
 		if left != 0 {
 			errs = append(errs, fmt.Errorf("pcapsim: host %q: %d buffers not returned", h.Name, left))
+		}
+	}
+	for _, p := range n.raw {
+		p.Close()
+		if left := p.Outstanding(); left != 0 {
+			errs = append(errs, fmt.Errorf("pcapsim: raw attachment %v: %d buffers not returned", p.caps.MAC, left))
 		}
 	}
 	return errors.Join(errs...)

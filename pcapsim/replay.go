@@ -228,7 +228,7 @@ func replay(ctx context.Context, o *Options, w *capture.Writer, sum *Summary) er
 	sum.Start = clock.Now()
 	s, err := stack.New(stack.Config{
 		Interfaces: []stack.InterfaceConfig{{Name: Iface, Backend: b, Addrs: sum.Addrs, Neighbors: stackNeighbors(sum.Neighbors)}},
-		Routes:     onLinkDefaults(sum.Addrs),
+		Routes:     onLinkDefaults(sum.Addrs, Iface),
 		Seed:       o.Seed,
 		Clock:      clock,
 		Manual:     true,
@@ -364,7 +364,7 @@ func stackNeighbors(ns []Neighbor) []stack.Neighbor {
 // gateway, one per address family the stack has: every destination is on
 // the link, reached through the capture's neighbours, so the stack answers
 // hosts beyond its prefix as the captured host did through its router.
-func onLinkDefaults(addrs []netip.Prefix) []stack.Route {
+func onLinkDefaults(addrs []netip.Prefix, iface string) []stack.Route {
 	var v4, v6 bool
 	for _, p := range addrs {
 		v4 = v4 || p.Addr().Is4()
@@ -372,10 +372,10 @@ func onLinkDefaults(addrs []netip.Prefix) []stack.Route {
 	}
 	var rs []stack.Route
 	if v4 {
-		rs = append(rs, stack.Route{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Interface: Iface})
+		rs = append(rs, stack.Route{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Interface: iface})
 	}
 	if v6 {
-		rs = append(rs, stack.Route{Prefix: netip.MustParsePrefix("::/0"), Interface: Iface})
+		rs = append(rs, stack.Route{Prefix: netip.MustParsePrefix("::/0"), Interface: iface})
 	}
 	return rs
 }

@@ -170,7 +170,9 @@ func (h *httpHandler) input(p []byte, eof bool, out *outQueue) bool {
 	for {
 		if h.inBody {
 			n := min(int64(len(h.in)), h.body)
-			h.sum.Write(h.in[:n])
+			if h.sum != nil {
+				h.sum.Write(h.in[:n])
+			}
 			h.in, h.body = h.in[n:], h.body-n
 			if h.body > 0 {
 				return eof

@@ -1,0 +1,226 @@
+package pcapsim
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+// maxStream bounds the bytes a conversation keeps of each direction:
+// beyond it, a recording is compared on its first maxStream bytes.
+const maxStream = 64 << 20
+
+// conversation is one TCP connection of a capture, from its SYN.
+type conversation struct {
+	client, server netip.AddrPort
+	clientISN      uint32
+	record         int    // of the SYN
+	cs, ss         stream // the client's and the server's bytes
+	// chunks are the client's data segments in capture order, each with
+	// how much of the server's stream the capture had shown when the
+	// client sent it: the player waits for as much before sending.
+	chunks []chunk
+	// clientFin: the client closed, after finMark server bytes.
+	clientFin bool
+	finMark   int
+	// flags are the server's answers in order, "SYN-ACK", "data", "FIN",
+	// "RST" (runs of data once), and "client-FIN" where the client closed.
+	flags []string
+}
+
+type chunk struct{ off, n, mark int }
+
+// stream reassembles one direction by relative sequence number:
+// retransmissions are ignored, segments beyond a gap wait for it.
+type stream struct {
+	isn     uint32
+	started bool
+	data    []byte
+	pending map[int][]byte
+}
+
+// add puts p at relative offset off and returns the bytes it added to the
+// contiguous stream (-1 for a segment beyond a gap, held).
+func (s *stream) add(off int, p []byte) int {
+	if off > len(s.data) {
+		if s.pending == nil {
+			s.pending = map[int][]byte{}
+		}
+		if len(s.pending) < 1024 {
+			s.pending[off] = append([]byte(nil), p...)
+		}
+		return -1
+	}
+	before := len(s.data)
+	if end := off + len(p); end > len(s.data) && end <= maxStream {
+		s.data = append(s.data, p[len(s.data)-off:]...)
+	}
+	for {
+		moved := false
+		for o, q := range s.pending {
+			if o <= len(s.data) {
+				delete(s.pending, o)
+				if end := o + len(q); end > len(s.data) && end <= maxStream {
+					s.data = append(s.data, q[len(s.data)-o:]...)
+				}
+				moved = true
+			}
+		}
+		if !moved {
+			return len(s.data) - before
+		}
+	}
+}
+
+// offset is a sequence number's offset in the stream: past the SYN.
+func (s *stream) offset(seq uint32) int { return int(int32(seq - s.isn - 1)) }
+
+type connKey struct{ a, b netip.AddrPort }
+
+// conversations reads the TCP conversations of the capture at path that
+// begin with a SYN, in the order of their SYNs.
+func conversations(path string, cfg Config) ([]*conversation, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("pcapsim: %w", err)
+	}
+	defer f.Close()
+	mac := cfg.MAC
+	if mac == nil {
+		mac = GeneratedMAC(cfg.Seed)
+	}
+	rd, err := newReader(f, mac)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out     []*conversation
+		byKey   = map[connKey]*conversation{}
+		eth     layers.Ethernet
+		dot1q   layers.Dot1Q
+		ip4     layers.IPv4
+		ip6     layers.IPv6
+		tcp     layers.TCP
+		payload gopacket.Payload
+		decoded []gopacket.LayerType
+	)
+	parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &dot1q, &ip4, &ip6, &tcp, &payload)
+	parser.IgnoreUnsupported = true
+	for {
+		rec, err := rd.next()
+		if err != nil {
+			var lt *LinkTypeError
+			if errors.As(err, &lt) {
+				return nil, err
+			}
+			break // the end, or a truncated last record: what came before
+		}
+		if rec.dir == dirOutgoing && !cfg.Outgoing {
+			continue
+		}
+		tcp.Payload = nil
+		// An error past TCP (a payload it cannot decode) still leaves
+		// the segment.
+		_ = parser.DecodeLayers(rec.frame, &decoded)
+		if !slices.Contains(decoded, layers.LayerTypeTCP) {
+			continue
+		}
+		var src, dst netip.Addr
+		switch {
+		case slices.Contains(decoded, layers.LayerTypeIPv4):
+			if ip4.Flags&layers.IPv4MoreFragments != 0 || ip4.FragOffset != 0 {
+				continue
+			}
+			src, _ = netip.AddrFromSlice(ip4.SrcIP.To4())
+			dst, _ = netip.AddrFromSlice(ip4.DstIP.To4())
+		case slices.Contains(decoded, layers.LayerTypeIPv6):
+			src, _ = netip.AddrFromSlice(ip6.SrcIP)
+			dst, _ = netip.AddrFromSlice(ip6.DstIP)
+		default:
+			continue
+		}
+		from := netip.AddrPortFrom(src, uint16(tcp.SrcPort))
+		to := netip.AddrPortFrom(dst, uint16(tcp.DstPort))
+		if tcp.SYN && !tcp.ACK {
+			if c := byKey[connKey{from, to}]; c != nil && c.clientISN == tcp.Seq {
+				continue // a retransmitted SYN
+			}
+			c := &conversation{client: from, server: to, clientISN: tcp.Seq, record: rec.num}
+			c.cs = stream{isn: tcp.Seq, started: true}
+			byKey[connKey{from, to}] = c
+			delete(byKey, connKey{to, from})
+			out = append(out, c)
+			if len(tcp.Payload) > 0 {
+				c.addClient(0, tcp.Payload)
+			}
+			continue
+		}
+		if c := byKey[connKey{from, to}]; c != nil {
+			c.fromClient(&tcp)
+		} else if c := byKey[connKey{to, from}]; c != nil {
+			c.fromServer(&tcp)
+		}
+	}
+	return out, nil
+}
+
+func (c *conversation) addClient(off int, p []byte) {
+	before := len(c.cs.data)
+	if c.cs.add(off, p) > 0 {
+		c.chunks = append(c.chunks, chunk{off: before, n: len(c.cs.data) - before, mark: len(c.ss.data)})
+	}
+}
+
+func (c *conversation) fromClient(tcp *layers.TCP) {
+	if tcp.RST {
+		return
+	}
+	off := c.cs.offset(tcp.Seq)
+	if off < 0 {
+		return
+	}
+	if len(tcp.Payload) > 0 {
+		c.addClient(off, tcp.Payload)
+	}
+	if tcp.FIN && !c.clientFin {
+		c.clientFin, c.finMark = true, len(c.ss.data)
+		c.flag("client-FIN")
+	}
+}
+
+func (c *conversation) fromServer(tcp *layers.TCP) {
+	if tcp.SYN {
+		if !c.ss.started {
+			c.ss = stream{isn: tcp.Seq, started: true}
+			c.flag("SYN-ACK")
+		}
+		return
+	}
+	if tcp.RST {
+		c.flag("RST")
+		return
+	}
+	if !c.ss.started {
+		return
+	}
+	off := c.ss.offset(tcp.Seq)
+	if off >= 0 && len(tcp.Payload) > 0 && c.ss.add(off, tcp.Payload) > 0 {
+		c.flag("data")
+	}
+	if tcp.FIN && !slices.Contains(c.flags, "FIN") {
+		c.flag("FIN")
+	}
+}
+
+// flag appends a server answer, runs of data once.
+func (c *conversation) flag(f string) {
+	if n := len(c.flags); f == "data" && n > 0 && c.flags[n-1] == "data" {
+		return
+	}
+	c.flags = append(c.flags, f)
+}

@@ -1,0 +1,163 @@
+package pcapsim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ustack/ustack/stack"
+)
+
+// serveHTTPAndEcho are the in-core HTTP service on port 80 and echo on 7.
+func serveHTTPAndEcho(s *stack.Stack) ([]App, error) {
+	var apps []App
+	for _, svc := range []struct {
+		port  string
+		serve func(ln net.Listener) (App, error)
+	}{{":80", HTTP}, {":7", Echo}} {
+		ln, err := s.Listen("tcp", svc.port)
+		if err != nil {
+			return nil, err
+		}
+		app, err := svc.serve(ln)
+		if err != nil {
+			return nil, err
+		}
+		apps = append(apps, app)
+	}
+	return apps, nil
+}
+
+// Conversations of HTTP captures of the corpus played against the
+// in-core HTTP service: the reports are kept in testdata as golden files,
+// and a second replay gives the same report and the same frames.
+func TestConverseGoldenReports(t *testing.T) {
+	dir := corpusDir(t)
+	for _, name := range []string{"zeek/http-vlan-0.pcap", "zeek/tcp/tcp-fast-open.pcap", "zeek/chksums/localhost-bad-chksum.pcap"} {
+		t.Run(name, func(t *testing.T) {
+			run := func() ([]byte, []byte) {
+				var out bytes.Buffer
+				rep, err := Converse(context.Background(), ConverseOptions{In: filepath.Join(dir, name), Serve: serveHTTPAndEcho, Out: &out})
+				require.NoError(t, err)
+				rep.Capture = name
+				js, err := json.MarshalIndent(rep, "", "  ")
+				require.NoError(t, err)
+				return append(js, '\n'), out.Bytes()
+			}
+			js, frames := run()
+			js2, frames2 := run()
+			require.Equal(t, string(js), string(js2))
+			require.Equal(t, frames, frames2)
+			golden := filepath.Join("testdata", "converse", strings.ReplaceAll(name, "/", "_")+".json")
+			if *update {
+				require.NoError(t, os.MkdirAll(filepath.Dir(golden), 0o755))
+				require.NoError(t, os.WriteFile(golden, js, 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err, "run with -update to write the golden report")
+			require.Equal(t, string(want), string(js))
+		})
+	}
+}
+
+// echoConversation is a client's echo session with a server on port: two
+// lines echoed, then the client closes and the server follows.
+func echoConversation(t testing.TB, port uint16) []byte {
+	const cISN, sISN = 1000, 5000
+	seg := func(fromClient bool, seq, ack uint32, flags string, data string) []byte {
+		tcp := &layers.TCP{SrcPort: 40000, DstPort: layers.TCPPort(port), Seq: seq, Ack: ack, Window: 64240,
+			SYN: strings.Contains(flags, "S"), ACK: strings.Contains(flags, "A"), FIN: strings.Contains(flags, "F"), PSH: data != ""}
+		ip, src, dst := ip4(peerIP, hostIP, layers.IPProtocolTCP), peerMAC, hostMAC
+		if !fromClient {
+			tcp.SrcPort, tcp.DstPort = tcp.DstPort, tcp.SrcPort
+			ip, src, dst = ip4(hostIP, peerIP, layers.IPProtocolTCP), hostMAC, peerMAC
+		}
+		tcp.SetNetworkLayerForChecksum(ip)
+		return ethIPv4(t, src, dst, ip, tcp, gopacket.Payload(data))
+	}
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	return pcapBytes(t, linkEthernet, false, []rec{
+		{at: at(0), data: seg(true, cISN, 0, "S", "")},
+		{at: at(1), data: seg(false, sISN, cISN+1, "SA", "")},
+		{at: at(2), data: seg(true, cISN+1, sISN+1, "A", "")},
+		{at: at(3), data: seg(true, cISN+1, sISN+1, "A", "hello\n")},
+		{at: at(4), data: seg(false, sISN+1, cISN+7, "A", "hello\n")},
+		{at: at(5), data: seg(true, cISN+7, sISN+7, "A", "world\n")},
+		{at: at(6), data: seg(false, sISN+7, cISN+13, "A", "world\n")},
+		{at: at(7), data: seg(true, cISN+13, sISN+13, "FA", "")},
+		{at: at(8), data: seg(false, sISN+13, cISN+14, "FA", "")},
+		{at: at(9), data: seg(true, cISN+14, sISN+14, "A", "")},
+	})
+}
+
+func TestConverseEcho(t *testing.T) {
+	converse := func(t *testing.T, capture []byte, addrs ...netip.Prefix) ConversationReport {
+		path := filepath.Join(t.TempDir(), "echo.pcap")
+		require.NoError(t, os.WriteFile(path, capture, 0o644))
+		rep, err := Converse(context.Background(), ConverseOptions{In: path, Serve: serveHTTPAndEcho, Addrs: addrs})
+		require.NoError(t, err)
+		require.Len(t, rep.Conversations, 1)
+		return rep.Conversations[0]
+	}
+	t.Run("the stack answers as the recording", func(t *testing.T) {
+		r := converse(t, echoConversation(t, 7))
+		assert.Equal(t, ConversationReport{
+			Client: "10.0.0.2:40000", Server: "10.0.0.1:7", Live: "10.0.0.1:7", Record: 1,
+			ClientBytes: 12, ExpectedBytes: 12, SentBytes: 12, FirstDifference: -1,
+			RecordedFlags: []string{"SYN-ACK", "data", "client-FIN", "FIN"},
+			StackFlags:    []string{"SYN-ACK", "data", "client-FIN", "FIN"},
+		}, r)
+	})
+	t.Run("rewritten to the live stack's address", func(t *testing.T) {
+		r := converse(t, echoConversation(t, 7), netip.MustParsePrefix("192.0.2.10/24"))
+		assert.Equal(t, "192.0.2.10:7", r.Live)
+		assert.Equal(t, -1, r.FirstDifference)
+		assert.Empty(t, r.Differences)
+	})
+	t.Run("no service on the port", func(t *testing.T) {
+		r := converse(t, echoConversation(t, 9))
+		assert.Equal(t, []string{"RST"}, r.StackFlags)
+		assert.Equal(t, 0, r.FirstDifference)
+		assert.Contains(t, r.Differences, "the recorded server answered SYN-ACK, data, client-FIN, FIN; the stack RST")
+	})
+}
+
+// Every capture of the corpus plays its conversations against the
+// in-core services without an error or a leaked buffer, and twice alike.
+func TestConverseCorpus(t *testing.T) {
+	dir, files := corpusFiles(t)
+	convs := 0
+	for _, name := range files {
+		path := filepath.Join(dir, name)
+		run := func() (Report, []byte, error) {
+			var out bytes.Buffer
+			rep, err := Converse(context.Background(), ConverseOptions{In: path, Serve: serveHTTPAndEcho, Out: &out})
+			return rep, out.Bytes(), err
+		}
+		rep, out, err := run()
+		var lt *LinkTypeError
+		if errors.As(err, &lt) {
+			continue
+		}
+		require.NoError(t, err, name)
+		rep2, out2, err := run()
+		require.NoError(t, err, name)
+		require.Equal(t, rep, rep2, name)
+		require.True(t, bytes.Equal(out, out2), "%s: the same replay twice gives other frames", name)
+		convs += len(rep.Conversations)
+	}
+	t.Logf("%d conversations in %d captures", convs, len(files))
+}
