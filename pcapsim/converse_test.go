@@ -112,6 +112,16 @@ func TestConverseEcho(t *testing.T) {
 		require.Len(t, rep.Conversations, 1)
 		return rep.Conversations[0]
 	}
+	t.Run("the capture in testdata is this one", func(t *testing.T) {
+		// cmd/ustack's tests play it.
+		path := filepath.Join("testdata", "converse-echo.pcap")
+		if *update {
+			require.NoError(t, os.WriteFile(path, echoConversation(t, 7), 0o644))
+		}
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		require.Equal(t, echoConversation(t, 7), b)
+	})
 	t.Run("the stack answers as the recording", func(t *testing.T) {
 		r := converse(t, echoConversation(t, 7))
 		assert.Equal(t, ConversationReport{

@@ -50,6 +50,10 @@ type Options struct {
 	// Listen are TCP ports the stack listens on (every address), so that
 	// it answers SYNs with SYN-ACKs rather than resets.
 	Listen []uint16
+	// Serve starts services on the stack before the first frame:
+	// listeners and the in-core Apps that serve them (Echo, Discard,
+	// HTTP), run after every poll.
+	Serve func(s *stack.Stack) ([]App, error)
 	// Seed seeds the stack and the generated MAC. Replays are meant to be
 	// reproducible: 0 is taken as 1, not drawn at random.
 	Seed uint64
@@ -253,7 +257,14 @@ func replay(ctx context.Context, o *Options, w *capture.Writer, sum *Summary) er
 		}
 		listeners = append(listeners, ln)
 	}
-	err = step(ctx, o, s, b, clock, sum)
+	var apps []App
+	if o.Serve != nil {
+		if apps, err = o.Serve(s); err != nil {
+			s.Close()
+			return fmt.Errorf("pcapsim: services: %w", err)
+		}
+	}
+	err = step(ctx, o, s, b, clock, apps, sum)
 
 	sum.Counters = s.Counters()
 	sum.Drops = Drops(sum.Counters)
@@ -276,7 +287,7 @@ func replay(ctx context.Context, o *Options, w *capture.Writer, sum *Summary) er
 }
 
 // step drives the stack through the capture and the drain.
-func step(ctx context.Context, o *Options, s *stack.Stack, b *Backend, clock *backend.VirtualClock, sum *Summary) error {
+func step(ctx context.Context, o *Options, s *stack.Stack, b *Backend, clock *backend.VirtualClock, apps []App, sum *Summary) error {
 	now := clock.Now()
 	last := now // the latest arrival seen
 	var reported uint64
@@ -285,6 +296,18 @@ func step(ctx context.Context, o *Options, s *stack.Stack, b *Backend, clock *ba
 	for {
 		next := s.Poll(now)
 		sum.Steps++
+		if len(apps) > 0 {
+			// The applications act on what arrived; a second poll
+			// sends what they wrote at the same instant.
+			for _, app := range apps {
+				if at := app(now); at != 0 && (next == 0 || at < next) {
+					next = at
+				}
+			}
+			if at := s.Poll(now); at != 0 && (next == 0 || at < next) {
+				next = at
+			}
+		}
 		if o.Progress != nil {
 			if st := b.QueueStats(0); st.RxPackets-reported >= uint64(o.ProgressEvery) {
 				reported = st.RxPackets

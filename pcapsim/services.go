@@ -186,7 +186,7 @@ func (h *httpHandler) input(p []byte, eof bool, out *outQueue) bool {
 			}
 			continue
 		}
-		end := bytes.Index(h.in, []byte("\r\n\r\n"))
+		end, skip := headEnd(h.in)
 		if end < 0 {
 			if len(h.in) > maxHeader {
 				out.bytes(response(431, "text/plain", "request header too large\n", true))
@@ -194,18 +194,36 @@ func (h *httpHandler) input(p []byte, eof bool, out *outQueue) bool {
 			}
 			return eof
 		}
-		head := string(h.in[:end])
-		h.in = h.in[end+4:]
+		head := strings.ReplaceAll(string(h.in[:end]), "\r\n", "\n")
+		h.in = h.in[end+skip:]
 		if done := h.request(head, out); done {
 			return true
 		}
 	}
 }
 
+// headEnd finds the empty line that ends a request head: CRLF CRLF, or
+// bare LFs, which servers accept (RFC 9112 §2.2). It returns the head's
+// length and that of the empty line's terminator, or -1.
+func headEnd(b []byte) (end, skip int) {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		switch {
+		case i+1 < len(b) && b[i+1] == '\n':
+			return i, 2
+		case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
+			return i, 3
+		}
+	}
+	return -1, 0
+}
+
 // request answers one request head; it reports whether the connection
 // ends with it.
 func (h *httpHandler) request(head string, out *outQueue) bool {
-	lines := strings.Split(head, "\r\n")
+	lines := strings.Split(head, "\n")
 	parts := strings.Fields(lines[0])
 	if len(parts) != 3 || !strings.HasPrefix(parts[2], "HTTP/1.") {
 		out.bytes(response(400, "text/plain", "bad request line\n", true))

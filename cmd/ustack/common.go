@@ -41,6 +41,7 @@ type stackFlags struct {
 	config   string
 
 	tapName string
+	in, out string // pcap backend
 	eal     string
 	port    string
 	mbufs   int
@@ -107,6 +108,8 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dns, "dns", "", "DNS server (IP or IP:port) for host names")
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics on the host's own network")
 	fs.StringVar(&f.tapName, "tap", "ustack0", "TAP device name (tap backend)")
+	fs.StringVar(&f.in, "in", "", "capture to replay on virtual time (pcap backend)")
+	fs.StringVar(&f.out, "out", "", "pcap file for what the stack sends (pcap backend)")
 	fs.StringVar(&f.hostAddr, "host-addr", "", "configure the kernel's side of the TAP device with this CIDR")
 	fs.StringVar(&f.eal, "eal", "", `DPDK EAL arguments, passed through unchanged (dpdk backend), e.g. "-l 0 --vdev=net_tap0,iface=dtap0"`)
 	fs.StringVar(&f.port, "port", "0", "DPDK port id or device name (dpdk backend)")
@@ -153,7 +156,14 @@ func (f *stackFlags) validate() error {
 	default:
 		return fmt.Errorf("--backend %q: want tap, dpdk or pcap", f.backend)
 	}
-	if len(f.addrs) == 0 {
+	if f.backend == "pcap" {
+		switch {
+		case f.in == "" || f.out == "":
+			return errors.New("--backend pcap: --in FILE and --out FILE are required")
+		case f.faults != "" || f.pcap != "" || f.metrics != "" || f.dns != "" || f.gateway != "" || len(f.routes) > 0:
+			return errors.New("--backend pcap: a replay takes --addr, --mac and --seed; not --faults, --pcap, --metrics, --dns, --gateway or --route")
+		}
+	} else if len(f.addrs) == 0 {
 		return errors.New("--addr: at least one address is needed, e.g. --addr 10.0.0.2/24")
 	}
 	if f.gateway != "" {
@@ -256,8 +266,6 @@ func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() er
 		}
 		f.loopStart = p.ThreadInit
 		be = p
-	case "pcap":
-		return nil, nil, errors.New("--backend pcap: use `ustack replay --in FILE --out FILE`")
 	}
 	closers := []func() error{}
 	if f.faults != "" {

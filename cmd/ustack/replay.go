@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ustack/ustack/pcapsim"
+	"github.com/ustack/ustack/stack"
 )
 
 // runReplay is `ustack replay`: a capture fed through the stack on virtual
@@ -34,13 +37,21 @@ func runReplay(args []string, stdout, stderr io.Writer) error {
 	mbuf := fs.Bool("mbuf", false, "DPDK-shaped memory: 2 KiB buffers from a bounded pool, chained")
 	outgoing := fs.Bool("outgoing", false, "feed the frames a cooked capture marks as sent by its host (skipped by default)")
 	level := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	converse := fs.Bool("converse", false, "play the client's side of each TCP conversation against the stack's services and compare the answers")
+	report := fs.String("report", "", "with --converse: write the JSON report to this file")
+	var svc serviceFlags
+	svc.register(fs)
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	switch {
 	case *in == "":
 		return errors.New("--in: a capture to replay is required")
-	case *out == "":
+	case *report != "" && !*converse:
+		return errors.New("--report: only with --converse")
+	case *converse && *adopt:
+		return errors.New("--converse and --adopt: a conversation replay stands in for each server, --addr rewrites them")
+	case *out == "" && !*converse:
 		return errors.New("--out: a file for the output is required")
 	case *adopt && len(addrs) > 0:
 		return errors.New("--adopt and --addr: give one or the other")
@@ -63,6 +74,13 @@ func runReplay(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	serve, err := svc.services()
+	if err != nil {
+		return err
+	}
+	if *converse {
+		return runConverse(*in, *out, *report, addrs, *seed, serve, lvl, stdout, stderr)
+	}
 	d := *drain
 	if d == 0 {
 		d = -1 // none, where pcapsim's zero is its default
@@ -72,7 +90,7 @@ func runReplay(args []string, stdout, stderr io.Writer) error {
 	var lastReport time.Time
 	sum, err := pcapsim.Replay(ctx, pcapsim.Options{
 		In: *in, Out: *out,
-		Addrs: addrs, MAC: hw, Listen: listen,
+		Addrs: addrs, MAC: hw, Listen: listen, Serve: serve,
 		Seed: *seed, Drain: d, Mbuf: *mbuf, Outgoing: *outgoing,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})),
 		Progress: func(p pcapsim.Progress) {
@@ -151,4 +169,120 @@ func (f *portFlag) Set(v string) error {
 	}
 	*f = append(*f, uint16(p))
 	return nil
+}
+
+// runConverse is `ustack replay --converse`.
+func runConverse(in, out, report string, addrs []netip.Prefix, seed uint64, serve func(*stack.Stack) ([]pcapsim.App, error), lvl slog.Level, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	opts := pcapsim.ConverseOptions{In: in, Addrs: addrs, Seed: seed, Serve: serve,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))}
+	var outFile *os.File
+	if out != "" {
+		f, err := os.Create(out)
+		if err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		outFile, opts.Out = f, f
+	}
+	rep, err := pcapsim.Converse(ctx, opts)
+	if outFile != nil {
+		if cerr := outFile.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("--out: %w", cerr)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	var same, differ, skipped int
+	for _, c := range rep.Conversations {
+		switch {
+		case c.Skipped != "":
+			skipped++
+		case len(c.Differences) == 0:
+			same++
+		default:
+			differ++
+		}
+	}
+	fmt.Fprintf(stdout, "conversations %d: %d answered as recorded, %d differently, %d skipped\n", len(rep.Conversations), same, differ, skipped)
+	for _, c := range rep.Conversations {
+		for _, d := range c.Differences {
+			fmt.Fprintf(stdout, "  %s > %s: %s\n", c.Client, c.Live, d)
+		}
+		if c.Skipped != "" {
+			fmt.Fprintf(stdout, "  %s > %s: skipped: %s\n", c.Client, c.Server, c.Skipped)
+		}
+	}
+	if report != "" {
+		js, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(report, append(js, '\n'), 0o644); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", report)
+	}
+	if out != "" {
+		fmt.Fprintf(stdout, "wrote %s\n", out)
+	}
+	return nil
+}
+
+// serviceFlags are serve's built-in services, run in-core by replays.
+type serviceFlags struct {
+	http, echo, discard string
+}
+
+func (f *serviceFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.http, "http", "", "serve HTTP on this address (e.g. :80): GET /, GET /bytes/N, POST /sha256")
+	fs.StringVar(&f.echo, "echo", "", "TCP echo port")
+	fs.StringVar(&f.discard, "discard", "", "TCP discard port")
+}
+
+// services checks the flags and returns what starts the services on a
+// stack, in-core; nil when none is asked for.
+func (f *serviceFlags) services() (func(*stack.Stack) ([]pcapsim.App, error), error) {
+	type svc struct {
+		addr  string
+		serve func(net.Listener) (pcapsim.App, error)
+	}
+	var svcs []svc
+	if f.http != "" {
+		if _, _, err := net.SplitHostPort(f.http); err != nil {
+			return nil, fmt.Errorf("--http %q: want an address such as :80", f.http)
+		}
+		svcs = append(svcs, svc{f.http, pcapsim.HTTP})
+	}
+	for _, p := range []struct {
+		name, port string
+		serve      func(net.Listener) (pcapsim.App, error)
+	}{{"--echo", f.echo, pcapsim.Echo}, {"--discard", f.discard, pcapsim.Discard}} {
+		if p.port == "" {
+			continue
+		}
+		if n, err := strconv.ParseUint(p.port, 10, 16); err != nil || n == 0 {
+			return nil, fmt.Errorf("%s %q: want a port number 1-65535", p.name, p.port)
+		}
+		svcs = append(svcs, svc{":" + p.port, p.serve})
+	}
+	if len(svcs) == 0 {
+		return nil, nil
+	}
+	return func(s *stack.Stack) ([]pcapsim.App, error) {
+		var apps []pcapsim.App
+		for _, v := range svcs {
+			ln, err := s.Listen("tcp", v.addr)
+			if err != nil {
+				return nil, err
+			}
+			app, err := v.serve(ln)
+			if err != nil {
+				return nil, err
+			}
+			apps = append(apps, app)
+		}
+		return apps, nil
+	}, nil
 }

@@ -123,3 +123,33 @@ func TestReplayCommandHelpListsEveryFlag(t *testing.T) {
 		assert.Contains(t, stdout, "  -"+f)
 	}
 }
+
+func TestReplayCommandConverses(t *testing.T) {
+	dir := t.TempDir()
+	report, out := filepath.Join(dir, "report.json"), filepath.Join(dir, "out.pcap")
+	stdout, _, err := replayCmd(t, "--in", testdata("converse-echo.pcap"), "--converse", "--echo", "7", "--report", report, "--out", out)
+	require.NoError(t, err)
+	assert.Equal(t, "conversations 1: 1 answered as recorded, 0 differently, 0 skipped\nwrote "+report+"\nwrote "+out+"\n", stdout)
+	js, err := os.ReadFile(report)
+	require.NoError(t, err)
+	assert.Contains(t, string(js), `"first_difference": -1`)
+	assert.Greater(t, records(t, out), 8)
+
+	// Without the service, the stack resets: a difference, still exit 0.
+	stdout, _, err = replayCmd(t, "--in", testdata("converse-echo.pcap"), "--converse")
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "conversations 1: 0 answered as recorded, 1 differently, 0 skipped\n")
+	assert.Contains(t, stdout, "the stack RST")
+}
+
+func TestServePcapBackend(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.pcap")
+	var o, e bytes.Buffer
+	err := runServe([]string{"--backend", "pcap", "--in", testdata("tcp-handshake.pcap"), "--out", out, "--http", ":80", "--log-level", "warn"}, &o, &e)
+	require.NoError(t, err)
+	assert.Contains(t, o.String(), "frames in 2, out ")
+	assert.Greater(t, records(t, out), 1)
+
+	err = runServe([]string{"--backend", "pcap", "--in", testdata("tcp-handshake.pcap")}, &o, &e)
+	require.EqualError(t, err, "--backend pcap: --in FILE and --out FILE are required")
+}

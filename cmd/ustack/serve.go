@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ustack/ustack/pcapsim"
 	"github.com/ustack/ustack/stack/services"
 )
 
@@ -45,6 +46,13 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		if st, err := os.Stat(*root); err != nil || !st.IsDir() {
 			return fmt.Errorf("--root %q: not a directory", *root)
 		}
+	}
+	if f.backend == "pcap" {
+		if *root != "" || *udpEcho != "" {
+			return errors.New("--backend pcap: --root and --udp-echo are not served on virtual time")
+		}
+		svc := serviceFlags{http: *httpAddr, echo: *echo, discard: *discard}
+		return servePcap(&f, svc, stdout, stderr)
 	}
 	s, log, stop, err := f.start(stderr)
 	if err != nil {
@@ -121,4 +129,37 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	return nil
+}
+
+// servePcap is `ustack serve --backend pcap`: the capture replayed on
+// virtual time to a stack running the services in-core, as `ustack
+// replay` does; --addr given, or the receiving host adopted.
+func servePcap(f *stackFlags, svc serviceFlags, stdout, stderr io.Writer) error {
+	log, err := f.logger(stderr)
+	if err != nil {
+		return err
+	}
+	serve, err := svc.services()
+	if err != nil {
+		return err
+	}
+	var mac net.HardwareAddr
+	if f.mac != "" {
+		mac, _ = net.ParseMAC(f.mac)
+	}
+	seed := f.seed
+	if seed == 0 {
+		seed = 1 // a replay is reproducible: no seed drawn at random
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info("ready", "backend", "pcap", "in", f.in, "http", svc.http, "echo", svc.echo, "discard", svc.discard)
+	sum, err := pcapsim.Replay(ctx, pcapsim.Options{In: f.in, Out: f.out, Addrs: f.addrs, MAC: mac, Seed: seed, Serve: serve, Logger: log})
+	if sum.Truncated != nil {
+		log.Warn("truncated capture", "err", sum.Truncated)
+	}
+	if sum.MAC != nil {
+		printSummary(stdout, f.in, f.out, sum)
+	}
+	return err
 }
