@@ -31,8 +31,14 @@ type ConverseOptions struct {
 	Addrs []netip.Prefix
 	// Serve starts the services the conversations are played against, on
 	// the live stack, before the first: listeners and in-core Apps (Echo,
-	// Discard, HTTP) for a network stepped in-core.
+	// Discard, HTTP), or, with Goroutines, servers on goroutines (an
+	// http.Server with the user's handler) that stop when the stack closes.
 	Serve func(s *stack.Stack) ([]App, error)
+	// Goroutines plays against services on goroutines: the network is
+	// driven as by Network.Drive with Wait (synctest.Wait inside a
+	// testing/synctest bubble; nil outside one, in real time).
+	Goroutines bool
+	Wait       func()
 	// Seed seeds the live stack (0 is taken as 1).
 	Seed uint64
 	// Out, when set, receives every frame of the replay (the player's and
@@ -110,7 +116,25 @@ func Converse(ctx context.Context, o ConverseOptions) (Report, error) {
 		return rep, err
 	}
 	live, skip := liveAddrs(convs, o.Addrs)
-	n := NewNetwork(NetworkConfig{Seed: o.Seed, Logger: o.Logger})
+	n := NewNetwork(NetworkConfig{Seed: o.Seed, Logger: o.Logger, Goroutines: o.Goroutines})
+	run := func(d time.Duration, done func() bool) error {
+		if !o.Goroutines {
+			_, err := n.RunUntil(d, done)
+			if errors.Is(err, ErrIdle) {
+				return nil
+			}
+			return err
+		}
+		end := n.Now() + int64(d)
+		n.AddApp(func(now int64) int64 {
+			if now < end {
+				return end
+			}
+			return 0
+		})
+		_, err := n.DriveUntil(ctx, o.Wait, func() bool { return n.Now() >= end || done != nil && done() })
+		return err
+	}
 	var w *capture.Writer
 	if o.Out != nil {
 		if w, err = capture.NewWriter(o.Out); err != nil {
@@ -189,7 +213,7 @@ func Converse(ctx context.Context, o ConverseOptions) (Report, error) {
 		}
 		r.Live = netip.AddrPortFrom(la.Addr(), c.server.Port()).String()
 		pl.start(c, netip.AddrPortFrom(la.Addr(), c.server.Port()), n.Now())
-		if _, err := n.RunUntil(time.Hour, pl.finished); err != nil && !errors.Is(err, ErrIdle) {
+		if err := run(time.Hour, pl.finished); err != nil {
 			n.Close()
 			return rep, err
 		}
@@ -201,8 +225,10 @@ func Converse(ctx context.Context, o ConverseOptions) (Report, error) {
 		rep.Conversations = append(rep.Conversations, r)
 	}
 	// Let the stack finish its closes before it is checked for leaks.
-	n.Run(5 * time.Second)
-	err = n.Close()
+	err = run(o.Patience, nil)
+	if cerr := n.Close(); err == nil {
+		err = cerr
+	}
 	if w != nil {
 		if werr := w.Close(); werr != nil && err == nil {
 			err = fmt.Errorf("pcapsim: output: %w", werr)

@@ -76,6 +76,21 @@ func TestConverseGoldenReports(t *testing.T) {
 // echoConversation is a client's echo session with a server on port: two
 // lines echoed, then the client closes and the server follows.
 func echoConversation(t testing.TB, port uint16) []byte {
+	return conversationCapture(t, port, [][2]string{{"hello\n", "hello\n"}, {"world\n", "world\n"}})
+}
+
+// httpConversation is a GET answered by a Go net/http server.
+func httpConversation(t testing.TB) []byte {
+	return conversationCapture(t, 80, [][2]string{{
+		"GET /hello HTTP/1.1\r\nHost: 10.0.0.1\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nDate: Sat, 01 Jan 2000 00:00:00 GMT\r\nContent-Length: 13\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello, world\n",
+	}})
+}
+
+// conversationCapture is a client's session with a server on port: each
+// exchange a request and its answer, then the client closes and the
+// server follows.
+func conversationCapture(t testing.TB, port uint16, exchanges [][2]string) []byte {
 	const cISN, sISN = 1000, 5000
 	seg := func(fromClient bool, seq, ack uint32, flags string, data string) []byte {
 		tcp := &layers.TCP{SrcPort: 40000, DstPort: layers.TCPPort(port), Seq: seq, Ack: ack, Window: 64240,
@@ -88,19 +103,26 @@ func echoConversation(t testing.TB, port uint16) []byte {
 		tcp.SetNetworkLayerForChecksum(ip)
 		return ethIPv4(t, src, dst, ip, tcp, gopacket.Payload(data))
 	}
-	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	return pcapBytes(t, linkEthernet, false, []rec{
-		{at: at(0), data: seg(true, cISN, 0, "S", "")},
-		{at: at(1), data: seg(false, sISN, cISN+1, "SA", "")},
-		{at: at(2), data: seg(true, cISN+1, sISN+1, "A", "")},
-		{at: at(3), data: seg(true, cISN+1, sISN+1, "A", "hello\n")},
-		{at: at(4), data: seg(false, sISN+1, cISN+7, "A", "hello\n")},
-		{at: at(5), data: seg(true, cISN+7, sISN+7, "A", "world\n")},
-		{at: at(6), data: seg(false, sISN+7, cISN+13, "A", "world\n")},
-		{at: at(7), data: seg(true, cISN+13, sISN+13, "FA", "")},
-		{at: at(8), data: seg(false, sISN+13, cISN+14, "FA", "")},
-		{at: at(9), data: seg(true, cISN+14, sISN+14, "A", "")},
-	})
+	ms := 0
+	var recs []rec
+	add := func(b []byte) {
+		recs = append(recs, rec{at: t0.Add(time.Duration(ms) * time.Millisecond), data: b})
+		ms++
+	}
+	c, s := uint32(cISN+1), uint32(sISN+1)
+	add(seg(true, cISN, 0, "S", ""))
+	add(seg(false, sISN, c, "SA", ""))
+	add(seg(true, c, s, "A", ""))
+	for _, x := range exchanges {
+		add(seg(true, c, s, "A", x[0]))
+		c += uint32(len(x[0]))
+		add(seg(false, s, c, "A", x[1]))
+		s += uint32(len(x[1]))
+	}
+	add(seg(true, c, s, "FA", ""))
+	add(seg(false, s, c+1, "FA", ""))
+	add(seg(true, c+1, s+1, "A", ""))
+	return pcapBytes(t, linkEthernet, false, recs)
 }
 
 func TestConverseEcho(t *testing.T) {
@@ -113,14 +135,16 @@ func TestConverseEcho(t *testing.T) {
 		return rep.Conversations[0]
 	}
 	t.Run("the capture in testdata is this one", func(t *testing.T) {
-		// cmd/ustack's tests play it.
-		path := filepath.Join("testdata", "converse-echo.pcap")
-		if *update {
-			require.NoError(t, os.WriteFile(path, echoConversation(t, 7), 0o644))
+		// cmd/ustack's tests and the examples play them.
+		for name, capture := range map[string][]byte{"converse-echo.pcap": echoConversation(t, 7), "converse-http.pcap": httpConversation(t)} {
+			path := filepath.Join("testdata", name)
+			if *update {
+				require.NoError(t, os.WriteFile(path, capture, 0o644))
+			}
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			require.Equal(t, capture, b, name)
 		}
-		b, err := os.ReadFile(path)
-		require.NoError(t, err)
-		require.Equal(t, echoConversation(t, 7), b)
 	})
 	t.Run("the stack answers as the recording", func(t *testing.T) {
 		r := converse(t, echoConversation(t, 7))

@@ -47,11 +47,32 @@
 // answers what reaches it: ARP, ICMP echo, resets for closed ports (or
 // SYN-ACKs for Options.Listen ports), ICMP errors.
 //
-// # What is not here yet
-//
-// A replay feeds one side of a conversation and does not rewrite it to
-// follow the stack's answers (sequence numbers, addresses), and it does
-// not simulate networks of several stacks: those are for a later change.
 // The replayed host's IPv6 addresses are in use from the start (no
 // duplicate address detection) and it solicits no routers.
+//
+// # Conversations
+//
+// A replay feeds one side of the capture as it was; the stack's answers
+// do not steer it. Converse does: for each TCP conversation that begins
+// with a SYN, it plays the client's side against the live stack's services
+// (Options.Serve: the in-core Echo, Discard and HTTP, or a user's
+// net/http handler on goroutines), rewriting the server's address to the
+// stack's and the sequence and acknowledgment numbers to follow the
+// stack's, each client segment sent once the stack has answered as much
+// as the recorded server had. The Report compares per conversation the
+// bytes and flags the stack sent with the recording's (`ustack replay
+// --converse --report FILE.json`).
+//
+// # Simulated networks
+//
+// A Network is stacks (Hosts) on shared Ethernet links (Link) with
+// latency, bandwidth, queue limits and seeded faults, stepped by a
+// discrete-event scheduler: every stack and application is polled at the
+// current instant until none has work left there, and the clock jumps to
+// the earliest deadline or arrival. Applications are either in-core (App:
+// they run in the stepping goroutine through the stack's nonblocking
+// calls, and the same seed gives byte-identical traffic; Run and RunUntil
+// step the network) or goroutines using the stacks' ordinary net API
+// (Goroutines, stepped by Drive; inside a testing/synctest bubble with
+// synctest.Wait their virtual time costs no wall time).
 package pcapsim

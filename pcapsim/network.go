@@ -332,18 +332,35 @@ func (n *Network) RunUntil(d time.Duration, done func() bool) (bool, error) {
 // lets every goroutine of the bubble run until it blocks, so the step
 // sees all they did, and between steps it sleeps on the bubble's clock
 // until the next deadline or arrival, or until an application gives a
-// stack work.
+// stack work. Outside a bubble, with wait nil, the network runs in real
+// time. Goroutines make their own order within an instant: the traffic is
+// reproducible as far as the applications' scheduling is.
 func (n *Network) Drive(ctx context.Context, wait func()) error {
+	_, err := n.DriveUntil(ctx, wait, nil)
+	if err != nil && errors.Is(err, ctx.Err()) {
+		return nil
+	}
+	return err
+}
+
+// DriveUntil is Drive until done reports true (checked after every
+// step), which it reports, or ctx is done, whose error it returns.
+func (n *Network) DriveUntil(ctx context.Context, wait func(), done func() bool) (bool, error) {
 	if n.vclock != nil {
-		return errors.New("pcapsim: Drive steps a network made with Goroutines")
+		return false, errors.New("pcapsim: Drive steps a network made with Goroutines")
+	}
+	if wait == nil {
+		wait = func() {}
 	}
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for ctx.Err() == nil && !n.closed {
 		wait()
-		now := n.clock.Now()
-		next := n.round(now)
+		next := n.round(n.clock.Now())
 		wait()
+		if done != nil && done() {
+			return true, nil
+		}
 		if n.woken.Load() {
 			continue
 		}
@@ -359,7 +376,7 @@ func (n *Network) Drive(ctx context.Context, wait func()) error {
 		}
 		t.Stop()
 	}
-	return nil
+	return false, ctx.Err()
 }
 
 // Close closes every host's stack and checks that every buffer came
