@@ -24,7 +24,8 @@ import (
 // shares (DESIGN.md "Common flags" and the backend flags).
 type stackFlags struct {
 	backend  string
-	addrs    prefixList
+	addrs    addrFlag
+	addrGen  string
 	gateway  string
 	routes   routeList
 	mac      string
@@ -69,6 +70,31 @@ func (l *prefixList) Set(s string) error {
 	return nil
 }
 
+// addrFlag is the stack's repeatable --addr: addresses, or "dhcp" to ask a
+// DHCP server for one.
+type addrFlag struct {
+	prefixes prefixList
+	dhcp     bool
+}
+
+func (a *addrFlag) String() string {
+	if a.dhcp {
+		return a.prefixes.String() + " dhcp"
+	}
+	return a.prefixes.String()
+}
+
+func (a *addrFlag) Set(s string) error {
+	if s == "dhcp" {
+		a.dhcp = true
+		return nil
+	}
+	if err := a.prefixes.Set(s); err != nil {
+		return fmt.Errorf("want an address with a prefix length such as 10.0.0.2/24, or dhcp")
+	}
+	return nil
+}
+
 // routeList is a repeatable --route CIDR=via.
 type routeList []stack.Route
 
@@ -93,7 +119,8 @@ func (l *routeList) Set(s string) error {
 func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", "read flags from this TOML file (keys are flag names); the command line wins")
 	fs.StringVar(&f.backend, "backend", "tap", "device backend: tap, dpdk or pcap")
-	fs.Var(&f.addrs, "addr", "address with prefix length, e.g. 10.0.0.2/24 (repeatable)")
+	fs.Var(&f.addrs, "addr", "address with prefix length, e.g. 10.0.0.2/24, or dhcp to lease one (repeatable; IPv6 also configures itself from router advertisements)")
+	fs.StringVar(&f.addrGen, "addr-gen", "stable", "interface identifiers of IPv6 addresses from router advertisements: stable (RFC 7217) or eui64 (from the MAC)")
 	fs.StringVar(&f.gateway, "gateway", "", "default gateway")
 	fs.Var(&f.routes, "route", "static route CIDR=GATEWAY (repeatable)")
 	fs.StringVar(&f.mac, "mac", "", "Ethernet address (default: the device's, or a random local one)")
@@ -105,7 +132,7 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.faults, "faults", "", "inject faults, e.g. loss=0.05,delay=1ms~100us")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFmt, "log-format", "text", "log format: text or json")
-	fs.StringVar(&f.dns, "dns", "", "DNS server (IP or IP:port) for host names")
+	fs.StringVar(&f.dns, "dns", "", "DNS server (IP or IP:port) for host names (default: those from DHCP or router advertisements)")
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics on the host's own network")
 	fs.StringVar(&f.tapName, "tap", "ustack0", "TAP device name (tap backend)")
 	fs.StringVar(&f.in, "in", "", "capture to replay on virtual time (pcap backend)")
@@ -160,11 +187,16 @@ func (f *stackFlags) validate() error {
 		switch {
 		case f.in == "" || f.out == "":
 			return errors.New("--backend pcap: --in FILE and --out FILE are required")
-		case f.faults != "" || f.pcap != "" || f.metrics != "" || f.dns != "" || f.gateway != "" || len(f.routes) > 0:
-			return errors.New("--backend pcap: a replay takes --addr, --mac and --seed; not --faults, --pcap, --metrics, --dns, --gateway or --route")
+		case f.faults != "" || f.pcap != "" || f.metrics != "" || f.dns != "" || f.gateway != "" || len(f.routes) > 0 || f.addrs.dhcp:
+			return errors.New("--backend pcap: a replay takes --addr CIDR, --mac and --seed; not --addr dhcp, --faults, --pcap, --metrics, --dns, --gateway or --route")
 		}
-	} else if len(f.addrs) == 0 {
-		return errors.New("--addr: at least one address is needed, e.g. --addr 10.0.0.2/24")
+	} else if len(f.addrs.prefixes) == 0 && !f.addrs.dhcp {
+		return errors.New("--addr: at least one address is needed, e.g. --addr 10.0.0.2/24 or --addr dhcp")
+	}
+	switch f.addrGen {
+	case "stable", "eui64":
+	default:
+		return fmt.Errorf("--addr-gen %q: want stable or eui64", f.addrGen)
 	}
 	if f.gateway != "" {
 		if _, err := netip.ParseAddr(f.gateway); err != nil {
@@ -344,7 +376,7 @@ func (f *stackFlags) start(stderr io.Writer) (s *stack.Stack, log *slog.Logger, 
 
 // stackConfig turns the flags into a stack configuration.
 func (f *stackFlags) stackConfig(be backend.Backend, clock backend.Clock, log *slog.Logger) stack.Config {
-	ic := stack.InterfaceConfig{Name: "eth0", Backend: be, Addrs: f.addrs, MTU: f.mtu}
+	ic := stack.InterfaceConfig{Name: "eth0", Backend: be, Addrs: f.addrs.prefixes, DHCP: f.addrs.dhcp, MTU: f.mtu}
 	if f.mac != "" {
 		ic.MAC, _ = net.ParseMAC(f.mac)
 	}

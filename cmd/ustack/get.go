@@ -69,29 +69,44 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	resolver := &net.Resolver{PreferGo: true}
-	if f.dns != "" {
-		server, _ := dnsServer(f.dns)
-		resolver.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return s.DialContext(ctx, network, server.String())
+	if f.addrs.dhcp {
+		if _, err := s.WaitLease(ctx); err != nil {
+			return fmt.Errorf("--addr dhcp: no lease: %w", err)
 		}
 	}
+	var servers []netip.AddrPort
+	if f.dns != "" {
+		server, _ := dnsServer(f.dns)
+		servers = append(servers, server)
+	}
+	resolver := s.Resolver(servers...)
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := netip.ParseAddr(host); err != nil {
-			if f.dns == "" {
-				return nil, fmt.Errorf("%s is a host name: give --dns SERVER to resolve it through the stack", host)
-			}
-			ips, err := resolver.LookupNetIP(ctx, "ip4", host)
-			if err != nil {
-				return nil, err
-			}
-			host = ips[0].String()
+		if _, err := netip.ParseAddr(host); err == nil {
+			return s.DialContext(ctx, network, addr)
 		}
-		return s.DialContext(ctx, network, net.JoinHostPort(host, port))
+		if len(servers) == 0 && len(s.DNSServers()) == 0 {
+			return nil, fmt.Errorf("%s is a host name: give --dns SERVER, or --addr dhcp, to resolve it through the stack", host)
+		}
+		ips, err := resolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return nil, err
+		}
+		// Each address in turn, as net.Dialer does.
+		var first error
+		for _, ip := range ips {
+			c, err := s.DialContext(ctx, network, net.JoinHostPort(ip.Unmap().String(), port))
+			if err == nil {
+				return c, nil
+			}
+			if first == nil {
+				first = err
+			}
+		}
+		return nil, first
 	}
 	tr := &http.Transport{DialContext: dial, DisableCompression: true}
 	defer tr.CloseIdleConnections()

@@ -54,6 +54,8 @@ func TestBadInputIsRefusedWithOneLine(t *testing.T) {
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--route", "10.1.0.0/16"}, "-route"},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--backend", "dpdk"}, "rebuild"},
 		{[]string{"serve"}, "--addr"},
+		{[]string{"serve", "--addr", "dhcp", "--addr-gen", "random"}, `--addr-gen "random"`},
+		{[]string{"serve", "--addr", "dhcpv6"}, "or dhcp"},
 		{[]string{"get", "--addr", "10.0.0.1/24"}, "missing URL"},
 		{[]string{"get", "--addr", "10.0.0.1/24", "ftp://x/"}, `URL "ftp://x/"`},
 		{[]string{"nosuch"}, `unknown command "nosuch"`},
@@ -94,7 +96,7 @@ func TestConfigFilePrecedenceAndRefusals(t *testing.T) {
 	require.NoError(t, fs.Parse([]string{"--config", good, "--mtu", "1400"}))
 	require.NoError(t, f.load(fs))
 	assert.Equal(t, 1400, f.mtu, "the command line wins")
-	assert.Len(t, f.addrs, 2)
+	assert.Len(t, f.addrs.prefixes, 2)
 	assert.Equal(t, "10.0.0.1", f.gateway)
 	assert.Equal(t, "debug", f.logLevel)
 
