@@ -131,12 +131,19 @@ func (s *Stack) listenPacket(ctx context.Context, network, address string, raddr
 			fam = 4
 		}
 	}
-	q := s.queues[0]
-	d := newDgramSock(s, q, network, proto, fam)
+	// The socket sends from its own queue; every queue delivers to it, so
+	// queue 0 binds (concurrent binds meet in one table) and the others
+	// add it to their tables.
+	d := newDgramSock(s, s.pickQueue(), network, proto, fam)
 	d.laddr = ap
 	d.raddr = raddr
-	if err := s.call(ctx, q, func(q *queue) error { return q.bind(d) }); err != nil {
+	if err := s.call(ctx, s.queues[0], func(q *queue) error { return q.bind(d) }); err != nil {
 		return nil, opErr(err)
+	}
+	for _, q := range s.queues[1:] {
+		if err := s.call(ctx, q, func(q *queue) error { q.addDgram(d); return nil }); err != nil {
+			return nil, opErr(err)
+		}
 	}
 	return d, nil
 }
@@ -189,7 +196,7 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 
 // dialTCP opens a connection and waits for the handshake.
 func (s *Stack) dialTCP(ctx context.Context, network string, local, remote netip.AddrPort, nh nextHop) (*tcpSock, error) {
-	q := s.queues[0]
+	q := s.pickQueue()
 	sock := newTCPSock(s, q, network, nil)
 	sock.nodelay = true // Go's default
 	err := s.call(ctx, q, func(q *queue) error {
@@ -251,13 +258,18 @@ func (s *Stack) ListenBacklog(network, address string, backlog int) (net.Listene
 			return nil, opErr(err)
 		}
 	}
-	q := s.queues[0]
 	ln := &tcpListener{
-		s: s, q: q, netw: network, fam: fam, laddr: ap, backlog: backlog,
+		s: s, netw: network, fam: fam, laddr: ap, backlog: backlog,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 	}
-	if err := s.call(context.Background(), q, func(q *queue) error { return q.bindListener(ln) }); err != nil {
+	ctx := context.Background()
+	if err := s.call(ctx, s.queues[0], func(q *queue) error { return q.bindListener(ln) }); err != nil {
 		return nil, opErr(err)
+	}
+	for _, q := range s.queues[1:] {
+		if err := s.call(ctx, q, func(q *queue) error { q.addListener(ln); return nil }); err != nil {
+			return nil, opErr(err)
+		}
 	}
 	return ln, nil
 }

@@ -103,6 +103,7 @@ func (c *arpCache) create(ifc *iface, addr netip.Addr) *neighbor {
 	n.Handler = n
 	c.entries[n.key] = n
 	c.order = append(c.order, n)
+	c.q.neighDirty = true
 	c.probe(n)
 	return n
 }
@@ -114,6 +115,7 @@ func (c *arpCache) addStatic(ifc *iface, addr netip.Addr, mac wire.MAC) {
 	n.Handler = n
 	c.entries[n.key] = n
 	c.order = append(c.order, n)
+	c.q.neighDirty = true
 }
 
 // evict removes the oldest entry that is not resolving or static.
@@ -129,6 +131,7 @@ func (c *arpCache) evict() bool {
 
 func (c *arpCache) remove(n *neighbor) {
 	c.q.timers.Cancel(&n.Timer)
+	c.q.neighDirty = true
 	delete(c.entries, n.key)
 	for i, m := range c.order {
 		if m == n {
@@ -196,6 +199,7 @@ func (c *arpCache) learn(ifc *iface, addr netip.Addr, mac wire.MAC, create bool)
 	n.mac = mac
 	n.state = neighReachable
 	n.until = c.q.now + int64(c.cfg.Reachable)
+	c.q.neighDirty = true
 	n.probes = 0
 	c.q.timers.Cancel(&n.Timer)
 	for _, f := range n.pending {

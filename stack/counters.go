@@ -13,6 +13,20 @@ type Counters struct {
 	ICMPv6 ICMPv6Counters
 	UDP    UDPCounters
 	TCP    TCPCounters
+	Queue  QueueCounters
+}
+
+// QueueCounters count what passes between the queues of a stack with
+// several: frames of a flow another queue owns, and frames for the state
+// queue 0 owns (neighbours, fragments).
+type QueueCounters struct {
+	// SteerMisses are TCP segments and ICMP errors about connections
+	// that the device steered to a queue other than the connection's
+	// owner. Under Toeplitz steering the stack picks ports so that there
+	// are none.
+	SteerMisses  uint64
+	Handoffs     uint64 // frames passed to another queue
+	HandoffDrops uint64 // frames dropped because the ring to their queue was full
 }
 
 // LinkCounters count Ethernet frames.

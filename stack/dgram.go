@@ -13,9 +13,11 @@ import (
 )
 
 // dgramSock is a datagram socket: UDP, or raw ICMP ("ip4:icmp",
-// "ip6:ipv6-icmp"). The application and the queue's loop share two rings
-// of records; neither locks the other out. It implements net.PacketConn
-// and net.Conn.
+// "ip6:ipv6-icmp"). The application and the loops share two rings of
+// records; neither locks the other out. The socket sends from its queue's
+// loop; it is in every queue's table, and whichever queue a datagram
+// arrives on delivers it (rxMu orders those producers). It implements
+// net.PacketConn and net.Conn.
 type dgramSock struct {
 	readyNode
 	s     *Stack
@@ -36,10 +38,11 @@ type dgramSock struct {
 	softErr        atomic.Int32 // a pending errno from ICMP, reported once
 
 	rmu, wmu sync.Mutex // serialise application readers and writers
+	rxMu     sync.Mutex // serialises the queues delivering to rx
 	deadlines
-	rbuf, wbuf   [recHdrLen]byte
-	closeOnce    sync.Once
-	unregistered chan struct{}
+	rbuf, wbuf [recHdrLen]byte
+	rxHdr      [recHdrLen]byte // under rxMu
+	closeOnce  sync.Once
 }
 
 // Records in the rings: a header, then the payload. A record never wraps
@@ -58,13 +61,12 @@ const (
 func newDgramSock(s *Stack, q *queue, netw string, proto uint8, fam int) *dgramSock {
 	d := &dgramSock{
 		s: s, q: q, netw: netw, proto: proto, fam: fam,
-		rx:           ring.New(max(s.cfg.UDP.RecvBuffer, minDgramRing)),
-		tx:           ring.New(max(s.cfg.UDP.SendBuffer, minDgramRing)),
-		rxWake:       make(chan struct{}, 1),
-		txWake:       make(chan struct{}, 1),
-		done:         make(chan struct{}),
-		unregistered: make(chan struct{}),
-		deadlines:    makeDeadlines(),
+		rx:        ring.New(max(s.cfg.UDP.RecvBuffer, minDgramRing)),
+		tx:        ring.New(max(s.cfg.UDP.SendBuffer, minDgramRing)),
+		rxWake:    make(chan struct{}, 1),
+		txWake:    make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		deadlines: makeDeadlines(),
 	}
 	d.owner = d
 	return d
@@ -141,10 +143,13 @@ func notify(c chan struct{}) {
 	}
 }
 
-// deliver queues a received datagram for the application (loop side). It
-// reports false when the receive buffer is full.
+// deliver queues a received datagram for the application (loop side, any
+// queue). It reports false when the receive buffer is full.
 func (d *dgramSock) deliver(from netip.AddrPort, payload []byte) bool {
-	if !putRecord(d.rx, d.q.rxHdr[:], from, payload) {
+	d.rxMu.Lock()
+	ok := putRecord(d.rx, d.rxHdr[:], from, payload)
+	d.rxMu.Unlock()
+	if !ok {
 		return false
 	}
 	notify(d.rxWake)
@@ -381,10 +386,9 @@ func (d *dgramSock) Close() error {
 		return d.opError("close", nil, net.ErrClosed)
 	}
 	d.closeOnce.Do(func() { close(d.done) })
-	d.q.post(func(q *queue) {
-		q.unbind(d)
-		close(d.unregistered)
-	})
+	for _, q := range d.s.queues {
+		q.post(func(q *queue) { q.unbind(d) })
+	}
 	return nil
 }
 

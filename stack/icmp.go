@@ -43,6 +43,10 @@ func (q *queue) icmpInput(ifc *iface, f *backend.Frame, ip wire.IPv4, b []byte) 
 		c.InErrors++
 		return
 	}
+	if q.s.multiQueue() && q.steerICMP(m) {
+		c.InMsgs--
+		return
+	}
 	q.deliverRawICMP(ip.SrcAddr(), b)
 	switch m.Type() {
 	case wire.ICMPv4Echo:

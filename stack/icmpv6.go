@@ -26,6 +26,10 @@ func (q *queue) icmp6Input(ifc *iface, ip wire.IPv6, b []byte, check, l2multicas
 		c.InErrors++
 		return
 	}
+	if q.s.multiQueue() && q.steerICMPv6(m) {
+		c.InMsgs--
+		return
+	}
 	q.deliverRawICMPv6(src, b)
 	switch m.Type() {
 	case wire.ICMPv6EchoRequest:

@@ -60,12 +60,20 @@ func (q *queue) ipv4Input(ifc *iface, f *backend.Frame, b []byte, l2multicast bo
 	}
 	payload := ip.Payload()
 	if ip.IsFragment() {
+		// Queue 0 reassembles: a device may steer the fragments of a
+		// datagram apart.
+		if q.handOff(0) {
+			c.InReceives--
+			return
+		}
 		c.ReasmReqds++
 		var ok bool
 		payload, ok = q.reassemble(ip)
 		if !ok {
 			return
 		}
+		// The datagram is no frame of its own to pass on.
+		q.cur = nil
 	}
 	c.InDelivers++
 	switch ip.Protocol() {
@@ -365,6 +373,6 @@ func (q *queue) deliver(nh nextHop, dst netip.Addr, f *backend.Frame) {
 	case dst.IsMulticast():
 		q.sendTo(ifc, wire.MulticastMAC(dst), f)
 	default:
-		q.arp.resolve(ifc, nh.addr, f)
+		q.resolve(ifc, nh.addr, f)
 	}
 }

@@ -156,6 +156,12 @@ func (q *queue) ipv6Input(ifc *iface, f *backend.Frame, b []byte, l2multicast bo
 	// The headers before the Fragment header are in every fragment and
 	// processed in each; those after it only once the datagram is whole
 	// (RFC 8200 §4.5).
+	// Queue 0 reassembles: a device may steer the fragments of a
+	// datagram apart.
+	if q.handOff(0) {
+		c.InReceives--
+		return
+	}
 	fo := ch.Fragment.HeaderOffset
 	if !q.ipv6Headers(ifc, ip, &ch, 0, fo, l2multicast) {
 		return
@@ -171,6 +177,7 @@ func (q *queue) ipv6Input(ifc *iface, f *backend.Frame, b []byte, l2multicast bo
 	if !ok {
 		return
 	}
+	q.cur = nil
 	ch, err = wire.WalkIPv6(whole)
 	if err != nil || ch.HasFragment {
 		// RFC 7112: the first fragment must hold the whole header chain.
@@ -526,7 +533,7 @@ func (q *queue) deliver6(nh nextHop, dst netip.Addr, f *backend.Frame) {
 	case dst.IsMulticast():
 		q.sendTo(nh.ifc, wire.MulticastMAC(dst), f)
 	default:
-		q.nd.resolve(nh.ifc, nh.addr, f)
+		q.resolve(nh.ifc, nh.addr, f)
 	}
 }
 

@@ -7,20 +7,25 @@ import (
 )
 
 // loopback is the backend of the loopback interface: what a queue sends on
-// it, the same queue receives on its next turn. Only the owning queue's loop
-// touches it, so it needs no lock.
+// it, the same queue receives on its next turn. Each queue has its own
+// FIFO, touched by that queue's loop only, so it needs no lock; the pool is
+// shared and locks itself.
 type loopback struct {
-	pool  *backend.Pool
-	queue []*backend.Frame
-	head  int
+	pool   *backend.Pool
+	queues []loFIFO
+}
+
+type loFIFO struct {
+	frames []*backend.Frame
+	head   int
 }
 
 // loopbackMTU is the loopback interface's MTU, as Linux's lo.
 const loopbackMTU = 65536 - 14
 
-func newLoopback() *loopback {
+func newLoopback(queues int) *loopback {
 	pool, _ := backend.NewPool(backend.PoolConfig{Count: 4096})
-	return &loopback{pool: pool}
+	return &loopback{pool: pool, queues: make([]loFIFO, queues)}
 }
 
 func (l *loopback) Caps() backend.Caps {
@@ -28,18 +33,19 @@ func (l *loopback) Caps() backend.Caps {
 		Name:     "lo",
 		MAC:      net.HardwareAddr{0, 0, 0, 0, 0, 0},
 		MTU:      loopbackMTU,
-		Queues:   1,
+		Queues:   len(l.queues),
 		BufSize:  l.pool.BufSize(),
 		Offloads: backend.Offloads{RxCsum: true, TxCsum: true},
 	}
 }
 
-func (l *loopback) Recv(_ int, frames []*backend.Frame) (int, error) {
-	n := copy(frames, l.queue[l.head:])
-	clear(l.queue[l.head : l.head+n])
-	l.head += n
-	if l.head == len(l.queue) {
-		l.queue, l.head = l.queue[:0], 0
+func (l *loopback) Recv(q int, frames []*backend.Frame) (int, error) {
+	lq := &l.queues[q]
+	n := copy(frames, lq.frames[lq.head:])
+	clear(lq.frames[lq.head : lq.head+n])
+	lq.head += n
+	if lq.head == len(lq.frames) {
+		lq.frames, lq.head = lq.frames[:0], 0
 	}
 	return n, nil
 }
@@ -48,20 +54,24 @@ func (l *loopback) Alloc(_ int, frames []*backend.Frame, size int) int {
 	return l.pool.Alloc(frames, size)
 }
 
-func (l *loopback) Send(_ int, frames []*backend.Frame) (int, error) {
-	l.queue = append(l.queue, frames...)
+func (l *loopback) Send(q int, frames []*backend.Frame) (int, error) {
+	lq := &l.queues[q]
+	lq.frames = append(lq.frames, frames...)
 	clear(frames)
 	return len(frames), nil
 }
 
-func (l *loopback) pending() bool { return l.head < len(l.queue) }
+func (l *loopback) pending(q int) bool { return l.queues[q].head < len(l.queues[q].frames) }
 
 func (l *loopback) Wait(int, int64) error { return nil }
 func (l *loopback) Wake(int)              {}
 func (l *loopback) Outstanding() int      { return l.pool.Outstanding() }
 
 func (l *loopback) Close() error {
-	backend.Release(l.queue[l.head:])
-	l.queue, l.head = nil, 0
+	for i := range l.queues {
+		lq := &l.queues[i]
+		backend.Release(lq.frames[lq.head:])
+		lq.frames, lq.head = nil, 0
+	}
 	return nil
 }

@@ -376,6 +376,7 @@ func (nd *ndp) create(ifc *iface, addr netip.Addr, state neighState) *ndNeighbor
 	n.Handler = n
 	nd.entries[n.key] = n
 	nd.order = append(nd.order, n)
+	nd.q.neighDirty = true
 	return n
 }
 
@@ -400,6 +401,7 @@ func (nd *ndp) evict() bool {
 func (nd *ndp) remove(n *ndNeighbor) {
 	q := nd.q
 	q.timers.Cancel(&n.Timer)
+	q.neighDirty = true
 	delete(nd.entries, n.key)
 	if i := slices.Index(nd.order, n); i >= 0 {
 		nd.order = slices.Delete(nd.order, i, i+1)
@@ -457,6 +459,7 @@ func (nd *ndp) update(n *ndNeighbor, mac wire.MAC, state neighState) {
 	n.mac = mac
 	n.state = state
 	n.probes = 0
+	q.neighDirty = true
 	q.timers.Cancel(&n.Timer)
 	if state == neighReachable {
 		n.until = q.now + int64(nd.ifs[n.ifc.idx].reachable)

@@ -58,7 +58,7 @@ func (s *Stack) StartDial(network, address string) (NonblockingConn, error) {
 		return nil, opErr(syscall.ENETUNREACH)
 	}
 	ra = withoutZone(ra)
-	q := s.queues[0]
+	q := s.pickQueue()
 	sock := newTCPSock(s, q, network, nil)
 	sock.nodelay = true
 	err = s.call(context.Background(), q, func(q *queue) error {

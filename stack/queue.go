@@ -54,12 +54,25 @@ type queue struct {
 	lin []byte             // scratch: a chained frame made contiguous
 
 	// Scratch space for building packets and ring records.
-	l4hdr        [64]byte
-	quote        []byte
-	rxHdr, txHdr [recHdrLen]byte
-	reasmT       timer.Timer
-	reasm6T      timer.Timer
-	whole6       []byte // a reassembled IPv6 packet
+	l4hdr   [64]byte
+	quote   []byte
+	txHdr   [recHdrLen]byte
+	reasmT  timer.Timer
+	reasm6T timer.Timer
+	whole6  []byte // a reassembled IPv6 packet
+
+	// Frames between queues: inbox[i] is the ring from queue i (nil for
+	// this queue); wakeNext marks the queues this turn passed frames to.
+	inbox    []*handoffRing
+	wakeNext []bool
+	// cur is the frame being received from a device (nil for a
+	// reassembled datagram or a frame passed here), and curIfc its
+	// interface; taken says it was passed to another queue.
+	cur    *backend.Frame
+	curIfc *iface
+	taken  bool
+	// neighDirty: queue 0's neighbour caches changed this turn.
+	neighDirty bool
 
 	ready  readyList
 	cmdMu  sync.Mutex
@@ -78,6 +91,10 @@ func (q *queue) poll(now int64) int64 {
 		q.now = now
 	}
 	q.runCommands()
+	multi := q.s.multiQueue()
+	if multi {
+		q.takeHandoffs()
+	}
 	sh := q.shared()
 	for _, ifc := range sh.ifaces {
 		q.receive(ifc, 4)
@@ -88,12 +105,21 @@ func (q *queue) poll(now int64) int64 {
 	// Loopback traffic is received in the same turn, a bounded number of
 	// times so two sockets talking to each other cannot starve the wire.
 	lo := sh.lo.be.(*loopback)
-	for i := 0; i < 8 && lo.pending(); i++ {
+	for i := 0; i < 8 && lo.pending(q.id); i++ {
 		q.receive(sh.lo, 1)
 		q.ready.drain(q)
 		q.flush()
 	}
-	if lo.pending() || q.hasCmd.Load() {
+	if multi {
+		if q.id == 0 {
+			q.publishNeighbors()
+		}
+		q.wakeOthers()
+		if q.handoffsPending() {
+			return q.now
+		}
+	}
+	if lo.pending(q.id) || q.hasCmd.Load() {
 		return q.now
 	}
 	next, ok := q.timers.Next()
@@ -113,9 +139,14 @@ func (q *queue) receive(ifc *iface, bursts int) {
 			return
 		}
 		q.counters.Link.InFrames += uint64(n)
-		for _, f := range q.rx[:n] {
+		for i, f := range q.rx[:n] {
+			q.cur, q.curIfc, q.taken = f, ifc, false
 			q.input(ifc, f)
+			if q.taken {
+				q.rx[i] = nil
+			}
 		}
+		q.cur, q.curIfc = nil, nil
 		// One ACK per connection for the whole burst.
 		q.flushAcks()
 		backend.Release(q.rx[:n])
@@ -160,7 +191,8 @@ func (q *queue) input(ifc *iface, f *backend.Frame) {
 	case wire.EtherTypeIPv6:
 		q.ipv6Input(ifc, f, payload, dst.IsMulticast())
 	case wire.EtherTypeARP:
-		if !ifc.loopback {
+		// Queue 0 owns the ARP cache.
+		if !ifc.loopback && !q.handOff(0) {
 			q.arpInput(ifc, payload)
 		}
 	default:
@@ -261,8 +293,22 @@ func (q *queue) close() {
 	// which the neighbour cache then releases.
 	q.tcp.closeAll(q)
 	q.udp.closeAll(q)
-	q.arp.close()
-	q.nd.close()
+	if q.id == 0 {
+		q.arp.close()
+		q.nd.close()
+	}
+	for _, r := range q.inbox {
+		if r == nil {
+			continue
+		}
+		for {
+			h, ok := r.pop()
+			if !ok {
+				break
+			}
+			backend.ReleaseOne(h.f)
+		}
+	}
 	for i := range q.tx {
 		backend.Release(q.tx[i])
 		q.tx[i] = nil

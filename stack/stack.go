@@ -31,6 +31,11 @@ type Stack struct {
 	ifaces []*iface
 	lo     *iface
 	queues []*queue
+	// flows and neigh are what queues share when there are several:
+	// which queue owns each TCP connection, and queue 0's neighbours.
+	flows     flowTable
+	neigh     atomic.Pointer[neighSnapshot]
+	nextQueue atomic.Uint64
 
 	closing atomic.Bool
 	// bufMem is the TCP buffer memory in use (Limits.BufferMemory).
@@ -82,7 +87,13 @@ func New(cfg Config) (*Stack, error) {
 		}
 		s.ifaces = append(s.ifaces, ifc)
 	}
-	s.lo = &iface{idx: len(s.ifaces), name: "lo", be: newLoopback(), mtu: loopbackMTU, loopback: true, rxCsum: true, txCsum: true}
+	nq := max(s.ifaces[0].caps.Queues, 1)
+	for _, ifc := range s.ifaces[1:] {
+		if n := max(ifc.caps.Queues, 1); n != nq {
+			return nil, fmt.Errorf("stack: interface %s has %d queues and %s %d: every interface needs as many", ifc.name, n, s.ifaces[0].name, nq)
+		}
+	}
+	s.lo = &iface{idx: len(s.ifaces), name: "lo", be: newLoopback(nq), mtu: loopbackMTU, loopback: true, rxCsum: true, txCsum: true}
 	s.lo.caps = s.lo.be.Caps()
 	// IPv6 addresses join the shared state once in use (ndp.publish).
 	addrs4 := make([][]netip.Prefix, len(addrs))
@@ -94,44 +105,25 @@ func New(cfg Config) (*Stack, error) {
 		}
 	}
 	sh := newShared(s.ifaces, s.lo, addrs4, cfg.Routes)
-
-	// One queue for now: every backend is driven through its queue 0.
-	q := &queue{
-		s:   s,
-		id:  0,
-		now: s.clock.Now(),
-		log: s.log,
-		rng: rand.New(rand.NewPCG(seed, 0x75737461636b)),
-		tx:  make([][]*backend.Frame, len(s.ifaces)+1),
-		reasm: reasm.New(reasm.Config{
-			Timeout:      cfg.Reassembly.Timeout,
-			MaxDatagram:  65535 - wire.IPv4HeaderLen,
-			MaxBytes:     cfg.Reassembly.MaxBytes,
-			MaxDatagrams: cfg.Reassembly.MaxDatagrams,
-			// A 65,515-byte datagram over a 576-byte path is 119
-			// fragments.
-			MaxFragments: 128,
-		}),
+	s.flows.owners = map[connKey]int{}
+	for id := range nq {
+		q := s.newQueue(id, seed, sh)
+		s.queues = append(s.queues, q)
+		s.wakeCh = append(s.wakeCh, make(chan struct{}, 1))
 	}
-	q.sh.Store(sh)
-	q.tcp.init()
-	q.isn = isn.New(seed)
-	q.challenge = icmpLimiter{tokens: 1000, burst: 1000, rate: 1000 / 1e9}
+	for _, q := range s.queues {
+		q.inbox = make([]*handoffRing, nq)
+		for from := range nq {
+			if from != q.id {
+				q.inbox[from] = &handoffRing{}
+			}
+		}
+		q.wakeNext = make([]bool, nq)
+	}
+	// Queue 0 owns the neighbour caches and the addresses.
+	q := s.queues[0]
 	q.arp = newARPCache(q, &s.cfg.ARP)
 	q.nd = newNDP(q, &s.cfg.IPv6, seed, s.ifaces, addrs)
-	q.reasmT.Handler = reasmTimer{q}
-	r6 := reasm.IPv6Config()
-	r6.MaxBytes, r6.MaxDatagrams, r6.MaxFragments = cfg.Reassembly.MaxBytes, cfg.Reassembly.MaxDatagrams, 128
-	q.reasm6 = reasm.New(r6)
-	q.reasm6T.Handler = reasm6Timer{q}
-	q.ipID = uint16(q.rng.Uint32())
-	q.icmp = icmpLimiter{
-		tokens: float64(cfg.ICMP.RateBurst),
-		burst:  float64(cfg.ICMP.RateBurst),
-		rate:   float64(cfg.ICMP.RateLimit) / 1e9,
-	}
-	s.queues = []*queue{q}
-	s.wakeCh = []chan struct{}{make(chan struct{}, 1)}
 	for i, ic := range cfg.Interfaces {
 		for _, n := range ic.Neighbors {
 			if n.Addr.Is4() || n.Addr.Is4In6() {
@@ -140,6 +132,9 @@ func New(cfg Config) (*Stack, error) {
 				q.nd.addStatic(s.ifaces[i], n.Addr.WithZone(""), wire.MAC(n.MAC))
 			}
 		}
+	}
+	if s.multiQueue() {
+		q.publishNeighbors()
 	}
 	for _, ifc := range s.ifaces {
 		q.announce(ifc)
@@ -160,6 +155,47 @@ func New(cfg Config) (*Stack, error) {
 		}
 	}
 	return s, nil
+}
+
+// newQueue makes queue id. Queue 0 draws from the seed as a stack of one
+// queue always has; the others from streams of their own.
+func (s *Stack) newQueue(id int, seed uint64, sh *shared) *queue {
+	cfg := &s.cfg
+	q := &queue{
+		s:   s,
+		id:  id,
+		now: s.clock.Now(),
+		log: s.log,
+		rng: rand.New(rand.NewPCG(seed, 0x75737461636b+uint64(id))),
+		tx:  make([][]*backend.Frame, len(s.ifaces)+1),
+		reasm: reasm.New(reasm.Config{
+			Timeout:      cfg.Reassembly.Timeout,
+			MaxDatagram:  65535 - wire.IPv4HeaderLen,
+			MaxBytes:     cfg.Reassembly.MaxBytes,
+			MaxDatagrams: cfg.Reassembly.MaxDatagrams,
+			// A 65,515-byte datagram over a 576-byte path is 119
+			// fragments.
+			MaxFragments: 128,
+		}),
+	}
+	q.sh.Store(sh)
+	q.tcp.init()
+	// One ISN secret for every queue: a SYN cookie is checked by the
+	// queue its ACK reaches.
+	q.isn = isn.New(seed)
+	q.challenge = icmpLimiter{tokens: 1000, burst: 1000, rate: 1000 / 1e9}
+	q.reasmT.Handler = reasmTimer{q}
+	r6 := reasm.IPv6Config()
+	r6.MaxBytes, r6.MaxDatagrams, r6.MaxFragments = cfg.Reassembly.MaxBytes, cfg.Reassembly.MaxDatagrams, 128
+	q.reasm6 = reasm.New(r6)
+	q.reasm6T.Handler = reasm6Timer{q}
+	q.ipID = uint16(q.rng.Uint32())
+	q.icmp = icmpLimiter{
+		tokens: float64(cfg.ICMP.RateBurst),
+		burst:  float64(cfg.ICMP.RateBurst),
+		rate:   float64(cfg.ICMP.RateLimit) / 1e9,
+	}
+	return q
 }
 
 func (s *Stack) shared() *shared { return s.queues[0].shared() }
@@ -309,8 +345,10 @@ func (s *Stack) Close() error {
 		}
 	}
 	s.wg.Wait()
-	for _, q := range s.queues {
-		q.close()
+	// Queue 0 last: the others' resets may pass it frames to resolve,
+	// which it releases.
+	for i := len(s.queues) - 1; i >= 0; i-- {
+		s.queues[i].close()
 	}
 	var errs []error
 	for _, ifc := range s.ifaces {

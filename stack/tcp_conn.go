@@ -71,7 +71,7 @@ type tcpConn struct {
 	state  tcpState
 	timers [numTimers]tcpTimer
 	sock   *tcpSock     // nil for an orphan (closed by the application)
-	ln     *tcpListener // the listener a passive open belongs to, until accepted
+	ln     *listenQueue // the listener a passive open belongs to, until accepted
 	route  nextHop      // how to reach the peer
 
 	// Send sequence variables (RFC 9293 §3.3.1). sndMax is the highest

@@ -76,6 +76,11 @@ func (q *queue) tcpSegment(src, dst netip.Addr, check bool, b []byte) {
 		conn.input(seg)
 		return
 	}
+	if q.s.multiQueue() && q.toOwner(key) {
+		// Counted by the owner.
+		c.InSegs--
+		return
+	}
 	if ln := q.tcp.listener(key.local); ln != nil {
 		ln.input(key, seg)
 		return

@@ -11,19 +11,17 @@ import (
 	"github.com/ustack/ustack/stack/wire"
 )
 
-// tcpListener is a passive open: its half-open connections live in the
-// queue's table like any other; established ones wait in the accept queue
-// until the application takes them.
+// tcpListener is a passive open. It is in every queue's table (a
+// listenQueue each), so connections arriving on any queue are accepted: the
+// half-open ones live in the table of the queue their SYN reached, like any
+// other connection; established ones from every queue wait in the one
+// accept queue until the application takes them.
 type tcpListener struct {
 	s       *Stack
-	q       *queue
 	netw    string
 	fam     int
 	laddr   netip.AddrPort
 	backlog int
-
-	// Loop side.
-	synRcvd int // half-open connections
 
 	// Shared: the accept queue.
 	mu       sync.Mutex
@@ -34,13 +32,21 @@ type tcpListener struct {
 	once     sync.Once
 }
 
+// listenQueue is a listener's part on one queue, touched by that queue's
+// loop only.
+type listenQueue struct {
+	*tcpListener
+	q       *queue
+	synRcvd int // half-open connections
+}
+
 func (ln *tcpListener) accepts(dst netip.Addr) bool {
 	return ln.fam == 0 || (ln.fam == 4) == dst.Is4()
 }
 
 // input handles a segment for no connection on a listening port (RFC 9293
 // §3.10.7.2).
-func (ln *tcpListener) input(key connKey, seg *segment) {
+func (ln *listenQueue) input(key connKey, seg *segment) {
 	q := ln.q
 	switch {
 	case seg.has(wire.TCPFlagRST):
@@ -105,7 +111,7 @@ func (ln *tcpListener) input(key connKey, seg *segment) {
 	c.maxWnd = c.sndWnd
 	c.sndWl1 = seg.seq
 	c.setState(stateSynRcvd)
-	q.tcp.conns[key] = c
+	q.addConn(c)
 	ln.synRcvd++
 	c.sendSynAck()
 }
@@ -113,7 +119,7 @@ func (ln *tcpListener) input(key connKey, seg *segment) {
 // sendCookie answers a SYN without keeping state: the SYN-ACK's sequence
 // number encodes what we must remember (RFC 4987 §3.6), and with
 // timestamps the window scale and SACK permission ride in our TSval.
-func (ln *tcpListener) sendCookie(key connKey, seg *segment, nh nextHop) {
+func (ln *listenQueue) sendCookie(key connKey, seg *segment, nh nextHop) {
 	q := ln.q
 	q.counters.TCP.SynCookiesSent++
 	mss := 536
@@ -147,7 +153,7 @@ func (ln *tcpListener) sendCookie(key connKey, seg *segment, nh nextHop) {
 
 // cookieACK completes a handshake answered with a SYN cookie: if the ACK
 // carries a valid cookie, the connection is made established at once.
-func (ln *tcpListener) cookieACK(key connKey, seg *segment) bool {
+func (ln *listenQueue) cookieACK(key connKey, seg *segment) bool {
 	q := ln.q
 	if q.s.cfg.TCP.SynCookies == "never" {
 		return false
@@ -194,7 +200,7 @@ func (ln *tcpListener) cookieACK(key connKey, seg *segment) bool {
 	c.sndWnd = int(seg.wnd) << c.sndScale
 	c.maxWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.seq, seg.ack
-	q.tcp.conns[key] = c
+	q.addConn(c)
 	c.established()
 	c.inputData(seg)
 	c.output()
@@ -202,9 +208,18 @@ func (ln *tcpListener) cookieACK(key connKey, seg *segment) bool {
 }
 
 // ready moves an established passive connection to the accept queue.
-func (ln *tcpListener) ready(c *tcpConn) {
+func (ln *listenQueue) ready(c *tcpConn) {
 	ln.synRcvd--
-	if ln.closed.Load() || !c.reserveBuffers() {
+	c.ln = nil
+	if !c.reserveBuffers() {
+		c.abort()
+		return
+	}
+	// Under the lock: Close takes the accept queue after marking the
+	// listener closed, so a connection is either taken or aborted here.
+	ln.mu.Lock()
+	if ln.closed.Load() {
+		ln.mu.Unlock()
 		c.abort()
 		return
 	}
@@ -213,15 +228,13 @@ func (ln *tcpListener) ready(c *tcpConn) {
 	// ones (net.newTCPConn); SetNoDelay(false) brings Nagle back.
 	sock.nodelay, c.nodelay = true, true
 	c.sock = sock
-	c.ln = nil
-	ln.mu.Lock()
 	ln.accepted = append(ln.accepted, sock)
 	ln.mu.Unlock()
 	notify(ln.wake)
 }
 
 // forget drops a half-open connection that failed.
-func (ln *tcpListener) forget(c *tcpConn) {
+func (ln *listenQueue) forget(c *tcpConn) {
 	if c.state == stateClosed && c.ln == ln {
 		ln.synRcvd--
 		c.ln = nil
@@ -263,34 +276,45 @@ func (ln *tcpListener) Close() error {
 		return &net.OpError{Op: "close", Net: ln.netw, Addr: ln.Addr(), Err: net.ErrClosed}
 	}
 	ln.once.Do(func() { close(ln.done) })
-	ln.q.post(func(q *queue) {
-		q.tcp.listeners[ln.laddr.Port()] = removeListener(q.tcp.listeners[ln.laddr.Port()], ln)
-		if len(q.tcp.listeners[ln.laddr.Port()]) == 0 {
-			delete(q.tcp.listeners, ln.laddr.Port())
-		}
-		ln.mu.Lock()
-		pending := ln.accepted
-		ln.accepted = nil
-		ln.mu.Unlock()
-		for _, s := range pending {
-			s.c.abort()
-		}
-		for _, c := range q.tcp.sortedConns() {
-			if c.ln == ln {
-				c.abort()
+	ln.mu.Lock()
+	pending := ln.accepted
+	ln.accepted = nil
+	ln.mu.Unlock()
+	for _, q := range ln.s.queues {
+		q.post(func(q *queue) {
+			lq := q.tcp.removeListener(ln)
+			for _, s := range pending {
+				if s.q == q {
+					s.c.abort()
+				}
 			}
-		}
-	})
+			for _, c := range q.tcp.sortedConns() {
+				if lq != nil && c.ln == lq {
+					c.abort()
+				}
+			}
+		})
+	}
 	return nil
 }
 
-func removeListener(l []*tcpListener, ln *tcpListener) []*tcpListener {
+// removeListener takes ln out of the table and returns its part on this
+// queue, if it was there.
+func (t *tcpTable) removeListener(ln *tcpListener) *listenQueue {
+	port := ln.laddr.Port()
+	l := t.listeners[port]
 	for i, o := range l {
-		if o == ln {
-			return append(l[:i], l[i+1:]...)
+		if o.tcpListener == ln {
+			l = append(l[:i], l[i+1:]...)
+			if len(l) == 0 {
+				delete(t.listeners, port)
+			} else {
+				t.listeners[port] = l
+			}
+			return o
 		}
 	}
-	return l
+	return nil
 }
 
 // Addr implements net.Listener.
@@ -305,7 +329,9 @@ func (ln *tcpListener) Addr() net.Addr {
 	return net.TCPAddrFromAddrPort(ap)
 }
 
-// bindListener registers ln, refusing a port in use (EADDRINUSE).
+// bindListener registers ln, refusing a port in use (EADDRINUSE). Queue 0
+// binds, so that concurrent binds meet in one table; then every other
+// queue adds the listener to its own.
 func (q *queue) bindListener(ln *tcpListener) error {
 	t := &q.tcp
 	port := ln.laddr.Port()
@@ -330,6 +356,12 @@ func (q *queue) bindListener(ln *tcpListener) error {
 			return syscall.EADDRINUSE
 		}
 	}
-	t.listeners[port] = append(t.listeners[port], ln)
+	t.listeners[port] = append(t.listeners[port], &listenQueue{tcpListener: ln, q: q})
 	return nil
+}
+
+// addListener puts ln, bound on queue 0, in this queue's table too.
+func (q *queue) addListener(ln *tcpListener) {
+	port := ln.laddr.Port()
+	q.tcp.listeners[port] = append(q.tcp.listeners[port], &listenQueue{tcpListener: ln, q: q})
 }

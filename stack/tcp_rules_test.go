@@ -459,7 +459,7 @@ func TestTCPRuleRSTInSynReceivedForgets(t *testing.T) {
 		assert.Equal(t, "none", stateOf(h, 40000))
 		h.at(time.Second)
 		assert.Empty(t, p.segs(), "no SYN-ACK retransmission")
-		assert.Equal(t, 0, ln.synRcvd, "the SYN queue slot is free again")
+		assert.Equal(t, 0, h.s.queues[0].tcp.listener(netip.AddrPortFrom(ln.laddr.Addr(), 80)).synRcvd, "the SYN queue slot is free again")
 		// Back in LISTEN: a new SYN from the same port opens anew.
 		p.seq = peerISN + 5000
 		p.send("S", nil, mssOpt(1460))

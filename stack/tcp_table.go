@@ -18,19 +18,19 @@ import (
 // port.
 type tcpTable struct {
 	conns     map[connKey]*tcpConn
-	listeners map[uint16][]*tcpListener
+	listeners map[uint16][]*listenQueue
 	orphans   int
 }
 
 func (t *tcpTable) init() {
 	t.conns = map[connKey]*tcpConn{}
-	t.listeners = map[uint16][]*tcpListener{}
+	t.listeners = map[uint16][]*listenQueue{}
 }
 
 // listener finds the listener for a local address: bound to it exactly,
 // or to the wildcard.
-func (t *tcpTable) listener(local netip.AddrPort) *tcpListener {
-	var wild *tcpListener
+func (t *tcpTable) listener(local netip.AddrPort) *listenQueue {
+	var wild *listenQueue
 	for _, ln := range t.listeners[local.Port()] {
 		a := ln.laddr.Addr()
 		if a == local.Addr() {
@@ -46,6 +46,9 @@ func (t *tcpTable) listener(local netip.AddrPort) *tcpListener {
 func (t *tcpTable) remove(c *tcpConn) {
 	if t.conns[c.key] == c {
 		delete(t.conns, c.key)
+		if c.q.s.multiQueue() {
+			c.q.s.flows.release(c.key, c.q.id)
+		}
 	}
 	if c.orphan {
 		c.orphan = false
@@ -59,6 +62,15 @@ func (t *tcpTable) portInUse(local, remote netip.AddrPort) bool {
 		return true
 	}
 	return len(t.listeners[local.Port()]) > 0
+}
+
+// addConn puts c in the queue's table and, when there are several queues,
+// records the queue as its owner.
+func (q *queue) addConn(c *tcpConn) {
+	q.tcp.conns[c.key] = c
+	if q.s.multiQueue() {
+		q.s.flows.claim(c.key, q.id)
+	}
 }
 
 // newConn makes a connection control block for key on q.
@@ -185,12 +197,12 @@ func (q *queue) connect(sock *tcpSock, local, remote netip.AddrPort, nh nextHop)
 		return nil, syscall.EAGAIN
 	}
 	if local.Port() == 0 {
-		port, ok := q.ephemeralPort(local.Addr(), remote)
+		port, ok := q.ephemeralPort(local.Addr(), remote, nh.ifc)
 		if !ok {
 			return nil, syscall.EADDRNOTAVAIL
 		}
 		local = netip.AddrPortFrom(local.Addr(), port)
-	} else if t.portInUse(local, remote) {
+	} else if !q.reservePort(local, remote) {
 		return nil, syscall.EADDRINUSE
 	}
 	key := connKey{local, remote}
@@ -202,27 +214,56 @@ func (q *queue) connect(sock *tcpSock, local, remote netip.AddrPort, nh nextHop)
 		return nil, syscall.ENOBUFS
 	}
 	c.setState(stateSynSent)
-	t.conns[key] = c
+	q.addConn(c)
 	c.sendSyn()
 	return c, nil
 }
 
-// ephemeralPort picks a local port for a connection to remote: RFC 6056
-// §3.3.3's double-hash algorithm, so consecutive connections to one peer
-// do not reuse a port soon and an observer cannot predict them.
-func (q *queue) ephemeralPort(local netip.Addr, remote netip.AddrPort) (uint16, bool) {
+// ephemeralPort picks a local port for a connection to remote over ifc:
+// RFC 6056 §3.3.3's double-hash algorithm, so consecutive connections to
+// one peer do not reuse a port soon and an observer cannot predict them.
+// When ifc's device steers by a Toeplitz hash, the port is also one whose
+// replies the device steers to this queue; only when there is none is any
+// free port taken, and its segments pass from the queue they reach to
+// this one (counted as steering misses).
+func (q *queue) ephemeralPort(local netip.Addr, remote netip.AddrPort, ifc *iface) (uint16, bool) {
 	span := uint32(ephemeralHigh - ephemeralLow + 1)
 	// F(local, remote, secret) of RFC 6056 is the keyed hash of the ISN
 	// generator with the port left out and no clock.
 	offset := uint32(q.isn.ISN(isn.Tuple{Local: netip.AddrPortFrom(local, 0), Remote: remote}, 0))
-	for i := uint32(0); i < span; i++ {
+	steered := false
+	for i := uint32(0); i < 2*span; i++ {
+		if i == span {
+			if !steered {
+				break
+			}
+			// No free port steers home: take any.
+			steered = false
+		}
 		q.portCounter++
 		p := uint16(ephemeralLow + (offset+q.portCounter)%span)
-		if !q.tcp.portInUse(netip.AddrPortFrom(local, p), remote) {
+		lp := netip.AddrPortFrom(local, p)
+		if i < span {
+			if to, ok := q.s.rssQueue(ifc, protoTCP, lp, remote); ok && to != q.id {
+				steered = true
+				continue
+			}
+		}
+		if q.reservePort(lp, remote) {
 			return p, true
 		}
 	}
 	return 0, false
+}
+
+// reservePort takes a local port for a connection to remote unless it is
+// in use: on this queue, or with several queues on any (the flow table
+// records the reservation, so two queues cannot take one 4-tuple).
+func (q *queue) reservePort(local, remote netip.AddrPort) bool {
+	if q.tcp.portInUse(local, remote) {
+		return false
+	}
+	return !q.s.multiQueue() || q.s.flows.claim(connKey{local, remote}, q.id) == q.id
 }
 
 // sortedConns lists the connections in key order, for deterministic walks.
@@ -253,12 +294,12 @@ func (t *tcpTable) closeAll(q *queue) {
 		ln.closed.Store(true)
 		ln.once.Do(func() { close(ln.done) })
 	}
-	t.listeners = map[uint16][]*tcpListener{}
+	t.listeners = map[uint16][]*listenQueue{}
 }
 
 // sortedListeners lists the listeners in port order.
-func (t *tcpTable) sortedListeners() []*tcpListener {
-	var ls []*tcpListener
+func (t *tcpTable) sortedListeners() []*listenQueue {
+	var ls []*listenQueue
 	for _, p := range slices.Sorted(maps.Keys(t.listeners)) {
 		ls = append(ls, t.listeners[p]...)
 	}

@@ -28,7 +28,8 @@ type udpTable struct {
 }
 
 // bind registers d at its local address, choosing an ephemeral port
-// (RFC 6056 §3.3.1: random) when it asks for port 0.
+// (RFC 6056 §3.3.1: random) when it asks for port 0. Queue 0 binds; the
+// other queues then add d to their tables (addDgram).
 func (q *queue) bind(d *dgramSock) error {
 	t := &q.udp
 	if d.proto != protoUDP {
@@ -58,6 +59,19 @@ func (q *queue) bind(d *dgramSock) error {
 	d.laddr = netip.AddrPortFrom(d.laddr.Addr(), port)
 	t.ports[port] = append(t.ports[port], d)
 	return nil
+}
+
+// addDgram puts d, bound on queue 0, in this queue's table too.
+func (q *queue) addDgram(d *dgramSock) {
+	t := &q.udp
+	if d.proto != protoUDP {
+		t.icmp = append(t.icmp, d)
+		return
+	}
+	if t.ports == nil {
+		t.ports = map[uint16][]*dgramSock{}
+	}
+	t.ports[d.laddr.Port()] = append(t.ports[d.laddr.Port()], d)
 }
 
 // conflicts says whether binding d to port would overlap a bound socket:
@@ -175,9 +189,15 @@ func (q *queue) udpReceive(src, dst netip.Addr, check bool, b []byte) bool {
 		c.InErrors++
 		return true
 	}
-	if u.DstPort() == dhcpClientPort && dst.Is4() && q.nd != nil && q.nd.dhcpInput(u.Payload()) {
-		c.InDatagrams++
-		return true
+	if u.DstPort() == dhcpClientPort && dst.Is4() {
+		// Queue 0 runs the DHCP client.
+		if q.handOff(0) {
+			return true
+		}
+		if q.nd != nil && q.nd.dhcpInput(u.Payload()) {
+			c.InDatagrams++
+			return true
+		}
 	}
 	if isBroadcast(q.shared(), dst) || dst.IsMulticast() {
 		q.udpBroadcast(from, to, u.Payload())

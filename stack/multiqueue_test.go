@@ -1,0 +1,203 @@
+package stack
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/backend/pipe"
+)
+
+// opaque makes a pipe end report steering the stack cannot compute, as
+// af_packet fanout does: the stack then cannot choose ports that steer home
+// and passes frames between queues.
+type opaque struct{ *pipe.End }
+
+func (o opaque) Caps() backend.Caps {
+	c := o.End.Caps()
+	c.Steering = backend.SteerOpaque
+	c.ToeplitzKey, c.ToeplitzTable, c.ToeplitzFields = nil, nil, 0
+	return c
+}
+
+// perQueue is a counter of each of s's queues.
+func perQueue(s *Stack, get func(c *Counters) uint64) []uint64 {
+	var out []uint64
+	for _, q := range s.queues {
+		c := q.snapshotCounters()
+		out = append(out, get(&c))
+	}
+	return out
+}
+
+// echoServer accepts on ln and echoes every connection until it closes.
+func echoServer(t *testing.T, ln net.Listener) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_, err := io.Copy(c, c)
+				assert.NoError(t, err)
+			}()
+		}
+	}()
+	return &wg
+}
+
+// echoMany dials conns connections to addr at once; each sends size
+// pseudo-random bytes, half-closes and checks the echo by digest.
+func echoMany(t *testing.T, s *Stack, addr string, conns, size int) {
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := s.Dial("tcp", addr)
+			if !assert.NoError(t, err, "dial %d", i) {
+				return
+			}
+			defer c.Close()
+			require.NoError(t, c.SetDeadline(time.Now().Add(30*time.Second)))
+			data := make([]byte, size)
+			r := rand.NewChaCha8([32]byte{byte(i)})
+			_, _ = r.Read(data)
+			go func() {
+				_, err := c.Write(data)
+				assert.NoError(t, err)
+				assert.NoError(t, c.(interface{ CloseWrite() error }).CloseWrite())
+			}()
+			got, err := io.ReadAll(c)
+			assert.NoError(t, err, "conn %d", i)
+			assert.Equal(t, sha256.Sum256(data), sha256.Sum256(got), "conn %d echoed %d of %d bytes", i, len(got), size)
+		}()
+	}
+	wg.Wait()
+}
+
+func allPositive(t *testing.T, v []uint64, what string) {
+	t.Helper()
+	for i, n := range v {
+		assert.Positive(t, n, "%s on queue %d (all: %v)", what, i, v)
+	}
+}
+
+func TestMultiQueueTCPToeplitz(t *testing.T) {
+	for _, queues := range []int{2, 4} {
+		t.Run(fmt.Sprintf("queues=%d", queues), func(t *testing.T) {
+			pipeModes(t, pipe.Config{Queues: queues}, func(t *testing.T, p *pair) {
+				require.Len(t, p.a.queues, queues)
+				ln, err := p.b.Listen("tcp", ":80")
+				require.NoError(t, err)
+				srv := echoServer(t, ln)
+				echoMany(t, p.a, "10.0.0.2:80", 64, 20000)
+				require.NoError(t, ln.Close())
+				srv.Wait()
+
+				allPositive(t, perQueue(p.b, func(c *Counters) uint64 { return c.TCP.PassiveOpens }), "accepted connections")
+				allPositive(t, perQueue(p.a, func(c *Counters) uint64 { return c.TCP.ActiveOpens }), "dialled connections")
+				ca, cb := p.a.Counters(), p.b.Counters()
+				assert.Equal(t, uint64(64), ca.TCP.ActiveOpens)
+				assert.Equal(t, uint64(64), cb.TCP.PassiveOpens)
+				assert.Zero(t, ca.Queue.SteerMisses, "dialled connections steer home")
+				assert.Zero(t, cb.Queue.SteerMisses, "accepted connections stay where the device put them")
+				assert.Zero(t, ca.Queue.HandoffDrops+cb.Queue.HandoffDrops)
+			})
+		})
+	}
+}
+
+// With steering the stack cannot compute, dialled connections' segments
+// reach other queues and are passed to their owners.
+func TestMultiQueueTCPOpaque(t *testing.T) {
+	ea, eb, err := pipe.New(pipe.Config{Queues: 4})
+	require.NoError(t, err)
+	a, err := New(Config{Interfaces: []InterfaceConfig{{Backend: opaque{ea}, Addrs: []netip.Prefix{addrA}}}, Seed: 1, Logger: quietLogger()})
+	require.NoError(t, err)
+	b, err := New(Config{Interfaces: []InterfaceConfig{{Backend: eb, Addrs: []netip.Prefix{addrB}}}, Seed: 2, Logger: quietLogger()})
+	require.NoError(t, err)
+	p := &pair{a: a, b: b, ea: ea, eb: eb}
+	ln, err := b.Listen("tcp", ":80")
+	require.NoError(t, err)
+	srv := echoServer(t, ln)
+	echoMany(t, a, "10.0.0.2:80", 32, 20000)
+	require.NoError(t, ln.Close())
+	srv.Wait()
+	ca := a.Counters()
+	assert.Equal(t, uint64(32), ca.TCP.ActiveOpens)
+	assert.Positive(t, ca.Queue.SteerMisses, "segments reached queues that do not own their connection")
+	assert.Zero(t, b.Counters().Queue.SteerMisses)
+	p.close(t)
+}
+
+func TestMultiQueueUDP(t *testing.T) {
+	pipeModes(t, pipe.Config{Queues: 4}, func(t *testing.T, p *pair) {
+		srv, err := p.b.ListenPacket("udp", ":53")
+		require.NoError(t, err)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			buf := make([]byte, 2000)
+			for {
+				n, from, err := srv.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				_, err = srv.WriteTo(buf[:n], from)
+				assert.NoError(t, err)
+			}
+		}()
+		var wg sync.WaitGroup
+		for i := range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := p.a.Dial("udp", "10.0.0.2:53")
+				if !assert.NoError(t, err) {
+					return
+				}
+				defer c.Close()
+				buf := make([]byte, 2000)
+				for j := range 5 {
+					msg := bytes.Repeat([]byte{byte(i), byte(j)}, 100+i)
+					// Datagrams may be lost to a resolution in progress:
+					// ask again until the answer comes.
+					for try := 0; ; try++ {
+						require.Less(t, try, 50, "socket %d datagram %d", i, j)
+						_, err := c.Write(msg)
+						require.NoError(t, err)
+						require.NoError(t, c.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
+						n, err := c.Read(buf)
+						if err == nil && bytes.Equal(buf[:n], msg) {
+							break
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		require.NoError(t, srv.Close())
+		<-done
+		allPositive(t, perQueue(p.b, func(c *Counters) uint64 { return c.UDP.InDatagrams }), "datagrams received")
+		allPositive(t, perQueue(p.a, func(c *Counters) uint64 { return c.UDP.InDatagrams }), "replies received")
+	})
+}

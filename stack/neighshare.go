@@ -1,0 +1,76 @@
+package stack
+
+import (
+	"math"
+	"net/netip"
+
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/stack/wire"
+)
+
+// neighUse is a neighbour's link-layer address as any queue may use it:
+// until the instant its reachability needs confirming, which is queue 0's
+// business (it owns the ARP and NDP caches).
+type neighUse struct {
+	mac   wire.MAC
+	until int64
+}
+
+// neighSnapshot is what queue 0 publishes of its neighbour caches for the
+// other queues: immutable once published.
+type neighSnapshot map[neighKey]neighUse
+
+// publishNeighbors publishes the reachable and static neighbours, if they
+// changed this turn (queue 0 of a stack with several queues).
+func (q *queue) publishNeighbors() {
+	if !q.neighDirty {
+		return
+	}
+	q.neighDirty = false
+	m := make(neighSnapshot, len(q.arp.order)+len(q.nd.order))
+	for _, n := range q.arp.order {
+		if u, ok := usable(n.state, n.mac, n.until); ok {
+			m[n.key] = u
+		}
+	}
+	for _, n := range q.nd.order {
+		if u, ok := usable(n.state, n.mac, n.until); ok {
+			m[n.key] = u
+		}
+	}
+	q.s.neigh.Store(&m)
+}
+
+func usable(state neighState, mac wire.MAC, until int64) (neighUse, bool) {
+	switch state {
+	case neighStatic:
+		return neighUse{mac, math.MaxInt64}, true
+	case neighReachable:
+		return neighUse{mac, until}, true
+	}
+	return neighUse{}, false
+}
+
+// resolve sends f, a frame whose destination MAC is to be filled, to the
+// neighbour addr on ifc. Queue 0 owns the neighbour caches; another queue
+// uses the published snapshot and passes the frame to queue 0 for what is
+// not in it or needs confirming.
+func (q *queue) resolve(ifc *iface, addr netip.Addr, f *backend.Frame) {
+	if q.id == 0 {
+		if addr.Is4() {
+			q.arp.resolve(ifc, addr, f)
+		} else {
+			q.nd.resolve(ifc, addr, f)
+		}
+		return
+	}
+	if m := q.s.neigh.Load(); m != nil {
+		if n, ok := (*m)[neighKey{ifc.idx, addr}]; ok && q.now < n.until {
+			q.sendTo(ifc, n.mac, f)
+			return
+		}
+	}
+	if !q.pass(0, handoff{f: f, ifc: ifc, addr: addr, kind: handResolve}) {
+		backend.ReleaseOne(f)
+	}
+}
