@@ -60,6 +60,9 @@ type Adoption struct {
 	// Record is the capture record (from 1) that chose the host; 0 with
 	// AdoptNone.
 	Record int
+	// Conversations counts the TCP connections the capture opens: SYNs
+	// without ACK, retransmissions not counted.
+	Conversations int
 }
 
 // Adopt scans the capture at path for the host a replay should stand in
@@ -99,6 +102,7 @@ func adopt(r io.Reader, cfg Config) (Adoption, error) {
 		ownMAC        net.HardwareAddr // a cooked capture's host, from its outgoing frames
 		neigh         []Neighbor
 		seen          = map[netip.Addr]bool{}
+		syns          = map[synKey]bool{}
 	)
 	learn := func(a netip.Addr, mac []byte) {
 		if !isHostAddr(a) || !isUnicastMAC(mac) || seen[a] {
@@ -141,6 +145,9 @@ func adopt(r io.Reader, cfg Config) (Adoption, error) {
 		if !isHostAddr(p.dst) {
 			continue
 		}
+		if p.syn {
+			syns[synKey{p.src, p.dst, p.sport, p.dport, p.isn}] = true
+		}
 		if p.syn && !syn.addr.IsValid() {
 			// A SYN names its receiver even in a frame to a group
 			// address; then the frame does not tell its MAC.
@@ -154,7 +161,7 @@ func adopt(r io.Reader, cfg Config) (Adoption, error) {
 			uni = candidate{p.dst, bytes.Clone(dmac), rec.num}
 		}
 	}
-	a := Adoption{How: AdoptNone, Prefix: DefaultPrefix, MAC: placeholder}
+	a := Adoption{How: AdoptNone, Prefix: DefaultPrefix, MAC: placeholder, Conversations: len(syns)}
 	for _, c := range []struct {
 		how string
 		c   candidate
@@ -196,10 +203,20 @@ func isUnicastMAC(mac []byte) bool {
 	return len(mac) == 6 && mac[0]&1 == 0
 }
 
+// synKey tells a connection's SYN from its retransmissions.
+type synKey struct {
+	src, dst     netip.Addr
+	sport, dport uint16
+	isn          uint32
+}
+
 // packet is what adoption needs of a frame.
 type packet struct {
 	src, dst   netip.Addr
-	syn        bool // a TCP SYN without ACK
+	syn        bool // a TCP SYN without ACK, from sport to dport with isn
+	sport      uint16
+	dport      uint16
+	isn        uint32
 	arp        bool // an ARP packet: src is the sender, dst the target
 	arpRequest bool
 }
@@ -236,7 +253,7 @@ func parseFrame(fr []byte) (packet, bool) {
 		p := packet{src: netip.AddrFrom4([4]byte(b[12:16])), dst: netip.AddrFrom4([4]byte(b[16:20]))}
 		firstFragment := binary.BigEndian.Uint16(b[6:])&0x1fff == 0
 		if b[9] == 6 && firstFragment && ihl >= 20 && len(b) >= ihl {
-			p.syn = isSYN(b[ihl:])
+			p.readSYN(b[ihl:])
 		}
 		return p, true
 	case etherTypeIPv6:
@@ -266,7 +283,7 @@ func parseFrame(fr []byte) (packet, bool) {
 				n = (int(l4[1]) + 2) * 4
 			default:
 				if next == 6 {
-					p.syn = isSYN(l4)
+					p.readSYN(l4)
 				}
 				return p, true
 			}
@@ -280,7 +297,12 @@ func parseFrame(fr []byte) (packet, bool) {
 	return packet{}, false
 }
 
-// isSYN says whether a TCP header opens a connection: SYN set, ACK clear.
-func isSYN(tcp []byte) bool {
-	return len(tcp) >= 14 && tcp[13]&0x02 != 0 && tcp[13]&0x10 == 0
+// readSYN notes a TCP header that opens a connection: SYN set, ACK
+// clear.
+func (p *packet) readSYN(tcp []byte) {
+	if len(tcp) >= 14 && tcp[13]&0x02 != 0 && tcp[13]&0x10 == 0 {
+		p.syn = true
+		p.sport, p.dport = binary.BigEndian.Uint16(tcp[0:]), binary.BigEndian.Uint16(tcp[2:])
+		p.isn = binary.BigEndian.Uint32(tcp[4:])
+	}
 }

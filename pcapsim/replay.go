@@ -119,6 +119,8 @@ type Summary struct {
 	Wall    time.Duration
 	// Steps are the discrete-event steps taken.
 	Steps int
+	// Conversations counts the TCP connections the capture opens.
+	Conversations int
 	// Leaked counts buffers not returned to the backend's pool after the
 	// stack closed; Replay reports any as an error.
 	Leaked int
@@ -207,6 +209,7 @@ func replay(ctx context.Context, o *Options, w *capture.Writer, sum *Summary) er
 		return err
 	}
 	sum.Addrs = o.Addrs
+	sum.Conversations = ad.Conversations
 	if len(o.Addrs) == 0 {
 		sum.Adoption = &ad
 		sum.Addrs = []netip.Prefix{ad.Prefix}

@@ -135,7 +135,7 @@ func printSummary(w io.Writer, in, out string, sum pcapsim.Summary) {
 		}
 	}
 	fmt.Fprintf(w, "stack %s %v (%s), %d static neighbours\n", strings.Join(addrs, " "), sum.MAC, who, len(sum.Neighbors))
-	fmt.Fprintf(w, "frames in %d, out %d; %v of virtual time in %v\n", sum.FramesIn, sum.FramesOut, sum.Virtual.Round(time.Microsecond), sum.Wall.Round(time.Millisecond))
+	fmt.Fprintf(w, "frames in %d, out %d; %v of virtual time in %v; %d TCP conversations\n", sum.FramesIn, sum.FramesOut, sum.Virtual.Round(time.Microsecond), sum.Wall.Round(time.Millisecond), sum.Conversations)
 	if c := sum.Capture; c.SkippedOutgoing+c.SkippedLinkType+c.SkippedShort+sum.RxDrops > 0 {
 		fmt.Fprintf(w, "not fed: %d outgoing, %d of other link types, %d too short, %d with no buffer\n", c.SkippedOutgoing, c.SkippedLinkType, c.SkippedShort, sum.RxDrops)
 	}

@@ -148,6 +148,7 @@ func TestServePcapBackend(t *testing.T) {
 	err := runServe([]string{"--backend", "pcap", "--in", testdata("tcp-handshake.pcap"), "--out", out, "--http", ":80", "--log-level", "warn"}, &o, &e)
 	require.NoError(t, err)
 	assert.Contains(t, o.String(), "frames in 2, out ")
+	assert.Contains(t, o.String(), "; 2 TCP conversations\n")
 	assert.Greater(t, records(t, out), 1)
 
 	err = runServe([]string{"--backend", "pcap", "--in", testdata("tcp-handshake.pcap")}, &o, &e)
