@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite the test captures in testdata a
 // goldenCase is a small capture made here, replayed with opts, whose
 // output is kept in testdata/NAME.golden.
 type goldenCase struct {
-	name    string // testdata/NAME is the capture
+	name    string                    // testdata/NAME is the capture
 	capture func(t testing.TB) []byte // nil: made by testdata/tools/make.sh
 	opts    Options
 }
