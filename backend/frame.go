@@ -377,3 +377,17 @@ func ReleaseOne(f *Frame) {
 	}
 	f.owner.FreeChain(f)
 }
+
+// Take is Release for a backend's Send: it ends the caller's ownership of
+// f (one reference) and reports whether that was the last reference, in
+// which case the buffers are the backend's to transmit and free rather
+// than going back to their owner. A frame others still hold reports false
+// and stays valid for them. Send undoes a Take of a frame it does not
+// accept with Ref. Only backends call it.
+func (f *Frame) Take() bool {
+	f.refs--
+	if f.refs < 0 {
+		panic("backend: frame released more often than referenced")
+	}
+	return f.refs == 0
+}

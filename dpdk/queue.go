@@ -35,8 +35,7 @@ type mframe struct {
 type sendState uint8
 
 const (
-	stIn   sendState = 1 << iota // in a Send batch: FreeChains only marks it
-	stLast                       // Send took the caller's last reference
+	stLast sendState = 1 << iota // Send took the caller's last reference
 	stHeld                       // the caller holds it still: mbuf refcnt raised
 	stDrop                       // accepted but not sent (too long, malformed)
 	stSent                       // the device took it
@@ -80,7 +79,6 @@ type queue struct {
 	// Scratch, so the data path allocates nothing.
 	chain []*mframe
 	batch []*backend.Frame
-	rel   []*backend.Frame
 	slot  []*mframe
 	held  []*C.struct_rte_mbuf
 	late  []lateFrame       // other queues' frames Send finished with
@@ -115,6 +113,10 @@ func cArray[T any](n int) []T {
 	return unsafe.Slice((*T)(ptr), n)
 }
 
+// caddr is the address of C memory for the data path's calls, which take
+// uintptr_t so that cgo does not check them for Go pointers.
+func caddr[T any](p *T) C.uintptr_t { return C.uintptr_t(uintptr(unsafe.Pointer(p))) }
+
 func cFree[T any](s []T) {
 	if len(s) > 0 {
 		C.free(unsafe.Pointer(&s[0]))
@@ -136,7 +138,6 @@ func newQueue(p *Port, id int, mp *C.struct_rte_mempool) *queue {
 		al:     cArray[*C.struct_rte_mbuf](max(2*b, 64)),
 		fr:     cArray[*C.struct_rte_mbuf](freeCap),
 		batch:  make([]*backend.Frame, 0, b),
-		rel:    make([]*backend.Frame, 0, b),
 		slot:   make([]*mframe, 0, b),
 		held:   make([]*C.struct_rte_mbuf, 0, b),
 		chain:  make([]*mframe, 0, 64),
@@ -231,12 +232,15 @@ func (q *queue) link() *mframe {
 // (Recv or Alloc, in the same cgo call) or when the queue is idle in Wait;
 // the frame structs go back to the free list at once.
 func (q *queue) FreeChains(heads []*backend.Frame) {
-	if q.marking(heads) {
-		return
-	}
 	q.mu.Lock()
 	for _, h := range heads {
-		q.freeChainLocked(h)
+		if h.Next() != nil {
+			q.freeChainLocked(h)
+			continue
+		}
+		mf := asM(h) // a head q.FreeChains gets is q's own
+		q.queueFree(mf.m)
+		q.recycle(mf)
 	}
 	stopped := q.p.stopped.Load()
 	if stopped {
@@ -246,24 +250,6 @@ func (q *queue) FreeChains(heads []*backend.Frame) {
 	if stopped {
 		q.p.maybeFreePools()
 	}
-}
-
-// marking handles the Release Send does of its own batch to learn which
-// frames it took the last reference of: those it marks, and does the rest
-// itself. Only Send's goroutine has frames in a batch (stIn), so this
-// needs no lock.
-func (q *queue) marking(heads []*backend.Frame) bool {
-	if len(heads) == 0 || asM(heads[0]).st&stIn == 0 {
-		return false
-	}
-	for _, h := range heads {
-		mf := asM(h)
-		if mf.st&stIn == 0 {
-			panic("dpdk: a frame released while Send had it")
-		}
-		mf.st |= stLast
-	}
-	return true
 }
 
 // FreeChain implements backend.Owner.
@@ -311,10 +297,10 @@ func (q *queue) flushFree() {
 
 // pendingFree hands the queued mbufs to a device call that frees them
 // first. q.mu is held.
-func (q *queue) pendingFree() (**C.struct_rte_mbuf, C.uint) {
+func (q *queue) pendingFree() (C.uintptr_t, C.uint) {
 	n := q.nfr
 	q.nfr = 0
-	return &q.fr[0], C.uint(n)
+	return caddr(&q.fr[0]), C.uint(n)
 }
 
 // segsFor is how many mbufs a frame of size bytes takes: the first with
@@ -337,13 +323,21 @@ func (q *queue) allocLocked(frames []*backend.Frame, size int) int {
 	for done < len(frames) {
 		k := min(len(frames)-done, per)
 		fr, nfr := q.pendingFree()
-		if C.us_alloc(q.mp, &q.al[0], C.uint(k*segs), fr, nfr) != 0 {
+		if C.us_alloc(caddr(q.mp), caddr(&q.al[0]), C.uint(k*segs), fr, nfr) != 0 {
 			// Short: as many single frames as there are.
 			k = 1
-			if C.us_alloc(q.mp, &q.al[0], C.uint(segs), nil, 0) != 0 {
+			if C.us_alloc(caddr(q.mp), caddr(&q.al[0]), C.uint(segs), 0, 0) != 0 {
 				q.stats.AllocFails++
 				break
 			}
+		}
+		if segs == 1 {
+			for i, m := range q.al[:k] {
+				frames[done+i] = &q.frameFor(m, int(m.data_off)).Frame
+			}
+			q.out += k
+			done += k
+			continue
 		}
 		for i := range k {
 			for j := range segs {
@@ -380,7 +374,7 @@ func (q *queue) drain(limit int) {
 	}
 	q.flushFree()
 	for done := 0; done < limit; {
-		n := int(C.us_rx(q.pid, q.qid, &q.rx[0], C.uint16_t(q.burst), nil, 0))
+		n := int(C.us_rx(q.pid, q.qid, caddr(&q.rx[0]), C.uint16_t(q.burst), 0, 0))
 		if n == 0 {
 			return
 		}

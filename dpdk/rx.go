@@ -47,7 +47,7 @@ func (p *Port) Recv(q int, frames []*backend.Frame) (int, error) {
 		return 0, backend.ErrClosed
 	}
 	fr, nfr := qu.pendingFree()
-	n := int(C.us_rx(qu.pid, qu.qid, &qu.rx[0], C.uint16_t(want), fr, nfr))
+	n := int(C.us_rx(qu.pid, qu.qid, caddr(&qu.rx[0]), C.uint16_t(want), fr, nfr))
 	if n == 0 {
 		qu.stats.EmptyPolls++
 		qu.mu.Unlock()

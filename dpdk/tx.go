@@ -145,7 +145,6 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 				break // no buffers: this frame and the rest stay the caller's
 			}
 		}
-		mf.st |= stIn
 		if q.prepare(mf) {
 			offl = true
 		}
@@ -155,13 +154,14 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 	if len(batch) == 0 {
 		return 0, nil
 	}
-	// Send takes one reference of each frame, as Release would. Releasing
-	// the batch tells which frames that was the last reference of:
-	// FreeChains marks those (stLast) instead of freeing them. The
-	// others the caller still holds, so their mbufs get one more
-	// reference for the device to drop when it is done.
-	q.rel = append(q.rel[:0], batch...)
-	backend.Release(q.rel)
+	// Send takes one reference of each frame, as Release would (Take).
+	// Frames the caller still holds get one more mbuf reference for the
+	// device to drop when it is done.
+	for _, f := range batch {
+		if f.Take() {
+			asM(f).st |= stLast
+		}
+	}
 
 	q.mu.Lock()
 	if q.closed {
@@ -183,7 +183,9 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 			held = append(held, mf.m)
 		}
 		q.tx[len(slot)] = mf.m
-		q.txo[len(slot)] = mf.off
+		if offl {
+			q.txo[len(slot)] = mf.off
+		}
 		slot = append(slot, mf)
 	}
 	if len(held) > 0 {
@@ -191,11 +193,11 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 	}
 	q.held = held[:0]
 	for start := 0; start < len(slot); {
-		var off *C.struct_us_txoff
+		var off C.uintptr_t
 		if offl {
-			off = &q.txo[start]
+			off = caddr(&q.txo[start])
 		}
-		r := uint32(C.us_tx(q.pid, q.qid, &q.tx[start], off, C.uint16_t(len(slot)-start)))
+		r := uint32(C.us_tx(q.pid, q.qid, caddr(&q.tx[start]), off, C.uint16_t(len(slot)-start)))
 		k, bad := int(r&0xffff), int(r>>16)-1
 		for _, mf := range slot[start : start+k] {
 			mf.st |= stSent

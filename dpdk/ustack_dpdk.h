@@ -236,20 +236,22 @@ static inline void us_free_segs(struct rte_mbuf **segs, unsigned n);
 
 // us_rx frees the nfree segments released since the last call (one
 // crossing for both), then receives a burst.
-static inline uint16_t us_rx(uint16_t port, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
-			     struct rte_mbuf **freed, unsigned nfree) {
+//
+// The arrays of the data path's calls are C memory passed as uintptr_t:
+// cgo checks every pointer argument for Go pointers, a cost per call.
+static inline uint16_t us_rx(uint16_t port, uint16_t q, uintptr_t pkts, uint16_t n,
+			     uintptr_t freed, unsigned nfree) {
 	if (nfree > 0)
-		us_free_segs(freed, nfree);
-	return rte_eth_rx_burst(port, q, pkts, n);
+		us_free_segs((struct rte_mbuf **)freed, nfree);
+	return rte_eth_rx_burst(port, q, (struct rte_mbuf **)pkts, n);
 }
 
 // us_alloc frees the nfree segments released since the last call, then
 // allocates n mbufs, all or none.
-static inline int us_alloc(struct rte_mempool *mp, struct rte_mbuf **pkts, unsigned n,
-			   struct rte_mbuf **freed, unsigned nfree) {
+static inline int us_alloc(uintptr_t mp, uintptr_t pkts, unsigned n, uintptr_t freed, unsigned nfree) {
 	if (nfree > 0)
-		us_free_segs(freed, nfree);
-	return rte_pktmbuf_alloc_bulk(mp, pkts, n);
+		us_free_segs((struct rte_mbuf **)freed, nfree);
+	return rte_pktmbuf_alloc_bulk((struct rte_mempool *)mp, (struct rte_mbuf **)pkts, n);
 }
 
 // us_txoff is the offload request of one packet to send, filled by Go.
@@ -265,8 +267,9 @@ struct us_txoff {
 // high bits, when not zero, are one more than the index of a packet the
 // preparation refused (the device was offered only those before it). One
 // return value, because a pointer argument would make cgo allocate.
-static inline uint32_t us_tx(uint16_t port, uint16_t q, struct rte_mbuf **pkts,
-			     const struct us_txoff *off, uint16_t n) {
+static inline uint32_t us_tx(uint16_t port, uint16_t q, uintptr_t pkts_, uintptr_t off_, uint16_t n) {
+	struct rte_mbuf **pkts = (struct rte_mbuf **)pkts_;
+	const struct us_txoff *off = (const struct us_txoff *)off_;
 	uint32_t bad = 0;
 	if (off != NULL) {
 		for (uint16_t i = 0; i < n; i++) {
