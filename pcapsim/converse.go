@@ -201,10 +201,14 @@ func Converse(ctx context.Context, o ConverseOptions) (Report, error) {
 			FirstDifference: -1,
 		}
 		la, ok := live[c.server.Addr()]
+		isLive := func(a netip.Addr) bool {
+			_, ok := live[a]
+			return ok || a == la.Addr()
+		}
 		switch {
 		case !ok:
 			r.Skipped = skip
-		case c.client.Addr() == la.Addr():
+		case isLive(c.client.Addr()):
 			r.Skipped = "the client has the live stack's address"
 		}
 		if r.Skipped != "" {
@@ -248,13 +252,19 @@ func nonNil(s []string) []string {
 // stack's address it is played against, and says why the others are not.
 func liveAddrs(convs []*conversation, addrs []netip.Prefix) (map[netip.Addr]netip.Prefix, string) {
 	live := map[netip.Addr]netip.Prefix{}
+	// A host is the stack or the player, as its first conversation has
+	// it: the stack would take the player's segments for its own.
+	players := map[netip.Addr]bool{}
 	for _, c := range convs {
 		a := c.server.Addr()
+		if _, ok := live[a]; !ok && !players[c.client.Addr()] {
+			players[c.client.Addr()] = true
+		}
 		if _, ok := live[a]; ok {
 			continue
 		}
 		if len(addrs) == 0 {
-			if isHostAddr(a) {
+			if isHostAddr(a) && !players[a] {
 				bits := 32
 				if a.Is6() {
 					bits = 128
@@ -271,7 +281,7 @@ func liveAddrs(convs []*conversation, addrs []netip.Prefix) (map[netip.Addr]neti
 		}
 	}
 	if len(addrs) == 0 {
-		return live, "the server's address is not a unicast host address"
+		return live, "the server's address is not a unicast host address, or the player's"
 	}
 	return live, "the live stack has no address of the server's family"
 }

@@ -76,30 +76,39 @@ func TestConverseGoldenReports(t *testing.T) {
 // echoConversation is a client's echo session with a server on port: two
 // lines echoed, then the client closes and the server follows.
 func echoConversation(t testing.TB, port uint16) []byte {
-	return conversationCapture(t, port, [][2]string{{"hello\n", "hello\n"}, {"world\n", "world\n"}})
+	return conversationCapture(t, port, false, [][2]string{{"hello\n", "hello\n"}, {"world\n", "world\n"}})
 }
 
 // httpConversation is a GET answered by a Go net/http server.
 func httpConversation(t testing.TB) []byte {
-	return conversationCapture(t, 80, [][2]string{{
+	return conversationCapture(t, 80, false, [][2]string{{
 		"GET /hello HTTP/1.1\r\nHost: 10.0.0.1\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nDate: Sat, 01 Jan 2000 00:00:00 GMT\r\nContent-Length: 13\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello, world\n",
 	}})
 }
 
-// conversationCapture is a client's session with a server on port: each
-// exchange a request and its answer, then the client closes and the
-// server follows.
-func conversationCapture(t testing.TB, port uint16, exchanges [][2]string) []byte {
+// conversationCapture is a client's session with a server on port, over
+// IPv4 or IPv6: each exchange a request and its answer, then the client
+// closes and the server follows.
+func conversationCapture(t testing.TB, port uint16, v6 bool, exchanges [][2]string) []byte {
 	const cISN, sISN = 1000, 5000
 	seg := func(fromClient bool, seq, ack uint32, flags string, data string) []byte {
 		tcp := &layers.TCP{SrcPort: 40000, DstPort: layers.TCPPort(port), Seq: seq, Ack: ack, Window: 64240,
 			SYN: strings.Contains(flags, "S"), ACK: strings.Contains(flags, "A"), FIN: strings.Contains(flags, "F"), PSH: data != ""}
-		ip, src, dst := ip4(peerIP, hostIP, layers.IPProtocolTCP), peerMAC, hostMAC
+		client, server, src, dst := peerIP, hostIP, peerMAC, hostMAC
+		if v6 {
+			client, server = peer6IP, host6IP
+		}
 		if !fromClient {
 			tcp.SrcPort, tcp.DstPort = tcp.DstPort, tcp.SrcPort
-			ip, src, dst = ip4(hostIP, peerIP, layers.IPProtocolTCP), hostMAC, peerMAC
+			client, server, src, dst = server, client, dst, src
 		}
+		if v6 {
+			ip := ip6(client, server, layers.IPProtocolTCP)
+			tcp.SetNetworkLayerForChecksum(ip)
+			return serialize(t, eth(src, dst, layers.EthernetTypeIPv6), ip, tcp, gopacket.Payload(data))
+		}
+		ip := ip4(client, server, layers.IPProtocolTCP)
 		tcp.SetNetworkLayerForChecksum(ip)
 		return ethIPv4(t, src, dst, ip, tcp, gopacket.Payload(data))
 	}
@@ -154,6 +163,12 @@ func TestConverseEcho(t *testing.T) {
 			RecordedFlags: []string{"SYN-ACK", "data", "client-FIN", "FIN"},
 			StackFlags:    []string{"SYN-ACK", "data", "client-FIN", "FIN"},
 		}, r)
+	})
+	t.Run("over IPv6", func(t *testing.T) {
+		r := converse(t, conversationCapture(t, 7, true, [][2]string{{"hello\n", "hello\n"}}))
+		assert.Equal(t, "[2001:db8::1]:7", r.Live)
+		assert.Equal(t, -1, r.FirstDifference)
+		assert.Empty(t, r.Differences)
 	})
 	t.Run("rewritten to the live stack's address", func(t *testing.T) {
 		r := converse(t, echoConversation(t, 7), netip.MustParsePrefix("192.0.2.10/24"))
