@@ -154,3 +154,17 @@ func TestNetworkThousandConnectionsIdenticalPerSeed(t *testing.T) {
 	c, _ := run(8)
 	require.NotEqual(t, a, c, "another seed, other traffic")
 }
+
+// BenchmarkNetworkThousandConnections is the test's network: wall time
+// for 1,000 connections over 10 s of virtual time on a lossy link.
+func BenchmarkNetworkThousandConnections(b *testing.B) {
+	for b.Loop() {
+		m := newManyConns(b, 7, 4, 1000, 10*time.Second, "loss=0.01,dup=0.005,reorder=0.01", nil)
+		if ok, err := m.n.RunUntil(60*time.Second, m.done); !ok || err != nil {
+			b.Fatalf("completed %d of %d: %v", m.completed, m.opened, err)
+		}
+		if err := m.n.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
