@@ -169,6 +169,9 @@ type tcpConn struct {
 	segsIn     uint64
 	segsOut    uint64
 	orphan     bool
+	// appClosed: the application closed its socket, which no longer
+	// touches the rings.
+	appClosed bool
 
 	// Shared with the application.
 	shState  atomic.Uint32 // tcpState, for the application's view

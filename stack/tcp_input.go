@@ -476,7 +476,7 @@ func (c *tcpConn) inputData(seg *segment) {
 		off := int(start.Sub(c.rcvNxt))
 		rb := c.rcvBuf.Load()
 		if rb == nil {
-			rb = ring.New(c.rcvSize)
+			rb = ring.Get(c.rcvSize)
 			c.rcvBuf.Store(rb)
 		}
 		n := rb.WriteAt(data, off)

@@ -168,7 +168,7 @@ func (t *tcpSock) readSome(p []byte) int {
 func (t *tcpSock) writeSome(p []byte) int {
 	sb := t.c.sndBuf.Load()
 	if sb == nil {
-		sb = ring.New(t.c.sndSize)
+		sb = ring.Get(t.c.sndSize)
 		t.c.sndBuf.Store(sb)
 	}
 	n := sb.Write(p)
@@ -232,6 +232,13 @@ func (t *tcpSock) Close() error {
 		return t.opError("close", net.ErrClosed)
 	}
 	t.closeOnce.Do(func() { close(t.done) })
+	// A Read or Write under way returns at done. Once it has, no call of
+	// this socket touches the rings again, and the loop may reuse them
+	// after appClose.
+	t.rmu.Lock()
+	defer t.rmu.Unlock()
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
 	c := t.c
 	t.q.post(func(q *queue) { c.appClose() })
 	return nil
@@ -240,7 +247,9 @@ func (t *tcpSock) Close() error {
 // appClose is the CLOSE call of RFC 9293 §3.10.4, on the loop.
 func (c *tcpConn) appClose() {
 	q := c.q
+	c.appClosed = true
 	if c.state == stateClosed {
+		c.releaseBuffers()
 		return
 	}
 	rb := c.rcvBuf.Load()
@@ -256,6 +265,7 @@ func (c *tcpConn) appClose() {
 		return
 	case stateTimeWait:
 		c.sock = nil
+		c.releaseBuffers()
 		return
 	}
 	if q.tcp.orphans >= q.s.cfg.TCP.MaxOrphans {

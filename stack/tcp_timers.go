@@ -4,6 +4,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ustack/ustack/stack/internal/ring"
 	"github.com/ustack/ustack/stack/wire"
 )
 
@@ -256,11 +257,21 @@ func (c *tcpConn) destroy() {
 	}
 }
 
-// releaseBuffers lets the buffers go once no more data can move; the
-// application side keeps its own references until it is done reading.
+// releaseBuffers gives the rings and their share of the buffer memory
+// back to the stack once no more data can move (TIME-WAIT or CLOSED) and
+// the application has closed its socket, so that neither side touches
+// them again; until the application closes it may still read what they
+// hold. A TIME-WAIT connection so holds no buffers, as Linux's.
 func (c *tcpConn) releaseBuffers() {
-	if c.orphan {
-		c.sndBuf.Store(nil)
-		c.rcvBuf.Store(nil)
+	if !c.appClosed {
+		return
+	}
+	c.q.s.bufMem.Add(-int64(c.bufMem))
+	c.bufMem = 0
+	if sb := c.sndBuf.Swap(nil); sb != nil {
+		ring.Put(sb)
+	}
+	if rb := c.rcvBuf.Swap(nil); rb != nil {
+		ring.Put(rb)
 	}
 }

@@ -8,7 +8,11 @@
 // receive buffer this way, so data is copied once.
 package ring
 
-import "sync/atomic"
+import (
+	"math/bits"
+	"sync"
+	"sync/atomic"
+)
 
 // Bytes is the ring. Head and tail count bytes ever consumed and produced;
 // the ring holds tail-head bytes.
@@ -156,4 +160,27 @@ func (r *Bytes) Grown(size, ahead int) *Bytes {
 	nr.copyIn(0, buf)
 	nr.tail.Store(uint64(n))
 	return nr
+}
+
+// pools keep rings for reuse by capacity (log2), so a stack that opens
+// and closes connections all the time does not allocate (and clear) their
+// rings every time. They are the process's, as sync.Pool is meant to be:
+// a sync.Pool inside each stack would keep a closed stack reachable until
+// two collections had passed.
+var pools [64]sync.Pool
+
+// Get returns an empty ring of Size(size) bytes, reused if one is free.
+func Get(size int) *Bytes {
+	n := Size(size)
+	if r, ok := pools[bits.TrailingZeros(uint(n))].Get().(*Bytes); ok {
+		r.head.Store(0)
+		r.tail.Store(0)
+		return r
+	}
+	return New(n)
+}
+
+// Put gives r back for reuse; its owners must not touch it again.
+func Put(r *Bytes) {
+	pools[bits.TrailingZeros(uint(len(r.buf)))].Put(r)
 }

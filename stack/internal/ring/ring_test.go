@@ -87,3 +87,14 @@ func TestRingGrownKeepsDataAndWriteAhead(t *testing.T) {
 	g.Peek(out, 20)
 	assert.Equal(t, "XYZ", string(out[5:8]))
 }
+
+func TestGetGivesEmptyRingsOfTheSize(t *testing.T) {
+	r := Get(1000)
+	require.Equal(t, 1024, r.Cap())
+	r.Write([]byte("left over"))
+	Put(r)
+	g := Get(1024)
+	assert.Equal(t, 1024, g.Cap())
+	assert.Zero(t, g.Len(), "a reused ring is empty")
+	assert.Equal(t, 4096, Get(4000).Cap(), "another size is another class")
+}
