@@ -263,3 +263,17 @@ func TestDHCPMalformedReply(t *testing.T) {
 	assert.Equal(t, before+1, h.s.Counters().UDP.InErrors)
 	assert.Empty(t, dhcpOut(t, h))
 }
+
+// FuzzDHCPReply: any reply, however malformed, is parsed or refused
+// without a panic.
+func FuzzDHCPReply(f *testing.F) {
+	f.Add([]byte{53, 1, 5, 54, 4, 10, 0, 0, 9, 1, 4, 255, 255, 255, 0, 51, 4, 0, 0, 2, 88, 255})
+	f.Add([]byte{0, 0, 6, 8, 10, 0, 0, 1, 10, 0, 0, 2, 1, 4, 255, 0, 255, 0})
+	f.Fuzz(func(t *testing.T, opts []byte) {
+		b := make([]byte, 240+len(opts))
+		copy(b[236:], []byte{99, 130, 83, 99})
+		copy(b[240:], opts)
+		var r dhcpReply
+		parseDHCP(b, &r)
+	})
+}
