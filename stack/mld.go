@@ -26,6 +26,12 @@ const (
 	// mldMaxRecords keeps a report within the minimum MTU (RFC 3810
 	// §5.2.15).
 	mldMaxRecords = (minMTU6 - wire.IPv6HeaderLen - 8 - mldReportHeaderLen) / mldRecordLen
+	// mldv1Len is the length of MLDv1 messages (RFC 2710 §3).
+	mldv1Len = 24
+	// mldOlderQuerierTimeout is how long after an MLDv1 query we speak
+	// MLDv1: Robustness Variable times the Query Interval, plus the Query
+	// Response Interval (RFC 3810 §9.12).
+	mldOlderQuerierTimeout = 2*125*time.Second + 10*time.Second
 )
 
 var mldv2Routers = netip.MustParseAddr("ff02::16")
@@ -43,8 +49,11 @@ type mldState struct {
 	answer       ndTimer
 	answerAll    bool
 	answerGroups []netip.Addr
-	// msg is scratch for a report.
-	msg []byte
+	// v1Until is when the last MLDv1 router heard is taken to be gone
+	// (§8.2.1): until then, we speak MLDv1.
+	v1Until int64
+	// body is scratch for a message.
+	body [mldReportHeaderLen + mldRecordLen*mldMaxRecords]byte
 }
 
 type mldChange struct {
@@ -123,7 +132,8 @@ func (m *mldState) retransmit(int64) {
 // queryInput handles a Multicast Listener Query (RFC 3810 §5.1, §6.2): a
 // general query is answered with every group after a random delay below
 // its maximum response delay, a group-specific one with that group if we
-// listen to it. An MLDv1 query (24 bytes) is answered the same way.
+// listen to it. An MLDv1 query (24 bytes) is answered the same way, in
+// MLDv1.
 func (m *mldState) queryInput(ip wire.IPv6, b []byte) {
 	nd := m.x.nd
 	q := nd.q
@@ -134,6 +144,10 @@ func (m *mldState) queryInput(ip wire.IPv6, b []byte) {
 	if len(b) < 24 || !ip.SrcAddr().IsLinkLocalUnicast() || ip.HopLimit() != 1 {
 		q.counters.ICMPv6.InErrors++
 		return
+	}
+	if len(b) < 28 {
+		// An MLDv1 router is on the link (§8.2.1).
+		m.v1Until = q.now + int64(mldOlderQuerierTimeout)
 	}
 	group := netip.AddrFrom16([16]byte(b[8:24]))
 	if !group.IsUnspecified() && !slices.Contains(m.reported, group) {
@@ -179,18 +193,47 @@ func (m *mldState) answerQuery(int64) {
 	m.send(recs)
 }
 
-// send sends MLDv2 reports with the records recs, from the link-local
-// address or, while it is being checked, from the unspecified one (RFC
-// 3810 §5.2.13), with hop limit 1 and a Router Alert (§5).
+// send sends the records recs: in MLDv2 reports, or, while an MLDv1
+// router is present, as MLDv1 reports to each group and Dones to all
+// routers for groups left (RFC 3810 §8.2.1).
 func (m *mldState) send(recs []mldChange) {
+	if m.x.nd.q.now < m.v1Until {
+		for _, c := range recs {
+			body := m.body[:mldv1Len]
+			clear(body)
+			g := c.group.As16()
+			copy(body[8:24], g[:])
+			var dst netip.Addr
+			body[0], dst = wire.ICMPv6MLDReport, c.group
+			if c.typ == mldChangeToInclude {
+				body[0], dst = wire.ICMPv6MLDDone, allRouters
+			}
+			m.emit(dst, body)
+		}
+		return
+	}
 	for len(recs) > 0 {
 		n := min(len(recs), mldMaxRecords)
-		m.sendOne(recs[:n])
+		body := m.body[:mldReportHeaderLen+mldRecordLen*n]
+		clear(body)
+		body[0] = mldv2Report
+		binary.BigEndian.PutUint16(body[6:8], uint16(n))
+		for i, c := range recs[:n] {
+			rec := body[mldReportHeaderLen+i*mldRecordLen:]
+			rec[0] = c.typ
+			g := c.group.As16()
+			copy(rec[4:20], g[:])
+		}
+		m.emit(mldv2Routers, body)
 		recs = recs[n:]
 	}
 }
 
-func (m *mldState) sendOne(recs []mldChange) {
+// emit sends the MLD message body (its checksum is filled in) to dst,
+// from the link-local address or, while it is being checked, from the
+// unspecified one (RFC 3810 §5.2.13), with hop limit 1 and a Router Alert
+// (§5).
+func (m *mldState) emit(dst netip.Addr, body []byte) {
 	x := m.x
 	q := x.nd.q
 	ifc := x.ifc
@@ -198,44 +241,33 @@ func (m *mldState) sendOne(recs []mldChange) {
 	if len(x.addrs) > 0 && x.addrs[0].source == "linklocal" && x.addrs[0].state == addrPreferred {
 		src = x.addrs[0].prefix.Addr()
 	}
-	icmpLen := mldReportHeaderLen + mldRecordLen*len(recs)
-	hbhLen := 8
-	frameLen := wire.EthernetHeaderLen + wire.IPv6HeaderLen + hbhLen + icmpLen
+	const hbhLen = 8
+	frameLen := wire.EthernetHeaderLen + wire.IPv6HeaderLen + hbhLen + len(body)
 	f := q.alloc(ifc, frameLen)
 	if f == nil {
 		return
 	}
-	m.msg = slices.Grow(m.msg[:0], frameLen)[:frameLen]
-	b := m.msg
-	clear(b)
-	eth := wire.Ethernet(b)
-	eth.SetDst(wire.MulticastMAC(mldv2Routers))
+	s, d := src.As16(), dst.As16()
+	body[2], body[3] = 0, 0
+	sum := ^wire.Fold(wire.Sum(body, wire.PseudoHeaderSum(s[:], d[:], protoICMPv6, len(body))))
+	binary.BigEndian.PutUint16(body[2:4], sum)
+	var hdr [wire.EthernetHeaderLen + wire.IPv6HeaderLen + hbhLen]byte
+	eth := wire.Ethernet(hdr[:])
+	eth.SetDst(wire.MulticastMAC(dst))
 	eth.SetSrc(ifc.mac)
 	eth.SetEtherType(wire.EtherTypeIPv6)
 	wire.IPv6Fields{
-		PayloadLen: hbhLen + icmpLen,
+		PayloadLen: hbhLen + len(body),
 		NextHeader: wire.IPProtoHopByHop,
 		HopLimit:   1,
 		Src:        src,
-		Dst:        mldv2Routers,
-	}.Emit(b[wire.EthernetHeaderLen:])
+		Dst:        dst,
+	}.Emit(hdr[wire.EthernetHeaderLen:])
 	// Hop-by-Hop: Router Alert for MLD (RFC 2711, value 0), then PadN.
-	h := b[wire.EthernetHeaderLen+wire.IPv6HeaderLen:]
-	copy(h, []byte{protoICMPv6, 0, wire.IPv6OptRouterAlert, 2, 0, 0, 1, 0})
-	r := h[hbhLen:]
-	r[0] = mldv2Report
-	binary.BigEndian.PutUint16(r[6:8], uint16(len(recs)))
-	for i, c := range recs {
-		rec := r[mldReportHeaderLen+i*mldRecordLen:]
-		rec[0] = c.typ
-		g := c.group.As16()
-		copy(rec[4:20], g[:])
-	}
-	s, d := src.As16(), mldv2Routers.As16()
-	sum := ^wire.Fold(wire.Sum(r[:icmpLen], wire.PseudoHeaderSum(s[:], d[:], protoICMPv6, icmpLen)))
-	binary.BigEndian.PutUint16(r[2:4], sum)
+	copy(hdr[wire.EthernetHeaderLen+wire.IPv6HeaderLen:], []byte{protoICMPv6, 0, wire.IPv6OptRouterAlert, 2, 0, 0, 1, 0})
 	f.SetLen(frameLen)
-	f.CopyFrom(b, 0)
+	f.CopyFrom(hdr[:], 0)
+	f.CopyFrom(body, len(hdr))
 	f.L2Len, f.L3Len = wire.EthernetHeaderLen, uint16(wire.IPv6HeaderLen+hbhLen)
 	q.counters.IPv6.OutRequests++
 	q.counters.IPv6.OutMcastPkts++

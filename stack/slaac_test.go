@@ -326,6 +326,40 @@ func TestMLDAnswersQueries(t *testing.T) {
 	assert.Equal(t, []string{"ff02::1:ff00:1"}, groupsOf(out[0], layers.MLDv2MulticastAddressRecordTypeModeIsExcluded))
 }
 
+// RFC 3810 §8.2.1: after an MLDv1 query the host speaks MLDv1: reports
+// to each group (RFC 2710 §3), for the Older Version Querier Present
+// Timeout; then MLDv2 again.
+func TestMLDv1Compatibility(t *testing.T) {
+	h := newHarness6(t, false, Config{IPv6: IPv6Config{DADTransmits: -1, RouterSolicitations: -1}})
+	h.at(5 * time.Second)
+	h.out()
+	m := make([]byte, 24)
+	m[0] = wire.ICMPv6MLDQuery
+	binary.BigEndian.PutUint16(m[4:6], 1000)
+	b := pkt6(routerLL, allNodes, wire.IPProtoICMPv6, m)
+	wire.IPv6(b[wire.EthernetHeaderLen:]).SetHopLimit(1)
+	mm := wire.ICMPv6(b[wire.EthernetHeaderLen+wire.IPv6HeaderLen:])
+	mm.SetChecksum(mm.ComputeChecksum(routerLL, allNodes))
+	h.inRaw(b)
+	h.at(6 * time.Second)
+	out := ofType(h.out(), wire.ICMPv6MLDReport)
+	require.Len(t, out, 1, "an MLDv1 report")
+	assert.Equal(t, "ff02::1:ff00:1", ip6Of(out[0]).DstIP.String(), "to the group")
+	assert.Equal(t, "ff02::1:ff00:1", netip.AddrFrom16([16]byte(icmp6Of(out[0]).Payload[4:20])).String())
+	assert.Nil(t, out[0].ErrorLayer())
+
+	h.ra(1800, prefixOpt(slaacPrefix, flagsLA, 3600, 3600))
+	out = ofType(h.out(), wire.ICMPv6MLDReport)
+	require.Len(t, out, 1, "a join in MLDv1")
+	auto := h.s.queues[0].nd.ifs[0].interfaceAddr(slaacPrefix, 0)
+	assert.Equal(t, solicitedNode(auto).String(), ip6Of(out[0]).DstIP.String())
+
+	h.at(6*time.Second + mldOlderQuerierTimeout)
+	h.out()
+	h.ra(1800, prefixOpt(netip.MustParsePrefix("2001:db8:6::/64"), flagsLA, 3600, 3600))
+	assert.Len(t, mldReports(t, h.out()), 1, "MLDv2 again once the MLDv1 router is gone")
+}
+
 func TestMLDMaxResponseDelay(t *testing.T) {
 	assert.Equal(t, 10*time.Second, mldMaxResponseDelay(10000, true))
 	assert.Equal(t, time.Duration((0x1000|0x234)<<(3+3))*time.Millisecond, mldMaxResponseDelay(0x8000|3<<12|0x234, true), "RFC 3810 §5.1.3's floating point form")
