@@ -78,12 +78,18 @@ func (q *queue) pass(to int, h handoff) bool {
 }
 
 // handOff passes the frame being received to queue to, whose loop runs it
-// through input again. It reports false when the packet is to be handled
-// here: it is no received frame of this turn (a reassembled datagram, or a
-// frame another queue already passed here, which never moves twice).
+// through input again, and reports true; false when to is this queue. A
+// packet that is no received frame of this turn cannot be passed and is
+// dropped (counted): a reassembled datagram (queue 0 reassembles) for a
+// connection of another queue, or a frame another queue passed here whose
+// connection has moved meanwhile (a frame never moves twice).
 func (q *queue) handOff(to int) bool {
-	if q.cur == nil || to == q.id {
+	if to == q.id {
 		return false
+	}
+	if q.cur == nil {
+		q.counters.Queue.HandoffDrops++
+		return true
 	}
 	if q.pass(to, handoff{f: q.cur, ifc: q.curIfc, kind: handInput}) {
 		q.taken = true

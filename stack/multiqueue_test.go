@@ -201,3 +201,33 @@ func TestMultiQueueUDP(t *testing.T) {
 		allPositive(t, perQueue(p.a, func(c *Counters) uint64 { return c.UDP.InDatagrams }), "replies received")
 	})
 }
+
+// Fragments reach queue 0, which reassembles them; echo replies and raw
+// sockets work from every queue.
+func TestMultiQueuePingFragments(t *testing.T) {
+	pipeModes(t, pipe.Config{Queues: 4}, func(t *testing.T, p *pair) {
+		for i, size := range []int{56, 4000, 65507 - 8} {
+			_, err := ping(t, p.a, addrB.Addr(), 9, uint16(i), size)
+			require.NoError(t, err, "size %d", size)
+		}
+		assert.Positive(t, p.b.Counters().IP.ReasmOKs)
+	})
+}
+
+// Over IPv6, Neighbor Discovery is queue 0's, and dialled connections
+// steer home as over IPv4.
+func TestMultiQueueIPv6(t *testing.T) {
+	pipeModes6(t, pipe.Config{Queues: 4}, func(t *testing.T, p *pair) {
+		ln, err := p.b.Listen("tcp", ":80")
+		require.NoError(t, err)
+		srv := echoServer(t, ln)
+		echoMany(t, p.a, "[fd00::2]:80", 32, 20000)
+		require.NoError(t, ln.Close())
+		srv.Wait()
+		require.NoError(t, ping6(t, p.a, addr6B.Addr(), 3, 1, 4000))
+		allPositive(t, perQueue(p.b, func(c *Counters) uint64 { return c.TCP.PassiveOpens }), "accepted connections")
+		ca, cb := p.a.Counters(), p.b.Counters()
+		assert.Equal(t, uint64(32), ca.TCP.ActiveOpens)
+		assert.Zero(t, ca.Queue.SteerMisses+cb.Queue.SteerMisses)
+	})
+}
