@@ -1,0 +1,231 @@
+package stack
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/backend/pipe"
+	"github.com/ustack/ustack/stack/wire"
+)
+
+// floodNet is a client stack a (10.0.0.1) and a server stack b (10.0.0.2,
+// default route via a) on a 1 Gbit/s pipe, on virtual time; an attacker
+// shares a's end of the wire.
+type floodNet struct {
+	t      testing.TB
+	clock  *backend.VirtualClock
+	a, b   *Stack
+	ea, eb *pipe.End
+	// syn is the attacker's SYN, patched for each one it sends.
+	syn []byte
+	rng *rand.Rand
+	fr  [64]*backend.Frame
+}
+
+func newFloodNet(t testing.TB, tcp TCPConfig) *floodNet {
+	clock := backend.NewVirtualClock(t0)
+	ea, eb, err := pipe.New(pipe.Config{Clock: clock, Latency: 100 * time.Microsecond, Bandwidth: 1e9, PoolSize: 65536})
+	require.NoError(t, err)
+	a, err := New(Config{Interfaces: []InterfaceConfig{{Backend: ea, Addrs: []netip.Prefix{addrA}}}, Seed: 1, Clock: clock, Manual: true, Logger: quietLogger(), TCP: tcp})
+	require.NoError(t, err)
+	b, err := New(Config{Interfaces: []InterfaceConfig{{Backend: eb, Addrs: []netip.Prefix{addrB}}}, Seed: 2, Clock: clock, Manual: true, Logger: quietLogger(), TCP: tcp,
+		Routes: []Route{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: addrA.Addr()}}})
+	require.NoError(t, err)
+	n := &floodNet{t: t, clock: clock, a: a, b: b, ea: ea, eb: eb, rng: rand.New(rand.NewPCG(7, 7))}
+	n.syn = make([]byte, wire.EthernetHeaderLen+wire.IPv4HeaderLen+wire.TCPHeaderLen+4)
+	e := wire.Ethernet(n.syn)
+	e.SetDst(wire.MAC(eb.Caps().MAC))
+	e.SetSrc(wire.MAC(ea.Caps().MAC))
+	e.SetEtherType(wire.EtherTypeIPv4)
+	return n
+}
+
+// step polls both stacks and moves the clock to the next event, or to at
+// when that comes first (0: no bound); false when nothing is scheduled.
+func (n *floodNet) step(at int64) bool {
+	now := n.clock.Now()
+	next := at
+	consider := func(t int64) {
+		if t != 0 && (next == 0 || t < next) {
+			next = t
+		}
+	}
+	consider(n.a.Poll(now))
+	consider(n.b.Poll(now))
+	for _, e := range []*pipe.End{n.ea, n.eb} {
+		if t, ok := e.NextArrival(0); ok {
+			consider(t)
+		}
+	}
+	if next == 0 {
+		return false
+	}
+	n.clock.Set(max(next, now+1))
+	return true
+}
+
+// flood sends count spoofed SYNs to b's port 80 from random addresses of
+// 198.18.0.0/15 (RFC 2544's benchmarking range), as hping3 --rand-source
+// does; it returns how many the wire took.
+func (n *floodNet) flood(count int) int {
+	sent := 0
+	for sent < count {
+		k := n.ea.Alloc(0, n.fr[:min(count-sent, len(n.fr))], len(n.syn))
+		if k == 0 {
+			break
+		}
+		for _, f := range n.fr[:k] {
+			n.patchSYN()
+			f.SetLen(len(n.syn))
+			copy(f.Bytes(), n.syn)
+		}
+		m, _ := n.ea.Send(0, n.fr[:k])
+		backend.Release(n.fr[m:k])
+		sent += m
+		if m < k {
+			break
+		}
+	}
+	return sent
+}
+
+func (n *floodNet) patchSYN() {
+	src := netip.AddrFrom4([4]byte{198, 18 + byte(n.rng.IntN(2)), byte(n.rng.Uint32()), byte(n.rng.Uint32())})
+	wire.IPv4Fields{ID: uint16(n.rng.Uint32()), TTL: 64, Protocol: wire.IPProtoTCP, Src: src, Dst: addrB.Addr(), PayloadLen: wire.TCPHeaderLen + 4}.
+		Emit(n.syn[wire.EthernetHeaderLen:])
+	tcp := wire.TCP(n.syn[wire.EthernetHeaderLen+wire.IPv4HeaderLen:])
+	binary.BigEndian.PutUint16(tcp[0:], uint16(1024+n.rng.IntN(60000)))
+	binary.BigEndian.PutUint16(tcp[2:], 80)
+	binary.BigEndian.PutUint32(tcp[4:], n.rng.Uint32())
+	binary.BigEndian.PutUint32(tcp[8:], 0)
+	tcp[12] = 6 << 4
+	tcp[13] = byte(wire.TCPFlagSYN)
+	binary.BigEndian.PutUint16(tcp[14:], 64240)
+	binary.BigEndian.PutUint32(tcp[16:], 0)
+	copy(tcp[20:], []byte{2, 4, 5, 0xb4})
+	tcp.SetChecksum(tcp.ComputeChecksum(src, addrB.Addr()))
+}
+
+func (n *floodNet) close() {
+	require.NoError(n.t, n.a.Close())
+	require.NoError(n.t, n.b.Close())
+	require.Zero(n.t, n.ea.Outstanding(), "a's buffers")
+	require.Zero(n.t, n.eb.Outstanding(), "b's buffers")
+}
+
+func heapInuse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// floodSYNs is how many spoofed SYNs TestSYNFloodWhileTransferring sends:
+// a million, or $USTACK_FLOOD_SYNS.
+func floodSYNs(t *testing.T) int {
+	if v := os.Getenv("USTACK_FLOOD_SYNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(t, err, "USTACK_FLOOD_SYNS")
+		return n
+	}
+	return 1_000_000
+}
+
+// A million spoofed SYNs at a million a second (two thirds of the link)
+// while the server sends over a connection it had accepted, for as long as
+// the flood lasts: what it sent arrives intact at a useful rate, a
+// connection opened during the flood completes through a SYN cookie, the
+// SYN queue never holds more than its backlog, and the heap stays bounded.
+func TestSYNFloodWhileTransferring(t *testing.T) {
+	total := floodSYNs(t)
+	n := newFloodNet(t, TCPConfig{})
+	defer n.close()
+	lnI, err := n.b.Listen("tcp", ":80")
+	require.NoError(t, err)
+	ln := lnI.(*tcpListener)
+	cl := dialManual(t, n.a, netip.MustParseAddrPort("10.0.0.2:80"))
+	var srv *tcpSock
+	for i := 0; srv == nil; i++ {
+		require.Less(t, i, 1000, "handshake")
+		n.step(0)
+		srv = tryAccept(ln)
+	}
+	data := randomBytes(3, 1<<20)
+	sentHash, gotHash := sha256.New(), sha256.New()
+	buf := make([]byte, 64<<10)
+	base := heapInuse()
+	var peak uint64
+
+	// A million a second: 100 SYNs every 100 µs.
+	const batch, every = 100, int64(100 * time.Microsecond)
+	next := n.clock.Now()
+	flooded, sent, got := 0, 0, 0
+	var late *tcpSock
+	start := n.clock.Now()
+	for flooded < total || got < sent {
+		require.Less(t, n.clock.Now()-start, int64(time.Minute), "stuck: %d of %d bytes, %d SYNs", got, sent, flooded)
+		if flooded < total && n.clock.Now() >= next {
+			flooded += n.flood(min(batch, total-flooded))
+			next += every
+			if flooded%(total/10+1) < batch {
+				peak = max(peak, heapInuse())
+			}
+		}
+		if late == nil && flooded >= total/2 {
+			late = dialManual(t, n.a, netip.MustParseAddrPort("10.0.0.2:80"))
+		}
+		if flooded < total {
+			off := sent % len(data)
+			w := srv.writeSome(data[off:])
+			sentHash.Write(data[off : off+w])
+			sent += w
+		}
+		for r := cl.readSome(buf); r > 0; r = cl.readSome(buf) {
+			gotHash.Write(buf[:r])
+			got += r
+		}
+		require.Zero(t, cl.c.shErr.Load(), "the healthy connection failed")
+		at := int64(0)
+		if flooded < total {
+			at = next
+		}
+		if !n.step(at) {
+			break
+		}
+	}
+	require.Equal(t, sent, got, "the transfer completed")
+	require.Equal(t, sentHash.Sum(nil), gotHash.Sum(nil), "intact")
+	for range 100 {
+		n.step(0)
+	}
+	peak = max(peak, heapInuse())
+
+	c := n.b.Counters().TCP
+	took := time.Duration(n.clock.Now() - start)
+	t.Logf("%d SYNs and %d MiB in %v of virtual time; server: %d cookies sent, %d received; heap %d MiB before, peak %d MiB",
+		flooded, got>>20, took, c.SynCookiesSent, c.SynCookiesRecv, base>>20, peak>>20)
+	assert.Greater(t, float64(got)*8/took.Seconds(), 100e6, "the healthy connection kept over 100 Mbit/s")
+	assert.Equal(t, total, flooded, "the wire took every SYN")
+	assert.Greater(t, c.SynCookiesSent, uint64(total*9/10), "SYN cookies engaged")
+	require.NotNil(t, late)
+	assert.Equal(t, stateEstablished, tcpState(late.c.shState.Load()), "a connection opened during the flood")
+	assert.Equal(t, uint64(1), c.SynCookiesRecv, "through a cookie")
+	assert.LessOrEqual(t, ln.synRcvd, 1024, "the SYN queue holds at most its backlog")
+	assert.Less(t, len(n.b.queues[0].tcp.conns), 1024+4)
+	assert.Less(t, peak, base+64<<20, "the heap grew by less than 64 MiB")
+	require.NoError(t, late.Close())
+	require.NoError(t, cl.Close())
+	require.NoError(t, srv.Close())
+	require.NoError(t, ln.Close())
+}
