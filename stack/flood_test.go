@@ -35,7 +35,7 @@ type floodNet struct {
 
 func newFloodNet(t testing.TB, tcp TCPConfig) *floodNet {
 	clock := backend.NewVirtualClock(t0)
-	ea, eb, err := pipe.New(pipe.Config{Clock: clock, Latency: 100 * time.Microsecond, Bandwidth: 1e9, PoolSize: 65536})
+	ea, eb, err := pipe.New(pipe.Config{Clock: clock, Latency: 100 * time.Microsecond, Bandwidth: 1e9, PoolSize: 65536, QueueDepth: 32768})
 	require.NoError(t, err)
 	a, err := New(Config{Interfaces: []InterfaceConfig{{Backend: ea, Addrs: []netip.Prefix{addrA}}}, Seed: 1, Clock: clock, Manual: true, Logger: quietLogger(), TCP: tcp})
 	require.NoError(t, err)
