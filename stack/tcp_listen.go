@@ -197,6 +197,12 @@ func (ln *listenQueue) cookieACK(key connKey, seg *segment) bool {
 		TSVal: seg.opts.TSVal,
 	}
 	c.negotiate(&opts, false)
+	if c.tsOK {
+		// Our clock goes on from the SYN-ACK's TSval, or the peer's PAWS
+		// (RFC 7323 §5) would drop everything we send as older.
+		c.tsOffset = seg.opts.TSEcr - uint32(q.now/1e6)
+		c.rtxTS = c.tsNow()
+	}
 	c.sndWnd = int(seg.wnd) << c.sndScale
 	c.maxWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.seq, seg.ack
