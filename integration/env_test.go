@@ -78,10 +78,16 @@ var nsCount int
 // newNetns makes a namespace and starts `ustack serve` in it with args.
 func newNetns(t testing.TB, args ...string) *netns {
 	t.Helper()
+	return newNetnsNamed(t, "ustk", args...)
+}
+
+// newNetnsNamed is newNetns with the namespace's name starting with prefix.
+func newNetnsNamed(t testing.TB, prefix string, args ...string) *netns {
+	t.Helper()
 	nsCount++
 	b := make([]byte, 3)
 	rand.Read(b)
-	name := "ustk" + hex.EncodeToString(b)
+	name := prefix + hex.EncodeToString(b)
 	run(t, "ip", "netns", "add", name)
 	n := &netns{t: t, name: name, host: "10.77.0.1", ustack: "10.77.0.2"}
 	t.Cleanup(func() {
