@@ -2,9 +2,9 @@ package pcapsim
 
 import (
 	"errors"
-	"fmt"
+	"io"
+	"maps"
 	"net/netip"
-	"os"
 	"slices"
 
 	"github.com/google/gopacket"
@@ -60,21 +60,21 @@ func (s *stream) add(off int, p []byte) int {
 	if end := off + len(p); end > len(s.data) && end <= maxStream {
 		s.data = append(s.data, p[len(s.data)-off:]...)
 	}
-	for {
-		moved := false
-		for o, q := range s.pending {
-			if o <= len(s.data) {
-				delete(s.pending, o)
-				if end := o + len(q); end > len(s.data) && end <= maxStream {
-					s.data = append(s.data, q[len(s.data)-o:]...)
-				}
-				moved = true
-			}
+	// Held segments in offset order: overlapping ones with other bytes
+	// then reassemble the same way every time.
+	for len(s.pending) > 0 {
+		offs := slices.Sorted(maps.Keys(s.pending))
+		o := offs[0]
+		if o > len(s.data) {
+			break
 		}
-		if !moved {
-			return len(s.data) - before
+		q := s.pending[o]
+		delete(s.pending, o)
+		if end := o + len(q); end > len(s.data) && end <= maxStream {
+			s.data = append(s.data, q[len(s.data)-o:]...)
 		}
 	}
+	return len(s.data) - before
 }
 
 // offset is a sequence number's offset in the stream: past the SYN.
@@ -82,19 +82,14 @@ func (s *stream) offset(seq uint32) int { return int(int32(seq - s.isn - 1)) }
 
 type connKey struct{ a, b netip.AddrPort }
 
-// conversations reads the TCP conversations of the capture at path that
-// begin with a SYN, in the order of their SYNs.
-func conversations(path string, cfg Config) ([]*conversation, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("pcapsim: %w", err)
-	}
-	defer f.Close()
+// readConversations reads the TCP conversations of a capture that begin
+// with a SYN, in the order of their SYNs.
+func readConversations(r io.Reader, cfg Config) ([]*conversation, error) {
 	mac := cfg.MAC
 	if mac == nil {
 		mac = GeneratedMAC(cfg.Seed)
 	}
-	rd, err := newReader(f, mac)
+	rd, err := newReader(r, mac)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -111,7 +112,12 @@ func Converse(ctx context.Context, o ConverseOptions) (Report, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	convs, err := conversations(o.In, Config{Seed: o.Seed})
+	f, err := os.Open(o.In)
+	if err != nil {
+		return rep, fmt.Errorf("pcapsim: %w", err)
+	}
+	convs, err := readConversations(f, Config{Seed: o.Seed})
+	f.Close()
 	if err != nil {
 		return rep, err
 	}
@@ -301,7 +307,8 @@ type player struct {
 	sndWnd         uint32
 	mss            int
 	rcvNxt         uint32
-	got            []byte
+	got            []byte // the stack's bytes, up to maxStream
+	gotN           int    // all of them
 	flags          []string
 	next           int // client bytes sent
 	finSent        bool
@@ -343,6 +350,9 @@ func (pl *player) run(now int64) int64 {
 	case pl.reset:
 		pl.ended = true
 	case pl.finSent && pl.sndUna == pl.sndNxt && pl.stackFin:
+		pl.ended = true
+	case pl.gotN > len(pl.c.ss.data)+maxStream:
+		pl.notes = append(pl.notes, fmt.Sprintf("the stack sent more than %d bytes beyond the recording's; the player stopped listening", maxStream))
 		pl.ended = true
 	case idle >= 5*pl.patience:
 		if pl.state == plSynSent {
@@ -425,7 +435,10 @@ func (pl *player) input(fr []byte, now int64) {
 	}
 	if len(tl.Payload) > 0 {
 		if tl.Seq == pl.rcvNxt {
-			pl.got = append(pl.got, tl.Payload...)
+			if len(pl.got) < maxStream {
+				pl.got = append(pl.got, tl.Payload[:min(len(tl.Payload), maxStream-len(pl.got))]...)
+			}
+			pl.gotN += len(tl.Payload)
 			pl.rcvNxt += uint32(len(tl.Payload))
 			pl.flag("data")
 		}
@@ -455,7 +468,7 @@ func (pl *player) transmit(now int64) {
 		if ch.off+ch.n <= pl.next {
 			continue
 		}
-		if len(pl.got) < ch.mark && !pl.stackFin && !waited {
+		if pl.gotN < ch.mark && !pl.stackFin && !waited {
 			return
 		}
 		for pl.next < ch.off+ch.n {
@@ -471,7 +484,7 @@ func (pl *player) transmit(now int64) {
 			pl.last = now
 		}
 	}
-	if c.clientFin && !pl.finSent && (len(pl.got) >= c.finMark || pl.stackFin || waited) {
+	if c.clientFin && !pl.finSent && (pl.gotN >= c.finMark || pl.stackFin || waited) {
 		pl.send(layers.TCP{ACK: true, FIN: true}, nil)
 		pl.sndNxt++
 		pl.finSent = true
@@ -525,7 +538,7 @@ func (pl *player) send(tcp layers.TCP, payload []byte) {
 func (pl *player) report(r *ConversationReport) {
 	c := pl.c
 	r.ClientBytes = pl.next
-	r.SentBytes = len(pl.got)
+	r.SentBytes = pl.gotN
 	r.StackFlags = nonNil(pl.flags)
 	want := c.ss.data
 	for i := range min(len(want), len(pl.got)) {
@@ -534,8 +547,8 @@ func (pl *player) report(r *ConversationReport) {
 			break
 		}
 	}
-	if r.FirstDifference < 0 && len(want) != len(pl.got) {
-		r.FirstDifference = min(len(want), len(pl.got))
+	if r.FirstDifference < 0 && len(want) != pl.gotN {
+		r.FirstDifference = min(len(want), pl.gotN)
 	}
 	r.Differences = append(r.Differences, pl.notes...)
 	if pl.next < len(c.cs.data) {
@@ -545,7 +558,7 @@ func (pl *player) report(r *ConversationReport) {
 		r.Differences = append(r.Differences, fmt.Sprintf("the recorded server answered %s; the stack %s", words(c.flags), words(pl.flags)))
 	}
 	if r.FirstDifference >= 0 {
-		r.Differences = append(r.Differences, fmt.Sprintf("the stack sent %d bytes where the recorded server sent %d; they differ from byte %d", len(pl.got), len(want), r.FirstDifference))
+		r.Differences = append(r.Differences, fmt.Sprintf("the stack sent %d bytes where the recorded server sent %d; they differ from byte %d", pl.gotN, len(want), r.FirstDifference))
 	}
 }
 

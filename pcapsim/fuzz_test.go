@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// FuzzReader feeds arbitrary bytes to the capture reader and to Adopt:
+// FuzzReader feeds arbitrary bytes to the capture reader, to Adopt and to
+// the conversations' reassembly:
 // they end in a frame, a clean end, a warning or an error, never a panic
 // or a hang.
 func FuzzReader(f *testing.F) {
@@ -23,5 +24,6 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("%d frames from %d bytes", len(frames), len(b))
 		}
 		adopt(bytes.NewReader(b), Config{Seed: 1, Outgoing: true})
+		readConversations(bytes.NewReader(b), Config{Seed: 1, Outgoing: true})
 	})
 }
