@@ -173,3 +173,11 @@ func TestPseudoHeaderSum(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkSum64KiB(b *testing.B) {
+	buf := randBytes(rand.New(rand.NewPCG(7, 8)), 65536)
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		Sum(buf, 0)
+	}
+}
