@@ -63,7 +63,8 @@ func (x *ndIface) autoconfigure(p netip.Prefix, valid, preferred uint32) bool {
 		// A static address has that identifier already.
 		return false
 	}
-	x.setLifetimes(a, valid, preferred)
+	now := x.nd.q.now
+	x.setLifetimes(a, lifetimeEnd(now, valid), lifetimeEnd(now, preferred))
 	x.probe(a)
 	return true
 }
@@ -89,30 +90,36 @@ func (x *ndIface) refresh(a *addr6, valid, preferred uint32) bool {
 		remaining = time.Duration(a.validUntil - q.now)
 	}
 	received := time.Duration(valid) * time.Second
+	validUntil := a.validUntil
 	switch {
-	case valid == infiniteLifetime || received > twoHours || received > remaining:
+	case valid == infiniteLifetime:
+		validUntil = 0
+	case received > twoHours || received > remaining:
+		validUntil = q.now + int64(received)
 	case remaining <= twoHours:
-		valid = uint32((remaining + time.Second - 1) / time.Second)
+		// The valid lifetime stays as it is.
 	default:
-		valid = uint32(twoHours / time.Second)
+		validUntil = q.now + int64(twoHours)
 	}
 	wasDeprecated := a.deprecated
-	x.setLifetimes(a, valid, preferred)
+	x.setLifetimes(a, validUntil, lifetimeEnd(q.now, preferred))
 	return a.deprecated != wasDeprecated
 }
 
-// setLifetimes sets an autoconfigured address's lifetimes from now and
-// schedules the next end.
-func (x *ndIface) setLifetimes(a *addr6, valid, preferred uint32) {
-	q := x.nd.q
-	until := func(l uint32) int64 {
-		if l == infiniteLifetime {
-			return 0
-		}
-		return q.now + int64(l)*int64(time.Second)
+// lifetimeEnd is the instant a lifetime of l seconds from now ends; 0 for
+// the infinite lifetime.
+func lifetimeEnd(now int64, l uint32) int64 {
+	if l == infiniteLifetime {
+		return 0
 	}
-	a.validUntil, a.preferredUntil = until(valid), until(preferred)
-	a.deprecated = a.preferredUntil != 0 && a.preferredUntil <= q.now
+	return now + int64(l)*int64(time.Second)
+}
+
+// setLifetimes sets an autoconfigured address's lifetimes and schedules
+// the next end.
+func (x *ndIface) setLifetimes(a *addr6, validUntil, preferredUntil int64) {
+	a.validUntil, a.preferredUntil = validUntil, preferredUntil
+	a.deprecated = a.preferredUntil != 0 && a.preferredUntil <= x.nd.q.now
 	x.scheduleLife(a)
 }
 
@@ -243,10 +250,7 @@ func (x *ndIface) rdnssInput(opts wire.NDPOptions) bool {
 			continue
 		}
 		life := binary.BigEndian.Uint32(o[4:8])
-		var until int64
-		if life != infiniteLifetime {
-			until = q.now + int64(life)*int64(time.Second)
-		}
+		until := lifetimeEnd(q.now, life)
 		for off := 8; off+16 <= len(o); off += 16 {
 			a := netip.AddrFrom16([16]byte(o[off : off+16]))
 			i := slices.IndexFunc(x.dns, func(r *rdnss) bool { return r.addr == a })
