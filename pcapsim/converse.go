@@ -51,6 +51,9 @@ type ConverseOptions struct {
 	Patience time.Duration
 	// Logger receives the stack's logs (default: none).
 	Logger *slog.Logger
+	// Progress, when set, is called after each conversation with how many
+	// are done of how many.
+	Progress func(done, total int)
 }
 
 // Report is what a conversation replay found.
@@ -233,6 +236,9 @@ func Converse(ctx context.Context, o ConverseOptions) (Report, error) {
 		}
 		pl.report(&r)
 		rep.Conversations = append(rep.Conversations, r)
+		if o.Progress != nil {
+			o.Progress(len(rep.Conversations), len(convs))
+		}
 	}
 	// Let the stack finish its closes before it is checked for leaks.
 	err = run(o.Patience, nil)

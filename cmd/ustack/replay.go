@@ -175,8 +175,18 @@ func (f *portFlag) Set(v string) error {
 func runConverse(in, out, report string, addrs []netip.Prefix, seed uint64, serve func(*stack.Stack) ([]pcapsim.App, error), lvl slog.Level, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	start, last := time.Now(), time.Now()
 	opts := pcapsim.ConverseOptions{In: in, Addrs: addrs, Seed: seed, Serve: serve,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))}
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})),
+		Progress: func(done, total int) {
+			// At most a line a second, and none for short replays.
+			if time.Since(start) < time.Second || time.Since(last) < time.Second {
+				return
+			}
+			last = time.Now()
+			fmt.Fprintf(stderr, "ustack replay: %d of %d conversations played\n", done, total)
+		},
+	}
 	var outFile *os.File
 	if out != "" {
 		f, err := os.Create(out)
