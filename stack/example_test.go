@@ -69,8 +69,10 @@ func Example() {
 	// hello 10.9.0.2
 }
 
-// Names resolved by net.Resolver through the stack: its Dial goes to the
-// DNS server over the stack's UDP, whatever server the system would use.
+// Names resolved by net.Resolver through the stack: Stack.Resolver's Dial
+// goes to the DNS server over the stack's UDP, whatever server the system
+// would use. Without a server it asks those the stack learned from DHCP or
+// router advertisements (Stack.DNSServers).
 func Example_resolver() {
 	client, server := twoStacks()
 	defer client.Close()
@@ -82,12 +84,7 @@ func Example_resolver() {
 	}
 	go serveDNS(pc, netip.MustParseAddr("10.9.0.80"))
 
-	r := &net.Resolver{
-		PreferGo: true,
-		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return client.DialContext(ctx, network, "10.9.0.1:53")
-		},
-	}
+	r := client.Resolver(netip.MustParseAddrPort("10.9.0.1:53"))
 	addrs, err := r.LookupNetIP(context.Background(), "ip4", "www.example.test")
 	if err != nil {
 		log.Fatal(err)
