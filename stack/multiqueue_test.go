@@ -231,3 +231,17 @@ func TestMultiQueueIPv6(t *testing.T) {
 		assert.Zero(t, ca.Queue.SteerMisses+cb.Queue.SteerMisses)
 	})
 }
+
+// On virtual time, a stack of two queues driven by Poll moves bulk data
+// allocating nothing per segment, as one queue does.
+func TestMultiQueueBulkAllocatesNothingPerSegment(t *testing.T) {
+	for _, mbuf := range []bool{false, true} {
+		p := newBulkPairOn(t, newSimNetOn(t, 1, "", pipe.Config{Queues: 2, Mbuf: mbuf, Bandwidth: 1e9, PoolSize: 32768}))
+		p.pump(t, 8<<20)
+		allocs := testing.AllocsPerRun(10, func() { p.pump(t, 1<<20) })
+		require.Zero(t, allocs, "mbuf=%v: allocations per MiB of bulk transfer", mbuf)
+		c := p.n.a.Counters()
+		assert.Zero(t, c.Queue.SteerMisses)
+		p.close()
+	}
+}

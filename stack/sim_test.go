@@ -25,8 +25,14 @@ type simNet struct {
 }
 
 func newSimNet(t testing.TB, seed uint64, spec string, mbuf bool, latency time.Duration) *simNet {
+	return newSimNetOn(t, seed, spec, pipe.Config{Mbuf: mbuf, Latency: latency, Bandwidth: 1e9, PoolSize: 32768})
+}
+
+// newSimNetOn is newSimNet on a pipe configured by pc, on virtual time.
+func newSimNetOn(t testing.TB, seed uint64, spec string, pc pipe.Config) *simNet {
 	clock := backend.NewVirtualClock(t0)
-	ea, eb, err := pipe.New(pipe.Config{Clock: clock, Mbuf: mbuf, Latency: latency, Bandwidth: 1e9, PoolSize: 32768})
+	pc.Clock = clock
+	ea, eb, err := pipe.New(pc)
 	require.NoError(t, err)
 	var fa backend.Backend = ea
 	if spec != "" {
@@ -59,8 +65,10 @@ func (n *simNet) step() bool {
 	consider(n.b.Poll(now))
 	for _, be := range []backend.Backend{n.fa, n.eb} {
 		if s, ok := be.(backend.Scheduler); ok {
-			if at, ok := s.NextArrival(0); ok {
-				consider(at)
+			for q := range be.Caps().Queues {
+				if at, ok := s.NextArrival(q); ok {
+					consider(at)
+				}
 			}
 		}
 	}

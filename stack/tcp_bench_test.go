@@ -19,7 +19,11 @@ type bulkPair struct {
 }
 
 func newBulkPair(tb testing.TB, mbuf bool) *bulkPair {
-	n := newSimNet(tb, 1, "", mbuf, 0)
+	return newBulkPairOn(tb, newSimNet(tb, 1, "", mbuf, 0))
+}
+
+// newBulkPairOn is newBulkPair on the network n.
+func newBulkPairOn(tb testing.TB, n *simNet) *bulkPair {
 	lnI, err := n.b.Listen("tcp", ":80")
 	require.NoError(tb, err)
 	ln := lnI.(*tcpListener)
