@@ -273,8 +273,11 @@ func (n *Network) round(now int64) int64 {
 				}
 			}
 		}
+		// A raw attachment's frames are its App's to take, which ran
+		// after the stacks this round: one due now and left is left
+		// on purpose, not work for another round.
 		for _, p := range n.raw {
-			if at, ok := p.NextArrival(0); ok {
+			if at, ok := p.NextArrival(0); ok && at > now {
 				consider(at)
 			}
 		}
