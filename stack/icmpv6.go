@@ -254,7 +254,7 @@ func (q *queue) icmp6ErrorInput(m wire.ICMPv6) {
 		// checks the quoted sequence number first.)
 		mtu := max(int(min(m.MTU(), 65535)), minMTU6)
 		if cur := q.pmtu.get(dst, q.now); cur == 0 || mtu < cur {
-			q.pmtu.set(dst, mtu, q.now)
+			q.learnPMTU(dst, mtu)
 		}
 	}
 	switch proto {

@@ -245,3 +245,18 @@ func TestMultiQueueBulkAllocatesNothingPerSegment(t *testing.T) {
 		p.close()
 	}
 }
+
+// A path MTU one queue learns, every queue uses for new connections.
+func TestMultiQueuePathMTUShared(t *testing.T) {
+	n := newSimNetOn(t, 1, "", pipe.Config{Queues: 4})
+	dst := netip.MustParseAddr("10.0.0.9")
+	s := n.a
+	s.pollMu.Lock()
+	s.queues[2].learnPMTU(dst, 1280)
+	s.pollMu.Unlock()
+	s.Poll(n.clock.Now())
+	for i, q := range s.queues {
+		assert.Equal(t, 1280, q.pmtu.get(dst, n.clock.Now()), "queue %d", i)
+	}
+	n.close()
+}

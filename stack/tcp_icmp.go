@@ -94,7 +94,7 @@ func (c *tcpConn) pathMTU(mtu, dgramLen int) {
 		return
 	}
 	q.counters.TCP.PMTUUpdates++
-	q.pmtu.set(c.key.remote.Addr(), mtu, q.now)
+	q.learnPMTU(c.key.remote.Addr(), mtu)
 	c.mss = mss
 	c.cc.SetMSS(mss)
 	c.sb.SetMSS(mss)
@@ -104,6 +104,21 @@ func (c *tcpConn) pathMTU(mtu, dgramLen int) {
 		c.sndNxt = c.sndUna
 		c.highRxt = c.sndUna
 		c.output()
+	}
+}
+
+// learnPMTU records the path MTU to dst. With several queues, every queue
+// learns it (a command to each), so that new connections start from it
+// whichever queue owns them.
+func (q *queue) learnPMTU(dst netip.Addr, mtu int) {
+	q.pmtu.set(dst, mtu, q.now)
+	if !q.s.multiQueue() {
+		return
+	}
+	for _, o := range q.s.queues {
+		if o != q {
+			o.post(func(o *queue) { o.pmtu.set(dst, mtu, o.now) })
+		}
 	}
 }
 
