@@ -86,3 +86,7 @@ func (p *Port) Stats() (PortStats, error) { return PortStats{}, ErrNotBuilt }
 
 // XStats reads the device's extended statistics.
 func (p *Port) XStats() ([]XStat, error) { return nil, ErrNotBuilt }
+
+// RingPair would make two ports joined by rings; without DPDK it returns
+// ErrNotBuilt.
+func RingPair(a, b string, queues, size int) (string, string, error) { return "", "", ErrNotBuilt }
