@@ -188,7 +188,7 @@ func (c *tcpConn) setState(s tcpState) {
 // ring past its end: ranges of sequence numbers, in order, plus a FIN seen
 // beyond them. Data is copied once, into its final place.
 type oooQueue struct {
-	ranges [maxOOORanges]seqRange
+	ranges *[maxOOORanges]seqRange // made with the first hole
 	n      int
 	// last is the index of the range that grew most recently (first SACK
 	// block, RFC 2018 §4).
@@ -205,6 +205,9 @@ type seqRange struct{ start, end seq.Value }
 
 // add records [start, end) and reports false when there is no room.
 func (o *oooQueue) add(start, end seq.Value) bool {
+	if o.ranges == nil {
+		o.ranges = new([maxOOORanges]seqRange)
+	}
 	i := 0
 	for i < o.n && o.ranges[i].end.LessThan(start) {
 		i++

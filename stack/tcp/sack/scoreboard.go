@@ -31,10 +31,13 @@ func (b Block) Contains(s seq.Value) bool { return s.InRange(b.Start, b.End) }
 // a range only makes the sender treat that data as still in flight: pipe is
 // overestimated and loss is declared later, which errs on the side of
 // sending less. SackedBytes may then shrink without SND.UNA moving.
+//
+// The ranges are allocated with the first SACK: most connections never see
+// one, and an idle connection should cost little.
 type Scoreboard struct {
 	mss    int
 	n      int
-	r      [MaxRanges]Block
+	r      *[MaxRanges]Block
 	sacked int
 }
 
@@ -57,7 +60,12 @@ func (s *Scoreboard) Len() int { return s.n }
 
 // Ranges returns the SACKed ranges in sequence order. The slice aliases the
 // board and is valid until the next call that changes it.
-func (s *Scoreboard) Ranges() []Block { return s.r[:s.n] }
+func (s *Scoreboard) Ranges() []Block {
+	if s.n == 0 {
+		return nil
+	}
+	return s.r[:s.n]
+}
 
 // SackedBytes is the number of octets SACKed above SND.UNA.
 func (s *Scoreboard) SackedBytes() int { return s.sacked }
@@ -141,6 +149,9 @@ func (s *Scoreboard) trim(una seq.Value) {
 // insert records [start, end) as SACKed, merging with the ranges it overlaps
 // or touches, and returns the octets it adds.
 func (s *Scoreboard) insert(start, end seq.Value) int {
+	if s.r == nil {
+		s.r = new([MaxRanges]Block)
+	}
 	i := 0
 	for i < s.n && s.r[i].End.LessThan(start) {
 		i++
