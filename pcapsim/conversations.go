@@ -28,6 +28,8 @@ type conversation struct {
 	// clientFin: the client closed, after finMark server bytes.
 	clientFin bool
 	finMark   int
+	// noSYN: the capture does not have the conversation's start.
+	noSYN bool
 	// flags are the server's answers in order, "SYN-ACK", "data", "FIN",
 	// "RST" (runs of data once), and "client-FIN" where the client closed.
 	flags []string
@@ -155,9 +157,26 @@ func readConversations(r io.Reader, cfg Config) ([]*conversation, error) {
 			}
 			continue
 		}
-		if c := byKey[connKey{from, to}]; c != nil {
+		c := byKey[connKey{from, to}]
+		fromClient := c != nil
+		if c == nil {
+			c = byKey[connKey{to, from}]
+		}
+		switch {
+		case c == nil && !tcp.RST:
+			// Begun before the capture: listed, not played. The lower
+			// port is taken for the server's.
+			if from.Port() < to.Port() {
+				from, to = to, from
+			}
+			c = &conversation{client: from, server: to, record: rec.num, noSYN: true}
+			byKey[connKey{from, to}] = c
+			byKey[connKey{to, from}] = c
+			out = append(out, c)
+		case c == nil || c.noSYN:
+		case fromClient:
 			c.fromClient(&tcp)
-		} else if c := byKey[connKey{to, from}]; c != nil {
+		default:
 			c.fromServer(&tcp)
 		}
 	}

@@ -158,7 +158,7 @@ func Converse(ctx context.Context, o ConverseOptions) (Report, error) {
 	var neigh []Neighbor
 	seen := map[netip.Addr]bool{}
 	for _, c := range convs {
-		if a := c.client.Addr(); !seen[a] {
+		if a := c.client.Addr(); !seen[a] && !c.noSYN {
 			seen[a] = true
 			neigh = append(neigh, Neighbor{Addr: a, MAC: playerMAC})
 		}
@@ -215,6 +215,8 @@ func Converse(ctx context.Context, o ConverseOptions) (Report, error) {
 			return ok || a == la.Addr()
 		}
 		switch {
+		case c.noSYN:
+			r.Skipped = "the capture begins after the conversation's SYN"
 		case !ok:
 			r.Skipped = skip
 		case isLive(c.client.Addr()):
@@ -268,6 +270,9 @@ func liveAddrs(convs []*conversation, addrs []netip.Prefix) (map[netip.Addr]neti
 	// it: the stack would take the player's segments for its own.
 	players := map[netip.Addr]bool{}
 	for _, c := range convs {
+		if c.noSYN {
+			continue
+		}
 		a := c.server.Addr()
 		if _, ok := live[a]; !ok && !players[c.client.Addr()] {
 			players[c.client.Addr()] = true

@@ -3,6 +3,7 @@ package pcapsim
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net"
@@ -175,6 +176,16 @@ func TestConverseEcho(t *testing.T) {
 		assert.Equal(t, "192.0.2.10:7", r.Live)
 		assert.Equal(t, -1, r.FirstDifference)
 		assert.Empty(t, r.Differences)
+	})
+	t.Run("begun before the capture", func(t *testing.T) {
+		// The capture without its SYN and SYN-ACK records.
+		full := echoConversation(t, 7)
+		first := 24 + 16 + int(binary.LittleEndian.Uint32(full[24+8:]))
+		second := first + 16 + int(binary.LittleEndian.Uint32(full[first+8:]))
+		r := converse(t, append(bytes.Clone(full[:24]), full[second:]...))
+		assert.Equal(t, "10.0.0.2:40000", r.Client)
+		assert.Equal(t, "10.0.0.1:7", r.Server)
+		assert.Equal(t, "the capture begins after the conversation's SYN", r.Skipped)
 	})
 	t.Run("no service on the port", func(t *testing.T) {
 		r := converse(t, echoConversation(t, 9))
