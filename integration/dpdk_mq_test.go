@@ -3,8 +3,13 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -33,4 +38,31 @@ func TestDPDKMultiQueue(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, m["ustack_tcp_passive_opens_total"], 200.0)
 	t.Logf("steer misses %v, handoffs %v", m["ustack_queue_steer_misses_total"], m["ustack_queue_handoffs_total"])
+}
+
+// `ustack get --queues 2` on net_tap: the connection ustack opens is owned
+// by the queue that dialled, whichever queue the kernel answers on.
+func TestDPDKMultiQueueGet(t *testing.T) {
+	requireDPDK(t, "sysctl")
+	n := newDPDKNetns(t)
+	d := newDPDKPort(n.name)
+	data := randomBytes(8 << 20)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) })}
+	ln := n.listen("0.0.0.0:8080")
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := append(append([]string{"netns", "exec", n.name, ustackBin, "get", "--queues", "2"}, d.args(n.ustack+"/24")...), "http://"+n.host+":8080/data")
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	d.configureHost(t, n.host+"/24")
+	err := cmd.Wait()
+	assertNoEALLeft(t, d)
+	require.NoError(t, err, out.String())
+	sum := sha256.Sum256(data)
+	assert.Contains(t, out.String(), "sha256 "+hex.EncodeToString(sum[:]))
 }
