@@ -373,3 +373,30 @@ func TestAttackMartianAddresses(t *testing.T) {
 	assert.Equal(t, uint64(3), c.TCP.InErrs, "TCP is unicast only")
 	assert.Equal(t, uint64(2), c.IPv6.InHdrErrors)
 }
+
+// A flood of first fragments that never complete, each of its own
+// datagram, over both families: reassembly holds at most its memory,
+// the oldest datagrams make room for new ones and count as failures, and
+// a datagram sent whole in the middle of it still reassembles.
+func TestAttackFragmentFloodMemoryBounded(t *testing.T) {
+	var logs logBuffer
+	h := newHarness6(t, false, Config{Reassembly: ReassemblyConfig{MaxBytes: 64 << 10}, Logger: logTo(&logs)}, peerNeighbors...)
+	h.in(eth(peerMAC, ourMAC, layers.EthernetTypeARP), arpPkt(layers.ARPReply, peerMAC, peerIP, ourMAC, ourIP))
+	h.out()
+	q := h.s.queues[0]
+	for i := range 1000 {
+		h.inRaw(frag4(peer4, our4, wire.IPProtoUDP, uint16(i), 0, true, make([]byte, 1024)))
+		h.inRaw(frag6(peer6, our6, wire.IPProtoUDP, uint32(i), 0, true, make([]byte, 1024)))
+		require.LessOrEqual(t, q.reasm.Bytes(), 64<<10)
+		require.LessOrEqual(t, q.reasm6.Bytes(), 64<<10)
+		if i == 500 {
+			h.inRaw(frag4(peer4, our4, wire.IPProtoICMP, 60000, 0, true, echoBody(24)[:16]))
+			h.inRaw(frag4(peer4, our4, wire.IPProtoICMP, 60000, 16, false, echoBody(24)[16:]))
+		}
+	}
+	c := h.s.Counters()
+	assert.Equal(t, uint64(1), c.IP.ReasmOKs, "the datagram sent whole")
+	assert.Greater(t, c.IP.ReasmFails, uint64(900), "the oldest made room")
+	assert.Greater(t, c.IPv6.ReasmFails, uint64(900))
+	assert.Equal(t, 1, limitLogs(&logs, "reassembly memory"), "logged once")
+}

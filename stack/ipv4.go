@@ -119,7 +119,9 @@ func martian(sh *shared, ifc *iface, src netip.Addr) bool {
 func (q *queue) reassemble(ip wire.IPv4) ([]byte, bool) {
 	c := &q.counters.IP
 	k := reasm.Key{Src: ip.SrcAddr(), Dst: ip.DstAddr(), ID: uint32(ip.ID()), Proto: ip.Protocol()}
+	before := evictions(q.reasm)
 	res := q.reasm.Add(k, ip.FragmentOffset(), ip.MoreFragments(), ip.Payload(), ip.Header(), q.now)
+	c.ReasmFails += q.evicted(q.reasm, before, res)
 	switch res.Status {
 	case reasm.Complete:
 		c.ReasmOKs++

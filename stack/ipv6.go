@@ -293,7 +293,9 @@ func (q *queue) reassemble6(ifc *iface, ip wire.IPv6, ch *wire.IPv6Chain, l2mult
 	// so that a timeout can quote the first fragment as it came.
 	hdr := ip[:fr.HeaderOffset+wire.IPv6FragmentHeaderLen]
 	k := reasm.Key{Src: ip.SrcAddr(), Dst: ip.DstAddr(), ID: fr.ID}
+	before := evictions(q.reasm6)
 	res := q.reasm6.Add(k, fr.Offset, fr.More, ip[len(hdr):], hdr, q.now)
+	c.ReasmFails += q.evicted(q.reasm6, before, res)
 	switch res.Status {
 	case reasm.Pending:
 		q.scheduleReasm6()

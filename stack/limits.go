@@ -3,6 +3,8 @@ package stack
 import (
 	"fmt"
 	"time"
+
+	"github.com/ustack/ustack/stack/internal/reasm"
 )
 
 // LimitsConfig bounds the memory that peers can make the stack hold,
@@ -145,3 +147,24 @@ func (s *Stack) chargeBuffers(n int) bool {
 // BufferMemory is the TCP buffer memory in use: what Limits.BufferMemory
 // bounds.
 func (s *Stack) BufferMemory() int { return int(s.bufMem.Load()) }
+
+// evictions counts the datagrams a reassembler discarded to stay within
+// its memory and datagram limits.
+func evictions(r *reasm.Reassembler) uint64 {
+	st := r.Stats()
+	return st.MemoryFull + st.TooManyDatagrams
+}
+
+// evicted returns how many other datagrams adding a fragment evicted, given
+// the evictions before; reaching the limit is logged. A datagram that alone
+// exceeds the memory is the fragment's own failure, counted by its caller.
+func (q *queue) evicted(r *reasm.Reassembler, before uint64, res reasm.Result) uint64 {
+	n := evictions(r) - before
+	if res.Reason == reasm.MemoryFull {
+		n--
+	}
+	if n > 0 {
+		q.limitReached(limitReassembly)
+	}
+	return n
+}
