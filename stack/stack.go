@@ -23,7 +23,10 @@ import (
 	"github.com/ustack/ustack/stack/wire"
 )
 
-// Stack is a TCP/IP stack over one or more backends.
+// Stack is a TCP/IP stack over one or more backends. It runs a loop per
+// backend queue; each TCP connection belongs to the queue its device
+// steers it to, and queue 0 owns what the queues share (interfaces,
+// addresses, routes, neighbours).
 type Stack struct {
 	cfg    Config
 	clock  backend.Clock
@@ -48,7 +51,8 @@ type Stack struct {
 	wakeCh []chan struct{}
 }
 
-// New makes a stack and, unless cfg.Manual, starts its loops.
+// New makes a stack and, unless cfg.Manual, starts its loops: one per
+// queue of the backends, which must all have as many.
 func New(cfg Config) (*Stack, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err

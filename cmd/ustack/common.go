@@ -144,7 +144,7 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.burst, "burst", 0, "frames per receive and transmit burst (dpdk backend; default 32)")
 	fs.IntVar(&f.rxDesc, "rx-desc", 0, "receive descriptors per queue (dpdk backend; default 1024)")
 	fs.IntVar(&f.txDesc, "tx-desc", 0, "transmit descriptors per queue (dpdk backend; default 1024)")
-	fs.IntVar(&f.queues, "queues", 1, "device queues")
+	fs.IntVar(&f.queues, "queues", 1, "device queues, a stack loop each (tap: multi-queue TAP; dpdk: RSS)")
 	fs.StringVar(&f.offload, "offload", "auto", "TAP offloads (virtio-net header): auto, on or off")
 	f.limits.register(fs)
 }
