@@ -90,6 +90,9 @@ type dhcpClient struct {
 	state   dhcpState
 	xid     uint32
 	started int64 // when the current exchange began (the secs field)
+	// requested is when the first REQUEST of the exchange went out: the
+	// lease's times count from it (§4.4.1).
+	requested int64
 	tries   int
 	retx    ndTimer // the next retransmission
 	life    ndTimer // T1, T2, then the lease's end
@@ -333,6 +336,7 @@ func (c *dhcpClient) input(r *dhcpReply) {
 		// The first offer is taken (§4.4.1 lets the client choose).
 		c.offered, c.server = r.yiaddr, r.server
 		c.state, c.tries = dhcpRequesting, 0
+		c.requested = q.now
 		c.send()
 	case r.typ == dhcpAck && c.state != dhcpSelecting && c.state != dhcpBound:
 		if !r.hasLease || !usableLeaseAddr(r.yiaddr) {
@@ -387,8 +391,8 @@ func (c *dhcpClient) bind(r *dhcpReply) {
 	if r.hasT2 && int64(r.t2)*int64(time.Second) < lease && int64(r.t2)*int64(time.Second) > t1 {
 		t2 = int64(r.t2) * int64(time.Second)
 	}
-	c.t1, c.t2 = c.started+t1, c.started+t2
-	c.to = c.started + lease
+	c.t1, c.t2 = c.requested+t1, c.requested+t2
+	c.to = c.requested + lease
 	if r.lease == infiniteLifetime {
 		c.t1, c.t2, c.to = 0, 0, 0
 		q.timers.Cancel(&c.life.Timer)
@@ -425,7 +429,7 @@ func (c *dhcpClient) lifeEvent(now int64) {
 	}
 	// A new transaction, whose start the lease's times count from.
 	c.xid = c.x.nd.rng.Uint32()
-	c.started = now
+	c.started, c.requested = now, now
 	c.tries = 0
 	c.send()
 }

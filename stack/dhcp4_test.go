@@ -228,6 +228,26 @@ func TestDHCPRetransmitAndNak(t *testing.T) {
 	assert.NotEqual(t, disc.Xid, dhcpOf(out[0]).Xid, "a new transaction")
 }
 
+// RFC 2131 §4.4.1: the lease's times count from the first REQUEST, not
+// from the DISCOVER that began the exchange.
+func TestDHCPLeaseTimesFromRequest(t *testing.T) {
+	var logs logBuffer
+	h := newDHCPHarness(t, &logs)
+	require.Len(t, dhcpOut(t, h), 1)
+	h.at(5 * time.Second)
+	out := dhcpOut(t, h)
+	require.Len(t, out, 1, "retransmitted")
+	h.at(7 * time.Second)
+	h.dhcpReply(dhcpOf(out[0]), layers.DHCPMsgTypeOffer, 600)
+	h.at(8 * time.Second)
+	h.dhcpReply(dhcpOf(dhcpOut(t, h)[0]), layers.DHCPMsgTypeAck, 600)
+	h.out()
+	h.at(307*time.Second - 1)
+	assert.Empty(t, dhcpOut(t, h))
+	h.at(307 * time.Second)
+	assert.Len(t, dhcpOut(t, h), 1, "T1: half the lease after the REQUEST")
+}
+
 // RFC 2131 §4.4.6: closing the stack releases the lease.
 func TestDHCPReleaseOnClose(t *testing.T) {
 	var logs logBuffer
