@@ -93,9 +93,9 @@ type dhcpClient struct {
 	// requested is when the first REQUEST of the exchange went out: the
 	// lease's times count from it (§4.4.1).
 	requested int64
-	tries   int
-	retx    ndTimer // the next retransmission
-	life    ndTimer // T1, T2, then the lease's end
+	tries     int
+	retx      ndTimer // the next retransmission
+	life      ndTimer // T1, T2, then the lease's end
 	// The offer being requested.
 	offered netip.Addr
 	server  netip.Addr
