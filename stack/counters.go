@@ -225,6 +225,7 @@ type TCPCounters struct {
 	TimeWaitReuses      uint64 // RFC 6191: a new SYN took over a TIME-WAIT connection
 
 	FastRetrans       uint64
+	LostRetransmits   uint64 // retransmissions found lost by SACKs of data sent after them
 	RTOs              uint64
 	Timeouts          uint64 // connections failed by retransmission timeouts
 	WindowProbes      uint64

@@ -137,14 +137,18 @@ type tcpConn struct {
 	recover     seq.Value // RFC 6582: sndMax when recovery began
 	highRxt     seq.Value // RFC 6675 HighRxt
 	rescueRxt   seq.Value
-	rtSeq       seq.Value // the segment being timed (no timestamps), Karn
-	rtTime      int64
-	rtTiming    bool
-	backoff     int // consecutive RTO expirations
-	retrans     uint64
-	lastSend    int64
-	lastRecv    int64
-	firstRTOAt  int64 // when the oldest unacked data was first retransmitted, for the user timeout
+	// rxts are the retransmissions of this recovery still unacknowledged,
+	// oldest first, to find those lost in turn.
+	rxts       [maxRxtMarks]rxtMark
+	nRxts      int
+	rtSeq      seq.Value // the segment being timed (no timestamps), Karn
+	rtTime     int64
+	rtTiming   bool
+	backoff    int // consecutive RTO expirations
+	retrans    uint64
+	lastSend   int64
+	lastRecv   int64
+	firstRTOAt int64 // when the oldest unacked data was first retransmitted, for the user timeout
 
 	// ACK generation.
 	ackNow      bool

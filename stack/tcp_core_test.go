@@ -23,6 +23,7 @@ type tcpPeer struct {
 	lport layers.TCPPort
 	seq   uint32 // our next sequence number
 	ack   uint32 // what we acknowledge
+	wnd   uint16 // the window we advertise; 0 means 65535
 }
 
 func newTCPHarness(t *testing.T, mbuf bool, cfg Config) *harness {
@@ -34,6 +35,9 @@ func newTCPHarness(t *testing.T, mbuf bool, cfg Config) *harness {
 
 func (p *tcpPeer) send(flags string, payload []byte, opts ...layers.TCPOption) {
 	tcp := &layers.TCP{SrcPort: p.port, DstPort: p.lport, Seq: p.seq, Ack: p.ack, Window: 65535, Options: opts}
+	if p.wnd != 0 {
+		tcp.Window = p.wnd
+	}
 	for _, f := range flags {
 		switch f {
 		case 'S':

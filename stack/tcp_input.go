@@ -322,8 +322,11 @@ func (c *tcpConn) inputACK(seg *segment) bool {
 	if acked > 0 {
 		c.newAck(seg, acked)
 	} else if acked == 0 && len(seg.payload) == 0 && !seg.has(wire.TCPFlagFIN) &&
-		wnd == c.sndWnd && c.sndUna != c.sndMax {
-		// RFC 5681 §2 "duplicate acknowledgment".
+		(wnd == c.sndWnd || c.newlySacked > 0) && c.sndUna != c.sndMax {
+		// RFC 5681 §2 "duplicate acknowledgment", or RFC 6675 §2's: one
+		// that SACKs new data counts whatever its window says, as a
+		// receiver growing its buffer (Linux) changes the window in
+		// every ACK.
 		c.dupAck(seg)
 	}
 	// Window update (RFC 9293 §3.10.7.4): only from a newer segment.

@@ -59,6 +59,7 @@ func (c *tcpConn) enterRecovery() {
 	c.recover = c.sndMax
 	c.highRxt = c.sndUna
 	c.rescueRxt = c.sndUna
+	c.nRxts = 0
 	flight := int(c.sndMax.Sub(c.sndUna))
 	ssthresh := c.cc.OnLoss(flight, c.q.now)
 	c.prr.Enter(ssthresh, flight, c.mss)
@@ -105,15 +106,70 @@ func (c *tcpConn) recoveryAck(seg *segment, prevUna seq.Value, acked int) {
 		}
 		return
 	}
-	// RFC 6675 NextSeg: lost segments first, within what PRR allows; new
-	// data follows in output.
-	for sent := 0; sent < sndcnt; {
+	// Retransmissions lost in turn first, then RFC 6675 NextSeg: lost
+	// segments, within what PRR allows; new data follows in output.
+	sent := c.resendLostRetransmits(sndcnt)
+	for sent < sndcnt {
 		n := c.retransmitNext(false)
 		if n == 0 {
 			break
 		}
 		sent += n
 	}
+}
+
+// maxRxtMarks bounds the retransmissions a connection watches for loss;
+// past it the oldest is forgotten and left to the retransmission timer.
+const maxRxtMarks = 16
+
+// rxtMark is a retransmitted range and SND.MAX when it went out.
+type rxtMark struct {
+	start, end, sndMax seq.Value
+}
+
+// markRxt remembers a retransmission of [s, s+n) made in recovery.
+func (c *tcpConn) markRxt(s seq.Value, n int) {
+	if c.nRxts == maxRxtMarks {
+		copy(c.rxts[:], c.rxts[1:])
+		c.nRxts--
+	}
+	c.rxts[c.nRxts] = rxtMark{start: s, end: s.Add(n), sndMax: c.sndMax}
+	c.nRxts++
+}
+
+// resendLostRetransmits finds retransmissions that were lost too and sends
+// them again, up to budget bytes. RFC 6675 retransmits a hole once per
+// recovery, so a lost retransmission waits for the timer; but when the
+// receiver SACKs data first sent after a retransmission while the
+// retransmission's range is still missing, it was lost (barring
+// reordering), as Linux's lost-retransmit detection and RACK (RFC 8985
+// §6.2) conclude from send order. It returns the bytes it sent.
+func (c *tcpConn) resendLostRetransmits(budget int) int {
+	high, ok := c.sb.HighestSacked()
+	if !ok {
+		return 0
+	}
+	sent, kept := 0, 0
+	for i := 0; i < c.nRxts; i++ {
+		m := c.rxts[i]
+		start := seq.Max(m.start, c.sndUna)
+		if !start.LessThan(m.end) {
+			continue // acknowledged
+		}
+		if sent >= budget || !m.sndMax.LessThan(high) || c.sb.Sacked(start) {
+			c.rxts[kept] = m
+			kept++
+			continue
+		}
+		n := int(m.end.Sub(start))
+		c.q.counters.TCP.LostRetransmits++
+		c.resend(start, n)
+		c.rxts[kept] = rxtMark{start: start, end: m.end, sndMax: c.sndMax}
+		kept++
+		sent += n
+	}
+	c.nRxts = kept
+	return sent
 }
 
 // retransmitNext resends the next segment recovery calls for: the first
@@ -147,15 +203,23 @@ func (c *tcpConn) retransmitNext(force bool) int {
 		}
 		return 0
 	}
+	c.resend(s, n)
+	if c.highRxt.LessThan(s.Add(n)) {
+		c.highRxt = s.Add(n)
+	}
+	if c.inRecovery && c.sackOK {
+		c.markRxt(s, n)
+	}
+	return n
+}
+
+// resend sends [s, s+n) again, leaving SND.NXT where new data goes on.
+func (c *tcpConn) resend(s seq.Value, n int) {
 	nxt := c.sndNxt
 	c.sendSegment(s, n, wire.TCPFlagACK)
 	c.sndNxt = nxt
 	if c.sndNxt.LessThan(s.Add(n)) {
 		c.sndNxt = s.Add(n)
 	}
-	if c.highRxt.LessThan(s.Add(n)) {
-		c.highRxt = s.Add(n)
-	}
 	c.prr.Sent(n)
-	return n
 }

@@ -167,6 +167,66 @@ func TestTCPRuleSACKRecovery(t *testing.T) {
 	})
 }
 
+// RFC 6675 §2: an ACK that SACKs new data is a duplicate ACK whatever its
+// window says; Linux grows its window in nearly every ACK while its buffer
+// autotunes, and RFC 5681's same-window rule would leave every loss to the
+// retransmission timer.
+func TestTCPRuleSACKDupAckWithGrowingWindow(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{})
+		p, una, _, _ := bulkOpen(t, h, 14, true)
+		h.at(50 * time.Millisecond)
+		p.ack = una
+		for k, want := range []int{10, 11, 0} {
+			p.wnd = uint16(40000 + 1000*k)
+			p.send("A", nil, sackOpt(segN(una, 1), segN(una, 2+k)))
+			dataSegs(t, p, una, fmt.Sprintf("SACK %d of the segments above 0, window %d", k+1, p.wnd), want)
+		}
+		assert.Equal(t, uint64(1), h.s.Counters().TCP.FastRetrans)
+	})
+}
+
+// A retransmission lost in turn is sent again as soon as the receiver
+// SACKs data first sent after it, rather than at the retransmission
+// timeout: RFC 6675 retransmits each hole once per recovery, and RACK
+// (RFC 8985 §6.2) reasons from send order that the retransmission, sent
+// earlier, would have arrived first.
+func TestTCPRuleLostRetransmissionIsResent(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{})
+		p, una, _, _ := bulkOpen(t, h, 20, true)
+		h.at(50 * time.Millisecond)
+		p.ack = una
+		sackTo := func(k int) []int {
+			p.send("A", nil, sackOpt(segN(una, 1), segN(una, k)))
+			var sent []int
+			for _, o := range p.segs() {
+				sent = append(sent, int(o.Seq-una)/smss)
+			}
+			return sent
+		}
+		sackTo(2)
+		sackTo(3)
+		require.Equal(t, []int{0}, sackTo(4), "fast retransmit of 0, with 0..11 sent")
+		// The retransmission of 0 is lost too. Segments 12 on go out
+		// after it as the SACKs of 4..11 come in.
+		var after []int
+		for k := 5; k <= 12; k++ {
+			after = append(after, sackTo(k)...)
+		}
+		require.Contains(t, after, 12, "new data after the retransmission")
+		require.NotContains(t, after, 0, "a hole is retransmitted once by RFC 6675")
+		assert.Zero(t, h.s.Counters().TCP.LostRetransmits)
+		assert.Contains(t, sackTo(13), 0, "12, sent after the retransmission, arrived first: 0 is resent")
+		assert.Equal(t, uint64(1), h.s.Counters().TCP.LostRetransmits)
+		assert.Zero(t, h.s.Counters().TCP.RTOs)
+		assert.NotContains(t, sackTo(14), 0, "resent once for each loss")
+		p.ack = segN(una, 14)
+		p.send("A", nil)
+		assert.Equal(t, uint64(1), h.s.Counters().TCP.LostRetransmits)
+	})
+}
+
 // RFC 6937 §3: while pipe is above ssthresh, PRR sends
 // CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out bytes per ACK, new
 // data included in prr_out: the flight shrinks to ssthresh smoothly,
