@@ -118,17 +118,18 @@ func TestTAPIPv6PingAndCurl(t *testing.T) {
 
 // RFC 4862 §5.5.3 with dnsmasq as the router: its advertisement of a
 // prefix for autoconfiguration gives ustack an address, logged as
-// DESIGN.md says, on which Linux reaches it.
+// DESIGN.md says, on which Linux reaches it; a static address in the same
+// prefix does not stop it.
 func TestTAPSLAACFromDnsmasq(t *testing.T) {
 	requireRoot(t, "dnsmasq", "ping", "curl")
 	ns := newV6Netns(t)
-	n := startUstack(t, ns, "serve", "--tap", "tap0", "--host-addr", "10.78.0.1/24", "--addr", "10.78.0.2/24", "--http", ":80")
+	n := startUstack(t, ns, "serve", "--tap", "tap0", "--host-addr", "10.78.0.1/24", "--addr", "10.78.0.2/24", "--addr", "fd78::2/64", "--http", ":80")
 	n.waitLog(`(msg=ready)`, 10*time.Second)
 	run(t, "ip", "netns", "exec", ns, "ip", "addr", "add", "fd78::1/64", "dev", "tap0", "nodad")
 	dnsmasq := startDnsmasq(t, ns, "--port=0", "--enable-ra", "--dhcp-range=::,constructor:tap0,ra-only,64,10m", "--ra-param=tap0,4,600")
 	addr := n.waitLog(`msg="address up" addr=(fd78:[0-9a-f:]+)/64 source=slaac`, 15*time.Second)
 	a := netip.MustParseAddr(addr)
-	assert.NotEqual(t, "fd78::", a.String())
+	assert.NotEqual(t, netip.MustParseAddr("fd78::2"), a, "not the static address")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := n.exec(ctx, nil, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", addr)
