@@ -143,9 +143,10 @@ type IPv6Config struct {
 	// from the MAC (RFC 4291 Appendix A), which tells every network the
 	// host's hardware. The link-local address is always from the MAC.
 	AddrGen string
-	// StableSecret is RFC 7217's secret key. Empty: derived from the
-	// stack's seed, so addresses stay the same across restarts only with
-	// a fixed seed or secret.
+	// StableSecret is RFC 7217's secret key. Empty: a fixed key, so
+	// addresses stay the same across restarts but whoever knows the MAC
+	// can compute them; a secret kept across restarts makes them both
+	// stable and unpredictable.
 	StableSecret string
 	// NoSLAAC: prefixes that routers advertise for autoconfiguration give
 	// no addresses.

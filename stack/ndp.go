@@ -137,7 +137,7 @@ type ndNeighbor struct {
 
 func newNDP(q *queue, cfg *IPv6Config, seed uint64, ifaces []*iface, addrs [][]netip.Prefix) *ndp {
 	nd := &ndp{q: q, cfg: cfg, rng: rand.New(rand.NewPCG(seed, 0x6e6470)), entries: map[neighKey]*ndNeighbor{}}
-	nd.secret = stableSecret(cfg.StableSecret, seed)
+	nd.secret = stableSecret(cfg.StableSecret)
 	nd.bound = make(chan struct{})
 	for _, ifc := range ifaces {
 		x := &ndIface{nd: nd, ifc: ifc, baseReach: cfg.ReachableTime}

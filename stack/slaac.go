@@ -29,15 +29,14 @@ const (
 	infiniteLifetime = 0xffffffff
 )
 
-// stableSecret is RFC 7217's secret key: the configured one, or one drawn
-// from the seed.
-func stableSecret(configured string, seed uint64) [32]byte {
+// stableSecret is RFC 7217's secret key: the configured one, or a fixed
+// one, so that addresses stay the same across restarts as the RFC wants
+// (§5), though whoever knows the MAC can then compute them.
+func stableSecret(configured string) [32]byte {
 	if configured != "" {
 		return sha256.Sum256([]byte(configured))
 	}
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], seed)
-	return sha256.Sum256(append([]byte("ustack rfc7217 secret "), b[:]...))
+	return sha256.Sum256([]byte("ustack rfc7217 default key"))
 }
 
 // autoconfigure applies a Prefix Information option with the A flag

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/stack/wire"
 )
 
@@ -75,6 +76,21 @@ func TestSLAACStableAddress(t *testing.T) {
 	other.ra(1800, prefixOpt(slaacPrefix, flagsLA, 3600, 1800))
 	require.Len(t, slaacAddrs(other), 1)
 	assert.NotEqual(t, target, slaacAddrs(other)[0], "another secret, another address")
+}
+
+// RFC 7217 §5: without a configured secret the identifier is still the
+// same across restarts, whatever the seed.
+func TestSLAACStableAcrossRestarts(t *testing.T) {
+	var addrs []netip.Addr
+	for _, seed := range []uint64{7, 8} {
+		clock := backend.NewVirtualClock(t0)
+		fd := newFeeder(t, clock, false, ourMAC)
+		s, err := New(Config{Interfaces: []InterfaceConfig{{Backend: fd}}, Seed: seed, Clock: clock, Manual: true, Logger: quietLogger(), IPv6: quietIPv6})
+		require.NoError(t, err)
+		addrs = append(addrs, s.queues[0].nd.ifs[0].interfaceAddr(slaacPrefix, 0))
+		require.NoError(t, s.Close())
+	}
+	assert.Equal(t, addrs[0], addrs[1])
 }
 
 // RFC 4291 Appendix A: with AddrGen "eui64" the identifier is the MAC's.

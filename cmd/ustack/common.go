@@ -26,6 +26,7 @@ type stackFlags struct {
 	backend  string
 	addrs    addrFlag
 	addrGen  string
+	secret   string
 	gateway  string
 	routes   routeList
 	mac      string
@@ -121,6 +122,7 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.backend, "backend", "tap", "device backend: tap, dpdk or pcap")
 	fs.Var(&f.addrs, "addr", "address with prefix length, e.g. 10.0.0.2/24, or dhcp to lease one (repeatable; IPv6 also configures itself from router advertisements)")
 	fs.StringVar(&f.addrGen, "addr-gen", "stable", "interface identifiers of IPv6 addresses from router advertisements: stable (RFC 7217) or eui64 (from the MAC)")
+	fs.StringVar(&f.secret, "stable-secret", "", "RFC 7217 secret key for stable IPv6 addresses (default: a fixed key; keep one to make them unpredictable)")
 	fs.StringVar(&f.gateway, "gateway", "", "default gateway")
 	fs.Var(&f.routes, "route", "static route CIDR=GATEWAY (repeatable)")
 	fs.StringVar(&f.mac, "mac", "", "Ethernet address (default: the device's, or a random local one)")
