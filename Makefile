@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 30s
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build build-dpdk demo test test-dpdk test-short bench fuzz lint
+.PHONY: all build build-dpdk demo test test-race test-dpdk test-short bench fuzz lint
 
 all: build
 
@@ -24,7 +24,13 @@ demo:
 # with a reason otherwise.
 test:
 	$(GO) test -count=1 -timeout 25m $(PKGS)
+	@$(MAKE) --no-print-directory test-race
 	@$(MAKE) --no-print-directory test-dpdk
+
+# The stack's queues running concurrently (loops, hand-offs between them,
+# shared listeners and sockets) under the race detector.
+test-race:
+	$(GO) test -race -count=1 -timeout 10m -run 'MultiQueue' ./stack/
 
 # The DPDK backend's tests, with the EAL on virtual devices, and the
 # integration tests of ustack built with DPDK (TestDPDK*; the others ran
