@@ -126,6 +126,7 @@ func Converse(ctx context.Context, o ConverseOptions) (Report, error) {
 	}
 	live, skip := liveAddrs(convs, o.Addrs)
 	n := NewNetwork(NetworkConfig{Seed: o.Seed, Logger: o.Logger, Goroutines: o.Goroutines})
+	var end int64 // of the current run, with Goroutines
 	run := func(d time.Duration, done func() bool) error {
 		if !o.Goroutines {
 			_, err := n.RunUntil(d, done)
@@ -134,15 +135,18 @@ func Converse(ctx context.Context, o ConverseOptions) (Report, error) {
 			}
 			return err
 		}
-		end := n.Now() + int64(d)
+		end = n.Now() + int64(d)
+		_, err := n.DriveUntil(ctx, o.Wait, func() bool { return n.Now() >= end || done != nil && done() })
+		return err
+	}
+	if o.Goroutines {
+		// Wakes the driver at the end of a run.
 		n.AddApp(func(now int64) int64 {
 			if now < end {
 				return end
 			}
 			return 0
 		})
-		_, err := n.DriveUntil(ctx, o.Wait, func() bool { return n.Now() >= end || done != nil && done() })
-		return err
 	}
 	var w *capture.Writer
 	if o.Out != nil {
