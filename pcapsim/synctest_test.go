@@ -34,15 +34,20 @@ func TestNetworkGoroutinesInSynctest(t *testing.T) {
 		})}
 		go hs.Serve(ln)
 
+		var clients []*Host
+		for i := range 3 {
+			h, err := n.AddHost(HostConfig{Name: fmt.Sprintf("client%d", i), Interfaces: []HostInterface{{Link: link, Addrs: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(10 + i)}), 24)}}}})
+			require.NoError(t, err)
+			clients = append(clients, h)
+		}
+		// The network is built; from here on the driver owns it.
 		ctx, cancel := context.WithCancel(context.Background())
 		driven := make(chan error)
 		go func() { driven <- n.Drive(ctx, synctest.Wait) }()
 
 		start := time.Now()
 		var wg sync.WaitGroup
-		for i := range 3 {
-			h, err := n.AddHost(HostConfig{Name: fmt.Sprintf("client%d", i), Interfaces: []HostInterface{{Link: link, Addrs: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(10 + i)}), 24)}}}})
-			require.NoError(t, err)
+		for i, h := range clients {
 			c := &http.Client{Transport: &http.Transport{DialContext: h.Stack.DialContext}}
 			wg.Add(1)
 			go func() {
