@@ -95,7 +95,13 @@ func (c *arpCache) resolve(ifc *iface, addr netip.Addr, f *backend.Frame) {
 }
 
 func (c *arpCache) create(ifc *iface, addr netip.Addr) *neighbor {
-	if len(c.entries) >= c.cfg.MaxEntries && !c.evict() {
+	resolving := 0
+	for _, n := range c.order {
+		if n.state == neighIncomplete {
+			resolving++
+		}
+	}
+	if resolving >= maxResolving(c.cfg.MaxEntries) || len(c.entries) >= c.cfg.MaxEntries && !c.evict() {
 		return nil
 	}
 	c.seq++

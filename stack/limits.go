@@ -168,3 +168,9 @@ func (q *queue) evicted(r *reasm.Reassembler, before uint64, res reasm.Result) u
 	}
 	return n
 }
+
+// maxResolving is how many entries of a neighbour cache of size entries
+// may be resolving at once: half, so that packets from spoofed on-link
+// addresses, each starting a resolution that will fail, cannot push the
+// neighbours in use out of the cache.
+func maxResolving(entries int) int { return max(entries/2, 1) }

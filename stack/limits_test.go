@@ -12,6 +12,8 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ustack/ustack/stack/wire"
 )
 
 func TestLimitsConfigRefusesBadValues(t *testing.T) {
@@ -162,18 +164,38 @@ func TestLimitAcceptBacklogCapsListen(t *testing.T) {
 	assert.Equal(t, 1, limitLogs(&logs, "accept backlog"))
 }
 
-// ARPConfig.MaxEntries: entries for new neighbours beyond it are not
-// made; the packets that needed them are dropped and counted.
-func TestLimitNeighbourCacheFull(t *testing.T) {
+// ARPConfig.MaxEntries and IPv6Config.MaxEntries: packets from spoofed
+// on-link addresses start resolutions that will fail; at most half the
+// cache resolves at once, the rest are dropped and counted, and the
+// neighbour in use keeps its entry, so its connection goes on.
+func TestLimitNeighbourCacheKeepsNeighboursInUse(t *testing.T) {
 	var logs logBuffer
-	h := newHarness(t, false, Config{ARP: ARPConfig{MaxEntries: 2}, Logger: logTo(&logs)})
-	for i := range 10 {
+	h := newHarness6(t, false, Config{ARP: ARPConfig{MaxEntries: 4, Reachable: time.Hour}, IPv6: IPv6Config{MaxEntries: 4, DADTransmits: -1, RouterSolicitations: -1}, Logger: logTo(&logs)})
+	h.in(eth(peerMAC, ourMAC, layers.EthernetTypeARP), arpPkt(layers.ARPReply, peerMAC, peerIP, ourMAC, ourIP))
+	h.out()
+	p, _, s := estab(t, h)
+	for i := range 50 {
 		h.in(eth(peerMAC, ourMAC, layers.EthernetTypeIPv4), ip4(net.IP{10, 0, 0, byte(20 + i)}, ourIP, layers.IPProtocolICMPv4), echoReq(1, 1))
+		src := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(100 + i)})
+		h.inRaw(pkt6(src, our6, wire.IPProtoICMPv6, echoMsg(src, our6, 1, nil)))
 	}
 	q := h.s.queues[0]
-	assert.LessOrEqual(t, len(q.arp.entries), 2)
-	assert.Equal(t, uint64(8), h.s.Counters().ARP.CacheFull)
-	assert.Equal(t, 1, limitLogs(&logs, "neighbour cache max entries"))
+	resolving := 0
+	for _, n := range q.arp.order {
+		if n.state == neighIncomplete {
+			resolving++
+		}
+	}
+	assert.Equal(t, 2, resolving)
+	c := h.s.Counters()
+	assert.Equal(t, uint64(48), c.ARP.CacheFull)
+	assert.Equal(t, uint64(48), c.NDP.CacheFull)
+	assert.LessOrEqual(t, len(q.nd.entries), 4)
+	assert.Equal(t, 1, limitLogs(&logs, "neighbour cache max entries"), "logged once")
+	h.out()
+	writeNow(t, h, s, []byte("reply"))
+	assert.Len(t, p.segs(), 1, "the peer's entry is still there: the reply goes at once")
+	stillHealthy(t, p, s)
 }
 
 func netipAP(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }

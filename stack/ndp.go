@@ -368,7 +368,15 @@ func (nd *ndp) resolve(ifc *iface, addr netip.Addr, f *backend.Frame) {
 }
 
 func (nd *ndp) create(ifc *iface, addr netip.Addr, state neighState) *ndNeighbor {
-	if len(nd.entries) >= nd.cfg.MaxEntries && !nd.evict() {
+	resolving := 0
+	if state == neighIncomplete {
+		for _, n := range nd.order {
+			if n.state == neighIncomplete {
+				resolving++
+			}
+		}
+	}
+	if state == neighIncomplete && resolving >= maxResolving(nd.cfg.MaxEntries) || len(nd.entries) >= nd.cfg.MaxEntries && !nd.evict() {
 		return nil
 	}
 	nd.seq++
