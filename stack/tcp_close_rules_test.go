@@ -37,6 +37,7 @@ func TestTCPRuleActiveCloseStates(t *testing.T) {
 		p.seq++
 		assertSeg(t, p.one(t, "ACK of FIN"), "A", iss+2, p.seq, "ACK of the peer's FIN")
 		assert.Equal(t, "TIME-WAIT", stateOf(h, 40000))
+		assert.Zero(t, h.s.queues[0].tcp.orphans, "TIME-WAIT is not an orphan: MaxOrphans does not count it")
 		h.at(20*time.Millisecond + 60*time.Second - 1)
 		assert.Equal(t, "TIME-WAIT", stateOf(h, 40000))
 		h.at(20*time.Millisecond + 60*time.Second)

@@ -181,6 +181,15 @@ func (c *tcpConn) onKeepAlive() {
 func (c *tcpConn) enterTimeWait() {
 	q := c.q
 	c.setState(stateTimeWait)
+	if c.orphan {
+		// TIME-WAIT sends nothing more and holds no buffers: it is
+		// bounded as a connection (MaxConnections), not as an orphan,
+		// as Linux counts it apart (tcp_max_tw_buckets). Otherwise a
+		// server that closes first would reset new connections once
+		// MaxOrphans of them waited.
+		c.orphan = false
+		q.tcp.orphans--
+	}
 	q.timers.Cancel(&c.timers[timerRTO].Timer)
 	q.timers.Cancel(&c.timers[timerDelACK].Timer)
 	c.schedule(timerKeepAlive, 2*q.s.cfg.TCP.MSL)

@@ -35,18 +35,13 @@ func newUStackPair(l Link) (Pair, error) {
 		return nil, err
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	// TIME-WAIT connections still count against MaxOrphans (8192 by
-	// default) until they expire, so a server that closes first resets
-	// new connections after 8192 in two MSLs: crr would measure that, not
-	// the stack's speed. Linux bounds TIME-WAIT apart (tcp_max_tw_buckets).
-	tcp := stack.TCPConfig{MaxOrphans: 1 << 20}
-	client, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Backend: ea, Addrs: []netip.Prefix{clientAddr}}}, Seed: 1, Logger: quiet, TCP: tcp})
+	client, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Backend: ea, Addrs: []netip.Prefix{clientAddr}}}, Seed: 1, Logger: quiet})
 	if err != nil {
 		ea.Close()
 		eb.Close()
 		return nil, err
 	}
-	server, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Backend: eb, Addrs: []netip.Prefix{serverAddr}}}, Seed: 2, Logger: quiet, TCP: tcp})
+	server, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Backend: eb, Addrs: []netip.Prefix{serverAddr}}}, Seed: 2, Logger: quiet})
 	if err != nil {
 		client.Close()
 		eb.Close()
