@@ -400,3 +400,49 @@ func TestAttackFragmentFloodMemoryBounded(t *testing.T) {
 	assert.Greater(t, c.IPv6.ReasmFails, uint64(900))
 	assert.Equal(t, 1, limitLogs(&logs, "reassembly memory"), "logged once")
 }
+
+// RFC 8200 §4 and RFC 8504 §5.3: IPv6 extension header chains built to
+// cost a receiver: more headers than a valid chain has, a Hop-by-Hop
+// header out of place, a header of nothing but padding. Each is dropped
+// and counted; none reaches TCP.
+func TestAttackIPv6ExtensionHeaders(t *testing.T) {
+	h := newHarness6(t, false, Config{}, peerNeighbors...)
+	listen80(t, h, 16)
+	syn := tcpHdr(peer6, our6, 40000, 80, peerISN, 0, wire.TCPFlagSYN, nil, nil)
+	var chain []byte
+	for i := range wire.MaxIPv6ExtHeaders + 1 {
+		nh := uint8(wire.IPProtoDestOpts)
+		if i == wire.MaxIPv6ExtHeaders {
+			nh = wire.IPProtoTCP
+		}
+		chain = append(chain, extHdr(nh, 1, 4, 0, 0, 0, 0)...)
+	}
+	h.inRaw(pkt6(peer6, our6, wire.IPProtoDestOpts, append(chain, syn...)))
+	assert.Empty(t, h.out(), "too long a chain")
+	assert.Equal(t, uint64(1), h.s.Counters().IPv6.InHdrErrors)
+
+	h.inRaw(pkt6(peer6, our6, wire.IPProtoDestOpts, cat6(extHdr(wire.IPProtoHopByHop, 1, 4, 0, 0, 0, 0), extHdr(wire.IPProtoTCP, 1, 4, 0, 0, 0, 0), syn)))
+	code, _ := paramProblem(t, h)
+	assert.Equal(t, uint8(wire.ICMPv6UnrecognizedNextHeader), code, "Hop-by-Hop only first")
+
+	// Three PadN of 255 bytes and Pad1 to the end: 1 KiB of nothing
+	// (Linux refuses padding beyond 7 bytes likewise).
+	pad := make([]byte, 1022)
+	for i := 0; i+257 <= len(pad); i += 257 {
+		pad[i], pad[i+1] = 1, 255
+	}
+	h.inRaw(pkt6(peer6, our6, wire.IPProtoDestOpts, append(extHdr(wire.IPProtoTCP, pad...), syn...)))
+	assert.Empty(t, h.out(), "a header of padding")
+	c := h.s.Counters()
+	assert.Equal(t, uint64(2), c.IPv6.InHdrErrors)
+	assert.Zero(t, c.TCP.InSegs)
+	assert.Empty(t, h.s.Connections())
+}
+
+func cat6(bs ...[]byte) []byte {
+	var r []byte
+	for _, b := range bs {
+		r = append(r, b...)
+	}
+	return r
+}

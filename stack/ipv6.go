@@ -224,12 +224,19 @@ func (q *queue) ipv6Headers(ifc *iface, ip wire.IPv6, ch *wire.IPv6Chain, from, 
 // type's two high bits say what to do (RFC 8200 §4.2).
 func (q *queue) ipv6Options(ifc *iface, ip wire.IPv6, e wire.IPv6Ext, l2multicast bool) bool {
 	c := &q.counters.IPv6
-	it := wire.IPv6ExtHeader(ip[e.Offset : e.Offset+e.Len]).Options().Iter()
+	opts := wire.IPv6ExtHeader(ip[e.Offset : e.Offset+e.Len]).Options()
+	it := opts.Iter()
+	end := 0 // of the last option that was not padding
 	for {
 		o, ok := it.Next()
 		if !ok {
 			break
 		}
+		if o.Offset-end > maxIPv6Padding {
+			c.InHdrErrors++
+			return false
+		}
+		end = o.Offset + 2 + len(o.Data)
 		if o.Type == wire.IPv6OptRouterAlert && e.Type == wire.IPProtoHopByHop {
 			continue
 		}
@@ -248,12 +255,17 @@ func (q *queue) ipv6Options(ifc *iface, ip wire.IPv6, e wire.IPv6Ext, l2multicas
 		c.InHdrErrors++
 		return false
 	}
-	if it.Err() != nil {
+	if it.Err() != nil || len(opts)-end > maxIPv6Padding {
 		c.InHdrErrors++
 		return false
 	}
 	return true
 }
+
+// maxIPv6Padding is the most padding options need between them: 8-byte
+// alignment never takes more than 7 bytes. Runs of padding beyond it only
+// cost the receiver (RFC 8504 §5.3); Linux drops them likewise.
+const maxIPv6Padding = 7
 
 // ipv6Deliver hands a datagram whose headers were processed to its upper
 // layer. reassembled says ip was put together from fragments, so its
