@@ -263,3 +263,44 @@ func TestMultiQueuePathMTUShared(t *testing.T) {
 	}
 	n.close()
 }
+
+// A neighbour due for confirmation costs queue 0 one frame from another
+// queue, which has queue 0 confirm it; the rest go out at once.
+func TestMultiQueueNeighbourConfirmation(t *testing.T) {
+	n := newSimNetOn(t, 1, "", pipe.Config{Queues: 2, Bandwidth: 1e9, PoolSize: 32768})
+	lnI, err := n.b.Listen("tcp", ":80")
+	require.NoError(t, err)
+	a := n.a
+	q1 := a.queues[1]
+	remote := netip.MustParseAddrPort("10.0.0.2:80")
+	nh, ok := a.shared().lookup(remote.Addr())
+	require.True(t, ok)
+	cl := newTCPSock(a, q1, "tcp", nil)
+	a.pollMu.Lock()
+	c, err := q1.connect(cl, netip.AddrPortFrom(nh.src, 0), remote, nh)
+	a.pollMu.Unlock()
+	require.NoError(t, err)
+	cl.c, cl.laddr, cl.raddr = c, c.key.local, c.key.remote
+	p := &bulkPair{n: n, cl: cl, buf: make([]byte, 256<<10), data: make([]byte, 256<<10)}
+	for i := 0; p.srv == nil && i < 1000; i++ {
+		n.step()
+		p.srv = tryAccept(lnI.(*tcpListener))
+	}
+	require.NotNil(t, p.srv)
+	p.pump(t, 1<<20)
+
+	q0 := a.queues[0]
+	key := neighKey{0, remote.Addr()}
+	a.pollMu.Lock()
+	q0.arp.entries[key].until = n.clock.Now()
+	q0.neighDirty = true
+	q0.publishNeighbors()
+	a.pollMu.Unlock()
+	before := a.Counters()
+	p.pump(t, 1<<20)
+	after := a.Counters()
+	assert.Equal(t, uint64(1), after.Queue.Handoffs-before.Queue.Handoffs, "frames queue 1 passed to queue 0")
+	assert.Equal(t, uint64(1), after.ARP.OutRequests-before.ARP.OutRequests, "queue 0 probed the neighbour")
+	assert.Greater(t, (*a.neigh.Load())[key].until, n.clock.Now(), "confirmed and published anew")
+	p.close()
+}

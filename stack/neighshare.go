@@ -3,22 +3,28 @@ package stack
 import (
 	"math"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/stack/wire"
 )
 
-// neighUse is a neighbour's link-layer address as any queue may use it:
+// neighUse is a neighbour's link-layer address as any queue may use it,
 // until the instant its reachability needs confirming, which is queue 0's
 // business (it owns the ARP and NDP caches).
 type neighUse struct {
 	mac   wire.MAC
 	until int64
+	// asked: a queue found the entry due and passed a frame to queue 0,
+	// whose cache then confirms the neighbour and publishes anew;
+	// meanwhile every queue goes on using the address, as a stale entry
+	// is used while it is probed (RFC 4861 §7.3.3, RFC 1122 §2.3.2.1).
+	asked atomic.Bool
 }
 
 // neighSnapshot is what queue 0 publishes of its neighbour caches for the
-// other queues: immutable once published.
-type neighSnapshot map[neighKey]neighUse
+// other queues: immutable once published, but for the asked flags.
+type neighSnapshot map[neighKey]*neighUse
 
 // publishNeighbors publishes the reachable and static neighbours, if they
 // changed this turn (queue 0 of a stack with several queues).
@@ -41,20 +47,20 @@ func (q *queue) publishNeighbors() {
 	q.s.neigh.Store(&m)
 }
 
-func usable(state neighState, mac wire.MAC, until int64) (neighUse, bool) {
+func usable(state neighState, mac wire.MAC, until int64) (*neighUse, bool) {
 	switch state {
 	case neighStatic:
-		return neighUse{mac, math.MaxInt64}, true
+		return &neighUse{mac: mac, until: math.MaxInt64}, true
 	case neighReachable:
-		return neighUse{mac, until}, true
+		return &neighUse{mac: mac, until: until}, true
 	}
-	return neighUse{}, false
+	return nil, false
 }
 
 // resolve sends f, a frame whose destination MAC is to be filled, to the
 // neighbour addr on ifc. Queue 0 owns the neighbour caches; another queue
 // uses the published snapshot and passes the frame to queue 0 for what is
-// not in it or needs confirming.
+// not in it, and the first frame to a neighbour that needs confirming.
 func (q *queue) resolve(ifc *iface, addr netip.Addr, f *backend.Frame) {
 	if q.id == 0 {
 		if addr.Is4() {
@@ -65,7 +71,7 @@ func (q *queue) resolve(ifc *iface, addr netip.Addr, f *backend.Frame) {
 		return
 	}
 	if m := q.s.neigh.Load(); m != nil {
-		if n, ok := (*m)[neighKey{ifc.idx, addr}]; ok && q.now < n.until {
+		if n, ok := (*m)[neighKey{ifc.idx, addr}]; ok && (q.now < n.until || !n.asked.CompareAndSwap(false, true)) {
 			q.sendTo(ifc, n.mac, f)
 			return
 		}
