@@ -138,6 +138,7 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 	slabs := *p.slabs.Load()
 	batch := q.batch[:0]
 	offl := false
+	maxLen := p.caps.MTU + 14
 	for _, f := range fs {
 		mf := own(slabs, f)
 		if mf == nil {
@@ -145,22 +146,33 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 				break // no buffers: this frame and the rest stay the caller's
 			}
 		}
-		if q.prepare(mf) {
+		f = &mf.Frame
+		if n := f.Len(); mf.st == 0 && f.GSO == backend.GSONone && f.Csum != backend.CsumPartial &&
+			f.Next() == nil && n >= 14 && n <= maxLen {
+			// The common case, inline: one mbuf, nothing to check or
+			// ask the device for.
+			mf.off.flags = 0
+			m := mf.m
+			m.data_off = C.uint16_t(f.Headroom())
+			m.data_len = C.uint16_t(n)
+			m.pkt_len = C.uint32_t(n)
+			m.nb_segs = 1
+			m.next = nil
+			m.ol_flags = 0
+		} else if q.prepare(mf) {
 			offl = true
 		}
-		batch = append(batch, &mf.Frame)
+		// Send takes one reference of each frame, as Release would.
+		// Frames the caller still holds get one more mbuf reference
+		// for the device to drop when it is done.
+		if f.Take() {
+			mf.st |= stLast
+		}
+		batch = append(batch, f)
 	}
 	q.batch = batch
 	if len(batch) == 0 {
 		return 0, nil
-	}
-	// Send takes one reference of each frame, as Release would (Take).
-	// Frames the caller still holds get one more mbuf reference for the
-	// device to drop when it is done.
-	for _, f := range batch {
-		if f.Take() {
-			asM(f).st |= stLast
-		}
 	}
 
 	q.mu.Lock()
