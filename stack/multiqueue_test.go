@@ -304,3 +304,53 @@ func TestMultiQueueNeighbourConfirmation(t *testing.T) {
 	assert.Greater(t, (*a.neigh.Load())[key].until, n.clock.Now(), "confirmed and published anew")
 	p.close()
 }
+
+// BenchmarkMultiQueueCRR opens a connection, exchanges a byte each way and
+// closes it, from many goroutines at once, with both stacks on 1, 2 and 4
+// queues over the pipe (Toeplitz steering).
+func BenchmarkMultiQueueCRR(b *testing.B) {
+	for _, queues := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("queues=%d", queues), func(b *testing.B) {
+			p := newPair(b, pipe.Config{Queues: queues}, nil)
+			ln, err := p.b.Listen("tcp", ":80")
+			require.NoError(b, err)
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						var one [1]byte
+						if _, err := io.ReadFull(c, one[:]); err == nil {
+							c.Write(one[:])
+						}
+					}()
+				}
+			}()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				var one [1]byte
+				for pb.Next() {
+					c, err := p.a.Dial("tcp", "10.0.0.2:80")
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := c.Write(one[:]); err != nil {
+						b.Error(err)
+					}
+					if _, err := io.ReadFull(c, one[:]); err != nil {
+						b.Error(err)
+					}
+					c.Close()
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(p.a.Counters().Queue.SteerMisses), "steer-misses")
+			ln.Close()
+			p.close(b)
+		})
+	}
+}

@@ -51,7 +51,7 @@ func pipeModes(t *testing.T, cfg pipe.Config, test func(t *testing.T, p *pair)) 
 	}
 }
 
-func newPair(t *testing.T, cfg pipe.Config, wrap func(backend.Backend) backend.Backend) *pair {
+func newPair(t testing.TB, cfg pipe.Config, wrap func(backend.Backend) backend.Backend) *pair {
 	t.Helper()
 	ea, eb, err := pipe.New(cfg)
 	require.NoError(t, err)
@@ -66,7 +66,7 @@ func newPair(t *testing.T, cfg pipe.Config, wrap func(backend.Backend) backend.B
 	return &pair{a: a, b: b, ea: ea, eb: eb}
 }
 
-func (p *pair) close(t *testing.T) {
+func (p *pair) close(t testing.TB) {
 	t.Helper()
 	require.NoError(t, p.a.Close())
 	require.NoError(t, p.b.Close())
