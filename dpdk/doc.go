@@ -86,6 +86,20 @@
 // virtual devices: net_tap offers RX checksums, TX checksums and TSO;
 // net_ring and net_null offer none (net_null offers RSS).
 //
+// # Cost per frame
+//
+// BenchmarkRingRoundTrip measures Alloc, Send, Recv and Release of bursts
+// of 32 64-byte frames on net_ring against the same loop in C, in the same
+// run. On a 2-core EPYC VM: C ~23 ns of CPU per frame, Go ~80 (0 allocs).
+// DPDK's own work (mempool, ring, mbuf reset) is the C loop's 23 ns; the
+// three cgo crossings per burst add ~4; the rest is the backend.Frame
+// contract's bookkeeping, spread thin: a frame struct per mbuf on Recv and
+// Alloc, Send's ownership check, reference and accounting, and Release's
+// grouping by owner and return to the free list. Getting within 1.2x of C
+// would need fewer Go-side steps per frame than the contract has.
+// BenchmarkStackUDPEcho and BenchmarkStackTCPBulk run two stacks on a
+// RingPair, where the stack's own cost dominates.
+//
 // # Known limits
 //
 //   - net_tap logs "All rt-signals are in use": the Go runtime handles
