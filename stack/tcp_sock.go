@@ -125,18 +125,26 @@ func (t *tcpSock) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
+		// The end of the stream is read before the ring: the loop puts
+		// data in the ring before it publishes the FIN or the close
+		// behind it, so an empty ring then means the data is all read.
+		// Read the other way round, data and FIN arriving in between
+		// would end the stream before its last bytes.
+		fin := t.c.shRcvFin.Load()
+		err := t.connErr()
+		closed := tcpState(t.c.shState.Load()) == stateClosed
 		if n := t.readSome(p); n > 0 {
 			return n, nil
 		}
 		// The peer's FIN ends the stream cleanly even if a reset
 		// followed it.
-		if t.c.shRcvFin.Load() {
+		if fin {
 			return 0, io.EOF
 		}
-		if err := t.connErr(); err != nil {
+		if err != nil {
 			return 0, t.opError("read", err)
 		}
-		if tcpState(t.c.shState.Load()) == stateClosed {
+		if closed {
 			return 0, io.EOF
 		}
 		select {
