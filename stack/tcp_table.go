@@ -211,6 +211,9 @@ func (q *queue) connect(sock *tcpSock, local, remote netip.AddrPort, nh nextHop)
 	c.nodelay = sock.nodelay
 	c.setMSS(c.advMSS)
 	if !c.reserveBuffers() {
+		if q.s.multiQueue() {
+			q.s.flows.release(key, q.id)
+		}
 		return nil, syscall.ENOBUFS
 	}
 	c.setState(stateSynSent)
