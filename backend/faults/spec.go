@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Dir is the faults of one direction. The zero value injects none.
@@ -94,6 +95,11 @@ func Parse(s string) (Spec, error) {
 	var spec Spec
 	if strings.TrimSpace(s) == "" {
 		return spec, nil
+	}
+	// Errors quote items as they are: one with a newline or another
+	// unprintable character would make a message of several lines.
+	if i := strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }); i >= 0 {
+		return Spec{}, fmt.Errorf("faults: %q: unprintable character at byte %d", s, i)
 	}
 	var seen [2][numKeys]bool // rx, tx
 	for item := range strings.SplitSeq(s, ",") {

@@ -90,6 +90,8 @@ func TestParseRefuses(t *testing.T) {
 		{"loss=0.1,rx:loss=0.2", `faults: rx:loss=0.2: loss already set for rx`},
 		{"tx:delay=1ms,delay=2ms", `faults: delay=2ms: delay already set for tx`},
 		{"rx:rate=1M,rx:rate=2M", `faults: rx:rate=2M: rate already set for rx`},
+		{"loss=0.1\nrate=5", `faults: "loss=0.1\nrate=5": unprintable character at byte 8`},
+		{"loss=\x00", `faults: "loss=\x00": unprintable character at byte 5`},
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {
