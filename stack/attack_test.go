@@ -321,6 +321,33 @@ func TestAttackReassembledOver65535(t *testing.T) {
 	assert.Zero(t, h.s.queues[0].reasm.Bytes()+h.s.queues[0].reasm6.Bytes(), "nothing held")
 }
 
+// RFC 791: a datagram whose first fragment carries options has less room
+// for data than one with a 20-byte header; fragments that fit the latter
+// but not the former reassemble to more than 65,535 bytes and are dropped.
+func TestAttackReassembledOver65535WithOptions(t *testing.T) {
+	h := newHarness(t, false, Config{})
+	first := make([]byte, wire.EthernetHeaderLen+60+1480)
+	e := wire.Ethernet(first)
+	e.SetDst(wire.MAC(ourMAC))
+	e.SetSrc(wire.MAC(peerMAC))
+	e.SetEtherType(wire.EtherTypeIPv4)
+	opts := make([]byte, 40)
+	for i := range opts {
+		opts[i] = 1 // NOP
+	}
+	wire.IPv4Fields{ID: 9, MoreFragments: true, TTL: 64, Protocol: wire.IPProtoUDP, Src: peer4, Dst: our4, PayloadLen: 1480, Options: opts}.
+		Emit(first[wire.EthernetHeaderLen:])
+	h.inRaw(first)
+	for off := 1480; off < 65515; off += 1480 {
+		n := min(1480, 65515-off)
+		h.inRaw(frag4(peer4, our4, wire.IPProtoUDP, 9, off, off+n < 65515, make([]byte, n)))
+	}
+	c := h.s.Counters().IP
+	assert.Zero(t, c.ReasmOKs, "60 + 65,515 bytes is no IPv4 datagram")
+	assert.Equal(t, uint64(1), c.ReasmFails)
+	assert.Zero(t, h.s.queues[0].reasm.Bytes(), "nothing held")
+}
+
 // echoBody is an ICMP echo request of n bytes (its checksum is not right:
 // it never reassembles).
 func echoBody(n int) []byte {

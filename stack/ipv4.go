@@ -124,8 +124,15 @@ func (q *queue) reassemble(ip wire.IPv4) ([]byte, bool) {
 	c.ReasmFails += q.evicted(q.reasm, before, res)
 	switch res.Status {
 	case reasm.Complete:
-		c.ReasmOKs++
 		q.scheduleReasm()
+		if len(res.Header)+len(res.Payload) > 65535 {
+			// The first fragment's options leave less room than the
+			// 20-byte header the reassembler's cap allows for: the
+			// datagram would be longer than IPv4 can say (RFC 791).
+			c.ReasmFails++
+			return nil, false
+		}
+		c.ReasmOKs++
 		return res.Payload, true
 	case reasm.Pending:
 		q.scheduleReasm()
