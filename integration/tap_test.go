@@ -50,25 +50,32 @@ func TestTAPCurlDownloadAndUpload100MiB(t *testing.T) {
 			n := newNetns(t, append([]string{"--http", ":80"}, mode.args...)...)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			dir := t.TempDir()
-			body, hdrs := filepath.Join(dir, "body"), filepath.Join(dir, "headers")
-			start := time.Now()
-			_, err := n.exec(ctx, nil, "curl", "-sS", "--fail", "-D", hdrs, "-o", body, fmt.Sprintf("http://%s/bytes/%d", n.ustack, mib100))
-			require.NoError(t, err)
-			t.Logf("download: %.0f Mbit/s", mib100*8/time.Since(start).Seconds()/1e6)
-			h, err := os.ReadFile(hdrs)
-			require.NoError(t, err)
-			assert.Equal(t, headerValue(h, "X-Sha256"), fileSHA(t, body), "the body's SHA-256")
-
-			up := filepath.Join(dir, "up")
-			require.NoError(t, os.WriteFile(up, randomBytes(mib100), 0o600))
-			start = time.Now()
-			out, err := n.exec(ctx, nil, "curl", "-sS", "--fail", "--data-binary", "@"+up, fmt.Sprintf("http://%s/sha256", n.ustack))
-			require.NoError(t, err)
-			t.Logf("upload: %.0f Mbit/s", mib100*8/time.Since(start).Seconds()/1e6)
-			assert.Equal(t, fileSHA(t, up)+"\n", string(out))
+			curlDownUp(ctx, t, n, mib100)
 		})
 	}
+}
+
+// curlDownUp has curl in the namespace download size bytes from ustack's
+// /bytes/N and upload as many to its /sha256, each checked by SHA-256.
+func curlDownUp(ctx context.Context, t *testing.T, n *netns, size int) {
+	t.Helper()
+	dir := t.TempDir()
+	body, hdrs := filepath.Join(dir, "body"), filepath.Join(dir, "headers")
+	start := time.Now()
+	_, err := n.exec(ctx, nil, "curl", "-sS", "--fail", "-D", hdrs, "-o", body, fmt.Sprintf("http://%s/bytes/%d", n.ustack, size))
+	require.NoError(t, err)
+	t.Logf("download: %.0f Mbit/s", float64(size)*8/time.Since(start).Seconds()/1e6)
+	h, err := os.ReadFile(hdrs)
+	require.NoError(t, err)
+	assert.Equal(t, headerValue(h, "X-Sha256"), fileSHA(t, body), "the body's SHA-256")
+
+	up := filepath.Join(dir, "up")
+	require.NoError(t, os.WriteFile(up, randomBytes(size), 0o600))
+	start = time.Now()
+	out, err := n.exec(ctx, nil, "curl", "-sS", "--fail", "--data-binary", "@"+up, fmt.Sprintf("http://%s/sha256", n.ustack))
+	require.NoError(t, err)
+	t.Logf("upload: %.0f Mbit/s", float64(size)*8/time.Since(start).Seconds()/1e6)
+	assert.Equal(t, fileSHA(t, up)+"\n", string(out))
 }
 
 func TestTAPEchoWithNetcat(t *testing.T) {
