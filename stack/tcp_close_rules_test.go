@@ -47,6 +47,29 @@ func TestTCPRuleActiveCloseStates(t *testing.T) {
 	})
 }
 
+// Closing the stack resets the connections that are still open, but not
+// one in TIME-WAIT: its peer has closed too and answers a reset with
+// nothing but work, so it goes quietly, as on Linux.
+func TestTCPRuleStackCloseLeavesTimeWaitQuietly(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{})
+		ln := listen80(t, h, 16)
+		p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
+		require.NoError(t, s.Close())
+		h.poll()
+		p.one(t, "FIN")
+		p.ack = sa.Seq + 2
+		p.send("FA", nil)
+		p.seq++
+		p.one(t, "ACK of FIN")
+		require.Equal(t, "TIME-WAIT", stateOf(h, 40000))
+		handshake(t, h, ln, 40001, mssOpt(1460))
+		before := h.s.Counters().TCP.OutRsts
+		require.NoError(t, h.s.Close())
+		assert.Equal(t, before+1, h.s.Counters().TCP.OutRsts, "a reset for the open connection only")
+	})
+}
+
 // RFC 9293 §3.6 case 2: the peer's FIN is acknowledged at once and moves
 // the connection to CLOSE-WAIT, where Read returns io.EOF after the data
 // and Write still works; CLOSE then sends FIN (LAST-ACK); after an RTO the

@@ -288,7 +288,12 @@ func (t *tcpTable) sortedConns() []*tcpConn {
 // is shutting down.
 func (t *tcpTable) closeAll(q *queue) {
 	for _, c := range t.sortedConns() {
-		c.abort()
+		if c.state == stateTimeWait {
+			// Its peer is done with it: leave quietly, as Linux does.
+			c.destroy()
+		} else {
+			c.abort()
+		}
 		if c.sock != nil {
 			c.sock.wakeAll()
 		}
