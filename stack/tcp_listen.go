@@ -130,7 +130,11 @@ func (ln *listenQueue) sendCookie(key connKey, seg *segment, nh nextHop) {
 	if seg.opts.HasWindowScale {
 		co.WScale = int(seg.opts.WindowScale)
 	}
-	c := q.newConn(key, nh)
+	// The connection only shapes the SYN-ACK and is forgotten: a
+	// scratch one per queue keeps a flood from allocating.
+	c := &q.tcp.cookieConn
+	*c = tcpConn{}
+	q.initConn(c, key, nh)
 	cookie, tsval := q.isn.EncodeCookie(isn.Tuple{Local: key.local, Remote: key.remote}, q.now, seg.seq, co, seg.opts.HasTimestamps, c.tsNow())
 	c.iss = cookie
 	c.irs = seg.seq

@@ -20,6 +20,9 @@ type tcpTable struct {
 	conns     map[connKey]*tcpConn
 	listeners map[uint16][]*listenQueue
 	orphans   int
+	// cookieConn is the scratch connection a SYN-ACK with a cookie is
+	// built from.
+	cookieConn tcpConn
 }
 
 func (t *tcpTable) init() {
@@ -75,8 +78,15 @@ func (q *queue) addConn(c *tcpConn) {
 
 // newConn makes a connection control block for key on q.
 func (q *queue) newConn(key connKey, nh nextHop) *tcpConn {
+	c := new(tcpConn)
+	q.initConn(c, key, nh)
+	return c
+}
+
+// initConn sets up the zero connection c for key over nh.
+func (q *queue) initConn(c *tcpConn, key connKey, nh nextHop) {
 	cfg := &q.s.cfg.TCP
-	c := &tcpConn{q: q, key: key, route: nh, linger: -1}
+	c.q, c.key, c.route, c.linger = q, key, nh, -1
 	c.owner = c
 	for i := range c.timers {
 		c.timers[i] = tcpTimer{c: c, kind: uint8(i)}
@@ -99,7 +109,6 @@ func (q *queue) newConn(key connKey, nh nextHop) *tcpConn {
 	c.iss = q.isn.ISN(isn.Tuple{Local: key.local, Remote: key.remote}, q.now)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
 	c.recover = c.iss
-	return c
 }
 
 // windowScaleFor is the smallest shift that lets a 16-bit window cover
