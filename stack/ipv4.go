@@ -138,18 +138,23 @@ func (q *queue) reassemble(ip wire.IPv4) ([]byte, bool) {
 		q.scheduleReasm()
 		return nil, false
 	default:
-		// Fragments of a datagram already discarded are not failures
-		// of their own.
-		if res.Reason != reasm.Discarded {
-			c.ReasmFails++
-		}
-		switch res.Reason {
-		case reasm.Overlap:
-			c.ReasmOverlaps++
-		case reasm.MemoryFull:
-			q.limitReached(limitReassembly)
-		}
+		q.reasmDropped(res, &c.ReasmFails, &c.ReasmOverlaps)
 		return nil, false
+	}
+}
+
+// reasmDropped counts a fragment the reassembler refused, of either
+// family: a failure unless its datagram was discarded before (that was
+// counted then), an overlap, or the memory limit reached.
+func (q *queue) reasmDropped(res reasm.Result, fails, overlaps *uint64) {
+	if res.Reason != reasm.Discarded {
+		*fails++
+	}
+	switch res.Reason {
+	case reasm.Overlap:
+		*overlaps++
+	case reasm.MemoryFull:
+		q.limitReached(limitReassembly)
 	}
 }
 

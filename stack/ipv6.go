@@ -313,20 +313,14 @@ func (q *queue) reassemble6(ifc *iface, ip wire.IPv6, ch *wire.IPv6Chain, l2mult
 		q.scheduleReasm6()
 		return nil, false
 	case reasm.Dropped:
-		if res.Reason != reasm.Discarded {
-			c.ReasmFails++
-		}
+		q.reasmDropped(res, &c.ReasmFails, &c.ReasmOverlaps)
 		switch res.Reason {
-		case reasm.Overlap:
-			c.ReasmOverlaps++
 		case reasm.BadLength:
 			// RFC 8200 §4.5: Parameter Problem at the Payload Length.
 			q.icmp6Error(ifc, ip, wire.ICMPv6ParameterProblem, wire.ICMPv6ErroneousHeader, 4, l2multicast, false)
 		case reasm.TooBig:
 			// RFC 8200 §4.5: Parameter Problem at the Fragment Offset.
 			q.icmp6Error(ifc, ip, wire.ICMPv6ParameterProblem, wire.ICMPv6ErroneousHeader, uint32(fr.HeaderOffset+2), l2multicast, false)
-		case reasm.MemoryFull:
-			q.limitReached(limitReassembly)
 		}
 		q.scheduleReasm6()
 		return nil, false
