@@ -125,30 +125,10 @@ func TestUDPEcho6(t *testing.T) {
 	pipeModes6(t, pipe.Config{}, func(t *testing.T, p *pair) {
 		srv, err := p.b.ListenPacket("udp6", ":7")
 		require.NoError(t, err)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			buf := make([]byte, 65536)
-			for {
-				n, from, err := srv.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				srv.WriteTo(buf[:n], from)
-			}
-		}()
+		done := serveUDPEcho(t, srv)
 		c, err := p.a.Dial("udp6", "[fd00::2]:7")
 		require.NoError(t, err)
-		buf := make([]byte, 65536)
-		for _, size := range []int{0, 1, 1452, 1453, 9000, 65527} {
-			msg := bytes.Repeat([]byte{byte(size)}, size)
-			_, err := c.Write(msg)
-			require.NoError(t, err)
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			n, err := c.Read(buf)
-			require.NoError(t, err, "size %d", size)
-			assert.Equal(t, msg, buf[:n])
-		}
+		echoEach(t, c, 0, 1, 1452, 1453, 9000, 65527)
 		assert.Equal(t, "[fd00::2]:7", c.RemoteAddr().String())
 		assert.Equal(t, "fd00::1", c.LocalAddr().(*net.UDPAddr).IP.String())
 		_, err = c.Write(make([]byte, 65528))

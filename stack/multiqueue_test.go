@@ -156,19 +156,7 @@ func TestMultiQueueUDP(t *testing.T) {
 	pipeModes(t, pipe.Config{Queues: 4}, func(t *testing.T, p *pair) {
 		srv, err := p.b.ListenPacket("udp", ":53")
 		require.NoError(t, err)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			buf := make([]byte, 2000)
-			for {
-				n, from, err := srv.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				_, err = srv.WriteTo(buf[:n], from)
-				assert.NoError(t, err)
-			}
-		}()
+		done := serveUDPEcho(t, srv)
 		var wg sync.WaitGroup
 		for i := range 32 {
 			wg.Add(1)

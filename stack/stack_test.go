@@ -127,30 +127,10 @@ func TestUDPEcho(t *testing.T) {
 	pipeModes(t, pipe.Config{}, func(t *testing.T, p *pair) {
 		srv, err := p.b.ListenPacket("udp", ":7")
 		require.NoError(t, err)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			buf := make([]byte, 65536)
-			for {
-				n, from, err := srv.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				srv.WriteTo(buf[:n], from)
-			}
-		}()
+		done := serveUDPEcho(t, srv)
 		c, err := p.a.Dial("udp", "10.0.0.2:7")
 		require.NoError(t, err)
-		buf := make([]byte, 65536)
-		for _, size := range []int{0, 1, 1472, 1473, 9000, 65507} {
-			msg := bytes.Repeat([]byte{byte(size)}, size)
-			_, err := c.Write(msg)
-			require.NoError(t, err)
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			n, err := c.Read(buf)
-			require.NoError(t, err, "size %d", size)
-			assert.Equal(t, msg, buf[:n])
-		}
+		echoEach(t, c, 0, 1, 1472, 1473, 9000, 65507)
 		assert.Equal(t, "10.0.0.2:7", c.RemoteAddr().String())
 		require.NoError(t, c.Close())
 		require.NoError(t, srv.Close())
@@ -160,6 +140,40 @@ func TestUDPEcho(t *testing.T) {
 		require.ErrorAs(t, err, &oe)
 		assert.ErrorIs(t, err, net.ErrClosed)
 	})
+}
+
+// serveUDPEcho sends every datagram srv receives back to its sender until
+// srv is closed; the channel is closed once it has stopped.
+func serveUDPEcho(t *testing.T, srv net.PacketConn) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := srv.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, err = srv.WriteTo(buf[:n], from)
+			assert.NoError(t, err)
+		}
+	}()
+	return done
+}
+
+// echoEach writes a datagram of each size on c and requires it back whole.
+func echoEach(t *testing.T, c net.Conn, sizes ...int) {
+	t.Helper()
+	buf := make([]byte, 65536)
+	for _, size := range sizes {
+		msg := bytes.Repeat([]byte{byte(size)}, size)
+		_, err := c.Write(msg)
+		require.NoError(t, err)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := c.Read(buf)
+		require.NoError(t, err, "size %d", size)
+		assert.Equal(t, msg, buf[:n])
+	}
 }
 
 func TestUDPPortUnreachableRefusesConnectedSocket(t *testing.T) {
