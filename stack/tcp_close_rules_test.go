@@ -54,15 +54,7 @@ func TestTCPRuleStackCloseLeavesTimeWaitQuietly(t *testing.T) {
 	modesT(t, func(t *testing.T, mbuf bool) {
 		h := newRuleHarness(t, mbuf, Config{})
 		ln := listen80(t, h, 16)
-		p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
-		require.NoError(t, s.Close())
-		h.poll()
-		p.one(t, "FIN")
-		p.ack = sa.Seq + 2
-		p.send("FA", nil)
-		p.seq++
-		p.one(t, "ACK of FIN")
-		require.Equal(t, "TIME-WAIT", stateOf(h, 40000))
+		timeWait(t, h, ln, mssOpt(1460))
 		handshake(t, h, ln, 40001, mssOpt(1460))
 		before := h.s.Counters().TCP.OutRsts
 		require.NoError(t, h.s.Close())
@@ -250,10 +242,10 @@ func TestTCPRuleOrphanLimit(t *testing.T) {
 	})
 }
 
-// timeWait brings a connection from the peer's port 40000 to TIME-WAIT by
-// an active close at time 0 and returns the peer (its seq after the FIN).
-func timeWait(t *testing.T, h *harness, opts ...layers.TCPOption) (*tcpPeer, *layers.TCP) {
-	ln := listen80(t, h, 16)
+// timeWait brings a connection from the peer's port 40000 to ln to
+// TIME-WAIT by an active close at time 0 and returns the peer (its seq
+// after the FIN).
+func timeWait(t *testing.T, h *harness, ln *tcpListener, opts ...layers.TCPOption) (*tcpPeer, *layers.TCP) {
 	p, sa, s := handshake(t, h, ln, 40000, opts...)
 	require.NoError(t, s.Close())
 	h.poll()
@@ -275,7 +267,7 @@ func timeWait(t *testing.T, h *harness, opts ...layers.TCPOption) (*tcpPeer, *la
 func TestTCPRuleTimeWaitRetransmittedFIN(t *testing.T) {
 	modesT(t, func(t *testing.T, mbuf bool) {
 		h := newRuleHarness(t, mbuf, Config{})
-		p, sa := timeWait(t, h, mssOpt(1460))
+		p, sa := timeWait(t, h, listen80(t, h, 16), mssOpt(1460))
 		h.at(30 * time.Second)
 		p.seq--
 		p.send("FA", nil)
@@ -299,7 +291,7 @@ func TestTCPRuleTimeWaitReuse(t *testing.T) {
 	modesT(t, func(t *testing.T, mbuf bool) {
 		t.Run("sequence number", func(t *testing.T) {
 			h := newRuleHarness(t, mbuf, Config{})
-			p, sa := timeWait(t, h, mssOpt(1460))
+			p, sa := timeWait(t, h, listen80(t, h, 16), mssOpt(1460))
 			h.at(time.Second)
 			rcvNxt := p.seq
 			p.seq = rcvNxt - 100
@@ -315,7 +307,7 @@ func TestTCPRuleTimeWaitReuse(t *testing.T) {
 		})
 		t.Run("timestamps", func(t *testing.T) {
 			h := newRuleHarness(t, mbuf, Config{})
-			p, sa := timeWait(t, h, mssOpt(1460), tsOpt(peerTS, 0))
+			p, sa := timeWait(t, h, listen80(t, h, 16), mssOpt(1460), tsOpt(peerTS, 0))
 			h.at(time.Second)
 			rcvNxt := p.seq
 			p.seq = rcvNxt + 100000
