@@ -14,7 +14,11 @@ import (
 )
 
 // A capture of a real run over TAP opens in tshark with no malformed
-// packets and no bad checksums, rotated files included.
+// packets and no bad checksums, rotated files included. The HTTP body is
+// pseudo-random bytes: tshark's HTTP dissector, meeting them mid-stream in
+// a rotated file, reads about one random segment in a hundred as a broken
+// header and calls it malformed, so port 80 is decoded as plain data and
+// the check is of what ustack frames: Ethernet, IP and TCP.
 func TestTAPCaptureIsWellFormed(t *testing.T) {
 	requireRoot(t, "curl", "tshark")
 	dir := t.TempDir()
@@ -34,7 +38,7 @@ func TestTAPCaptureIsWellFormed(t *testing.T) {
 		st, err := os.Stat(f)
 		require.NoError(t, err)
 		assert.LessOrEqual(t, st.Size(), int64(4<<20)+70000, f)
-		out, err := n.exec(ctx, nil, "tshark", "-n", "-r", f, "-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE",
+		out, err := n.exec(ctx, nil, "tshark", "-n", "-r", f, "-d", "tcp.port==80,data", "-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE",
 			"-Y", "_ws.malformed || ip.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\"")
 		require.NoError(t, err)
 		assert.Empty(t, strings.TrimSpace(string(out)), "%s has malformed or bad-checksum frames", f)
