@@ -2,6 +2,9 @@
 GO        ?= go
 PKGS      ?= ./...
 FUZZTIME  ?= 30s
+FUZZJOBS  ?= 1
+FUZZPARALLEL ?=
+FUZZLOGS  ?=
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build build-dpdk demo test test-race test-dpdk test-short bench fuzz lint
@@ -52,14 +55,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	cd bench && $(GO) run ./cmd/compare
 
-# Each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m).
+# Each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m), FUZZJOBS targets
+# at a time with FUZZPARALLEL workers each (make fuzz FUZZTIME=10m
+# FUZZJOBS=2 FUZZPARALLEL=1 on two cores); logs go to FUZZLOGS.
 fuzz:
-	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
-		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-			echo "== $$pkg $$target"; \
-			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
-		done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZJOBS=$(FUZZJOBS) FUZZPARALLEL=$(FUZZPARALLEL) FUZZLOGS=$(FUZZLOGS) sh scripts/fuzz.sh $(PKGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
