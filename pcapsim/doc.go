@@ -18,8 +18,10 @@
 //     record that claims more is taken as unreadable.
 //   - Ethernet frames as they are.
 //   - Raw IP (LINKTYPE_RAW 101, the BSD DLT_RAW values 12 and 14,
-//     LINKTYPE_IPV4 228 and LINKTYPE_IPV6 229) and Linux cooked captures
-//     (SLL 113, SLL2 276), given an Ethernet header: the EtherType from the
+//     LINKTYPE_IPV4 228 and LINKTYPE_IPV6 229), BSD and macOS loopback
+//     (LINKTYPE_NULL 0 and LINKTYPE_LOOP 108, tcpdump -i lo0) and Linux
+//     cooked captures (SLL 113, SLL2 276), given an Ethernet header: the
+//     EtherType from the
 //     IP version or the cooked header's protocol field; the source, the
 //     cooked header's link-layer address when it is 6 bytes, else a MAC
 //     derived from the source IP address (02:00 and the IPv4 address; 06

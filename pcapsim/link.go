@@ -10,12 +10,15 @@ import (
 
 // Link types a replay carries besides Ethernet (the LINKTYPE_ values of
 // https://www.tcpdump.org/linktypes.html; 12 and 14 are the DLT_RAW
-// values of BSD systems, which some files carry instead of 101).
+// values of BSD systems, which some files carry instead of 101; 0 and 108
+// are the loopback captures of BSD and macOS, tcpdump -i lo0).
 const (
+	linkNull     = 0
 	linkEthernet = 1
 	linkRawBSD12 = 12
 	linkRawBSD14 = 14
 	linkRaw      = 101
+	linkLoop     = 108
 	linkSLL      = 113
 	linkIPv4     = 228
 	linkIPv6     = 229
@@ -52,8 +55,8 @@ var linkNames = map[int]string{
 }
 
 // LinkTypeError refuses a capture whose link type a replay does not carry:
-// anything but Ethernet, raw IP (101, 12, 14, 228, 229) and Linux cooked
-// captures (113, 276).
+// anything but Ethernet, raw IP (101, 12, 14, 228, 229), BSD loopback (0,
+// 108) and Linux cooked captures (113, 276).
 type LinkTypeError struct {
 	// LinkType is the LINKTYPE_ value of the file header (pcap) or of the
 	// first packet's interface (pcapng).
@@ -73,7 +76,7 @@ func (e *LinkTypeError) Error() string {
 // supported says whether frames of link type lt can be replayed.
 func supported(lt int) bool {
 	switch lt {
-	case linkEthernet, linkRaw, linkRawBSD12, linkRawBSD14, linkIPv4, linkIPv6, linkSLL, linkSLL2:
+	case linkEthernet, linkNull, linkLoop, linkRaw, linkRawBSD12, linkRawBSD14, linkIPv4, linkIPv6, linkSLL, linkSLL2:
 		return true
 	}
 	return false
@@ -107,6 +110,7 @@ const (
 	ethHeaderLen  = 14
 	sllHeaderLen  = 16
 	sll2HeaderLen = 20
+	nullHeaderLen = 4
 )
 
 var broadcastMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
@@ -138,6 +142,19 @@ func (a *adapter) frame(lt int, data []byte) ([]byte, direction, error) {
 			et = etherTypeIPv6
 		}
 		return a.raw(et, data), dirUnknown, nil
+	case linkNull, linkLoop:
+		// A 4-byte address family, in the capturing host's byte order
+		// (0) or big-endian (108), whose IPv6 value differs between
+		// systems (10, 24, 28, 30): the packet's version says more.
+		if len(data) < nullHeaderLen {
+			return nil, dirUnknown, errLinkHeader
+		}
+		pkt := data[nullHeaderLen:]
+		et := uint16(etherTypeIPv4)
+		if len(pkt) > 0 && pkt[0]>>4 == 6 {
+			et = etherTypeIPv6
+		}
+		return a.raw(et, pkt), dirUnknown, nil
 	case linkIPv4:
 		return a.raw(etherTypeIPv4, data), dirUnknown, nil
 	case linkIPv6:

@@ -83,6 +83,9 @@ func TestAdapterRawIP(t *testing.T) {
 		{"broadcast", linkRaw, bcast, etherTypeIPv4, broadcastMAC, net.HardwareAddr{0x02, 0, 10, 0, 0, 2}},
 		{"IPv6 multicast", linkRaw, allNodes, etherTypeIPv6, net.HardwareAddr{0x33, 0x33, 0, 0, 0, 1}, derivedMAC(peer6IP)},
 		{"empty", linkRaw, nil, etherTypeIPv4, hostMAC, net.HardwareAddr{0x02, 0, 0, 0, 0, 0}},
+		{"macOS lo0 IPv4", linkNull, append([]byte{2, 0, 0, 0}, v4...), etherTypeIPv4, hostMAC, net.HardwareAddr{0x02, 0, 10, 0, 0, 2}},
+		{"macOS lo0 IPv6", linkNull, append([]byte{30, 0, 0, 0}, v6...), etherTypeIPv6, hostMAC, derivedMAC(peer6IP)},
+		{"OpenBSD loopback IPv6", linkLoop, append([]byte{0, 0, 0, 24}, v6...), etherTypeIPv6, hostMAC, derivedMAC(peer6IP)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := adapter{hostMAC: hostMAC}
@@ -92,7 +95,11 @@ func TestAdapterRawIP(t *testing.T) {
 			assert.Equal(t, c.et, et)
 			assert.Equal(t, c.dst, dst)
 			assert.Equal(t, c.src, src)
-			assert.Equal(t, len(c.pkt), len(payload))
+			wantLen := len(c.pkt)
+			if c.link == linkNull || c.link == linkLoop {
+				wantLen -= nullHeaderLen
+			}
+			assert.Equal(t, wantLen, len(payload))
 			assert.Equal(t, dirUnknown, dir)
 		})
 	}

@@ -183,7 +183,7 @@ func TestReaderRefusesUnsupportedLinkTypes(t *testing.T) {
 	}{
 		{105, "pcapsim: link type 105 (IEEE 802.11) not supported"},
 		{127, "pcapsim: link type 127 (IEEE 802.11 radiotap) not supported"},
-		{0, "pcapsim: link type 0 (BSD loopback) not supported"},
+		{9, "pcapsim: link type 9 (PPP) not supported"},
 		{147, "pcapsim: link type 147 (unknown) not supported"},
 		{0x10000 + 1, "pcapsim: link type 65537 (unknown) not supported"},
 	} {

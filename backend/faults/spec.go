@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +57,14 @@ const (
 
 var keyNames = [numKeys]string{"loss", "dup", "reorder", "corrupt", "truncate", "delay", "rate"}
 
+// keyAliases are other names of keys: netem's "duplicate".
+var keyAliases = map[string]int{"duplicate": keyDup}
+
+// errUnknownKey refuses a key, listing the ones there are.
+func errUnknownKey(key string) error {
+	return fmt.Errorf("faults: unknown key %q: want %s, optionally after rx: or tx:", key, strings.Join(keyNames[:], ", "))
+}
+
 // prob returns the probability field of d for key k.
 func (d *Dir) prob(k int) *float64 {
 	switch k {
@@ -81,6 +90,7 @@ const maxRate = 1e12
 // flag: comma-separated key=value items; loss, dup, reorder, corrupt and
 // truncate take a probability in [0,1]; delay takes a duration or
 // DURATION~JITTER (time.ParseDuration syntax, jitter at most the delay);
+// duplicate is another name of dup, as netem spells it;
 // rate takes bits per second, a decimal number with an optional suffix k or
 // K (1e3), M (1e6) or G (1e9). A key prefixed rx: or tx: applies to that
 // direction only, otherwise to both. The empty string is no faults.
@@ -88,7 +98,7 @@ const maxRate = 1e12
 // Errors name the item and say what is wrong with it, as
 //
 //	faults: loss=1.5: probability must be in [0,1]
-//	faults: unknown key "lose"
+//	faults: unknown key "lose": want loss, dup, reorder, corrupt, truncate, delay, rate, optionally after rx: or tx:
 //
 // Setting a key twice for one direction (loss=0.1,rx:loss=0.2) is an error.
 func Parse(s string) (Spec, error) {
@@ -121,19 +131,18 @@ func Parse(s string) (Spec, error) {
 			case "tx":
 				rx = false
 			default:
-				return Spec{}, fmt.Errorf("faults: unknown key %q", key)
+				return Spec{}, errUnknownKey(key)
 			}
 			name = rest
 		}
-		k := -1
-		for i, n := range keyNames {
-			if n == name {
-				k = i
-			}
+		k, ok := keyAliases[name]
+		if !ok {
+			k = slices.Index(keyNames[:], name)
 		}
 		if k < 0 {
-			return Spec{}, fmt.Errorf("faults: unknown key %q", key)
+			return Spec{}, errUnknownKey(key)
 		}
+		name = keyNames[k]
 		switch {
 		case rx && tx && seen[0][k] && seen[1][k]:
 			return Spec{}, fmt.Errorf("faults: %s: %s already set for rx and tx", item, name)

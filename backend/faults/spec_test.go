@@ -38,6 +38,7 @@ func TestParseAccepts(t *testing.T) {
 		{"rate=12.112M", both(Dir{Rate: 12112000}), "rate=12112k"},
 		{"rate=1000000", both(Dir{Rate: 1e6}), "rate=1M"},
 		{"rx:loss=0.1", Spec{Rx: Dir{Loss: 0.1}}, "rx:loss=0.1"},
+		{"duplicate=0.05", both(Dir{Dup: 0.05}), "dup=0.05"},
 		{"tx:delay=5ms", Spec{Tx: Dir{Delay: 5 * time.Millisecond}}, "tx:delay=5ms"},
 		{"rx:loss=0.1,tx:loss=0.2", Spec{Rx: Dir{Loss: 0.1}, Tx: Dir{Loss: 0.2}}, "rx:loss=0.1,tx:loss=0.2"},
 		{"rx:loss=0.1,tx:loss=0.1", both(Dir{Loss: 0.1}), "loss=0.1"},
@@ -60,9 +61,10 @@ func TestParseAccepts(t *testing.T) {
 
 func TestParseRefuses(t *testing.T) {
 	cases := []struct{ in, want string }{
-		{"lose=0.1", `faults: unknown key "lose"`},
-		{"rx:lose=0.1", `faults: unknown key "rx:lose"`},
-		{"up:loss=0.1", `faults: unknown key "up:loss"`},
+		{"lose=0.1", `faults: unknown key "lose": want loss, dup, reorder, corrupt, truncate, delay, rate, optionally after rx: or tx:`},
+		{"rx:lose=0.1", `faults: unknown key "rx:lose": want loss, dup, reorder, corrupt, truncate, delay, rate, optionally after rx: or tx:`},
+		{"dup=0.1,duplicate=0.1", `faults: duplicate=0.1: dup already set for rx and tx`},
+		{"up:loss=0.1", `faults: unknown key "up:loss": want loss, dup, reorder, corrupt, truncate, delay, rate, optionally after rx: or tx:`},
 		{"loss", `faults: "loss": want key=value`},
 		{"loss=0.1,", `faults: empty item in "loss=0.1,"`},
 		{"loss=1.5", `faults: loss=1.5: probability must be in [0,1]`},

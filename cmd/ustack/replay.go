@@ -24,7 +24,7 @@ import (
 // time, what the stack sends written to --out.
 func runReplay(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("replay", stderr)
-	in := fs.String("in", "", "capture to replay: pcap or pcapng; Ethernet, raw IP or Linux cooked (required)")
+	in := fs.String("in", "", "capture to replay: pcap or pcapng; Ethernet, raw IP, BSD loopback or Linux cooked (required)")
 	out := fs.String("out", "", "pcap file for what the stack sends, written whatever happens (required)")
 	var addrs prefixList
 	fs.Var(&addrs, "addr", "the stack's address as CIDR, repeatable (default: --adopt)")
