@@ -54,6 +54,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		svc := serviceFlags{http: *httpAddr, echo: *echo, discard: *discard}
 		return servePcap(&f, svc, stdout, stderr)
 	}
+	// Signals are caught from before the device opens: one that comes
+	// while the stack starts, or just after "ready", ends it cleanly.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	s, log, stop, err := f.start(stderr)
 	if err != nil {
 		return err
@@ -102,9 +107,6 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		go func() { defer wg.Done(); srv.Serve(ln) }()
 	}
 	log.Info("ready", "backend", f.backend, "http", *httpAddr, "echo", *echo, "discard", *discard, "udp-echo", *udpEcho)
-
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	got := <-sig
 	log.Info("shutting down", "signal", got.String(), "grace", *grace)
 	ctx, cancel := context.WithTimeout(context.Background(), *grace)
