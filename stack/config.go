@@ -229,6 +229,11 @@ type TCPConfig struct {
 	// SynCookies: "auto" (when the SYN queue is full, default), "always"
 	// or "never".
 	SynCookies string
+	// DisableTLP turns off tail loss probes and the reordering window
+	// (RFC 8985 §7 and §6.3): losses at the end of a flight then wait for
+	// the retransmission timeout. They need SACK and are on by default,
+	// as Linux's tcp_early_retrans=3.
+	DisableTLP bool
 }
 
 func (c *Config) fill() error {

@@ -226,6 +226,9 @@ type TCPCounters struct {
 
 	FastRetrans       uint64
 	LostRetransmits   uint64 // retransmissions found lost by SACKs of data sent after them
+	TailLossProbes    uint64 // RFC 8985 §7: probes sent at the end of a flight
+	TLPRecoveries     uint64 // probes that repaired a loss (cwnd reduced once)
+	ReorderTimeouts   uint64 // SACK holes that outlived the reordering window: recovery by time
 	RTOs              uint64
 	Timeouts          uint64 // connections failed by retransmission timeouts
 	WindowProbes      uint64

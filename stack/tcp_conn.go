@@ -56,6 +56,7 @@ const (
 	timerRTO       = iota // retransmission, also the SYN and zero-window probe timer
 	timerDelACK           // delayed acknowledgment
 	timerKeepAlive        // keepalive, FIN-WAIT-2 and TIME-WAIT
+	timerLoss             // tail loss probe and reordering window (RFC 8985)
 	numTimers
 )
 
@@ -149,6 +150,17 @@ type tcpConn struct {
 	lastSend   int64
 	lastRecv   int64
 	firstRTOAt int64 // when the oldest unacked data was first retransmitted, for the user timeout
+	// The loss timer (tcp_tlp.go): lossReorder says it times a
+	// reordering window rather than a probe; lossRestart that an ACK
+	// came or new data went since it was armed. tlpOut says a tail loss
+	// probe is out, ending at tlpEnd; tlpRxt that it was a
+	// retransmission, tlpDSACK that a D-SACK came since.
+	lossReorder bool
+	lossRestart bool
+	tlpOut      bool
+	tlpRxt      bool
+	tlpDSACK    bool
+	tlpEnd      seq.Value
 
 	// ACK generation.
 	ackNow      bool

@@ -314,8 +314,10 @@ func (c *tcpConn) inputACK(seg *segment) bool {
 		return false
 	}
 	c.newlySacked = 0
+	dsack := false
 	if c.sackOK {
-		c.updateSACK(seg)
+		dsack = c.updateSACK(seg)
+		c.lossRestart = true
 	}
 	acked := int(ack.Sub(c.sndUna))
 	wnd := int(seg.wnd) << c.sndScale
@@ -329,6 +331,7 @@ func (c *tcpConn) inputACK(seg *segment) bool {
 		// every ACK.
 		c.dupAck(seg)
 	}
+	c.tlpAck(seg, acked > 0, dsack)
 	// Window update (RFC 9293 §3.10.7.4): only from a newer segment.
 	if c.sndWl1.LessThan(seg.seq) || (c.sndWl1 == seg.seq && c.sndWl2.LessEq(ack)) {
 		c.sndWnd = wnd

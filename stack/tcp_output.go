@@ -24,6 +24,9 @@ func (c *tcpConn) output() {
 	if c.ackNow {
 		c.sendACK()
 	}
+	if c.sackOK {
+		c.armLossTimer()
+	}
 }
 
 // dataEnd is the sequence number after the last byte the application has
@@ -204,6 +207,7 @@ func (c *tcpConn) sendSegment(s seq.Value, n int, flags wire.TCPFlags) {
 			if !c.rtTiming && !c.tsOK && c.sndMax.LessEq(s) {
 				c.rtSeq, c.rtTime, c.rtTiming = s, q.now, true
 			}
+			c.lossRestart = true
 			q.counters.TCP.OutSegs++
 		} else {
 			q.counters.TCP.RetransSegs++

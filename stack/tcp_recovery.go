@@ -11,7 +11,7 @@ const dupThresh = 3
 
 // updateSACK feeds the SACK blocks of an ACK to the scoreboard (RFC 2018,
 // RFC 6675).
-func (c *tcpConn) updateSACK(seg *segment) {
+func (c *tcpConn) updateSACK(seg *segment) (dsack bool) {
 	var blocks [wire.TCPMaxSACKBlocks]sack.Block
 	n := 0
 	for i := 0; i < seg.opts.NumSACK; i++ {
@@ -24,6 +24,7 @@ func (c *tcpConn) updateSACK(seg *segment) {
 	if dsack {
 		c.q.counters.TCP.DSACKs++
 	}
+	return dsack
 }
 
 // dupAck counts a duplicate ACK and starts fast retransmit and recovery on
@@ -55,6 +56,7 @@ func (c *tcpConn) dupAck(seg *segment) {
 // PRR from the flight size, and the first retransmission at once.
 func (c *tcpConn) enterRecovery() {
 	c.q.counters.TCP.FastRetrans++
+	c.endTLP()
 	c.inRecovery = true
 	c.recover = c.sndMax
 	c.highRxt = c.sndUna

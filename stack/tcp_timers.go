@@ -24,6 +24,8 @@ func (c *tcpConn) onTimer(kind uint8, now int64) {
 		}
 	case timerKeepAlive:
 		c.onKeepAlive()
+	case timerLoss:
+		c.onLossTimer()
 	}
 	c.q.flushAcks()
 }
@@ -85,6 +87,8 @@ func (c *tcpConn) onRTO() {
 		return
 	}
 	q.counters.TCP.RTOs++
+	c.endTLP()
+	q.timers.Cancel(&c.timers[timerLoss].Timer)
 	c.backoff++
 	c.rtt.Backoff()
 	c.cc.OnRTO(int(c.sndMax.Sub(c.sndUna)), q.now)
@@ -192,6 +196,7 @@ func (c *tcpConn) enterTimeWait() {
 	}
 	q.timers.Cancel(&c.timers[timerRTO].Timer)
 	q.timers.Cancel(&c.timers[timerDelACK].Timer)
+	q.timers.Cancel(&c.timers[timerLoss].Timer)
 	c.schedule(timerKeepAlive, 2*q.s.cfg.TCP.MSL)
 	c.releaseBuffers()
 	if c.sock != nil {
