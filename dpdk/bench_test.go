@@ -53,6 +53,20 @@ func BenchmarkRingRoundTrip(b *testing.B) {
 		report(b, frames, threadCPU(b)-cpu)
 	})
 
+	b.Run("go-floor", func(b *testing.B) {
+		lockThread(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		cpu := threadCPU(b)
+		frames := p.goFloor(0, int64(b.N), burst, size)
+		cpu = threadCPU(b) - cpu
+		b.StopTimer()
+		if frames < 0 {
+			b.Fatal("the pool ran dry")
+		}
+		report(b, frames, cpu)
+	})
+
 	b.Run("c", func(b *testing.B) {
 		lockThread(b)
 		b.ReportAllocs()
