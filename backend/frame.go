@@ -323,6 +323,14 @@ func (f *Frame) Init(store []byte, headroom int, owner Owner) {
 	f.reset(min(headroom, len(store)))
 }
 
+// InitData is Init for a buffer that arrives full: its data window is the
+// n bytes at headroom (cut to what store holds).
+func (f *Frame) InitData(store []byte, headroom, n int, owner Owner) {
+	f.Init(store, headroom, owner)
+	f.n = max(min(n, len(store)-f.off), 0)
+	f.total = f.n
+}
+
 // Chain appends buffer b (and its own chain) to the end of f's chain.
 // Backends use it to build multi-buffer frames.
 func (f *Frame) Chain(b *Frame) {
@@ -377,6 +385,10 @@ func ReleaseOne(f *Frame) {
 	}
 	f.owner.FreeChain(f)
 }
+
+// LastRef reports whether the caller holds the frame's only reference,
+// so that Take would return true. Only backends call it.
+func (f *Frame) LastRef() bool { return f.refs == 1 }
 
 // Take is Release for a backend's Send: it ends the caller's ownership of
 // f (one reference) and reports whether that was the last reference, in

@@ -200,16 +200,16 @@ func (q *queue) mine(f *backend.Frame) *mframe {
 	panic("dpdk: a buffer of another backend is chained to an mbuf frame")
 }
 
-// frameFor takes a free struct and makes it a frame over mbuf m, with its
-// data window starting at off. q.mu is held.
-func (q *queue) frameFor(m *C.struct_rte_mbuf, off int) *mframe {
+// frameFor takes a free struct and makes it a frame over mbuf m, with a
+// data window of n bytes at off. q.mu is held.
+func (q *queue) frameFor(m *C.struct_rte_mbuf, off, n int) *mframe {
 	if len(q.free) == 0 {
 		q.grow(growBy)
 	}
 	mf := q.free[len(q.free)-1]
 	q.free = q.free[:len(q.free)-1]
 	mf.m = m
-	mf.Init(unsafe.Slice((*byte)(m.buf_addr), int(m.buf_len)), off, q)
+	mf.InitData(unsafe.Slice((*byte)(m.buf_addr), int(m.buf_len)), off, n, q)
 	mf.Handle = uintptr(unsafe.Pointer(m))
 	mf.Queue = q.id
 	return mf
@@ -333,7 +333,7 @@ func (q *queue) allocLocked(frames []*backend.Frame, size int) int {
 		}
 		if segs == 1 {
 			for i, m := range q.al[:k] {
-				frames[done+i] = &q.frameFor(m, int(m.data_off)).Frame
+				frames[done+i] = &q.frameFor(m, int(m.data_off), 0).Frame
 			}
 			q.out += k
 			done += k
@@ -346,7 +346,7 @@ func (q *queue) allocLocked(frames []*backend.Frame, size int) int {
 				if j > 0 {
 					off = 0 // later buffers are all data room
 				}
-				q.chain = append(q.chain, q.frameFor(m, off))
+				q.chain = append(q.chain, q.frameFor(m, off, 0))
 			}
 			frames[done+i] = &q.link().Frame
 		}

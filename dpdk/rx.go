@@ -59,14 +59,11 @@ func (p *Port) Recv(q int, frames []*backend.Frame) (int, error) {
 	for i, m := range qu.rx[:n] {
 		var f *mframe
 		if m.nb_segs == 1 {
-			f = qu.frameFor(m, int(m.data_off))
-			f.SetLen(int(m.data_len))
+			f = qu.frameFor(m, int(m.data_off), int(m.data_len))
 			segs++
 		} else {
 			for s := m; s != nil; s = s.next {
-				b := qu.frameFor(s, int(s.data_off))
-				b.SetLen(int(s.data_len))
-				qu.chain = append(qu.chain, b)
+				qu.chain = append(qu.chain, qu.frameFor(s, int(s.data_off), int(s.data_len)))
 			}
 			segs += len(qu.chain)
 			f = qu.link()
