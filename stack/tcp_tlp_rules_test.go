@@ -148,3 +148,21 @@ func TestTCPRuleDisableTLP(t *testing.T) {
 	assert.Zero(t, tc.TailLossProbes)
 	assert.Equal(t, uint64(1), tc.RTOs)
 }
+
+// When the application has closed, the last segment goes again with the
+// FIN it carried.
+func TestTCPRuleTailLossProbeCarriesFIN(t *testing.T) {
+	h := newRuleHarness(t, false, Config{})
+	p, una, s := tailOpen(t, h, 10, 8)
+	require.NoError(t, s.Close())
+	h.poll()
+	out := p.segs()
+	require.Len(t, out, 1)
+	assert.True(t, out[0].FIN, "the FIN goes alone after the data")
+	h.at(63 * time.Millisecond)
+	out = p.segs()
+	require.Len(t, out, 1, "the probe")
+	assert.Equal(t, segN(una, 9), out[0].Seq)
+	assert.Len(t, out[0].Payload, smss)
+	assert.True(t, out[0].FIN)
+}
