@@ -152,18 +152,11 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 			}
 		}
 		f = &mf.Frame
-		if n := f.Len(); mf.st == 0 && f.GSO == backend.GSONone && f.Csum != backend.CsumPartial &&
-			f.Next() == nil && n >= 14 && n <= maxLen {
+		if mf.plain(maxLen) {
 			// The common case, inline: one mbuf, nothing to check or
 			// ask the device for.
 			mf.off.flags = 0
-			m := mf.m
-			m.data_off = C.uint16_t(f.Headroom())
-			m.data_len = C.uint16_t(n)
-			m.pkt_len = C.uint32_t(n)
-			m.nb_segs = 1
-			m.next = nil
-			m.ol_flags = 0
+			mf.writeOne()
 		} else if q.prepare(mf) {
 			offl = true
 		}
@@ -292,19 +285,11 @@ func (q *queue) sendPlain(fs []*backend.Frame) (int, bool) {
 			return 0, false // not one of the queue's first slab
 		}
 		mf := asM(f)
-		n := f.Len()
-		if mf.st != 0 || f.GSO != backend.GSONone || f.Csum == backend.CsumPartial || f.Next() != nil ||
-			n < 14 || n > maxLen || !f.LastRef() {
+		if !mf.plain(maxLen) || !f.LastRef() {
 			return 0, false
 		}
-		m := mf.m
-		m.data_off = C.uint16_t(f.Headroom())
-		m.data_len = C.uint16_t(n)
-		m.pkt_len = C.uint32_t(n)
-		m.nb_segs = 1
-		m.next = nil
-		m.ol_flags = 0
-		q.tx[i] = m
+		mf.writeOne()
+		q.tx[i] = mf.m
 	}
 	q.mu.Lock()
 	if q.closed {
@@ -467,18 +452,33 @@ func (q *queue) prepare(mf *mframe) bool {
 	return want
 }
 
+// plain reports whether the frame goes out as it is: one mbuf, no offload
+// to ask for, no state from Send, a length a wire of MTU maxLen-14 takes.
+func (mf *mframe) plain(maxLen int) bool {
+	f := &mf.Frame
+	n := f.Len()
+	return mf.st == 0 && f.GSO == backend.GSONone && f.Csum != backend.CsumPartial && f.Next() == nil &&
+		n >= 14 && n <= maxLen
+}
+
+// writeOne writes the data window of a single-buffer frame into its mbuf,
+// with no offload flags.
+func (mf *mframe) writeOne() {
+	m, n := mf.m, mf.Len()
+	m.data_off = C.uint16_t(mf.Headroom())
+	m.data_len = C.uint16_t(n)
+	m.pkt_len = C.uint32_t(n)
+	m.nb_segs = 1
+	m.next = nil
+	m.ol_flags = 0
+}
+
 // sync writes the chain's data windows into its mbufs. Empty buffers after
 // the first are left out of the mbuf chain (devices may not take
 // zero-length descriptors); finishLocked frees them.
 func (h *mframe) sync() {
 	if h.Next() == nil {
-		m := h.m
-		m.data_off = C.uint16_t(h.Headroom())
-		m.data_len = C.uint16_t(h.Len())
-		m.pkt_len = C.uint32_t(h.Len())
-		m.nb_segs = 1
-		m.next = nil
-		m.ol_flags = 0
+		h.writeOne()
 		return
 	}
 	var prev *C.struct_rte_mbuf
