@@ -122,31 +122,30 @@ func TestTCPRuleTailLossProbeOutcome(t *testing.T) {
 	})
 }
 
-// A single segment in flight may be waiting for a delayed ACK: the probe
-// timeout adds 200 ms, past the RTO, so the RTO acts alone.
-func TestTCPRuleNoProbeBeforeRTOForOneSegment(t *testing.T) {
-	h := newRuleHarness(t, false, Config{})
-	p, una, _ := tailOpen(t, h, 10, 9)
-	h.at(219 * time.Millisecond)
-	assert.Empty(t, p.segs())
-	h.at(221 * time.Millisecond)
-	dataSegs(t, p, una, "the RTO", 9)
-	tc := h.s.Counters().TCP
-	assert.Zero(t, tc.TailLossProbes)
-	assert.Equal(t, uint64(1), tc.RTOs)
-}
-
-// TCPConfig.DisableTLP leaves tail losses to the retransmission timeout.
-func TestTCPRuleDisableTLP(t *testing.T) {
-	h := newRuleHarness(t, false, Config{TCP: TCPConfig{DisableTLP: true}})
-	p, una, _ := tailOpen(t, h, 10, 8)
-	h.at(200 * time.Millisecond)
-	assert.Empty(t, p.segs())
-	h.at(221 * time.Millisecond)
-	dataSegs(t, p, una, "the RTO resends the first unacknowledged segment", 8)
-	tc := h.s.Counters().TCP
-	assert.Zero(t, tc.TailLossProbes)
-	assert.Equal(t, uint64(1), tc.RTOs)
+// The retransmission timeout acts alone when a single segment is in
+// flight (it may be waiting for a delayed ACK: the probe timeout adds 200
+// ms, past the RTO) and when TCPConfig.DisableTLP turns probes off.
+func TestTCPRuleRTOWithoutProbe(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		cfg   TCPConfig
+		acked int
+	}{
+		{"one segment in flight", TCPConfig{}, 9},
+		{"DisableTLP", TCPConfig{DisableTLP: true}, 8},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newRuleHarness(t, false, Config{TCP: c.cfg})
+			p, una, _ := tailOpen(t, h, 10, c.acked)
+			h.at(219 * time.Millisecond)
+			assert.Empty(t, p.segs())
+			h.at(221 * time.Millisecond)
+			dataSegs(t, p, una, "the RTO resends the first unacknowledged segment", c.acked)
+			tc := h.s.Counters().TCP
+			assert.Zero(t, tc.TailLossProbes)
+			assert.Equal(t, uint64(1), tc.RTOs)
+		})
+	}
 }
 
 // When the application has closed, the last segment goes again with the
