@@ -62,7 +62,7 @@ var keyAliases = map[string]int{"duplicate": keyDup}
 
 // errUnknownKey refuses a key, listing the ones there are.
 func errUnknownKey(key string) error {
-	return fmt.Errorf("faults: unknown key %q: want %s, optionally after rx: or tx:", key, strings.Join(keyNames[:], ", "))
+	return fmt.Errorf("faults: unknown key %q: the keys are %s, with an optional rx: or tx: prefix", key, strings.Join(keyNames[:], ", "))
 }
 
 // prob returns the probability field of d for key k.
@@ -98,7 +98,7 @@ const maxRate = 1e12
 // Errors name the item and say what is wrong with it, as
 //
 //	faults: loss=1.5: probability must be in [0,1]
-//	faults: unknown key "lose": want loss, dup, reorder, corrupt, truncate, delay, rate, optionally after rx: or tx:
+//	faults: unknown key "lose": the keys are loss, dup, reorder, corrupt, truncate, delay, rate, with an optional rx: or tx: prefix
 //
 // Setting a key twice for one direction (loss=0.1,rx:loss=0.2) is an error.
 func Parse(s string) (Spec, error) {
