@@ -65,10 +65,10 @@ type Config struct {
 	// Poison fills released buffers with backend.PoisonByte, so that a use
 	// after release reads garbage.
 	Poison bool
-	// HostAddr, when valid, is assigned to the kernel side of the link, so
-	// the host can reach the stack through it. An IPv4 address replaces
-	// the device's primary IPv4 address; an IPv6 address is added.
-	HostAddr netip.Prefix
+	// HostAddrs are assigned to the kernel side of the link, so the host
+	// can reach the stack through it: at most one IPv4 address (it
+	// replaces the device's primary one) and any IPv6 addresses (added).
+	HostAddrs []netip.Prefix
 	// DevicePath is the clone device to open (default DefaultDevicePath).
 	DevicePath string
 }
@@ -121,8 +121,18 @@ func (c *Config) fill() error {
 		return fmt.Errorf("tap %s: mac %v is not a 6-byte unicast address", c.Name, c.MAC)
 	}
 	c.MAC = append(net.HardwareAddr(nil), c.MAC...)
-	if c.HostAddr.IsValid() && c.HostAddr.Addr().Zone() != "" {
-		return fmt.Errorf("tap %s: host address %v has a zone", c.Name, c.HostAddr)
+	v4 := 0
+	for _, p := range c.HostAddrs {
+		switch {
+		case !p.IsValid():
+			return fmt.Errorf("tap %s: host address %v is not a prefix", c.Name, p)
+		case p.Addr().Zone() != "":
+			return fmt.Errorf("tap %s: host address %v has a zone", c.Name, p)
+		case p.Addr().Unmap().Is4():
+			if v4++; v4 > 1 {
+				return fmt.Errorf("tap %s: host address %v: a device takes one IPv4 host address", c.Name, p)
+			}
+		}
 	}
 	if c.DevicePath == "" {
 		c.DevicePath = DefaultDevicePath

@@ -45,7 +45,7 @@ type Device struct {
 // Open opens the TAP device cfg describes: it attaches to an existing TAP
 // device of that name, with the flags it was created with and leaving its
 // persist flag alone, or creates one that disappears again at Close. It sets
-// the MTU, assigns HostAddr and brings the link up.
+// the MTU, assigns HostAddrs and brings the link up.
 //
 // Errors name the device and wrap the kernel's errno: a device another
 // process holds is "tap NAME: in use by another process" (syscall.EBUSY),

@@ -1,7 +1,7 @@
 // Package tap is a backend.Backend over a Linux TAP device: the stack on one
 // side of a virtual Ethernet link, the host's kernel on the other.
 //
-//	d, err := tap.Open(tap.Config{Name: "ustack0", HostAddr: netip.MustParsePrefix("198.18.0.1/24")})
+//	d, err := tap.Open(tap.Config{Name: "ustack0", HostAddrs: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")}})
 //
 // # Two paths
 //

@@ -13,8 +13,8 @@ import (
 // host sends until the device goes away.
 func ExampleOpen() {
 	d, err := tap.Open(tap.Config{
-		Name:     "ustack0",
-		HostAddr: netip.MustParsePrefix("198.18.0.1/24"),
+		Name:      "ustack0",
+		HostAddrs: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")},
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -74,7 +74,7 @@ func openRig(t testing.TB, cfg Config) *rig {
 	if cfg.Name == "" {
 		cfg.Name = uniqueName(t)
 	}
-	cfg.HostAddr = netip.PrefixFrom(host, 24)
+	cfg.HostAddrs = []netip.Prefix{netip.PrefixFrom(host, 24)}
 	if cfg.Seed == 0 {
 		cfg.Seed = 1
 	}

@@ -39,8 +39,8 @@ func configureLink(cfg *Config, name string) (linkState, error) {
 		return st, refuse(name, err, "get mtu: %v", err)
 	}
 	st.mtu = int(ifr.Uint32())
-	if cfg.HostAddr.IsValid() {
-		if err := setHostAddr(s, name, cfg.HostAddr); err != nil {
+	for _, p := range cfg.HostAddrs {
+		if err := setHostAddr(s, name, p); err != nil {
 			return st, err
 		}
 	}

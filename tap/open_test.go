@@ -253,10 +253,20 @@ func TestHostAddresses(t *testing.T) {
 
 	requireRoot(t)
 	name6 := uniqueName(t)
-	d, err := Open(Config{Name: name6, HostAddr: netip.MustParsePrefix("2001:db8:5::1/64")})
+	d, err := Open(Config{Name: name6, HostAddrs: []netip.Prefix{
+		netip.MustParsePrefix("198.18.77.1/24"), netip.MustParsePrefix("2001:db8:5::1/64"), netip.MustParsePrefix("2001:db8:6::1/64"),
+	}})
 	require.NoError(t, err)
 	defer d.Close()
-	assert.Contains(t, run(t, "ip", "-6", "addr", "show", "dev", name6), "2001:db8:5::1/64")
+	assert.Contains(t, run(t, "ip", "-4", "addr", "show", "dev", name6), "198.18.77.1/24")
+	six := run(t, "ip", "-6", "addr", "show", "dev", name6)
+	assert.Contains(t, six, "2001:db8:5::1/64")
+	assert.Contains(t, six, "2001:db8:6::1/64")
+
+	_, err = Open(Config{Name: uniqueName(t), HostAddrs: []netip.Prefix{
+		netip.MustParsePrefix("198.18.77.1/24"), netip.MustParsePrefix("198.18.78.1/24"),
+	}})
+	assert.ErrorContains(t, err, "a device takes one IPv4 host address")
 }
 
 // linkExists reports whether the kernel has a network device called name.

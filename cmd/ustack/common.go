@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/ustack/ustack/backend"
@@ -52,7 +53,7 @@ type stackFlags struct {
 	txDesc  int
 	// loopStart registers each queue loop's thread with the device (DPDK).
 	loopStart func(int) error
-	hostAddr  string
+	hostAddrs prefixList
 	queues    int
 	offload   string
 	limits    limitFlags
@@ -139,7 +140,7 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tapName, "tap", "ustack0", "TAP device name (tap backend)")
 	fs.StringVar(&f.in, "in", "", "capture to replay on virtual time (pcap backend)")
 	fs.StringVar(&f.out, "out", "", "pcap file for what the stack sends (pcap backend)")
-	fs.StringVar(&f.hostAddr, "host-addr", "", "configure the kernel's side of the TAP device with this CIDR")
+	fs.Var(&f.hostAddrs, "host-addr", "give the kernel's side of the TAP device this address as CIDR; repeatable: one IPv4, any IPv6")
 	fs.StringVar(&f.eal, "eal", "", `DPDK EAL arguments, passed through unchanged (dpdk backend), e.g. "-l 0 --vdev=net_tap0,iface=dtap0"`)
 	fs.StringVar(&f.port, "port", "0", "DPDK port id or device name (dpdk backend)")
 	fs.IntVar(&f.mbufs, "mbufs", 0, "mbufs per queue's mempool (dpdk backend; default 8191)")
@@ -224,10 +225,9 @@ func (f *stackFlags) validate() error {
 			return fmt.Errorf("--%s %d: want a positive count (or 0 for the default)", c.name, c.v)
 		}
 	}
-	if f.hostAddr != "" {
-		if _, err := netip.ParsePrefix(f.hostAddr); err != nil {
-			return fmt.Errorf("--host-addr %q: want an address with a prefix length", f.hostAddr)
-		}
+	if v4 := slices.IndexFunc(f.hostAddrs, func(p netip.Prefix) bool { return p.Addr().Unmap().Is4() }); v4 >= 0 &&
+		slices.ContainsFunc(f.hostAddrs[v4+1:], func(p netip.Prefix) bool { return p.Addr().Unmap().Is4() }) {
+		return fmt.Errorf("--host-addr %v: the TAP device takes one IPv4 host address (and any IPv6 ones)", f.hostAddrs)
 	}
 	switch f.offload {
 	case "auto", "on", "off":
@@ -275,10 +275,8 @@ func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() er
 	var be backend.Backend
 	switch f.backend {
 	case "tap":
-		cfg := tap.Config{Name: f.tapName, MTU: f.mtu, Queues: f.queues, Offload: tap.OffloadMode(f.offload), Clock: clock, Seed: f.seed}
-		if f.hostAddr != "" {
-			cfg.HostAddr = netip.MustParsePrefix(f.hostAddr)
-		}
+		cfg := tap.Config{Name: f.tapName, MTU: f.mtu, Queues: f.queues, Offload: tap.OffloadMode(f.offload), Clock: clock, Seed: f.seed,
+			HostAddrs: f.hostAddrs}
 		d, err := tap.Open(cfg)
 		if err != nil {
 			return nil, nil, err

@@ -50,6 +50,8 @@ func TestBadInputIsRefusedWithOneLine(t *testing.T) {
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--mtu", "20"}, "--mtu 20"},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--gateway", "nowhere"}, `--gateway "nowhere"`},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--mac", "zz"}, `--mac "zz"`},
+		{[]string{"serve", "--addr", "10.0.0.1/24", "--host-addr", "10.0.0.2"}, "-host-addr"},
+		{[]string{"serve", "--addr", "10.0.0.1/24", "--host-addr", "10.0.0.2/24", "--host-addr", "10.0.1.2/24"}, "one IPv4 host address"},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--echo", "70000"}, `--echo "70000"`},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--route", "10.1.0.0/16"}, "-route"},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--backend", "dpdk"}, "rebuild"},
