@@ -2,6 +2,7 @@ package stack
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"log/slog"
 	"net"
@@ -210,7 +211,11 @@ func TestIPv6DuplicateAddressDetection(t *testing.T) {
 		assert.Empty(t, h.out(), "a tentative address receives nothing")
 		h.at(time.Second - 1)
 		assert.Empty(t, h.out())
+		soon, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		defer cancel()
+		assert.ErrorIs(t, h.s.WaitAddresses(soon), context.DeadlineExceeded, "still tentative")
 		h.at(time.Second)
+		assert.NoError(t, h.s.WaitAddresses(context.Background()), "detection over")
 		h.echo6(peerMAC, peer6, our6, 2)
 		out = ofType(h.out(), layers.ICMPv6TypeEchoReply)
 		require.Len(t, out, 1, "up after RetransTimer")

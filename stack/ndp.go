@@ -39,6 +39,9 @@ type ndp struct {
 	// bound is closed once every interface that asks DHCP has a lease.
 	bound     chan struct{}
 	boundDone bool
+	// settled is closed once no IPv6 address is tentative any more.
+	settled     chan struct{}
+	settledDone bool
 	// Scratch: the NDP message being sent, and a parsed advertisement.
 	msg [wire.NeighborSolicitationLen + wire.NDPLinkAddrLen]byte
 	ra  wire.RouterAdvertisementFields
@@ -139,6 +142,7 @@ func newNDP(q *queue, cfg *IPv6Config, seed uint64, ifaces []*iface, addrs [][]n
 	nd := &ndp{q: q, cfg: cfg, rng: rand.New(rand.NewPCG(seed, 0x6e6470)), entries: map[neighKey]*ndNeighbor{}}
 	nd.secret = stableSecret(cfg.StableSecret)
 	nd.bound = make(chan struct{})
+	nd.settled = make(chan struct{})
 	for _, ifc := range ifaces {
 		x := &ndIface{nd: nd, ifc: ifc, baseReach: cfg.ReachableTime}
 		x.rs.fn = x.solicitRouters
@@ -200,6 +204,23 @@ func (nd *ndp) start() {
 		}
 	}
 	nd.leaseBound()
+	nd.addrsSettled()
+}
+
+// addrsSettled closes the channel WaitAddresses waits on once duplicate
+// address detection has ended on every address there is.
+func (nd *ndp) addrsSettled() {
+	for _, x := range nd.ifs {
+		for _, a := range x.addrs {
+			if a.state == addrTentative {
+				return
+			}
+		}
+	}
+	if !nd.settledDone {
+		nd.settledDone = true
+		close(nd.settled)
+	}
 }
 
 // startDelay is a random delay up to IPv6Config.StartDelay (RFC 4862
@@ -243,6 +264,7 @@ func (a *addr6) OnTimer(_ *timer.Timer, now int64) {
 	a.state = addrPreferred
 	a.up()
 	nd.publish()
+	nd.addrsSettled()
 	if a.source == "linklocal" {
 		x.startRouterSolicitation()
 	}
@@ -264,6 +286,7 @@ func (nd *ndp) duplicate(a *addr6) {
 		a.x.retryStable(a)
 	}
 	nd.publish()
+	nd.addrsSettled()
 }
 
 // addrOf finds an address of ifc.

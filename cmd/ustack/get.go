@@ -74,6 +74,10 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--addr dhcp: no lease: %w", err)
 		}
 	}
+	// IPv6 addresses are tentative for a second after start.
+	if err := s.WaitAddresses(ctx); err != nil {
+		return fmt.Errorf("--addr: IPv6 addresses still tentative: %w", err)
+	}
 	var servers []netip.AddrPort
 	if f.dns != "" {
 		server, _ := dnsServer(f.dns)
