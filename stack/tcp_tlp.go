@@ -30,7 +30,9 @@ const (
 func (c *tcpConn) armLossTimer() {
 	q := c.q
 	t := &c.timers[timerLoss]
-	if q.s.cfg.TCP.DisableTLP || !c.sackOK || c.inRecovery || c.sndUna == c.sndMax ||
+	// After a timeout (backoff) the sender goes back over the whole
+	// flight anyway; the loss timer waits for an ACK of new data.
+	if q.s.cfg.TCP.DisableTLP || !c.sackOK || c.inRecovery || c.backoff > 0 || c.sndUna == c.sndMax ||
 		(c.state != stateEstablished && c.state != stateCloseWait && c.state != stateFinWait1 &&
 			c.state != stateClosing && c.state != stateLastAck) {
 		q.timers.Cancel(&t.Timer)
@@ -54,7 +56,7 @@ func (c *tcpConn) armLossTimer() {
 		c.lossReorder = false
 		q.timers.Cancel(&t.Timer)
 	}
-	if c.tlpOut || c.backoff > 0 || !c.rtt.HasSample() {
+	if c.tlpOut || !c.rtt.HasSample() {
 		q.timers.Cancel(&t.Timer)
 		return
 	}

@@ -165,3 +165,25 @@ func TestTCPRuleTailLossProbeCarriesFIN(t *testing.T) {
 	assert.Len(t, out[0].Payload, smss)
 	assert.True(t, out[0].FIN)
 }
+
+// After a retransmission timeout the sender goes back over the flight;
+// a SACK hole it meets then is not a new loss episode: the reordering
+// window waits for an ACK of new data, or cwnd would be cut twice.
+func TestTCPRuleNoReorderRecoveryAfterRTO(t *testing.T) {
+	h := newRuleHarness(t, false, Config{})
+	p, una, _ := tailOpen(t, h, 10, 8)
+	h.at(21 * time.Millisecond)
+	p.send("A", nil, sackOpt(segN(una, 9), segN(una, 10)))
+	h.at(27 * time.Millisecond)
+	dataSegs(t, p, una, "the reordering window ended: fast retransmit", 8)
+	h.at(221 * time.Millisecond)
+	dataSegs(t, p, una, "the RTO", 8)
+	h.at(222 * time.Millisecond)
+	p.send("A", nil, sackOpt(segN(una, 9), segN(una, 10)))
+	h.at(240 * time.Millisecond)
+	assert.Empty(t, p.segs())
+	tc := h.s.Counters().TCP
+	assert.Equal(t, uint64(1), tc.FastRetrans)
+	assert.Equal(t, uint64(1), tc.ReorderTimeouts)
+	assert.Equal(t, uint64(1), tc.RTOs)
+}
