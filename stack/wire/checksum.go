@@ -21,7 +21,9 @@ func Checksum(b []byte, initial uint16) uint16 {
 // word, and the folded result is swapped once. That and 64 bytes per
 // iteration make it run at close to memory speed.
 func Sum(b []byte, acc uint64) uint64 {
-	var le, carry uint64
+	le, n := sumVector(b)
+	b = b[n:]
+	var carry uint64
 	for len(b) >= 64 {
 		le, carry = bits.Add64(le, binary.LittleEndian.Uint64(b[0:8]), carry)
 		le, carry = bits.Add64(le, binary.LittleEndian.Uint64(b[8:16]), carry)
