@@ -7,7 +7,7 @@ FUZZPARALLEL ?=
 FUZZLOGS  ?=
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build build-dpdk demo test test-race test-dpdk test-short bench fuzz lint
+.PHONY: all build build-dpdk demo test test-race test-dpdk test-short bench bench-dpdk fuzz lint
 
 all: build
 
@@ -54,6 +54,12 @@ test-short:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	cd bench && $(GO) run ./cmd/compare
+
+# The DPDK backend's benchmarks on net_ring (root, libdpdk-dev): the
+# round trip through Alloc, Send, Recv and Release against the same loop
+# in C, and UDP echo and TCP bulk through the stack.
+bench-dpdk:
+	$(GO) test -tags dpdk -run '^$$' -bench . -benchmem ./dpdk/
 
 # Each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m), FUZZJOBS targets
 # at a time with FUZZPARALLEL workers each (make fuzz FUZZTIME=10m
