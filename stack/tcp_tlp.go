@@ -43,12 +43,11 @@ func (c *tcpConn) armLossTimer() {
 	if c.sb.Len() > 0 {
 		// A hole below SACKed data: it is lost unless it arrives within
 		// the reordering window (RFC 8985 §6.2 step 4: a quarter of the
-		// round trip, at most one). The window runs from the first SACK
-		// that showed it and is not pushed back by later ACKs.
+		// round trip). The window runs from the first SACK that showed
+		// it and is not pushed back by later ACKs.
 		if !t.Pending() || !c.lossReorder {
 			c.lossReorder = true
-			srtt := c.rtt.SRTT()
-			c.schedule(timerLoss, max(min(srtt/4, srtt), minReoWnd))
+			c.schedule(timerLoss, max(c.rtt.SRTT()/4, minReoWnd))
 		}
 		return
 	}
