@@ -88,13 +88,18 @@ func (n *simNet) close() {
 
 // dialManual opens a connection from a Manual stack without blocking.
 func dialManual(t testing.TB, s *Stack, remote netip.AddrPort) *tcpSock {
+	return dialManualFrom(t, s, 0, remote)
+}
+
+// dialManualFrom is dialManual from local port port (0: an ephemeral one).
+func dialManualFrom(t testing.TB, s *Stack, port uint16, remote netip.AddrPort) *tcpSock {
 	q := s.queues[0]
 	nh, ok := s.shared().lookup(remote.Addr())
 	require.True(t, ok)
 	sock := newTCPSock(s, q, "tcp", nil)
 	sock.nodelay = true
 	s.pollMu.Lock()
-	c, err := q.connect(sock, netip.AddrPortFrom(nh.src, 0), remote, nh)
+	c, err := q.connect(sock, netip.AddrPortFrom(nh.src, port), remote, nh)
 	s.pollMu.Unlock()
 	require.NoError(t, err)
 	sock.c, sock.laddr, sock.raddr = c, c.key.local, c.key.remote

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"io"
+	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -408,4 +409,49 @@ func TestTCPRuleKeepAliveLeavesTimeWait(t *testing.T) {
 		h.at(60 * time.Second)
 		assert.Equal(t, "none", stateOf(h, 40000), "2·MSL as ever")
 	})
+}
+
+// A client that reuses its port while the server, which closed first,
+// holds the old connection in TIME-WAIT gets the new connection at once
+// (RFC 6191): its timestamps go on from the old connection's, because the
+// offset is the tuple's, not drawn per connection. A random offset is
+// older half the time, and then the SYN is answered with an ACK, reset
+// and retransmitted a second later.
+func TestTCPTimeWaitReuseBetweenStacks(t *testing.T) {
+	n := newSimNet(t, 1, "", false, time.Millisecond)
+	defer n.close()
+	lnI, err := n.b.Listen("tcp", ":80")
+	require.NoError(t, err)
+	ln := lnI.(*tcpListener)
+	defer ln.Close()
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		// A millisecond at a time: step would jump to the next timer,
+		// which may be the end of TIME-WAIT.
+		for range 1000 {
+			if cond() {
+				return
+			}
+			now := n.clock.Now() + int64(time.Millisecond)
+			n.clock.Set(now)
+			n.a.Poll(now)
+			n.b.Poll(now)
+		}
+		t.Fatalf("never: %s", what)
+	}
+	const rounds = 8
+	for i := range rounds {
+		cl := dialManualFrom(t, n.a, 40000, netip.AddrPortFrom(addrB.Addr(), 80))
+		var srv *tcpSock
+		until("accepted", func() bool { srv = tryAccept(ln); return srv != nil })
+		require.NoError(t, srv.Close())
+		until("the server's FIN", cl.c.shRcvFin.Load)
+		require.NoError(t, cl.Close())
+		until("the client closed", func() bool { return tcpState(cl.c.shState.Load()) == stateClosed })
+		require.Equal(t, "TIME-WAIT", stateOf(&harness{s: n.b}, 40000), "round %d", i)
+		n.clock.Set(n.clock.Now() + int64(time.Second))
+	}
+	assert.Equal(t, uint64(rounds-1), n.b.Counters().TCP.TimeWaitReuses)
+	assert.Zero(t, n.b.Counters().TCP.PAWSDrops)
+	assert.Zero(t, n.a.Counters().TCP.RetransSegs, "no SYN waited for its retransmission")
 }

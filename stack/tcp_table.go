@@ -104,9 +104,10 @@ func (q *queue) initConn(c *tcpConn, key connKey, nh nextHop) {
 	c.keepIdle, c.keepIntvl, c.keepCnt = cfg.KeepAliveIdle, cfg.KeepAliveInterval, cfg.KeepAliveCount
 	c.rcvScale = windowScaleFor(cfg.RecvBuffer)
 	c.sndSize, c.rcvSize = cfg.SendBuffer, cfg.RecvBuffer
-	c.tsOffset = q.rng.Uint32()
+	tuple := isn.Tuple{Local: key.local, Remote: key.remote}
+	c.tsOffset = q.isn.TSOffset(tuple)
 	c.rtxTS = c.tsNow()
-	c.iss = q.isn.ISN(isn.Tuple{Local: key.local, Remote: key.remote}, q.now)
+	c.iss = q.isn.ISN(tuple, q.now)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
 	c.recover = c.iss
 }

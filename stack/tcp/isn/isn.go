@@ -78,9 +78,23 @@ func splitmix64(s *uint64) uint64 {
 // connections on one tuple get increasing numbers (RFC 9293 §3.4.1), and
 // other tuples' numbers cannot be predicted from outside.
 func (g Generator) ISN(t Tuple, now int64) seq.Value {
+	m := uint32(now / 4000)
+	return seq.Value(m + uint32(g.tupleHash(t)))
+}
+
+// TSOffset is what a connection on t adds to its millisecond clock to make
+// its TSvals (RFC 7323 §7.1): unpredictable from outside, and the same for
+// every connection on the tuple, so that a new connection's timestamps go
+// on from the last one's. A peer holding the old connection in TIME-WAIT
+// then takes the new SYN (RFC 6191) rather than dropping it as older (a
+// random offset per connection gets dropped half the time, and the SYN
+// waits a second for its retransmission).
+func (g Generator) TSOffset(t Tuple) uint32 { return uint32(g.tupleHash(t) >> 32) }
+
+// tupleHash is F of RFC 6528: the ISN takes its low 32 bits, TSOffset its
+// high ones.
+func (g Generator) tupleHash(t Tuple) uint64 {
 	var b [tupleLen]byte
 	putTuple(b[:], t)
-	f := SipHash24(g.isnKey[0], g.isnKey[1], b[:])
-	m := uint32(now / 4000)
-	return seq.Value(m + uint32(f))
+	return SipHash24(g.isnKey[0], g.isnKey[1], b[:])
 }

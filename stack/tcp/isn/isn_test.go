@@ -82,3 +82,15 @@ func TestISNDiffers(t *testing.T) {
 		})
 	}
 }
+
+// Every connection on a tuple gets the same timestamp offset, so its
+// TSvals go on from the last connection's; other tuples' offsets differ
+// and cannot be told from the ISN.
+func TestTSOffsetPerTuple(t *testing.T) {
+	g := New(7)
+	assert.Equal(t, g.TSOffset(tuple4), g.TSOffset(tuple4))
+	assert.Equal(t, New(7).TSOffset(tuple4), g.TSOffset(tuple4), "the same for the same secret")
+	assert.NotEqual(t, g.TSOffset(tuple4), g.TSOffset(tuple6))
+	assert.NotEqual(t, g.TSOffset(tuple4), New(8).TSOffset(tuple4))
+	assert.NotEqual(t, g.TSOffset(tuple4), uint32(g.ISN(tuple4, 0)), "other bits than the ISN's")
+}
