@@ -194,8 +194,9 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 	return d, nil
 }
 
-// dialTCP opens a connection and waits for the handshake.
-func (s *Stack) dialTCP(ctx context.Context, network string, local, remote netip.AddrPort, nh nextHop) (*tcpSock, error) {
+// startTCP opens a connection on a queue's loop: the SYN is sent, the
+// handshake is under way.
+func (s *Stack) startTCP(ctx context.Context, network string, local, remote netip.AddrPort, nh nextHop) (*tcpSock, error) {
 	q := s.pickQueue()
 	sock := newTCPSock(s, q, network, nil)
 	sock.nodelay = true // Go's default
@@ -211,11 +212,20 @@ func (s *Stack) dialTCP(ctx context.Context, network string, local, remote netip
 	if err != nil {
 		return nil, err
 	}
+	return sock, nil
+}
+
+// dialTCP opens a connection and waits for the handshake.
+func (s *Stack) dialTCP(ctx context.Context, network string, local, remote netip.AddrPort, nh nextHop) (*tcpSock, error) {
+	sock, err := s.startTCP(ctx, network, local, remote, nh)
+	if err != nil {
+		return nil, err
+	}
 	select {
 	case <-sock.estab:
 	case <-ctx.Done():
 		c := sock.c
-		q.post(func(q *queue) { c.destroy() })
+		sock.q.post(func(q *queue) { c.destroy() })
 		return nil, ctx.Err()
 	case <-s.closed:
 		return nil, errClosed

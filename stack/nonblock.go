@@ -57,19 +57,7 @@ func (s *Stack) StartDial(network, address string) (NonblockingConn, error) {
 	if !ok {
 		return nil, opErr(syscall.ENETUNREACH)
 	}
-	ra = withoutZone(ra)
-	q := s.pickQueue()
-	sock := newTCPSock(s, q, network, nil)
-	sock.nodelay = true
-	err = s.call(context.Background(), q, func(q *queue) error {
-		c, err := q.connect(sock, netip.AddrPortFrom(nh.src, 0), ra, nh)
-		if err != nil {
-			return err
-		}
-		sock.c = c
-		sock.laddr, sock.raddr = c.key.local, c.key.remote
-		return nil
-	})
+	sock, err := s.startTCP(context.Background(), network, netip.AddrPortFrom(nh.src, 0), withoutZone(ra), nh)
 	if err != nil {
 		return nil, opErr(err)
 	}
