@@ -99,18 +99,9 @@ func (d dpdkPort) configureHost(t testing.TB, hostAddr string) {
 // newDPDKNetns makes a namespace (IPv6 off) and returns it without ustack.
 func newDPDKNetns(t testing.TB) *netns {
 	t.Helper()
-	b := make([]byte, 3)
-	rand.Read(b)
-	name := "dk-" + hex.EncodeToString(b)
-	run(t, "ip", "netns", "add", name)
-	n := &netns{t: t, name: name, host: "10.77.0.1", ustack: "10.77.0.2"}
-	t.Cleanup(func() {
-		n.stop()
-		exec.Command("ip", "netns", "del", name).Run()
-	})
-	run(t, "ip", "netns", "exec", name, "ip", "link", "set", "lo", "up")
+	n := makeNetns(t, "dk-")
 	for _, k := range []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"} {
-		run(t, "ip", "netns", "exec", name, "sysctl", "-q", "-w", k)
+		run(t, "ip", "netns", "exec", n.name, "sysctl", "-q", "-w", k)
 	}
 	return n
 }
@@ -121,19 +112,7 @@ func newDPDKServe(t testing.TB, args ...string) (*netns, dpdkPort) {
 	t.Helper()
 	n := newDPDKNetns(t)
 	d := newDPDKPort(n.name)
-	full := append([]string{"netns", "exec", n.name, ustackBin, "serve"}, d.args(n.ustack+"/24")...)
-	n.stderr = &syncBuffer{}
-	n.cmd = exec.Command("ip", append(full, args...)...)
-	n.cmd.Stderr = n.stderr
-	n.cmd.Stdout = n.stderr
-	require.NoError(t, n.cmd.Start())
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(n.stderr.String(), "msg=ready") {
-		if time.Now().After(deadline) {
-			t.Fatalf("ustack serve --backend dpdk did not get ready:\n%s", n.stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	n.start(20*time.Second, append(append([]string{"serve"}, d.args(n.ustack+"/24")...), args...)...)
 	d.configureHost(t, n.host+"/24")
 	return n, d
 }

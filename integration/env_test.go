@@ -73,8 +73,6 @@ type netns struct {
 	stderr *syncBuffer
 }
 
-var nsCount int
-
 // newNetns makes a namespace and starts `ustack serve` in it with args.
 func newNetns(t testing.TB, args ...string) *netns {
 	t.Helper()
@@ -84,7 +82,16 @@ func newNetns(t testing.TB, args ...string) *netns {
 // newNetnsNamed is newNetns with the namespace's name starting with prefix.
 func newNetnsNamed(t testing.TB, prefix string, args ...string) *netns {
 	t.Helper()
-	nsCount++
+	n := makeNetns(t, prefix)
+	n.start(10*time.Second, append([]string{"serve", "--tap", "tap0",
+		"--host-addr", n.host + "/24", "--addr", n.ustack + "/24"}, args...)...)
+	return n
+}
+
+// makeNetns makes a namespace named prefix and six random hex digits, with
+// its loopback up, removed (and ustack stopped) when the test ends.
+func makeNetns(t testing.TB, prefix string) *netns {
+	t.Helper()
 	b := make([]byte, 3)
 	rand.Read(b)
 	name := prefix + hex.EncodeToString(b)
@@ -95,21 +102,20 @@ func newNetnsNamed(t testing.TB, prefix string, args ...string) *netns {
 		exec.Command("ip", "netns", "del", name).Run()
 	})
 	run(t, "ip", "netns", "exec", name, "ip", "link", "set", "lo", "up")
-	full := append([]string{"netns", "exec", name, ustackBin, "serve", "--tap", "tap0",
-		"--host-addr", n.host + "/24", "--addr", n.ustack + "/24"}, args...)
-	n.stderr = &syncBuffer{}
-	n.cmd = exec.Command("ip", full...)
-	n.cmd.Stderr = n.stderr
-	n.cmd.Stdout = n.stderr
-	require.NoError(t, n.cmd.Start())
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(n.stderr.String(), "msg=ready") {
-		if time.Now().After(deadline) {
-			t.Fatalf("ustack serve did not get ready:\n%s", n.stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	return n
+}
+
+// start runs ustack with args in the namespace, its output in n.stderr,
+// and waits up to ready (0: not at all) for its "ready" log line.
+func (n *netns) start(ready time.Duration, args ...string) {
+	n.t.Helper()
+	n.stderr = &syncBuffer{}
+	n.cmd = exec.Command("ip", append([]string{"netns", "exec", n.name, ustackBin}, args...)...)
+	n.cmd.Stdout, n.cmd.Stderr = n.stderr, n.stderr
+	require.NoError(n.t, n.cmd.Start())
+	if ready > 0 {
+		n.waitLog(`(msg=ready)`, ready)
+	}
 }
 
 // stop sends SIGTERM and expects a clean exit within the grace period.

@@ -43,10 +43,8 @@ func newV6Netns(t *testing.T) string {
 // startUstack runs ustack with args in namespace ns until the test ends.
 func startUstack(t *testing.T, ns string, args ...string) *netns {
 	t.Helper()
-	n := &netns{t: t, name: ns, stderr: &syncBuffer{}}
-	n.cmd = exec.Command("ip", append([]string{"netns", "exec", ns, ustackBin}, args...)...)
-	n.cmd.Stdout, n.cmd.Stderr = n.stderr, n.stderr
-	require.NoError(t, n.cmd.Start())
+	n := &netns{t: t, name: ns}
+	n.start(0, args...)
 	t.Cleanup(n.stop)
 	return n
 }
