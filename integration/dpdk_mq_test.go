@@ -3,13 +3,11 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -52,17 +50,8 @@ func TestDPDKMultiQueueGet(t *testing.T) {
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	args := append(append([]string{"netns", "exec", n.name, ustackBin, "get", "--queues", "2"}, d.args(n.ustack+"/24")...), "http://"+n.host+":8080/data")
-	cmd := exec.CommandContext(ctx, "ip", args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	d.configureHost(t, n.host+"/24")
-	err := cmd.Wait()
-	assertNoEALLeft(t, d)
-	require.NoError(t, err, out.String())
+	out, err := dpdkGet(t, n, d, "http://"+n.host+":8080/data", "--queues", "2")
+	require.NoError(t, err, out)
 	sum := sha256.Sum256(data)
-	assert.Contains(t, out.String(), "sha256 "+hex.EncodeToString(sum[:]))
+	assert.Contains(t, out, "sha256 "+hex.EncodeToString(sum[:]))
 }

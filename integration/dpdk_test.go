@@ -209,21 +209,7 @@ func TestDPDKGetFromLinuxServer(t *testing.T) {
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	get := func(path string) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		args := append(append([]string{"netns", "exec", n.name, ustackBin, "get"}, d.args(n.ustack+"/24")...), "http://"+n.host+":8080"+path)
-		cmd := exec.CommandContext(ctx, "ip", args...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		require.NoError(t, cmd.Start())
-		// The kernel side exists once the EAL made it; ustack's ARP and
-		// SYN retries cover the moments before it is configured.
-		d.configureHost(t, n.host+"/24")
-		err := cmd.Wait()
-		assertNoEALLeft(t, d)
-		return out.String(), err
-	}
+	get := func(path string) (string, error) { return dpdkGet(t, n, d, "http://"+n.host+":8080"+path) }
 	out, err := get("/data")
 	require.NoError(t, err, out)
 	sum := sha256.Sum256(data)
@@ -231,6 +217,26 @@ func TestDPDKGetFromLinuxServer(t *testing.T) {
 	assert.Contains(t, out, fmt.Sprintf("bytes %d", len(data)))
 	out, err = get("/missing")
 	require.Error(t, err, "a 404 is a failure:\n%s", out)
+}
+
+// dpdkGet runs `ustack get` with extra flags then url on port d from
+// namespace n, and returns its output and how it ended, having checked that
+// it left no EAL state behind.
+func dpdkGet(t *testing.T, n *netns, d dpdkPort, url string, extra ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := append(append(append([]string{"netns", "exec", n.name, ustackBin, "get"}, extra...), d.args(n.ustack+"/24")...), url)
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	// The kernel side exists once the EAL made it; ustack's ARP and SYN
+	// retries cover the moments before it is configured.
+	d.configureHost(t, n.host+"/24")
+	err := cmd.Wait()
+	assertNoEALLeft(t, d)
+	return out.String(), err
 }
 
 // Bad input: one line from ustack naming the problem, a non-zero exit and
