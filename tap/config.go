@@ -121,18 +121,8 @@ func (c *Config) fill() error {
 		return fmt.Errorf("tap %s: mac %v is not a 6-byte unicast address", c.Name, c.MAC)
 	}
 	c.MAC = append(net.HardwareAddr(nil), c.MAC...)
-	v4 := 0
-	for _, p := range c.HostAddrs {
-		switch {
-		case !p.IsValid():
-			return fmt.Errorf("tap %s: host address %v is not a prefix", c.Name, p)
-		case p.Addr().Zone() != "":
-			return fmt.Errorf("tap %s: host address %v has a zone", c.Name, p)
-		case p.Addr().Unmap().Is4():
-			if v4++; v4 > 1 {
-				return fmt.Errorf("tap %s: host address %v: a device takes one IPv4 host address", c.Name, p)
-			}
-		}
+	if err := CheckHostAddrs(c.HostAddrs); err != nil {
+		return fmt.Errorf("tap %s: %w", c.Name, err)
 	}
 	if c.DevicePath == "" {
 		c.DevicePath = DefaultDevicePath
@@ -179,4 +169,24 @@ func splitmix64(x uint64) uint64 {
 	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
 	x = (x ^ x>>27) * 0x94d049bb133111eb
 	return x ^ x>>31
+}
+
+// CheckHostAddrs says whether addrs can all be the kernel side's addresses
+// of one device (Config.HostAddrs): prefixes without a zone, at most one
+// of them IPv4.
+func CheckHostAddrs(addrs []netip.Prefix) error {
+	v4 := 0
+	for _, p := range addrs {
+		switch {
+		case !p.IsValid():
+			return fmt.Errorf("host address %v is not a prefix", p)
+		case p.Addr().Zone() != "":
+			return fmt.Errorf("host address %v has a zone", p)
+		case p.Addr().Unmap().Is4():
+			if v4++; v4 > 1 {
+				return fmt.Errorf("host address %v: a device takes one IPv4 host address", p)
+			}
+		}
+	}
+	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/ustack/ustack/backend"
@@ -225,9 +224,8 @@ func (f *stackFlags) validate() error {
 			return fmt.Errorf("--%s %d: want a positive count (or 0 for the default)", c.name, c.v)
 		}
 	}
-	if v4 := slices.IndexFunc(f.hostAddrs, func(p netip.Prefix) bool { return p.Addr().Unmap().Is4() }); v4 >= 0 &&
-		slices.ContainsFunc(f.hostAddrs[v4+1:], func(p netip.Prefix) bool { return p.Addr().Unmap().Is4() }) {
-		return fmt.Errorf("--host-addr %v: the TAP device takes one IPv4 host address (and any IPv6 ones)", f.hostAddrs)
+	if err := tap.CheckHostAddrs(f.hostAddrs); err != nil {
+		return fmt.Errorf("--host-addr: %w", err)
 	}
 	switch f.offload {
 	case "auto", "on", "off":
