@@ -278,14 +278,9 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 // is closed.
 func (q *queue) sendPlain(fs []*backend.Frame) (int, bool) {
 	maxLen := q.p.caps.MTU + 14
-	lo, hi := q.ranges[0].lo, q.ranges[0].hi
 	for i, f := range fs {
-		a := uintptr(unsafe.Pointer(f))
-		if a < lo || a >= hi || (a-lo)%mframeSize != 0 {
-			return 0, false // not one of the queue's first slab
-		}
-		mf := asM(f)
-		if !mf.plain(maxLen) || !f.LastRef() {
+		mf := own(q.ranges[:1], f) // one of the queue's first slab
+		if mf == nil || !mf.plain(maxLen) || !f.LastRef() {
 			return 0, false
 		}
 		mf.writeOne()
