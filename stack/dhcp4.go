@@ -496,23 +496,6 @@ func (s *Stack) WaitLease(ctx context.Context) ([]Lease, error) {
 	return slices.Clone(s.shared().leases), nil
 }
 
-// WaitAddresses waits until duplicate address detection (RFC 4862 §5.4)
-// has ended on the IPv6 addresses the stack started with, link-local and
-// static: until then they are tentative, no source for a connection, and
-// a dial to an IPv6 peer finds the network unreachable. It takes about a
-// second (IPv6Config.RetransTimer per DADTransmits). IPv4 addresses are
-// usable at once; a duplicate address counts as ended, unused.
-func (s *Stack) WaitAddresses(ctx context.Context) error {
-	select {
-	case <-s.queues[0].nd.settled:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.closed:
-		return errClosed
-	}
-}
-
 // Leases returns the DHCP leases in use.
 func (s *Stack) Leases() []Lease { return slices.Clone(s.shared().leases) }
 

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -205,6 +206,23 @@ func (nd *ndp) start() {
 	}
 	nd.leaseBound()
 	nd.addrsSettled()
+}
+
+// WaitAddresses waits until duplicate address detection (RFC 4862 §5.4)
+// has ended on the IPv6 addresses the stack started with, link-local and
+// static: until then they are tentative, no source for a connection, and
+// a dial to an IPv6 peer finds the network unreachable. It takes about a
+// second (IPv6Config.RetransTimer per DADTransmits). IPv4 addresses are
+// usable at once; a duplicate address counts as ended, unused.
+func (s *Stack) WaitAddresses(ctx context.Context) error {
+	select {
+	case <-s.queues[0].nd.settled:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closed:
+		return errClosed
+	}
 }
 
 // addrsSettled closes the channel WaitAddresses waits on once duplicate

@@ -26,15 +26,14 @@ const (
 )
 
 // armLossTimer arms, moves or cancels the loss timer after an ACK or new
-// data went out (c.lossRestart), and whenever the conditions change.
+// data went out (c.lossRestart), and whenever the conditions change. output
+// calls it in the states that send data.
 func (c *tcpConn) armLossTimer() {
 	q := c.q
 	t := &c.timers[timerLoss]
 	// After a timeout (backoff) the sender goes back over the whole
 	// flight anyway; the loss timer waits for an ACK of new data.
-	if q.s.cfg.TCP.DisableTLP || !c.sackOK || c.inRecovery || c.backoff > 0 || c.sndUna == c.sndMax ||
-		(c.state != stateEstablished && c.state != stateCloseWait && c.state != stateFinWait1 &&
-			c.state != stateClosing && c.state != stateLastAck) {
+	if q.s.cfg.TCP.DisableTLP || !c.sackOK || c.inRecovery || c.backoff > 0 || c.sndUna == c.sndMax {
 		q.timers.Cancel(&t.Timer)
 		return
 	}
