@@ -121,6 +121,14 @@ type Offloads struct {
 	// GRO: received frames may be coalesced TCP frames larger than the MTU,
 	// marked with GSO and GSOSize.
 	GRO bool
+	// SG: Send takes chains whose buffers are not the backend's (the
+	// stack's own memory, under an Owner of the stack's) and reads them
+	// where they are, as a virtio NIC gathers a packet from the guest's
+	// pages: the stack then sends TCP payload straight from its send
+	// buffer instead of copying it into a buffer of the backend's.
+	// Whoever holds such a frame reads it and releases it; it never writes
+	// to its bytes.
+	SG bool
 }
 
 // Caps describes a device.

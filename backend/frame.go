@@ -316,7 +316,8 @@ func (f *Frame) reset(off int) {
 
 // Init makes f a fresh single-buffer frame over store, owned by owner, with
 // its data window starting at headroom. Backends call it when they create or
-// recycle a buffer; it is not for the stack.
+// recycle a buffer, and so does the stack for frames over its own memory,
+// which it sends on a backend that offers Offloads.SG.
 func (f *Frame) Init(store []byte, headroom int, owner Owner) {
 	f.store = store
 	f.owner = owner

@@ -81,8 +81,11 @@ func (h *harness) in(ls ...gopacket.SerializableLayer) {
 	h.inRaw(buf.Bytes())
 }
 
-func (h *harness) inRaw(b []byte) {
-	h.fd.add(h.clock.Now(), append([]byte(nil), b...))
+func (h *harness) inRaw(b []byte) { h.inAs(b, feed{}) }
+
+// inAs feeds a raw frame delivered as how says.
+func (h *harness) inAs(b []byte, how feed) {
+	h.fd.addAs(h.clock.Now(), append([]byte(nil), b...), how)
 	h.poll()
 }
 

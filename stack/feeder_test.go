@@ -20,11 +20,20 @@ import (
 type feeder struct {
 	clock  backend.Clock
 	pool   *backend.Pool
+	small  *backend.Pool // buffers of ContiguousHeader bytes, for chains
 	mac    []byte
 	frames [][]byte
 	times  []int64
+	how    []feed
 	next   int
 	out    [][]byte
+}
+
+// feed is how the feeder delivers a frame: as a chain of the smallest
+// buffers a frame may have, and with the checksum state a device gave it.
+type feed struct {
+	chain bool
+	csum  backend.CsumState
 }
 
 func newFeeder(t testing.TB, clock backend.Clock, mbuf bool, mac []byte) *feeder {
@@ -32,12 +41,19 @@ func newFeeder(t testing.TB, clock backend.Clock, mbuf bool, mac []byte) *feeder
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &feeder{clock: clock, pool: pool, mac: mac}
+	small, err := backend.NewPool(backend.PoolConfig{Mbuf: true, DataRoom: backend.ContiguousHeader, Count: 8192, Poison: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &feeder{clock: clock, pool: pool, small: small, mac: mac}
 }
 
-func (f *feeder) add(at int64, frame []byte) {
+func (f *feeder) add(at int64, frame []byte) { f.addAs(at, frame, feed{}) }
+
+func (f *feeder) addAs(at int64, frame []byte, how feed) {
 	f.frames = append(f.frames, frame)
 	f.times = append(f.times, at)
+	f.how = append(f.how, how)
 }
 
 func (f *feeder) Caps() backend.Caps {
@@ -47,14 +63,19 @@ func (f *feeder) Caps() backend.Caps {
 func (f *feeder) Recv(_ int, frames []*backend.Frame) (int, error) {
 	n := 0
 	for n < len(frames) && f.next < len(f.frames) && f.times[f.next] <= f.clock.Now() {
-		b := f.frames[f.next]
+		b, how := f.frames[f.next], f.how[f.next]
 		f.next++
-		fr := f.pool.AllocOne(len(b))
+		pool := f.pool
+		if how.chain {
+			pool = f.small
+		}
+		fr := pool.AllocOne(len(b))
 		if fr == nil {
 			break
 		}
 		fr.SetLen(len(b))
 		fr.CopyFrom(b, 0)
+		fr.Csum = how.csum
 		frames[n] = fr
 		n++
 	}
@@ -82,7 +103,7 @@ func (f *feeder) Send(_ int, frames []*backend.Frame) (int, error) {
 
 func (f *feeder) Wait(int, int64) error { return nil }
 func (f *feeder) Wake(int)              {}
-func (f *feeder) Outstanding() int      { return f.pool.Outstanding() }
+func (f *feeder) Outstanding() int      { return f.pool.Outstanding() + f.small.Outstanding() }
 func (f *feeder) Close() error          { return nil }
 
 // findCorpus finds the shared captures: $USTACK_CORPUS or ../shared/corpus

@@ -8,6 +8,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/stack/wire"
 )
 
@@ -26,6 +27,12 @@ const (
 	// before it arrives, so that timers (reassembly, retransmission, TIME-
 	// WAIT) fire between frames.
 	frameLater
+	// frameChain delivers the frame as a chain of ContiguousHeader-byte
+	// buffers, so that chained input (gatherable, rxWrite) meets every
+	// mutation.
+	frameChain
+	// frameVerified marks the frame as checked and good by the device.
+	frameVerified
 )
 
 // FuzzStackFrames feeds a sequence of frames to a stack with IPv4 and IPv6
@@ -48,6 +55,7 @@ func FuzzStackFrames(f *testing.F) {
 		return frag4(peer4, our4, wire.IPProtoTCP, 1, 0, false, tcpHdr(peer4, our4, sport, 80, sq, ack, flags, opts, payload))
 	}
 	rel := byte(frameFixSums | frameRelative)
+	chained := rel | frameChain
 	syn := tcpHdr(peer4, our4, 40001, 80, 1, 0, wire.TCPFlagSYN, []byte{2, 4, 5, 0xb4}, make([]byte, 16))
 	syn6 := tcpHdr(peer6, our6, 40002, 80, 1, 0, wire.TCPFlagSYN, []byte{2, 4, 5, 0xb4}, make([]byte, 16))
 	for _, s := range [][]byte{
@@ -65,6 +73,10 @@ func FuzzStackFrames(f *testing.F) {
 			rec(frameFixSums, frag6(peer6, our6, wire.IPProtoTCP, 7, 24, false, syn6[24:]))),
 		cat(rec(frameFixSums, pkt6(peer6, our6, wire.IPProtoTCP, syn6))),
 		cat(rec(frameFixSums, frag4(peer4, our4, wire.IPProtoUDP, 8, 0, false, []byte{0, 9, 0, 53, 0, 12, 0, 0, 'q', 'u', 'e', 'r'}))),
+		cat(rec(chained, seg(40000, 0, 0, wire.TCPFlagACK|wire.TCPFlagPSH, nil, make([]byte, 1000))),
+			rec(chained|frameVerified, seg(40000, 1500, 0, wire.TCPFlagACK, nil, make([]byte, 700))),
+			rec(chained, seg(40000, 1000, 0, wire.TCPFlagACK, nil, make([]byte, 600)))),
+		cat(rec(frameFixSums|frameChain, pkt6(peer6, our6, wire.IPProtoTCP, syn6))),
 	} {
 		f.Add(s)
 	}
@@ -101,7 +113,11 @@ func FuzzStackFrames(f *testing.F) {
 			if len(b) >= 6 {
 				copy(b, ourMAC)
 			}
-			h.inRaw(b)
+			how := feed{chain: flags&frameChain != 0}
+			if flags&frameVerified != 0 {
+				how.csum = backend.CsumVerified
+			}
+			h.inAs(b, how)
 			require.LessOrEqual(t, q.reasm.Bytes()+q.reasm6.Bytes(), 2*(256<<10), "reassembly within its limit")
 			require.LessOrEqual(t, len(q.arp.entries), h.s.cfg.ARP.MaxEntries)
 		}

@@ -19,10 +19,12 @@ type iface struct {
 	mtu      int
 	loopback bool
 	// rxCsum and txCsum are the checksum offloads the stack uses; tso
-	// the segmentation limit (0: none).
+	// the segmentation limit (0: none); sg says TCP may send payload
+	// straight from its send rings (sg.go).
 	rxCsum bool
 	txCsum bool
 	tsoMax int
+	sg     bool
 }
 
 // addr4 is an interface's first IPv4 address, if it has one.

@@ -198,6 +198,11 @@ type ipv4Datagram struct {
 	// gsoSize, when set, lets a datagram larger than the MTU go out as one
 	// TSO frame of gsoSize-byte segments (TCP only).
 	gsoSize int
+	// pins, when set, say that payload and payload2 lie in a TCP send
+	// ring, from position pinPos on: on an interface with scatter-gather
+	// the frame may point into the ring rather than copy (sg.go).
+	pins   *sendPins
+	pinPos uint64
 	// csumOff is the offset of the transport checksum in hdr, or -1; the
 	// checksum covers the pseudo-header when pseudo is set (UDP, TCP) and
 	// only the message otherwise (ICMP). zeroIsNone: a computed 0 is sent
@@ -229,14 +234,18 @@ func (q *queue) output4(nh nextHop, d *ipv4Datagram) error {
 	id := q.ipID
 	tso := d.gsoSize > 0 && ifc.tsoMax >= wire.IPv4HeaderLen+l4len && ifc.txCsum
 	if wire.IPv4HeaderLen+l4len <= ifc.mtu || tso {
-		f := q.alloc(ifc, wire.EthernetHeaderLen+wire.IPv4HeaderLen+l4len)
-		if f == nil {
-			c.OutDiscards++
-			return nil
-		}
-		q.fillIPv4(f, ifc, d, id, 0, false, d.hdr, d.payload, l4len)
-		if len(d.payload2) > 0 {
-			f.CopyFrom(d.payload2, wire.EthernetHeaderLen+wire.IPv4HeaderLen+len(d.hdr)+len(d.payload))
+		f, k := q.sgFrame(ifc, d, wire.IPv4HeaderLen)
+		if f != nil {
+			q.fillIPv4(f, ifc, d, id, 0, false, d.hdr, d.payload[:k], l4len-len(d.hdr)-k)
+		} else {
+			if f = q.alloc(ifc, wire.EthernetHeaderLen+wire.IPv4HeaderLen+l4len); f == nil {
+				c.OutDiscards++
+				return nil
+			}
+			q.fillIPv4(f, ifc, d, id, 0, false, d.hdr, d.payload, len(d.payload2))
+			if len(d.payload2) > 0 {
+				f.CopyFrom(d.payload2, wire.EthernetHeaderLen+wire.IPv4HeaderLen+len(d.hdr)+len(d.payload))
+			}
 		}
 		if wire.IPv4HeaderLen+l4len > ifc.mtu {
 			f.GSO, f.GSOSize = backend.GSOTCPv4, uint16(d.gsoSize)
@@ -254,12 +263,10 @@ func (q *queue) output4(nh nextHop, d *ipv4Datagram) error {
 }
 
 // fillIPv4 writes Ethernet and IPv4 headers and then the transport bytes
-// hdr and payload into f. The destination MAC is filled later.
-func (q *queue) fillIPv4(f *backend.Frame, ifc *iface, d *ipv4Datagram, id uint16, off int, mf bool, hdr, payload []byte, l4len int) {
-	total := wire.EthernetHeaderLen + wire.IPv4HeaderLen + len(hdr) + len(payload)
-	if off == 0 && !mf {
-		total += len(d.payload2)
-	}
+// hdr and payload into f, sized for extra bytes more after them. The
+// destination MAC is filled later.
+func (q *queue) fillIPv4(f *backend.Frame, ifc *iface, d *ipv4Datagram, id uint16, off int, mf bool, hdr, payload []byte, extra int) {
+	total := wire.EthernetHeaderLen + wire.IPv4HeaderLen + len(hdr) + len(payload) + extra
 	f.SetLen(total)
 	b := f.Bytes()
 	eth := wire.Ethernet(b)
@@ -353,7 +360,7 @@ func (q *queue) fragment4(nh nextHop, d *ipv4Datagram, id uint16, l4len int) err
 			return nil
 		}
 		hdr, payload := sliceConcat(d.hdr, d.payload, off, n)
-		q.fillIPv4(f, ifc, d, id, off, off+n < l4len, hdr, payload, l4len)
+		q.fillIPv4(f, ifc, d, id, off, off+n < l4len, hdr, payload, 0)
 		c.FragCreates++
 		q.deliver(nh, d.dst, f)
 	}

@@ -3,11 +3,14 @@ package stack
 import (
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/stack/internal/reasm"
+	"github.com/ustack/ustack/stack/internal/ring"
 	"github.com/ustack/ustack/stack/internal/timer"
 	"github.com/ustack/ustack/stack/tcp/isn"
 	"github.com/ustack/ustack/stack/wire"
@@ -52,6 +55,9 @@ type queue struct {
 	one [1]*backend.Frame
 	tx  [][]*backend.Frame // per interface: frames to send this turn
 	lin []byte             // scratch: a chained frame made contiguous
+	// gather is the chain being received when lin holds only its
+	// headers (input, rxWrite).
+	gather *backend.Frame
 
 	// Scratch space for building packets and ring records.
 	l4hdr   [64]byte
@@ -75,6 +81,7 @@ type queue struct {
 	neighDirty bool
 
 	ready  readyList
+	sg     sgFrames // frames sent by reference (Offloads.SG)
 	cmdMu  sync.Mutex
 	cmds   []func(q *queue)
 	hasCmd atomic.Bool
@@ -158,10 +165,107 @@ func (q *queue) receive(ifc *iface, bursts int) {
 
 // input handles one received Ethernet frame.
 func (q *queue) input(ifc *iface, f *backend.Frame) {
-	b := f.Bytes()
-	if f.Next() != nil {
-		b = q.linearize(f)
+	if f.Next() == nil {
+		q.inputBytes(ifc, f, f.Bytes())
+		return
 	}
+	if !gatherable(f) {
+		q.inputBytes(ifc, f, q.linearize(f))
+		return
+	}
+	// Only TCP's data placement reads past the headers, and it reads
+	// from the chain (rxWrite): the payload is copied once, into the
+	// receive ring.
+	q.lin = append(q.lin[:0], f.Bytes()...)
+	q.lin = slices.Grow(q.lin, f.Len()-len(q.lin))[:f.Len()]
+	q.gather = f
+	q.inputBytes(ifc, f, q.lin)
+	q.gather = nil
+}
+
+// gatherable says whether f, a chain, is an unfragmented TCP segment
+// whose headers all lie in its first buffer and whose checksums are good:
+// the stack then reads nothing past its headers but the payload TCP places
+// in a receive ring. Checksums the device did not vouch for are checked
+// here, over the chain, and the frame is marked CsumVerified when they are
+// good; with a bad one the frame takes the ordinary path, which counts it.
+func gatherable(f *backend.Frame) bool {
+	h := f.Bytes()
+	if len(h) < wire.EthernetHeaderLen {
+		return false
+	}
+	var src, dst []byte
+	var proto uint8
+	l4, l4len := wire.EthernetHeaderLen, 0
+	switch wire.Ethernet(h).EtherType() {
+	case wire.EtherTypeIPv4:
+		ip := wire.IPv4(h[l4:])
+		if len(ip) < wire.IPv4HeaderLen || len(ip) < ip.HeaderLen() || ip.IsFragment() {
+			return false
+		}
+		if !verified(f) && !ip.VerifyChecksum() {
+			return false
+		}
+		src, dst, proto = ip.Src(), ip.Dst(), ip.Protocol()
+		l4len = int(ip.TotalLen()) - ip.HeaderLen()
+		l4 += ip.HeaderLen()
+	case wire.EtherTypeIPv6:
+		ip := wire.IPv6(h[l4:])
+		if len(ip) < wire.IPv6HeaderLen {
+			return false
+		}
+		src, dst, proto = ip.Src(), ip.Dst(), ip.NextHeader()
+		l4len = int(ip.PayloadLen())
+		l4 += wire.IPv6HeaderLen
+	default:
+		return false
+	}
+	if proto != wire.IPProtoTCP || len(h) < l4+wire.TCPHeaderLen || len(h) < l4+wire.TCP(h[l4:]).DataOffset() {
+		return false
+	}
+	if verified(f) {
+		return true
+	}
+	if f.Csum != backend.CsumNone || f.Len() != l4+l4len {
+		return false
+	}
+	if wire.Fold(frameSum(f, l4, wire.PseudoHeaderSum(src, dst, wire.IPProtoTCP, l4len))) != 0xffff {
+		return false
+	}
+	f.Csum = backend.CsumVerified
+	return true
+}
+
+// rxWrite writes data, a view into the packet being received, into rb at
+// off and returns how many bytes fit. For a chain made contiguous only as
+// far as its headers (gatherable), the bytes come from the chain.
+func (q *queue) rxWrite(rb *ring.Bytes, data []byte, off int) int {
+	f := q.gather
+	if f == nil || len(data) == 0 {
+		return rb.WriteAt(data, off)
+	}
+	// Where data lies in the packet: its distance from q.lin's start.
+	pos := int(uintptr(unsafe.Pointer(unsafe.SliceData(data))) - uintptr(unsafe.Pointer(unsafe.SliceData(q.lin))))
+	done := 0
+	for b := f; b != nil && done < len(data); b = b.Next() {
+		p := b.Bytes()
+		if pos >= len(p) {
+			pos -= len(p)
+			continue
+		}
+		p = p[pos:min(len(p), pos+len(data)-done)]
+		pos = 0
+		k := rb.WriteAt(p, off+done)
+		done += k
+		if k < len(p) {
+			break
+		}
+	}
+	return done
+}
+
+// inputBytes handles a received Ethernet frame f whose bytes are b.
+func (q *queue) inputBytes(ifc *iface, f *backend.Frame, b []byte) {
 	eth := wire.Ethernet(b)
 	if eth.Check() != nil {
 		q.counters.Link.InTruncated++

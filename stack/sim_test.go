@@ -84,6 +84,7 @@ func (n *simNet) close() {
 	require.NoError(n.t, n.b.Close())
 	require.Zero(n.t, n.ea.Outstanding(), "a's buffers")
 	require.Zero(n.t, n.eb.Outstanding(), "b's buffers")
+	require.Zero(n.t, n.a.Outstanding()+n.b.Outstanding(), "frames sent by reference, loopback buffers")
 }
 
 // dialManual opens a connection from a Manual stack without blocking.
@@ -117,17 +118,35 @@ func tryAccept(ln *tcpListener) *tcpSock {
 	return s
 }
 
-// simTransfer sends size bytes from a to b over faults and checks they
-// arrive intact, on virtual time; it returns the virtual time taken.
-func simTransfer(t testing.TB, seed uint64, spec string, mbuf bool, size int) time.Duration {
-	d, _ := simTransferStats(t, seed, spec, mbuf, size)
+// simLinks are the pipes transfers under faults run on: plain buffers;
+// DPDK-shaped chains of 2 KiB buffers; jumbo frames, which TCP sends by
+// reference from its send ring (Offloads.SG) and the receiver places from
+// the chain, so that every fault meets such frames; and virtio-like
+// offloads, where 64 KiB TSO frames go by reference too (the faults cut
+// them into segments of their own, as a NIC would).
+var simLinks = []struct {
+	name string
+	cfg  pipe.Config
+}{
+	{"plain", pipe.Config{}},
+	{"mbuf", pipe.Config{Mbuf: true}},
+	{"jumbo", pipe.Config{MTU: 9000}},
+	{"virtio", pipe.Config{Offloads: true}},
+}
+
+// simTransfer sends size bytes from a to b over faults on a pipe like link
+// and checks they arrive intact, on virtual time; it returns the virtual
+// time taken.
+func simTransfer(t testing.TB, seed uint64, spec string, link pipe.Config, size int) time.Duration {
+	d, _ := simTransferStats(t, seed, spec, link, size)
 	return d
 }
 
 // simTransferStats is simTransfer, also returning the sender's TCP
 // counters.
-func simTransferStats(t testing.TB, seed uint64, spec string, mbuf bool, size int) (time.Duration, TCPCounters) {
-	n := newSimNet(t, seed, spec, mbuf, time.Millisecond)
+func simTransferStats(t testing.TB, seed uint64, spec string, link pipe.Config, size int) (time.Duration, TCPCounters) {
+	link.Latency, link.Bandwidth, link.PoolSize = time.Millisecond, 1e9, 32768
+	n := newSimNetOn(t, seed, spec, link)
 	defer n.close()
 	lnI, err := n.b.Listen("tcp", ":80")
 	require.NoError(t, err)
@@ -214,11 +233,11 @@ func TestTCPTransfersUnderFaultsManySeeds(t *testing.T) {
 		seeds = 10
 	}
 	for _, lvl := range lossLevels {
-		for _, mbuf := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/mbuf=%v", lvl.name, mbuf), func(t *testing.T) {
+		for _, link := range simLinks {
+			t.Run(lvl.name+"/"+link.name, func(t *testing.T) {
 				t.Parallel()
 				for seed := uint64(1); seed <= uint64(seeds); seed++ {
-					simTransfer(t, seed, lvl.spec, mbuf, 1<<20)
+					simTransfer(t, seed, lvl.spec, link.cfg, 1<<20)
 				}
 			})
 		}
@@ -230,11 +249,11 @@ func TestTCPLargeTransfersUnderFaults(t *testing.T) {
 		t.Skip("64 MiB transfers: skipped with -short")
 	}
 	for _, lvl := range lossLevels {
-		for _, mbuf := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/mbuf=%v", lvl.name, mbuf), func(t *testing.T) {
+		for _, link := range simLinks {
+			t.Run(lvl.name+"/"+link.name, func(t *testing.T) {
 				t.Parallel()
 				for seed := uint64(1); seed <= 5; seed++ {
-					d := simTransfer(t, seed, lvl.spec, mbuf, 64<<20)
+					d := simTransfer(t, seed, lvl.spec, link.cfg, 64<<20)
 					t.Logf("seed %d: 64 MiB in %v of virtual time", seed, d)
 				}
 			})

@@ -83,6 +83,7 @@ func New(cfg Config) (*Stack, error) {
 		ifc.mac = wire.MAC(mac)
 		ifc.rxCsum = caps.Offloads.RxCsum
 		ifc.txCsum = caps.Offloads.TxCsum
+		ifc.sg = caps.Offloads.SG
 		if caps.Offloads.TSO {
 			ifc.tsoMax = caps.Offloads.TSOMax
 		}
@@ -365,9 +366,17 @@ func (s *Stack) Close() error {
 	return errors.Join(errs...)
 }
 
-// Outstanding is the number of buffers the stack's loopback holds; with
-// the backends' own counts it proves a stack released everything.
-func (s *Stack) Outstanding() int { return s.lo.be.Outstanding() }
+// Outstanding is the number of buffers the stack's loopback holds and of
+// frames it sent by reference (Offloads.SG) not yet released; with the
+// backends' own counts it proves a stack and its peers released
+// everything.
+func (s *Stack) Outstanding() int {
+	n := s.lo.be.Outstanding()
+	for _, q := range s.queues {
+		n += q.sg.outstanding()
+	}
+	return n
+}
 
 // errClosed is returned for operations on a closed stack.
 var errClosed = net.ErrClosed

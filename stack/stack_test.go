@@ -33,17 +33,15 @@ type pair struct {
 	ea, eb *pipe.End
 }
 
-// pipeModes runs test over a pipe in plain and mbuf-like mode, and checks
-// that every buffer is back when the stacks are closed.
+// pipeModes runs test over a pipe in plain, mbuf-like and virtio-like
+// mode, and checks that every buffer is back when the stacks are closed.
 func pipeModes(t *testing.T, cfg pipe.Config, test func(t *testing.T, p *pair)) {
-	for _, mbuf := range []bool{false, true} {
-		name := "plain"
-		if mbuf {
-			name = "mbuf"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, mode := range []string{"plain", "mbuf", "virtio"} {
+		t.Run(mode, func(t *testing.T) {
 			c := cfg
-			c.Mbuf = mbuf
+			// virtio: TSO and checksum offload; TCP sends by reference
+			// from its rings and places what arrives from the chains.
+			c.Mbuf, c.Offloads = mode == "mbuf", mode == "virtio"
 			p := newPair(t, c, nil)
 			test(t, p)
 			p.close(t)

@@ -91,6 +91,11 @@ type tcpConn struct {
 	// writes it and the loop sends from it.
 	sndBuf  atomic.Pointer[ring.Bytes]
 	sndSize int
+	// sndLag is how many acknowledged bytes the send ring still holds
+	// because frames sent by reference point into them (sg.go); pins
+	// are those frames' pins on the ring.
+	sndLag  int
+	pins    *sendPins
 	bufMem  int // TCP buffer memory reserved from the stack for the rings
 	finSent bool
 	finSeq  seq.Value // the FIN's sequence number, once sent

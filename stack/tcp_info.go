@@ -44,7 +44,7 @@ func (c *tcpConn) info() TCPInfo {
 		in.Cwnd, in.Ssthresh, in.Congestion = c.cc.Cwnd(), c.cc.Ssthresh(), c.cc.Name()
 	}
 	if sb := c.sndBuf.Load(); sb != nil {
-		in.SendQueue = sb.Len()
+		in.SendQueue = sb.Len() - c.sndLag
 	}
 	if rb := c.rcvBuf.Load(); rb != nil {
 		in.RecvQueue = rb.Len()

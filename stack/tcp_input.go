@@ -387,11 +387,9 @@ func (c *tcpConn) newAck(seg *segment, acked int) {
 	}
 	dataAcked := int(dataTo.Sub(seq.Max(prevUna, c.iss.Add(1))))
 	if sb := c.sndBuf.Load(); dataAcked > 0 && sb != nil {
-		sb.Discard(dataAcked)
+		c.sndLag += dataAcked
+		c.trimSent(sb)
 		c.bytesAcked += uint64(dataAcked)
-		if c.sock != nil {
-			c.sock.wakeWriter()
-		}
 	}
 	c.sndUna = seg.ack
 	if c.sndNxt.LessThan(c.sndUna) {
@@ -485,7 +483,7 @@ func (c *tcpConn) inputData(seg *segment) {
 			rb = ring.Get(c.rcvSize)
 			c.rcvBuf.Store(rb)
 		}
-		n := rb.WriteAt(data, off)
+		n := c.q.rxWrite(rb, data, off)
 		if n < len(data) {
 			// Beyond the window: keep what fits, the rest is the
 			// peer's to resend (RFC 9293 §3.10.7.4: trim to the window).

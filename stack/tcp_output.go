@@ -39,7 +39,7 @@ func (c *tcpConn) dataEnd() seq.Value {
 	if sb == nil {
 		return c.sndUna
 	}
-	return c.sndUna.Add(sb.Len())
+	return c.sndUna.Add(sb.Len() - c.sndLag)
 }
 
 // sendData sends new data and the FIN as the windows allow.
@@ -184,7 +184,7 @@ func (c *tcpConn) sendSegment(s seq.Value, n int, flags wire.TCPFlags) {
 	}
 	var a, b []byte
 	if n > 0 {
-		a, b = c.sndBuf.Load().Slices(int(s.Sub(c.sndUna)), n)
+		a, b = c.sndBuf.Load().Slices(int(s.Sub(c.sndUna))+c.sndLag, n)
 	}
 	fin := flags&wire.TCPFlagFIN != 0
 	c.emit(s, flags, &opts, a, b, n)
@@ -268,6 +268,11 @@ func (c *tcpConn) emit(s seq.Value, flags wire.TCPFlags, opts *wire.TCPOptions, 
 	}
 	if n > c.mss {
 		dg.gsoSize = c.mss
+	}
+	if n >= sgMinPayload && c.route.ifc.sg {
+		sb := c.sndBuf.Load()
+		dg.pins = c.pinsFor(sb)
+		dg.pinPos = sb.Pos() + uint64(c.sndLag) + uint64(s.Sub(c.sndUna))
 	}
 	q.output(c.route, &dg)
 }

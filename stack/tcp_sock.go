@@ -71,6 +71,10 @@ func (c *tcpConn) onReady(q *queue) {
 	if c.state == stateClosed {
 		return
 	}
+	if c.sndLag > 0 {
+		// A frame sent by reference was released: its bytes can go.
+		c.trimSent(c.sndBuf.Load())
+	}
 	if c.sock != nil && c.sock.wantFree.Load() == 0 && c.rcvBuf.Load() != nil {
 		// A read freed room: announce it if that moves the window enough.
 		old := c.rcvAdv
@@ -438,9 +442,13 @@ func (t *tcpSock) SetWriteBuffer(n int) error {
 			}
 			return
 		}
-		if !c.resizeBuffer(c.sndSize, max(n, sb.Len())) {
+		if !c.resizeBuffer(c.sndSize, max(n, sb.Len()-c.sndLag)) {
 			return
 		}
+		// Acknowledged bytes frames still point into stay in the old
+		// ring, which nobody writes again.
+		sb.Discard(c.sndLag)
+		c.sndLag = 0
 		nb := sb.Grown(n, 0)
 		c.sndSize = nb.Cap()
 		c.sndBuf.Store(nb)

@@ -282,9 +282,11 @@ func (c *tcpConn) releaseBuffers() {
 	}
 	c.q.s.bufMem.Add(-int64(c.bufMem))
 	c.bufMem = 0
-	if sb := c.sndBuf.Swap(nil); sb != nil {
+	if sb := c.sndBuf.Swap(nil); sb != nil && (c.pins == nil || c.pins.ring != sb || c.pins.used.Load() == 0) {
+		// A ring frames still point into is left to the collector.
 		ring.Put(sb)
 	}
+	c.sndLag = 0
 	if rb := c.rcvBuf.Swap(nil); rb != nil {
 		ring.Put(rb)
 	}

@@ -135,6 +135,9 @@ func newDevice(cfg *Config, name string, fds []int, vnet bool) (*Device, error) 
 	if vnet {
 		d.caps.Offloads = backend.Offloads{RxCsum: true, TxCsum: true, TSO: true, TSOMax: 65535, GRO: true}
 	}
+	// A chain is written with one writev, and segmented in software
+	// from where it lies: the stack's memory is as good as the pool's.
+	d.caps.Offloads.SG = true
 	if len(fds) > 1 {
 		// The kernel records the queue a flow last sent on (tun_flow_update)
 		// and sends that flow's frames back to it; until it has, by the

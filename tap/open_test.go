@@ -231,10 +231,10 @@ func TestOffloadModes(t *testing.T) {
 			assert.NoError(t, refused)
 			o := d.Caps().Offloads
 			if tc.fast {
-				assert.Equal(t, backend.Offloads{RxCsum: true, TxCsum: true, TSO: true, TSOMax: 65535, GRO: true}, o)
+				assert.Equal(t, backend.Offloads{RxCsum: true, TxCsum: true, TSO: true, TSOMax: 65535, GRO: true, SG: true}, o)
 				assert.NotZero(t, tunFlags(t, d.Caps().Name)&unix.IFF_VNET_HDR)
 			} else {
-				assert.Equal(t, backend.Offloads{}, o)
+				assert.Equal(t, backend.Offloads{SG: true}, o)
 				assert.Zero(t, tunFlags(t, d.Caps().Name)&unix.IFF_VNET_HDR)
 			}
 			assert.Equal(t, backend.SteerNone, d.Caps().Steering)
@@ -289,7 +289,7 @@ func TestFastPathFallback(t *testing.T) {
 	assert.False(t, fast)
 	assert.ErrorContains(t, refused, "vnet header fast path refused: TUNSETOFFLOAD")
 	assert.ErrorIs(t, refused, syscall.EINVAL)
-	assert.Equal(t, backend.Offloads{}, d.Caps().Offloads)
+	assert.Equal(t, backend.Offloads{SG: true}, d.Caps().Offloads)
 	assert.Zero(t, tunFlags(t, name)&unix.IFF_VNET_HDR, "reopened without the header")
 	require.NoError(t, d.Close())
 

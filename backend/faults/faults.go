@@ -63,12 +63,15 @@ type queue struct {
 	idx    int
 	inner  backend.Backend
 	txCsum bool // the inner device completes partial checksums
-	alloc  offload.BackendAllocator
-	rx, tx path
-	in     []*backend.Frame // frames from inner.Recv
-	out    []*backend.Frame // frames for inner.Send
-	segs   []*backend.Frame // segments of a GSO frame
-	one    [1]*backend.Frame
+	// gathers: the inner device carries frames in others' memory (a
+	// stack's send buffer): both ways, damage is done to a copy.
+	gathers bool
+	alloc   offload.BackendAllocator
+	rx, tx  path
+	in      []*backend.Frame // frames from inner.Recv
+	out     []*backend.Frame // frames for inner.Send
+	segs    []*backend.Frame // segments of a GSO frame
+	one     [1]*backend.Frame
 }
 
 // Wrap returns inner with the faults of spec injected. The seed selects the
@@ -86,15 +89,16 @@ func Wrap(inner backend.Backend, spec Spec, seed uint64, clock backend.Clock) (*
 	b.sched, _ = inner.(backend.Scheduler)
 	for i := range max(caps.Queues, 1) {
 		q := &queue{
-			idx:    i,
-			inner:  inner,
-			txCsum: caps.Offloads.TxCsum,
-			alloc:  offload.BackendAllocator{Backend: inner, Queue: i},
-			rx:     newPath(spec.Rx, true, seed, i),
-			tx:     newPath(spec.Tx, false, seed, i),
-			in:     make([]*backend.Frame, burst),
-			out:    make([]*backend.Frame, burst),
-			segs:   make([]*backend.Frame, burst),
+			idx:     i,
+			inner:   inner,
+			txCsum:  caps.Offloads.TxCsum,
+			gathers: caps.Offloads.SG,
+			alloc:   offload.BackendAllocator{Backend: inner, Queue: i},
+			rx:      newPath(spec.Rx, true, seed, i),
+			tx:      newPath(spec.Tx, false, seed, i),
+			in:      make([]*backend.Frame, burst),
+			out:     make([]*backend.Frame, burst),
+			segs:    make([]*backend.Frame, burst),
 		}
 		b.queues = append(b.queues, q)
 	}

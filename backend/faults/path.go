@@ -27,7 +27,9 @@ type DirStats struct {
 	// Reordered: frames held back behind the next one.
 	Reordered uint64
 	// Corrupted: frames with a bit flipped. Truncated: frames cut short.
-	Corrupted, Truncated uint64
+	// CorruptSkipped: corruptions not made because the frame's bytes were
+	// another's (Offloads.SG) and the backend had no buffer for a copy.
+	Corrupted, Truncated, CorruptSkipped uint64
 	// Delayed: frames held past the instant they were offered, by Delay or
 	// by the rate limit.
 	Delayed uint64
@@ -49,6 +51,7 @@ func (s *DirStats) add(o *DirStats) {
 	s.Reordered += o.Reordered
 	s.Corrupted += o.Corrupted
 	s.Truncated += o.Truncated
+	s.CorruptSkipped += o.CorruptSkipped
 	s.Delayed += o.Delayed
 	s.RateDropped += o.RateDropped
 	s.HoldDropped += o.HoldDropped
@@ -128,22 +131,43 @@ func (p *path) frame(q *queue, f *backend.Frame, now int64) {
 			p.stats.Duplicated++
 		}
 	}
-	p.damage(f)
+	f = p.damage(q, f)
 	p.reorder(f, now)
 	if dup != nil {
-		p.damage(dup)
+		dup = p.damage(q, dup)
 		p.reorder(dup, now)
 	}
 }
 
-// damage corrupts or truncates f, by chance.
-func (p *path) damage(f *backend.Frame) {
-	if p.roll(p.cfg.Corrupt) && p.corrupt(f) {
-		p.stats.Corrupted++
+// damage corrupts or truncates f, by chance, and returns the frame to pass
+// on. Truncation changes only the frame's length, never its bytes.
+func (p *path) damage(q *queue, f *backend.Frame) *backend.Frame {
+	if p.roll(p.cfg.Corrupt) {
+		f = p.corruptOwn(q, f)
 	}
 	if p.roll(p.cfg.Truncate) && p.truncate(f) {
 		p.stats.Truncated++
 	}
+	return f
+}
+
+// corruptOwn corrupts f, or, when f's bytes may be another's
+// (queue.gathers: a sender's, who sends them again), a copy of f that
+// takes its place; without a buffer for the copy, nothing.
+func (p *path) corruptOwn(q *queue, f *backend.Frame) *backend.Frame {
+	if q.gathers {
+		c := q.clone(f)
+		if c == nil {
+			p.stats.CorruptSkipped++
+			return f
+		}
+		backend.ReleaseOne(f)
+		f = c
+	}
+	if p.corrupt(f) {
+		p.stats.Corrupted++
+	}
+	return f
 }
 
 // corrupt flips one bit that a checksum covers: past the Ethernet header

@@ -159,6 +159,10 @@ func newEnd(cfg *Config, idx int, in, out *link) (*End, error) {
 	if cfg.Offloads {
 		e.caps.Offloads = backend.Offloads{RxCsum: true, TxCsum: true, TSO: true, TSOMax: TSOMax, GRO: true}
 	}
+	// The pipe carries frames by reference, whoever's memory they are
+	// in, as a virtio NIC gathers them from the guest's pages; but a pipe
+	// shaped like DPDK takes only its own buffers, as DPDK does.
+	e.caps.Offloads.SG = !cfg.Mbuf
 	if cfg.Queues > 1 {
 		e.caps.Steering = backend.SteerToeplitz
 		e.caps.ToeplitzKey = backend.DefaultToeplitzKey

@@ -101,6 +101,10 @@ func (r *Bytes) Peek(p []byte, off int) int {
 	return len(p)
 }
 
+// Pos is the consumer's position: the bytes ever consumed. The byte off
+// bytes past the head is at position Pos()+off until it is consumed.
+func (r *Bytes) Pos() uint64 { return r.head.Load() }
+
 // Discard consumes n bytes (at most Len). Consumer only.
 func (r *Bytes) Discard(n int) {
 	if l := r.Len(); n > l {
