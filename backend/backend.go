@@ -142,6 +142,10 @@ type Caps struct {
 	// BufSize is the data room of one buffer; frames longer than that are
 	// chains.
 	BufSize int
+	// Buffers is how many buffers the frames one queue receives come
+	// from, 0 when unknown or unbounded. The stack holds at most a quarter
+	// of them for data not yet read.
+	Buffers int
 	// Offloads the device performs.
 	Offloads Offloads
 	// BusyPoll: Wait returns at once while the queue is busy and each

@@ -292,6 +292,7 @@ func (p *Port) describe(rss bool, info *C.struct_rte_eth_dev_info) error {
 		MTU:      int(mtu),
 		Queues:   p.cfg.Queues,
 		BufSize:  p.dataRoom,
+		Buffers:  p.cfg.Mbufs,
 		BusyPoll: true,
 		Offloads: backend.Offloads{
 			RxCsum: p.rxCsum,

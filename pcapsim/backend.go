@@ -122,7 +122,7 @@ func New(r io.Reader, cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{cfg: cfg, pool: pool, rd: rd, wake: make(chan struct{}, 1)}
-	b.caps = backend.Caps{Name: "pcap", MAC: cfg.MAC, MTU: cfg.MTU, Queues: 1, BufSize: pool.BufSize()}
+	b.caps = backend.Caps{Name: "pcap", MAC: cfg.MAC, MTU: cfg.MTU, Queues: 1, BufSize: pool.BufSize(), Buffers: cfg.PoolSize}
 	// Read ahead one frame: it tells when the first arrives, and a
 	// pcapng file of an unsupported link type is refused here.
 	if err := b.advance(); err != nil {

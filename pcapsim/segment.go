@@ -91,7 +91,7 @@ func (l *Link) attach(mac net.HardwareAddr, poolSize int) (*port, error) {
 		return nil, fmt.Errorf("pcapsim: %w", err)
 	}
 	p := &port{link: l, pool: pool}
-	p.caps = backend.Caps{Name: "sim", MAC: mac, MTU: l.cfg.MTU, Queues: 1, BufSize: pool.BufSize()}
+	p.caps = backend.Caps{Name: "sim", MAC: mac, MTU: l.cfg.MTU, Queues: 1, BufSize: pool.BufSize(), Buffers: poolSize}
 	l.mu.Lock()
 	l.ports = append(l.ports, p)
 	l.mu.Unlock()

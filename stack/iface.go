@@ -25,6 +25,9 @@ type iface struct {
 	txCsum bool
 	tsoMax int
 	sg     bool
+	// holdMax bounds the buffers of this interface's frames a queue's
+	// connections hold received data in (tcp_hold.go).
+	holdMax int
 }
 
 // addr4 is an interface's first IPv4 address, if it has one.

@@ -23,8 +23,12 @@ type loFIFO struct {
 // loopbackMTU is the loopback interface's MTU, as Linux's lo.
 const loopbackMTU = 65536 - 14
 
+// loopbackBuffers is the size of the loopback's pool, which its queues
+// share.
+const loopbackBuffers = 4096
+
 func newLoopback(queues int) *loopback {
-	pool, _ := backend.NewPool(backend.PoolConfig{Count: 4096})
+	pool, _ := backend.NewPool(backend.PoolConfig{Count: loopbackBuffers})
 	return &loopback{pool: pool, queues: make([]loFIFO, queues)}
 }
 
@@ -35,6 +39,7 @@ func (l *loopback) Caps() backend.Caps {
 		MTU:      loopbackMTU,
 		Queues:   len(l.queues),
 		BufSize:  l.pool.BufSize(),
+		Buffers:  loopbackBuffers / len(l.queues),
 		Offloads: backend.Offloads{RxCsum: true, TxCsum: true},
 	}
 }

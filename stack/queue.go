@@ -81,7 +81,8 @@ type queue struct {
 	neighDirty bool
 
 	ready  readyList
-	sg     sgFrames // frames sent by reference (Offloads.SG)
+	sg     sgFrames     // frames sent by reference (Offloads.SG)
+	held   atomic.Int64 // buffers connections hold received data in (tcp_hold.go)
 	cmdMu  sync.Mutex
 	cmds   []func(q *queue)
 	hasCmd atomic.Bool

@@ -84,6 +84,7 @@ func New(cfg Config) (*Stack, error) {
 		ifc.rxCsum = caps.Offloads.RxCsum
 		ifc.txCsum = caps.Offloads.TxCsum
 		ifc.sg = caps.Offloads.SG
+		ifc.holdMax = holdLimit(caps.Buffers)
 		if caps.Offloads.TSO {
 			ifc.tsoMax = caps.Offloads.TSOMax
 		}
@@ -98,7 +99,9 @@ func New(cfg Config) (*Stack, error) {
 			return nil, fmt.Errorf("stack: interface %s has %d queues and %s %d: every interface needs as many", ifc.name, n, s.ifaces[0].name, nq)
 		}
 	}
-	s.lo = &iface{idx: len(s.ifaces), name: "lo", be: newLoopback(nq), mtu: loopbackMTU, loopback: true, rxCsum: true, txCsum: true}
+	lo := newLoopback(nq)
+	s.lo = &iface{idx: len(s.ifaces), name: "lo", be: lo, mtu: loopbackMTU, loopback: true, rxCsum: true, txCsum: true,
+		holdMax: holdLimit(lo.Caps().Buffers)}
 	s.lo.caps = s.lo.be.Caps()
 	// IPv6 addresses join the shared state once in use (ndp.publish).
 	addrs4 := make([][]netip.Prefix, len(addrs))

@@ -107,8 +107,11 @@ type tcpConn struct {
 	// the loop fills it and the application reads it.
 	rcvBuf  atomic.Pointer[ring.Bytes]
 	rcvSize int
-	ooo     oooQueue
-	finRcv  bool // a FIN was received in order: no more data
+	// held are frames whose bytes stand in rcvBuf uncopied (tcp_hold.go);
+	// shared, as the application reads them.
+	held   atomic.Pointer[rcvHeld]
+	ooo    oooQueue
+	finRcv bool // a FIN was received in order: no more data
 
 	// lastAckSent is the acknowledgment number we last sent: RFC 7323
 	// §4.3's Last.ACK.sent, which decides what updates TS.Recent.

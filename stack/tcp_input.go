@@ -483,7 +483,13 @@ func (c *tcpConn) inputData(seg *segment) {
 			rb = ring.Get(c.rcvSize)
 			c.rcvBuf.Store(rb)
 		}
-		n := c.q.rxWrite(rb, data, off)
+		n := -1
+		if off == 0 {
+			n = c.hold(rb, data)
+		}
+		if n < 0 {
+			n = c.q.rxWrite(rb, data, off)
+		}
 		if n < len(data) {
 			// Beyond the window: keep what fits, the rest is the
 			// peer's to resend (RFC 9293 §3.10.7.4: trim to the window).

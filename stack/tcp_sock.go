@@ -167,7 +167,12 @@ func (t *tcpSock) readSome(p []byte) int {
 	if rb == nil {
 		return 0
 	}
-	n := rb.Read(p)
+	var n int
+	if h := t.c.held.Load(); h != nil {
+		n = h.read(rb, p)
+	} else {
+		n = rb.Read(p)
+	}
 	if w := t.wantFree.Load(); n > 0 && w > 0 && int64(rb.Free()) >= w {
 		t.wantFree.Store(0)
 		t.push()

@@ -304,6 +304,8 @@ func (t *tcpTable) closeAll(q *queue) {
 		} else {
 			c.abort()
 		}
+		// The device's buffers go back with the stack, read or not.
+		c.dropHeld()
 		if c.sock != nil {
 			c.sock.wakeAll()
 		}

@@ -287,6 +287,7 @@ func (c *tcpConn) releaseBuffers() {
 		ring.Put(sb)
 	}
 	c.sndLag = 0
+	c.dropHeld()
 	if rb := c.rcvBuf.Swap(nil); rb != nil {
 		ring.Put(rb)
 	}

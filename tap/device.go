@@ -131,6 +131,7 @@ func newDevice(cfg *Config, name string, fds []int, vnet bool) (*Device, error) 
 		MTU:     link.mtu,
 		Queues:  len(fds),
 		BufSize: d.rxRoom,
+		Buffers: cfg.PoolSize / len(fds),
 	}
 	if vnet {
 		d.caps.Offloads = backend.Offloads{RxCsum: true, TxCsum: true, TSO: true, TSOMax: 65535, GRO: true}

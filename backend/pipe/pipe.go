@@ -155,6 +155,9 @@ func newEnd(cfg *Config, idx int, in, out *link) (*End, error) {
 		MTU:     cfg.MTU,
 		Queues:  cfg.Queues,
 		BufSize: pool.BufSize(),
+		// What arrives is the peer's, from a pool of the same size that
+		// its queues share.
+		Buffers: cfg.PoolSize / cfg.Queues,
 	}
 	if cfg.Offloads {
 		e.caps.Offloads = backend.Offloads{RxCsum: true, TxCsum: true, TSO: true, TSOMax: TSOMax, GRO: true}

@@ -105,6 +105,10 @@ func (r *Bytes) Peek(p []byte, off int) int {
 // bytes past the head is at position Pos()+off until it is consumed.
 func (r *Bytes) Pos() uint64 { return r.head.Load() }
 
+// End is the producer's position: the bytes ever published. The byte
+// WriteAt writes at offset 0 lands at position End().
+func (r *Bytes) End() uint64 { return r.tail.Load() }
+
 // Discard consumes n bytes (at most Len). Consumer only.
 func (r *Bytes) Discard(n int) {
 	if l := r.Len(); n > l {
@@ -153,16 +157,18 @@ func (r *Bytes) HeadToEnd() int { return len(r.buf) - int(r.head.Load()&r.mask) 
 func (r *Bytes) TailToEnd() int { return len(r.buf) - int(r.tail.Load()&r.mask) }
 
 // Grown returns a new ring of at least size bytes holding r's published
-// bytes and the ahead bytes written past them with WriteAt. Neither side
-// may use r meanwhile: the caller holds both still (a socket resized
-// between reads and writes).
+// bytes and the ahead bytes written past them with WriteAt, at the same
+// positions (Pos, End). Neither side may use r meanwhile: the caller holds
+// both still (a socket resized between reads and writes).
 func (r *Bytes) Grown(size, ahead int) *Bytes {
 	n := r.Len()
 	nr := New(max(size, n+ahead))
 	buf := make([]byte, n+ahead)
-	r.copyOut(buf, r.head.Load())
-	nr.copyIn(0, buf)
-	nr.tail.Store(uint64(n))
+	head := r.head.Load()
+	r.copyOut(buf, head)
+	nr.copyIn(head, buf)
+	nr.head.Store(head)
+	nr.tail.Store(head + uint64(n))
 	return nr
 }
 

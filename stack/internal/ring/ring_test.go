@@ -79,6 +79,8 @@ func TestRingGrownKeepsDataAndWriteAhead(t *testing.T) {
 	g := r.Grown(256, 8)
 	assert.Equal(t, 256, g.Cap())
 	assert.Equal(t, 20, g.Len())
+	assert.Equal(t, r.Pos(), g.Pos(), "positions carry over")
+	assert.Equal(t, r.End(), g.End())
 	out := make([]byte, 20)
 	g.Peek(out, 0)
 	assert.Equal(t, append(bytes.Repeat([]byte{1}, 10), "abcdefghij"...), out)

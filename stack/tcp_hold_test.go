@@ -1,0 +1,94 @@
+package stack
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/stack/wire"
+)
+
+// seg4 feeds the peer's segment carrying data[from:to] of the connection
+// whose first data byte is base, delivered as how says.
+func seg4(h *harness, p *tcpPeer, base uint32, data []byte, from, to int, how feed) {
+	b := frag4(peer4, our4, wire.IPProtoTCP, 1, 0, false,
+		tcpHdr(peer4, our4, 40000, 80, base+uint32(from), p.ack, wire.TCPFlagACK, nil, data[from:to]))
+	fixSums(b)
+	h.inAs(b, how)
+}
+
+// readAll reads what s has, until a Read would block.
+func readAll(t *testing.T, s *tcpSock) []byte {
+	var got []byte
+	for ringLen(s.c.rcvBuf.Load()) > 0 {
+		b, err := readNow(t, s, 3000)
+		require.NoError(t, err)
+		got = append(got, b...)
+	}
+	return got
+}
+
+// Large in-order segments are held, not copied, until read; small ones,
+// out-of-order ones and those past the queue's limit (a quarter of the
+// device's buffers) are copied; a read takes each from where it is, in
+// order, also after the receive buffer was resized; nothing is held once
+// read.
+func TestTCPHoldsLargeSegmentsUntilRead(t *testing.T) {
+	h := newRuleHarness(t, false, Config{})
+	p, _, s := estab(t, h)
+	h.s.ifaces[0].holdMax = holdLimit(12) // three held buffers at most
+	q := h.s.queues[0]
+	base := p.seq
+	data := randomBytes(9, 80000)
+	held := func() int64 { return q.held.Load() }
+
+	seg4(h, p, base, data, 0, 8000, feed{})
+	assert.EqualValues(t, 1, held(), "a large segment is held")
+	seg4(h, p, base, data, 8000, 8100, feed{})
+	seg4(h, p, base, data, 8200, 16000, feed{})
+	assert.EqualValues(t, 1, held(), "small and out-of-order segments are copied")
+	seg4(h, p, base, data, 8100, 8200, feed{})
+	seg4(h, p, base, data, 16000, 24000, feed{csum: backend.CsumVerified})
+	seg4(h, p, base, data, 24000, 32000, feed{})
+	assert.EqualValues(t, 3, held())
+	seg4(h, p, base, data, 32000, 40000, feed{})
+	assert.EqualValues(t, 3, held(), "past the limit, bytes are copied")
+
+	got := make([]byte, 0, len(data))
+	b, err := readNow(t, s, 5000)
+	require.NoError(t, err)
+	got = append(got, b...)
+	require.NoError(t, s.SetReadBuffer(1<<20))
+	h.poll()
+	got = append(got, readAll(t, s)...)
+	assert.Zero(t, held(), "what was read is let go")
+
+	h.s.ifaces[0].holdMax = holdUnbounded
+	seg4(h, p, base, data, 40000, 60000, feed{chain: true})
+	assert.Positive(t, held(), "a chained segment is held too")
+	seg4(h, p, base, data, 60000, 80000, feed{})
+	got = append(got, readAll(t, s)...)
+	assert.Equal(t, data, got)
+	assert.Zero(t, held())
+	p.seq = base + uint32(len(data))
+	stillHealthy(t, p, s)
+}
+
+// What the application has not read when the stack closes goes back to
+// the device, and a read after that finds no stale bytes.
+func TestTCPHeldDataGoesBackOnClose(t *testing.T) {
+	h := newRuleHarness(t, false, Config{})
+	p, _, s := estab(t, h)
+	data := randomBytes(10, 20000)
+	seg4(h, p, p.seq, data, 0, 10000, feed{})
+	seg4(h, p, p.seq, data, 10000, 20000, feed{chain: true})
+	require.Positive(t, h.s.queues[0].held.Load())
+	require.NoError(t, h.s.Close())
+	assert.Zero(t, h.s.queues[0].held.Load())
+	assert.Zero(t, h.fd.Outstanding(), "the held frames went back")
+	b := make([]byte, 100)
+	n, _ := s.Read(b)
+	assert.Zero(t, n, "no bytes of frames given back")
+}
