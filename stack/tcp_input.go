@@ -72,7 +72,7 @@ func (q *queue) tcpSegment(src, dst netip.Addr, check bool, b []byte) {
 		return
 	}
 	key := connKey{local: netip.AddrPortFrom(dst, t.DstPort()), remote: netip.AddrPortFrom(src, t.SrcPort())}
-	if conn := q.tcp.conns[key]; conn != nil {
+	if conn := q.tcp.lookup(key); conn != nil {
 		conn.input(seg)
 		return
 	}

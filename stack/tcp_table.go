@@ -17,7 +17,10 @@ import (
 // tcpTable is a queue's TCP state: connections by 4-tuple and listeners by
 // port.
 type tcpTable struct {
-	conns     map[connKey]*tcpConn
+	conns map[connKey]*tcpConn
+	// last is the connection the last segment was for: a burst is mostly
+	// one connection's, and comparing keys costs less than hashing one.
+	last      *tcpConn
 	listeners map[uint16][]*listenQueue
 	orphans   int
 	// cookieConn is the scratch connection a SYN-ACK with a cookie is
@@ -46,7 +49,22 @@ func (t *tcpTable) listener(local netip.AddrPort) *listenQueue {
 	return wild
 }
 
+// lookup finds the connection of key, or nil.
+func (t *tcpTable) lookup(key connKey) *tcpConn {
+	if c := t.last; c != nil && c.key == key {
+		return c
+	}
+	c := t.conns[key]
+	if c != nil {
+		t.last = c
+	}
+	return c
+}
+
 func (t *tcpTable) remove(c *tcpConn) {
+	if t.last == c {
+		t.last = nil
+	}
 	if t.conns[c.key] == c {
 		delete(t.conns, c.key)
 		if c.q.s.multiQueue() {
@@ -71,6 +89,7 @@ func (t *tcpTable) portInUse(local, remote netip.AddrPort) bool {
 // records the queue as its owner.
 func (q *queue) addConn(c *tcpConn) {
 	q.tcp.conns[c.key] = c
+	q.tcp.last = c
 	if q.s.multiQueue() {
 		q.s.flows.claim(c.key, q.id)
 	}
