@@ -283,10 +283,7 @@ func (q *queue) fillIPv4(f *backend.Frame, ifc *iface, d *ipv4Datagram, id uint1
 		Src:            d.src,
 		Dst:            d.dst,
 		PayloadLen:     total - wire.EthernetHeaderLen - wire.IPv4HeaderLen,
-	}.Emit(b[wire.EthernetHeaderLen:])
-	ip := wire.IPv4(b[wire.EthernetHeaderLen:])
-	ip.SetChecksum(0)
-	ip.SetChecksum(ip.ComputeChecksum())
+	}.Emit(b[wire.EthernetHeaderLen:]) // with the header checksum
 	start := wire.EthernetHeaderLen + wire.IPv4HeaderLen
 	f.CopyFrom(hdr, start)
 	f.CopyFrom(payload, start+len(hdr))

@@ -113,14 +113,19 @@ func (l *link) push(e *End, frames []*backend.Frame, now int64) (n int, drops, b
 	return n, drops, bytes, nil
 }
 
-// pop takes the frames of queue qi that are due at now.
-func (l *link) pop(qi int, frames []*backend.Frame, now int64) (n, bytes int, err error) {
+// pop takes the frames of queue qi that are due now; it reads the clock
+// only when there are frames.
+func (l *link) pop(qi int, frames []*backend.Frame, clock backend.Clock) (n, bytes int, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return 0, 0, backend.ErrClosed
 	}
 	q := l.queues[qi]
+	if q.size == 0 {
+		return 0, 0, nil
+	}
+	now := clock.Now()
 	for n < len(frames) && q.size > 0 {
 		e := q.ring[q.head]
 		if e.at > now {
@@ -154,21 +159,30 @@ func (l *link) next(qi int) (int64, bool) {
 }
 
 func (l *link) wait(qi int, deadline int64, clock backend.Clock) error {
+	q := l.queues[qi]
 	l.mu.Lock()
 	closed := l.closed
+	at, ok := int64(0), q.size > 0
+	if ok {
+		at = q.ring[q.head].at
+	}
 	l.mu.Unlock()
 	if closed {
 		return backend.ErrClosed
 	}
-	at, ok := l.next(qi)
 	now := clock.Now()
 	if ok && at <= now {
 		return nil
 	}
+	// Woken since the last Recv: no need for the timer.
+	select {
+	case <-q.wake:
+		return nil
+	default:
+	}
 	if !ok || (deadline != 0 && deadline < at) {
 		at = deadline
 	}
-	q := l.queues[qi]
 	if at == 0 {
 		<-q.wake
 		return nil

@@ -187,7 +187,7 @@ func (e *End) Recv(q int, frames []*backend.Frame) (int, error) {
 	if q < 0 || q >= len(e.in.queues) {
 		return 0, backend.ErrQueue
 	}
-	n, bytes, err := e.in.pop(q, frames, e.cfg.Clock.Now())
+	n, bytes, err := e.in.pop(q, frames, e.cfg.Clock)
 	st := &e.stats[q]
 	st.mu.Lock()
 	if n == 0 {
