@@ -15,9 +15,11 @@ import (
 )
 
 // tcpSock is the application's side of a TCP connection: net.Conn over the
-// connection's two rings. Reads and writes copy straight between the
-// application's buffers and the rings; the loop moves the rings' bytes to
-// and from the wire.
+// connection's two rings. Writes copy the application's bytes into the
+// send ring, which large segments are then sent from by reference (sg.go);
+// reads copy out of the receive ring, or out of the frames large segments
+// came in, which the loop held in the ring's place (tcp_hold.go). Either
+// way a byte is copied once between the application and the wire.
 type tcpSock struct {
 	s    *Stack
 	q    *queue
