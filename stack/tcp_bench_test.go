@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ustack/ustack/backend/pipe"
 )
 
 // bulkPair is an established connection between two Manual stacks on a
@@ -18,8 +20,8 @@ type bulkPair struct {
 	data    []byte
 }
 
-func newBulkPair(tb testing.TB, mbuf bool) *bulkPair {
-	return newBulkPairOn(tb, newSimNet(tb, 1, "", mbuf, 0))
+func newBulkPair(tb testing.TB, link pipe.Config) *bulkPair {
+	return newBulkPairOn(tb, newSimNetOn(tb, 1, "", link))
 }
 
 // newBulkPairOn is newBulkPair on the network n.
@@ -66,29 +68,28 @@ func (p *bulkPair) close() {
 	p.n.close()
 }
 
-// Steady-state bulk transfer allocates nothing per segment.
+// Steady-state bulk transfer allocates nothing per segment, on every kind
+// of link (with segments sent by reference and received frames held on
+// jumbo and virtio ones).
 func TestTCPBulkAllocatesNothingPerSegment(t *testing.T) {
-	for _, mbuf := range []bool{false, true} {
-		p := newBulkPair(t, mbuf)
+	for _, link := range simLinks {
+		p := newBulkPair(t, link.cfg)
 		p.pump(t, 8<<20) // past slow start
 		before := p.n.a.Counters().TCP.OutSegs
 		allocs := testing.AllocsPerRun(20, func() { p.pump(t, 1<<20) })
 		segs := float64(p.n.a.Counters().TCP.OutSegs-before) / 21
-		t.Logf("mbuf=%v: %.0f segments per MiB, %.2f allocations per MiB", mbuf, segs, allocs)
-		require.Zero(t, allocs, "allocations per MiB of bulk transfer")
+		t.Logf("%s: %.0f segments per MiB, %.2f allocations per MiB", link.name, segs, allocs)
+		require.Zero(t, allocs, "allocations per MiB of bulk transfer on %s", link.name)
 		p.close()
 	}
 }
 
 // BenchmarkTCPBulk reports bulk throughput between two stacks on one
-// goroutine (the CPU cost of both ends) over the pipe without offloads.
+// goroutine (the CPU cost of both ends) over each kind of pipe.
 func BenchmarkTCPBulk(b *testing.B) {
-	for _, mode := range []struct {
-		name string
-		mbuf bool
-	}{{"plain", false}, {"mbuf", true}} {
-		b.Run(mode.name, func(b *testing.B) {
-			p := newBulkPair(b, mode.mbuf)
+	for _, link := range simLinks {
+		b.Run(link.name, func(b *testing.B) {
+			p := newBulkPair(b, link.cfg)
 			p.pump(b, 8<<20)
 			const chunk = 1 << 20
 			b.SetBytes(chunk)
