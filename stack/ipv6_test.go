@@ -36,14 +36,10 @@ var fastIPv6 = IPv6Config{RetransTimer: 10 * time.Millisecond, StartDelay: -1, R
 
 // pipeModes6 is pipeModes for stacks with IPv6 addresses, once they are up.
 func pipeModes6(t *testing.T, cfg pipe.Config, test func(t *testing.T, p *pair)) {
-	for _, mbuf := range []bool{false, true} {
-		name := "plain"
-		if mbuf {
-			name = "mbuf"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, mode := range []string{"plain", "mbuf", "virtio"} {
+		t.Run(mode, func(t *testing.T) {
 			c := cfg
-			c.Mbuf = mbuf
+			c.Mbuf, c.Offloads = mode == "mbuf", mode == "virtio"
 			ea, eb, err := pipe.New(c)
 			require.NoError(t, err)
 			a, err := New(Config{Interfaces: []InterfaceConfig{{Backend: ea, Addrs: []netip.Prefix{addrA, addr6A}}}, Seed: 1, Logger: quietLogger(), IPv6: fastIPv6})
