@@ -170,22 +170,23 @@ func (o *sgFrames) chainExt(head *backend.Frame, p []byte) {
 
 // FreeChains implements backend.Owner.
 func (o *sgFrames) FreeChains(heads []*backend.Frame) {
-	o.mu.Lock()
 	for _, f := range heads {
-		o.free(f)
+		o.FreeChain(f)
 	}
-	o.mu.Unlock()
 }
 
-// FreeChain implements backend.Owner.
+// FreeChain implements backend.Owner. The pin goes after the lock: unpin
+// may wake the queue through its device, whatever locks that takes.
 func (o *sgFrames) FreeChain(head *backend.Frame) {
 	o.mu.Lock()
-	o.free(head)
+	p, slot := o.free(head)
 	o.mu.Unlock()
+	p.unpin(slot)
 }
 
-// free takes a chain back and unpins its bytes. Called with o.mu held.
-func (o *sgFrames) free(f *backend.Frame) {
+// free takes a chain back and returns the pin it held. Called with o.mu
+// held.
+func (o *sgFrames) free(f *backend.Frame) (*sendPins, int) {
 	for e := f.Next(); e != nil; {
 		next := e.Next()
 		e.Init(nil, 0, o) // forget the ring, so it can go
@@ -197,7 +198,7 @@ func (o *sgFrames) free(f *backend.Frame) {
 	h.pins = nil
 	o.heads = append(o.heads, h)
 	o.out--
-	p.unpin(h.slot)
+	return p, h.slot
 }
 
 // outstanding is the number of frames lent and not back.

@@ -328,8 +328,8 @@ func (d *Device) Send(q int, frames []*backend.Frame) (int, error) {
 		return 0, err
 	}
 	qu.mu.RLock()
-	defer qu.mu.RUnlock()
 	if d.closed.Load() {
+		qu.mu.RUnlock()
 		return 0, backend.ErrClosed
 	}
 	var pkts, bytes, drops int
@@ -343,6 +343,9 @@ func (d *Device) Send(q int, frames []*backend.Frame) (int, error) {
 		bytes += b
 		drops += dr
 	}
+	qu.mu.RUnlock()
+	// Released outside the lock: the owner of a frame in the stack's
+	// memory (Offloads.SG) may wake the queue, which takes it again.
 	backend.Release(frames[:n])
 	st := &qu.stats
 	if pkts > 0 {
