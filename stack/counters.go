@@ -238,5 +238,9 @@ type TCPCounters struct {
 	AbortOnClose      uint64
 	OrphanDrops       uint64
 	ConnLimitDrops    uint64 // connections refused by TCPConfig.MaxConnections
-	AbortOnMemory     uint64 // connections reset or refused by LimitsConfig.BufferMemory
+
+	SentByReference uint64 // segments sent from the send ring by reference (Offloads.SG)
+	HeldSegments    uint64 // received segments whose frames were kept until read, not copied
+	HoldCapped      uint64 // large segments copied: the queue held a quarter of the device's buffers
+	AbortOnMemory   uint64 // connections reset or refused by LimitsConfig.BufferMemory
 }

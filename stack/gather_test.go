@@ -130,6 +130,7 @@ func TestTCPSendByReferencePinsAckedBytes(t *testing.T) {
 	require.Equal(t, ringCap, len(got), "and all of it arrived and was acknowledged")
 	assert.Equal(t, ringCap, cl.c.sndLag, "yet the held frames keep it")
 	assert.Positive(t, a.Outstanding(), "frames sent by reference, held")
+	assert.Positive(t, a.Counters().TCP.SentByReference)
 
 	hold.release()
 	for sent < len(data) || len(got) < len(data) {

@@ -98,7 +98,11 @@ func (q *queue) sgFrame(ifc *iface, d *ipDatagram, l3 int) (f *backend.Frame, k 
 	if k < 0 || len(d.payload) < k {
 		return nil, 0
 	}
-	return q.sg.frame(d.pins, d.pinPos, d.payload[k:], d.payload2, q.id), k
+	f = q.sg.frame(d.pins, d.pinPos, d.payload[k:], d.payload2, q.id)
+	if f != nil {
+		q.counters.TCP.SentByReference++
+	}
+	return f, k
 }
 
 // sgFrames makes the frames a queue sends by reference and is their

@@ -91,7 +91,11 @@ func (c *tcpConn) hold(rb *ring.Bytes, data []byte) int {
 		c.held.Store(h)
 	}
 	bufs := f.Segments()
-	if h.tail.Load()-h.head.Load() == heldCap || q.held.Load()+int64(bufs) > int64(q.curIfc.holdMax) {
+	if h.tail.Load()-h.head.Load() == heldCap {
+		return -1
+	}
+	if q.held.Load()+int64(bufs) > int64(q.curIfc.holdMax) {
+		q.counters.TCP.HoldCapped++
 		return -1
 	}
 	n := min(len(data), rb.Free())
@@ -103,6 +107,7 @@ func (c *tcpConn) hold(rb *ring.Bytes, data []byte) int {
 	h.tail.Store(t + 1)
 	q.held.Add(int64(bufs))
 	q.taken = true
+	q.counters.TCP.HeldSegments++
 	return n
 }
 

@@ -55,6 +55,9 @@ func TestTCPHoldsLargeSegmentsUntilRead(t *testing.T) {
 	assert.EqualValues(t, 3, held())
 	seg4(h, p, base, data, 32000, 40000, feed{})
 	assert.EqualValues(t, 3, held(), "past the limit, bytes are copied")
+	tc := h.s.Counters().TCP
+	assert.EqualValues(t, 3, tc.HeldSegments)
+	assert.EqualValues(t, 1, tc.HoldCapped)
 
 	got := make([]byte, 0, len(data))
 	b, err := readNow(t, s, 5000)
