@@ -147,29 +147,24 @@ func (l *link) pop(qi int, frames []*backend.Frame, clock backend.Clock) (n, byt
 	return n, bytes, nil
 }
 
-// next is when the head of queue qi becomes due.
-func (l *link) next(qi int) (int64, bool) {
+// next is when the head of queue qi becomes due; ok is false when no
+// frame waits or the link is closed, which closed says.
+func (l *link) next(qi int) (at int64, ok, closed bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	q := l.queues[qi]
 	if l.closed || q.size == 0 {
-		return 0, false
+		return 0, false, l.closed
 	}
-	return q.ring[q.head].at, true
+	return q.ring[q.head].at, true, false
 }
 
 func (l *link) wait(qi int, deadline int64, clock backend.Clock) error {
-	q := l.queues[qi]
-	l.mu.Lock()
-	closed := l.closed
-	at, ok := int64(0), q.size > 0
-	if ok {
-		at = q.ring[q.head].at
-	}
-	l.mu.Unlock()
+	at, ok, closed := l.next(qi)
 	if closed {
 		return backend.ErrClosed
 	}
+	q := l.queues[qi]
 	now := clock.Now()
 	if ok && at <= now {
 		return nil

@@ -270,7 +270,8 @@ func (e *End) NextArrival(q int) (int64, bool) {
 	if q < 0 || q >= len(e.in.queues) {
 		return 0, false
 	}
-	return e.in.next(q)
+	at, ok, _ := e.in.next(q)
+	return at, ok
 }
 
 // Outstanding implements backend.Backend: buffers of this end's pool not
