@@ -234,19 +234,12 @@ func (q *queue) output4(nh nextHop, d *ipv4Datagram) error {
 	id := q.ipID
 	tso := d.gsoSize > 0 && ifc.tsoMax >= wire.IPv4HeaderLen+l4len && ifc.txCsum
 	if wire.IPv4HeaderLen+l4len <= ifc.mtu || tso {
-		f, k := q.sgFrame(ifc, d, wire.IPv4HeaderLen)
-		if f != nil {
-			q.fillIPv4(f, ifc, d, id, 0, false, d.hdr, d.payload[:k], l4len-len(d.hdr)-k)
-		} else {
-			if f = q.alloc(ifc, wire.EthernetHeaderLen+wire.IPv4HeaderLen+l4len); f == nil {
-				c.OutDiscards++
-				return nil
-			}
-			q.fillIPv4(f, ifc, d, id, 0, false, d.hdr, d.payload, len(d.payload2))
-			if len(d.payload2) > 0 {
-				f.CopyFrom(d.payload2, wire.EthernetHeaderLen+wire.IPv4HeaderLen+len(d.hdr)+len(d.payload))
-			}
+		f, payload, extra := q.l4Frame(ifc, d, wire.IPv4HeaderLen)
+		if f == nil {
+			c.OutDiscards++
+			return nil
 		}
+		q.fillIPv4(f, ifc, d, id, 0, false, d.hdr, payload, extra)
 		if wire.IPv4HeaderLen+l4len > ifc.mtu {
 			f.GSO, f.GSOSize = backend.GSOTCPv4, uint16(d.gsoSize)
 			f.L4Len = uint16(len(d.hdr))
@@ -260,6 +253,28 @@ func (q *queue) output4(nh nextHop, d *ipv4Datagram) error {
 		return errMsgSize
 	}
 	return q.fragment4(nh, d, id, l4len)
+}
+
+// l4Frame returns the frame for d, a datagram sent whole behind an l3-byte
+// IP header, with the bytes the IP fill does not copy already in it, and
+// what that fill is to copy after d.hdr and how many bytes follow. On an
+// interface that gathers, a datagram from a TCP send ring gets a head for
+// the headers and the payload's first bytes and windows onto the rest
+// (sgFrame); otherwise a buffer of the device's with d.payload2 copied in.
+// It returns nil when the device has no buffer.
+func (q *queue) l4Frame(ifc *iface, d *ipDatagram, l3 int) (f *backend.Frame, payload []byte, extra int) {
+	if f, k := q.sgFrame(ifc, d, l3); f != nil {
+		return f, d.payload[:k], len(d.payload) - k + len(d.payload2)
+	}
+	start := wire.EthernetHeaderLen + l3 + len(d.hdr) + len(d.payload)
+	if f = q.alloc(ifc, start+len(d.payload2)); f == nil {
+		return nil, nil, 0
+	}
+	if len(d.payload2) > 0 {
+		f.SetLen(start + len(d.payload2))
+		f.CopyFrom(d.payload2, start)
+	}
+	return f, d.payload, len(d.payload2)
 }
 
 // fillIPv4 writes Ethernet and IPv4 headers and then the transport bytes

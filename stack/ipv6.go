@@ -403,19 +403,12 @@ func (q *queue) output6(nh nextHop, d *ipDatagram) error {
 	}
 	tso := d.gsoSize > 0 && ifc.tsoMax >= wire.IPv6HeaderLen+l4len && ifc.txCsum
 	if wire.IPv6HeaderLen+l4len <= mtu || tso {
-		f, k := q.sgFrame(ifc, d, wire.IPv6HeaderLen)
-		if f != nil {
-			q.fillIPv6(f, ifc, d, nil, d.hdr, d.payload[:k], l4len-len(d.hdr)-k)
-		} else {
-			if f = q.alloc(ifc, wire.EthernetHeaderLen+wire.IPv6HeaderLen+l4len); f == nil {
-				c.OutDiscards++
-				return nil
-			}
-			q.fillIPv6(f, ifc, d, nil, d.hdr, d.payload, len(d.payload2))
-			if len(d.payload2) > 0 {
-				f.CopyFrom(d.payload2, wire.EthernetHeaderLen+wire.IPv6HeaderLen+len(d.hdr)+len(d.payload))
-			}
+		f, payload, extra := q.l4Frame(ifc, d, wire.IPv6HeaderLen)
+		if f == nil {
+			c.OutDiscards++
+			return nil
 		}
+		q.fillIPv6(f, ifc, d, nil, d.hdr, payload, extra)
 		if wire.IPv6HeaderLen+l4len > mtu {
 			f.GSO, f.GSOSize = backend.GSOTCPv6, uint16(d.gsoSize)
 			f.L4Len = uint16(len(d.hdr))
