@@ -245,8 +245,7 @@ func (q *queue) rxWrite(rb *ring.Bytes, data []byte, off int) int {
 	if f == nil || len(data) == 0 {
 		return rb.WriteAt(data, off)
 	}
-	// Where data lies in the packet: its distance from q.lin's start.
-	pos := int(uintptr(unsafe.Pointer(unsafe.SliceData(data))) - uintptr(unsafe.Pointer(unsafe.SliceData(q.lin))))
+	pos := offsetIn(q.lin, data)
 	done := 0
 	for b := f; b != nil && done < len(data); b = b.Next() {
 		p := b.Bytes()
@@ -263,6 +262,12 @@ func (q *queue) rxWrite(rb *ring.Bytes, data []byte, off int) int {
 		}
 	}
 	return done
+}
+
+// offsetIn is where data, a view into base however it was resliced,
+// starts in base.
+func offsetIn(base, data []byte) int {
+	return int(uintptr(unsafe.Pointer(unsafe.SliceData(data))) - uintptr(unsafe.Pointer(unsafe.SliceData(base))))
 }
 
 // inputBytes handles a received Ethernet frame f whose bytes are b.

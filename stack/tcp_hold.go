@@ -3,7 +3,6 @@ package stack
 import (
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/stack/internal/ring"
@@ -69,7 +68,7 @@ type rcvHeld struct {
 func (c *tcpConn) hold(rb *ring.Bytes, data []byte) int {
 	q := c.q
 	f := q.cur
-	if len(data) < holdMin || f == nil || q.taken || q.curIfc == nil {
+	if len(data) < holdMin || f == nil || q.taken {
 		return -1
 	}
 	var base []byte // the bytes data is a view into
@@ -81,7 +80,7 @@ func (c *tcpConn) hold(rb *ring.Bytes, data []byte) int {
 	default:
 		return -1
 	}
-	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(data))) - uintptr(unsafe.Pointer(unsafe.SliceData(base))))
+	off := offsetIn(base, data)
 	if off < 0 || off+len(data) > len(base) {
 		return -1
 	}
