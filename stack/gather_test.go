@@ -80,15 +80,9 @@ func TestTCPSendByReferencePinsAckedBytes(t *testing.T) {
 	ea, eb, err := pipe.New(pipe.Config{Offloads: true, Clock: clock, Latency: time.Millisecond})
 	require.NoError(t, err)
 	hold := &holder{Backend: ea}
-	cfg := func(be backend.Backend, p netip.Prefix) Config {
-		return Config{Interfaces: []InterfaceConfig{{Backend: be, Addrs: []netip.Prefix{p}}}, Seed: 1, Clock: clock, Manual: true, Logger: quietLogger()}
-	}
-	a, err := New(cfg(hold, addrA))
-	require.NoError(t, err)
-	b, err := New(cfg(eb, addrB))
-	require.NoError(t, err)
-	n := &simNet{t: t, clock: clock, a: a, b: b, ea: ea, eb: eb, fa: hold}
-	lnI, err := b.Listen("tcp", ":80")
+	n := newSimNetOver(t, 1, clock, ea, eb, hold)
+	a := n.a
+	lnI, err := n.b.Listen("tcp", ":80")
 	require.NoError(t, err)
 	ln := lnI.(*tcpListener)
 	cl := dialManual(t, a, netip.MustParseAddrPort("10.0.0.2:80"))

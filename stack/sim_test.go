@@ -41,6 +41,12 @@ func newSimNetOn(t testing.TB, seed uint64, spec string, pc pipe.Config) *simNet
 		fa, err = faults.Wrap(ea, sp, seed, clock)
 		require.NoError(t, err)
 	}
+	return newSimNetOver(t, seed, clock, ea, eb, fa)
+}
+
+// newSimNetOver is a simNet on the pipe ends ea and eb, with a's stack on
+// fa (ea, or something wrapped around it).
+func newSimNetOver(t testing.TB, seed uint64, clock *backend.VirtualClock, ea, eb *pipe.End, fa backend.Backend) *simNet {
 	cfg := func(be backend.Backend, p netip.Prefix, seed uint64) Config {
 		return Config{Interfaces: []InterfaceConfig{{Backend: be, Addrs: []netip.Prefix{p}}}, Seed: seed, Clock: clock, Manual: true, Logger: quietLogger()}
 	}
