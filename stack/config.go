@@ -189,10 +189,20 @@ type UDPConfig struct {
 
 // TCPConfig tunes TCP. Durations and sizes have Linux's defaults.
 type TCPConfig struct {
-	// SendBuffer and RecvBuffer are the default socket buffer sizes
-	// (default 256 KiB each).
+	// SendBuffer and RecvBuffer are the socket buffer sizes a connection
+	// starts with (default 256 KiB each).
 	SendBuffer int
 	RecvBuffer int
+	// SendBufferMax and RecvBufferMax bound buffer auto-tuning, which
+	// grows a connection's buffers while they limit it, as Linux's
+	// tcp_wmem and tcp_rmem maxima: the receive buffer to about twice
+	// what the application reads per round trip, the send buffer to
+	// twice what the peer's window and the congestion window let fly
+	// (default 4 MiB each, at most Limits.SocketBuffer; the size a
+	// connection starts with turns tuning off). A connection whose
+	// application set a size (SetReadBuffer, SetWriteBuffer) keeps it.
+	SendBufferMax int
+	RecvBufferMax int
 	// MinRTO and MaxRTO bound the retransmission timeout (RFC 6298 §2.4
 	// allows a lower minimum than 1 s; Linux uses 200 ms and 120 s).
 	MinRTO time.Duration

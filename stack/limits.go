@@ -51,6 +51,8 @@ func (c *Config) checkLimits() error {
 		{"tcp max orphans", c.TCP.MaxOrphans},
 		{"tcp send buffer", c.TCP.SendBuffer},
 		{"tcp recv buffer", c.TCP.RecvBuffer},
+		{"tcp send buffer max", c.TCP.SendBufferMax},
+		{"tcp recv buffer max", c.TCP.RecvBufferMax},
 		{"udp send buffer", c.UDP.SendBuffer},
 		{"udp recv buffer", c.UDP.RecvBuffer},
 		{"arp max entries", c.ARP.MaxEntries},
@@ -67,6 +69,10 @@ func (c *Config) checkLimits() error {
 	return nil
 }
 
+// defaultBufferMax is where buffer auto-tuning stops by default, as
+// Linux's tcp_wmem maximum.
+const defaultBufferMax = 4 << 20
+
 // fillLimits sets the defaults of the limits and checks that they agree
 // with each other; fill has set the other sections' defaults.
 func (c *Config) fillLimits() error {
@@ -75,13 +81,25 @@ func (c *Config) fillLimits() error {
 	l.SocketBuffer = defInt(l.SocketBuffer, 16<<20)
 	l.AcceptBacklog = defInt(l.AcceptBacklog, 4096)
 	l.LogInterval = defDuration(l.LogInterval, 10*time.Second)
+	t := &c.TCP
+	t.SendBufferMax = defInt(t.SendBufferMax, min(max(t.SendBuffer, defaultBufferMax), l.SocketBuffer))
+	t.RecvBufferMax = defInt(t.RecvBufferMax, min(max(t.RecvBuffer, defaultBufferMax), l.SocketBuffer))
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"tcp send buffer", c.TCP.SendBuffer}, {"tcp recv buffer", c.TCP.RecvBuffer}} {
+	}{
+		{"tcp send buffer", t.SendBuffer}, {"tcp recv buffer", t.RecvBuffer},
+		{"tcp send buffer max", t.SendBufferMax}, {"tcp recv buffer max", t.RecvBufferMax},
+	} {
 		if f.v > l.SocketBuffer {
 			return fmt.Errorf("stack: %s %d: above the socket buffer limit %d", f.name, f.v, l.SocketBuffer)
 		}
+	}
+	if t.SendBufferMax < t.SendBuffer {
+		return fmt.Errorf("stack: tcp send buffer max %d: below the send buffer %d", t.SendBufferMax, t.SendBuffer)
+	}
+	if t.RecvBufferMax < t.RecvBuffer {
+		return fmt.Errorf("stack: tcp recv buffer max %d: below the recv buffer %d", t.RecvBufferMax, t.RecvBuffer)
 	}
 	if c.TCP.SendBuffer+c.TCP.RecvBuffer > l.BufferMemory {
 		return fmt.Errorf("stack: limits buffer memory %d: below one connection's buffers (%d)", l.BufferMemory, c.TCP.SendBuffer+c.TCP.RecvBuffer)

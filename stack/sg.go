@@ -82,6 +82,9 @@ func (c *tcpConn) trimSent(sb *ring.Bytes) {
 	sb.Discard(n)
 	c.sndLag -= n
 	if c.sock != nil {
+		if c.sock.sndWaiting.Load() {
+			c.tuneSnd(sb)
+		}
 		c.sock.wakeWriter()
 	}
 }

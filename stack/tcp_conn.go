@@ -107,6 +107,7 @@ type tcpConn struct {
 	// the loop fills it and the application reads it.
 	rcvBuf  atomic.Pointer[ring.Bytes]
 	rcvSize int
+	tune    tcpTune
 	// held are frames whose bytes stand in rcvBuf uncopied (tcp_hold.go);
 	// shared, as the application reads them.
 	held   atomic.Pointer[rcvHeld]

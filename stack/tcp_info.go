@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/ustack/ustack/stack/internal/ring"
 )
 
 // TCPInfo describes a connection like Linux's TCP_INFO.
@@ -24,6 +26,8 @@ type TCPInfo struct {
 	Unacked        int // bytes in flight
 	SendQueue      int // bytes written and not yet acknowledged
 	RecvQueue      int // bytes received and not yet read
+	SendBuffer     int // the send buffer's size, as auto-tuning left it
+	RecvBuffer     int // the receive buffer's size
 	Congestion     string
 	SACK           bool
 	Timestamps     bool
@@ -43,11 +47,14 @@ func (c *tcpConn) info() TCPInfo {
 	if c.cc != nil {
 		in.Cwnd, in.Ssthresh, in.Congestion = c.cc.Cwnd(), c.cc.Ssthresh(), c.cc.Name()
 	}
+	in.SendBuffer, in.RecvBuffer = ring.Size(c.sndSize), ring.Size(c.rcvSize)
 	if sb := c.sndBuf.Load(); sb != nil {
 		in.SendQueue = sb.Len() - c.sndLag
+		in.SendBuffer = sb.Cap()
 	}
 	if rb := c.rcvBuf.Load(); rb != nil {
 		in.RecvQueue = rb.Len()
+		in.RecvBuffer = rb.Cap()
 	}
 	return in
 }

@@ -547,10 +547,12 @@ func (c *tcpConn) commit(n int) {
 	if n <= 0 {
 		return
 	}
-	c.rcvBuf.Load().Commit(n)
+	rb := c.rcvBuf.Load()
+	rb.Commit(n)
 	c.rcvNxt = c.rcvNxt.Add(n)
 	c.bytesRecv += uint64(n)
 	if c.sock != nil {
+		c.tuneRcv(rb)
 		c.sock.wakeReader()
 	}
 }

@@ -288,7 +288,7 @@ func TestTCPRuleActiveOpenSynOptionsAndRetransmission(t *testing.T) {
 		syn := p.one(t, "SYN")
 		assertSeg(t, syn, "S", syn.Seq, 0, "SYN")
 		assert.Equal(t, []byte{0x05, 0xb4}, optOf(syn, layers.TCPOptionKindMSS), "MSS 1460")
-		assert.Equal(t, []byte{3}, optOf(syn, layers.TCPOptionKindWindowScale), "65535<<3 covers 256 KiB")
+		assert.Equal(t, []byte{7}, optOf(syn, layers.TCPOptionKindWindowScale), "65535<<7 covers the 4 MiB the buffer may grow to")
 		assert.True(t, hasOpt(syn, layers.TCPOptionKindSACKPermitted))
 		ts0, ecr, ok := tsOf(syn)
 		require.True(t, ok)
@@ -498,7 +498,7 @@ func TestTCPRuleWindowScaleClampedTo14(t *testing.T) {
 		p := &tcpPeer{h: h, port: 40000, lport: 80, seq: peerISN}
 		p.sendW("S", 1000, nil, mssOpt(1460), wsOpt(15))
 		sa := p.one(t, "SYN-ACK")
-		assert.Equal(t, []byte{3}, optOf(sa, layers.TCPOptionKindWindowScale))
+		assert.Equal(t, []byte{7}, optOf(sa, layers.TCPOptionKindWindowScale))
 		in, ok := connTo(h, 40000)
 		require.True(t, ok)
 		assert.Equal(t, 1000, in.SendWindow, "the SYN's window is not scaled")
@@ -525,10 +525,10 @@ func TestTCPRuleWindowScaleNotAppliedToSyn(t *testing.T) {
 		assert.Equal(t, 3000, infoOf(t, s).SendWindow, "SYN-ACK window as is")
 		p.sendW("A", 3000, nil)
 		assert.Equal(t, 3000<<4, infoOf(t, s).SendWindow, "then scaled")
-		// Our windows after the SYN are scaled by 3: 256 KiB >> 3.
+		// Our windows after the SYN are scaled by 7: 256 KiB >> 7.
 		writeNow(t, h, s, []byte("x"))
 		d := p.one(t, "data")
-		assert.Equal(t, uint16(256<<10>>3), d.Window, "free space >> 3")
+		assert.Equal(t, uint16(256<<10>>7), d.Window, "free space >> 7")
 	})
 }
 
@@ -653,7 +653,7 @@ func TestTCPRuleSynCookies(t *testing.T) {
 			p := &tcpPeer{h: h, port: 40000, lport: 80, seq: peerISN}
 			p.send("S", nil, mssOpt(1460), wsOpt(7), sackPermOpt(), tsOpt(100, 0))
 			sa := p.one(t, "SYN-ACK")
-			assert.Equal(t, []byte{3}, optOf(sa, layers.TCPOptionKindWindowScale))
+			assert.Equal(t, []byte{7}, optOf(sa, layers.TCPOptionKindWindowScale))
 			assert.True(t, hasOpt(sa, layers.TCPOptionKindSACKPermitted))
 			v, ecr, ok := tsOf(sa)
 			require.True(t, ok)
@@ -673,7 +673,7 @@ func TestTCPRuleSynCookies(t *testing.T) {
 			h.at(5 * time.Millisecond)
 			writeNow(t, h, s, []byte("x"))
 			d := p.one(t, "data")
-			assert.Equal(t, uint16(256<<10>>3), d.Window, "our scale survived too")
+			assert.Equal(t, uint16(256<<10>>7), d.Window, "our scale survived too")
 			dv, e, _ := tsOf(d)
 			assert.Equal(t, uint32(101), e)
 			assert.Equal(t, v+5, dv, "our clock goes on from the SYN-ACK's, or the peer's PAWS drops it")

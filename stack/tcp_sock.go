@@ -38,8 +38,13 @@ type tcpSock struct {
 	// which the window the loop could advertise is worth an update: a
 	// read that frees that much tells the loop (see advertise).
 	wantFree atomic.Int64
-	nodelay  bool
-	rmu, wmu sync.Mutex
+	// growRcv and growSnd, when positive, are the sizes auto-tuning
+	// wants the rings grown to by the next Read or Write (tcp_tune.go);
+	// sndWaiting says Write waits for room in the send ring.
+	growRcv, growSnd atomic.Int64
+	sndWaiting       atomic.Bool
+	nodelay          bool
+	rmu, wmu         sync.Mutex
 	deadlines
 	closeOnce sync.Once
 	estabOnce sync.Once
@@ -130,6 +135,9 @@ func (t *tcpSock) Read(p []byte) (int, error) {
 		}
 		if len(p) == 0 {
 			return 0, nil
+		}
+		if g := t.growRcv.Swap(0); g > 0 {
+			t.resizeRcv(int(g), false)
 		}
 		// The end of the stream is read before the ring: the loop puts
 		// data in the ring before it publishes the FIN or the close
@@ -230,16 +238,22 @@ func (t *tcpSock) Write(p []byte) (int, error) {
 		if done == len(p) {
 			return done, nil
 		}
+		if g := t.growSnd.Swap(0); g > 0 {
+			t.resizeSnd(int(g), false)
+		}
 		if n := t.writeSome(p[done:]); n > 0 {
 			done += n
 			continue
 		}
+		t.sndWaiting.Store(true)
 		select {
 		case <-t.wWake:
 		case <-t.done:
 		case <-t.wdl.wait():
+			t.sndWaiting.Store(false)
 			return done, t.opError("write", os.ErrDeadlineExceeded)
 		}
+		t.sndWaiting.Store(false)
 	}
 }
 
@@ -397,10 +411,11 @@ func (t *tcpSock) SetLinger(sec int) error {
 	return t.setOpt(func(c *tcpConn) { c.linger = max(sec, -1) })
 }
 
-// SetReadBuffer sets the receive buffer size (SO_RCVBUF). It never
-// shrinks the buffer below what it holds or below the window already
-// advertised, and the window scale chosen at the handshake bounds how much
-// of a larger buffer can be advertised.
+// SetReadBuffer sets the receive buffer size (SO_RCVBUF) and turns its
+// auto-tuning off. It never shrinks the buffer below what it holds or
+// below the window already advertised, and the window scale chosen at the
+// handshake (for TCPConfig.RecvBufferMax) bounds how much of a larger
+// buffer can be advertised.
 func (t *tcpSock) SetReadBuffer(n int) error {
 	if n <= 0 {
 		return t.opError("set", syscall.EINVAL)
@@ -408,7 +423,19 @@ func (t *tcpSock) SetReadBuffer(n int) error {
 	n = min(n, t.s.cfg.Limits.SocketBuffer)
 	t.rmu.Lock()
 	defer t.rmu.Unlock()
+	return t.resizeRcv(n, true)
+}
+
+// resizeRcv makes the receive buffer n bytes: the application's choice
+// (app), which ends auto-tuning, or auto-tuning's, which gives way to it.
+// t.rmu is held, so Read does not use the ring meanwhile.
+func (t *tcpSock) resizeRcv(n int, app bool) error {
 	return t.setOpt(func(c *tcpConn) {
+		if app {
+			c.tune.rcvLocked = true
+		} else if c.tune.rcvLocked {
+			return
+		}
 		rb := c.rcvBuf.Load()
 		if rb == nil {
 			// Not made yet: it will be made at n, but never below the
@@ -429,11 +456,18 @@ func (t *tcpSock) SetReadBuffer(n int) error {
 		nb := rb.Grown(want, max(ahead, 0))
 		c.rcvSize = nb.Cap()
 		c.rcvBuf.Store(nb)
+		// A sender the window held learns of the room now.
+		old := c.rcvAdv
+		c.advertiseProbe()
+		if c.rcvAdv != old {
+			c.ackNow = true
+			c.q.ready.push(&c.readyNode)
+		}
 	})
 }
 
 // SetWriteBuffer sets the send buffer size (SO_SNDBUF), never below the
-// unacknowledged data it holds.
+// unacknowledged data it holds, and turns its auto-tuning off.
 func (t *tcpSock) SetWriteBuffer(n int) error {
 	if n <= 0 {
 		return t.opError("set", syscall.EINVAL)
@@ -441,7 +475,18 @@ func (t *tcpSock) SetWriteBuffer(n int) error {
 	n = min(n, t.s.cfg.Limits.SocketBuffer)
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
+	return t.resizeSnd(n, true)
+}
+
+// resizeSnd makes the send buffer n bytes, as resizeRcv does the receive
+// buffer. t.wmu is held, so Write does not use the ring meanwhile.
+func (t *tcpSock) resizeSnd(n int, app bool) error {
 	return t.setOpt(func(c *tcpConn) {
+		if app {
+			c.tune.sndLocked = true
+		} else if c.tune.sndLocked {
+			return
+		}
 		sb := c.sndBuf.Load()
 		if sb == nil {
 			if c.resizeBuffer(c.sndSize, n) {

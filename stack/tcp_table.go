@@ -121,7 +121,7 @@ func (q *queue) initConn(c *tcpConn, key connKey, nh nextHop) {
 	c.mss = 536
 	c.peerMSS = 536
 	c.keepIdle, c.keepIntvl, c.keepCnt = cfg.KeepAliveIdle, cfg.KeepAliveInterval, cfg.KeepAliveCount
-	c.rcvScale = windowScaleFor(cfg.RecvBuffer)
+	c.rcvScale = windowScaleFor(cfg.RecvBufferMax)
 	c.sndSize, c.rcvSize = cfg.SendBuffer, cfg.RecvBuffer
 	tuple := isn.Tuple{Local: key.local, Remote: key.remote}
 	c.tsOffset = q.isn.TSOffset(tuple)

@@ -70,10 +70,10 @@ func Write(w io.Writer, src Source) {
 	}
 	writeDeviceStats(w, src.Backends, names)
 	conns := src.Stack.Connections()
-	fmt.Fprintf(w, "# HELP ustack_tcp_connection_info TCP connections, like ss: state, addresses, rtt, cwnd, queues\n# TYPE ustack_tcp_connection_info gauge\n")
+	fmt.Fprintf(w, "# HELP ustack_tcp_connection_info TCP connections, like ss: state, addresses, rtt, cwnd, queues, buffer sizes\n# TYPE ustack_tcp_connection_info gauge\n")
 	for _, ci := range conns {
-		fmt.Fprintf(w, "ustack_tcp_connection_info{state=%q,local=%q,remote=%q,rtt_us=\"%d\",cwnd=\"%d\",send_queue=\"%d\",recv_queue=\"%d\"} 1\n",
-			ci.State, ci.Local.String(), ci.Remote.String(), ci.RTT.Microseconds(), ci.Cwnd, ci.SendQueue, ci.RecvQueue)
+		fmt.Fprintf(w, "ustack_tcp_connection_info{state=%q,local=%q,remote=%q,rtt_us=\"%d\",cwnd=\"%d\",send_queue=\"%d\",recv_queue=\"%d\",send_buffer=\"%d\",recv_buffer=\"%d\"} 1\n",
+			ci.State, ci.Local.String(), ci.Remote.String(), ci.RTT.Microseconds(), ci.Cwnd, ci.SendQueue, ci.RecvQueue, ci.SendBuffer, ci.RecvBuffer)
 	}
 }
 
