@@ -38,7 +38,10 @@ type tcpTune struct {
 }
 
 // initialSpace is what a receiver assumes the application reads per
-// round trip before it has measured: an initial window of data (RFC 6928).
+// round trip before it has measured: an initial window of segments (RFC
+// 6928), but at most half the buffer, since a reader the window holds
+// back reads at most a buffer per round trip and must still show that it
+// could take more (at a 64 KiB MSS ten segments are more than the buffer).
 const initialSpace = 10
 
 // tuneRcv runs when in-order data was published in rb. Once per round
@@ -60,7 +63,7 @@ func (c *tcpConn) tuneRcv(rb *ring.Bytes) {
 		t.rttSeq, t.rttAt = c.rcvNxt.Add(max(c.rcvWindow(), c.advMSS)), now
 	}
 	if t.space == 0 {
-		t.space = min(rb.Cap(), initialSpace*c.advMSS)
+		t.space = min(rb.Cap()/2, initialSpace*c.advMSS)
 		t.head, t.at = rb.Pos(), now
 		return
 	}

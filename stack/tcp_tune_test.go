@@ -2,6 +2,7 @@ package stack
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -85,7 +86,13 @@ func tunedTransfer(t *testing.T, p *pair, data []byte, set func(c *tcpSock), rea
 // frames sent by reference and frames held on the virtio link), and the
 // SYN's window scale covers the maximum.
 func TestTCPBuffersAutoTune(t *testing.T) {
-	pipeModes(t, pipe.Config{}, func(t *testing.T, p *pair) {
+	for _, mtu := range []int{1500, 65535} {
+		t.Run(fmt.Sprint(mtu), func(t *testing.T) { autoTune(t, mtu) })
+	}
+}
+
+func autoTune(t *testing.T, mtu int) {
+	pipeModes(t, pipe.Config{MTU: mtu}, func(t *testing.T, p *pair) {
 		cl, srv, wnd := tunedTransfer(t, p, randomBytes(3, 48<<20), func(*tcpSock) {}, nil)
 		assert.Greater(t, cl.SendBuffer, 256<<10, "the sender's buffer grew")
 		assert.LessOrEqual(t, cl.SendBuffer, 4<<20)
