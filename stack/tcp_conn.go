@@ -202,6 +202,9 @@ type tcpConn struct {
 	shState  atomic.Uint32 // tcpState, for the application's view
 	shErr    atomic.Int32  // errno that ended the connection
 	shRcvFin atomic.Bool   // the peer finished sending
+	// growRcv and growSnd, when positive, are the sizes auto-tuning
+	// wants the rings grown to by the next Read or Write (tcp_tune.go).
+	growRcv, growSnd atomic.Int64
 }
 
 func (c *tcpConn) setState(s tcpState) {

@@ -38,13 +38,10 @@ type tcpSock struct {
 	// which the window the loop could advertise is worth an update: a
 	// read that frees that much tells the loop (see advertise).
 	wantFree atomic.Int64
-	// growRcv and growSnd, when positive, are the sizes auto-tuning
-	// wants the rings grown to by the next Read or Write (tcp_tune.go);
-	// sndWaiting says Write waits for room in the send ring.
-	growRcv, growSnd atomic.Int64
-	sndWaiting       atomic.Bool
-	nodelay          bool
-	rmu, wmu         sync.Mutex
+	// sndWaiting says Write waits for room in the send ring (tcp_tune.go).
+	sndWaiting atomic.Bool
+	nodelay    bool
+	rmu, wmu   sync.Mutex
 	deadlines
 	closeOnce sync.Once
 	estabOnce sync.Once
@@ -136,7 +133,7 @@ func (t *tcpSock) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
-		if g := t.growRcv.Swap(0); g > 0 {
+		if g := t.c.growRcv.Swap(0); g > 0 {
 			t.resizeRcv(int(g), false)
 		}
 		// The end of the stream is read before the ring: the loop puts
@@ -238,7 +235,7 @@ func (t *tcpSock) Write(p []byte) (int, error) {
 		if done == len(p) {
 			return done, nil
 		}
-		if g := t.growSnd.Swap(0); g > 0 {
+		if g := t.c.growSnd.Swap(0); g > 0 {
 			t.resizeSnd(int(g), false)
 		}
 		if n := t.writeSome(p[done:]); n > 0 {

@@ -13,7 +13,7 @@ import (
 //
 // The loop decides and the application's side resizes: a ring can only
 // be replaced while neither side uses it, so the loop stores the size it
-// wants in the socket (growRcv, growSnd) and the next Read or Write,
+// wants in the connection (growRcv, growSnd) and the next Read or Write,
 // which holds the socket's read or write lock, has the loop swap the ring
 // as SetReadBuffer and SetWriteBuffer do.
 
@@ -82,7 +82,7 @@ func (c *tcpConn) tuneRcv(rb *ring.Bytes) {
 	want += 2 * int(int64(want)*int64(read-t.space)/int64(t.space))
 	t.space = read
 	if n := c.growTo(rb.Cap(), want, c.q.s.cfg.TCP.RecvBufferMax); n > 0 {
-		c.sock.growRcv.Store(int64(n))
+		c.growRcv.Store(int64(n))
 	}
 }
 
@@ -96,7 +96,7 @@ func (c *tcpConn) tuneSnd(sb *ring.Bytes) {
 	}
 	want := 2 * min(c.cc.Cwnd(), c.sndWnd)
 	if n := c.growTo(sb.Cap(), want, c.q.s.cfg.TCP.SendBufferMax); n > 0 {
-		c.sock.growSnd.Store(int64(n))
+		c.growSnd.Store(int64(n))
 	}
 }
 
