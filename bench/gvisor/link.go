@@ -1,6 +1,7 @@
 package gvisor
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -75,7 +76,7 @@ func newLink(mtu int, offload bool) (a, b *endpoint) {
 // loop delivers received frames to the stack, a batch per wake-up.
 func (e *endpoint) loop() {
 	defer close(e.done)
-	for range e.wake {
+	for e.await() {
 		e.mu.Lock()
 		batch := e.queue
 		e.queue = e.spare[:0]
@@ -96,6 +97,27 @@ func (e *endpoint) loop() {
 		}
 	}
 }
+
+// await waits for a wake-up as the ustack pipe's Wait does, so the two
+// links hand frames over alike: it yields the processor a few times
+// (waitYields) looking for one, then blocks. It reports false once the
+// link is closed.
+func (e *endpoint) await() bool {
+	for range waitYields {
+		select {
+		case _, ok := <-e.wake:
+			return ok
+		default:
+		}
+		runtime.Gosched()
+	}
+	_, ok := <-e.wake
+	return ok
+}
+
+// waitYields is the ustack pipe's: how many times a receive loop yields
+// before it blocks.
+const waitYields = 5
 
 // receive queues frames for this end's loop, dropping what does not fit.
 func (e *endpoint) receive(pkts []*stack.PacketBuffer) {
