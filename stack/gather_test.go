@@ -72,73 +72,111 @@ func (h *holder) release() {
 	h.held = h.held[:0]
 }
 
+// sgTransfer is a connection from a stack whose backend holds every frame
+// it sends (holder) to another, over a virtio-like pipe on a virtual clock.
+type sgTransfer struct {
+	n     *simNet
+	hold  *holder
+	ln    *tcpListener
+	cl    *tcpSock
+	srv   *tcpSock
+	data  []byte
+	sent  int
+	got   []byte
+	buf   []byte
+	setup func()
+}
+
+func newSGTransfer(t *testing.T, size int) *sgTransfer {
+	clock := backend.NewVirtualClock(t0)
+	ea, eb, err := pipe.New(pipe.Config{Offloads: true, Clock: clock, Latency: time.Millisecond})
+	require.NoError(t, err)
+	x := &sgTransfer{hold: &holder{Backend: ea}, data: randomBytes(3, size), buf: make([]byte, 64<<10)}
+	x.n = newSimNetOver(t, 1, clock, ea, eb, x.hold)
+	lnI, err := x.n.b.Listen("tcp", ":80")
+	require.NoError(t, err)
+	x.ln = lnI.(*tcpListener)
+	x.cl = dialManual(t, x.n.a, netip.MustParseAddrPort("10.0.0.2:80"))
+	return x
+}
+
+// run moves data until nothing more can happen; setup, when set, runs
+// once the connection is accepted, before any data.
+func (x *sgTransfer) run() {
+	for idle := 0; idle < 2; {
+		progress := false
+		if x.srv == nil {
+			if x.srv = tryAccept(x.ln); x.srv != nil && x.setup != nil {
+				x.setup()
+			}
+		}
+		if x.srv != nil && tcpState(x.cl.c.shState.Load()) >= stateEstablished && x.sent < len(x.data) {
+			w := x.cl.writeSome(x.data[x.sent:])
+			x.sent += w
+			progress = w > 0
+		}
+		for x.srv != nil {
+			r := x.srv.readSome(x.buf)
+			if r == 0 {
+				break
+			}
+			x.got = append(x.got, x.buf[:r]...)
+			progress = true
+		}
+		if x.n.step() || progress {
+			idle = 0
+		} else {
+			idle++
+		}
+	}
+}
+
+// finish releases the frames until all the data is across, then closes.
+func (x *sgTransfer) finish(t *testing.T) {
+	for x.sent < len(x.data) || len(x.got) < len(x.data) {
+		x.hold.release()
+		before := len(x.got)
+		x.run()
+		require.Greater(t, len(x.got), before, "releasing the frames let the writer go on")
+	}
+	assert.Equal(t, x.data, x.got)
+	require.NoError(t, x.cl.Close())
+	require.NoError(t, x.srv.Close())
+	for x.n.step() {
+		x.hold.release()
+	}
+	x.hold.release()
+	x.n.close()
+}
+
 // A segment sent by reference (Offloads.SG) keeps the bytes it points to
 // in the send ring, acknowledged or not, until the frame is released: the
 // writer waits for that room, and gets it when the last frame goes.
 func TestTCPSendByReferencePinsAckedBytes(t *testing.T) {
-	clock := backend.NewVirtualClock(t0)
-	ea, eb, err := pipe.New(pipe.Config{Offloads: true, Clock: clock, Latency: time.Millisecond})
-	require.NoError(t, err)
-	hold := &holder{Backend: ea}
-	n := newSimNetOver(t, 1, clock, ea, eb, hold)
-	a := n.a
-	lnI, err := n.b.Listen("tcp", ":80")
-	require.NoError(t, err)
-	ln := lnI.(*tcpListener)
-	cl := dialManual(t, a, netip.MustParseAddrPort("10.0.0.2:80"))
-	data := randomBytes(3, 1<<20)
-	var srv *tcpSock
-	var got []byte
-	sent := 0
-	buf := make([]byte, 64<<10)
-	// run moves data until nothing more can happen.
-	run := func() {
-		for idle := 0; idle < 2; {
-			progress := false
-			if srv == nil {
-				srv = tryAccept(ln)
-			}
-			if tcpState(cl.c.shState.Load()) >= stateEstablished && sent < len(data) {
-				w := cl.writeSome(data[sent:])
-				sent += w
-				progress = w > 0
-			}
-			for srv != nil {
-				r := srv.readSome(buf)
-				if r == 0 {
-					break
-				}
-				got = append(got, buf[:r]...)
-				progress = true
-			}
-			if n.step() || progress {
-				idle = 0
-			} else {
-				idle++
-			}
-		}
-	}
-	run()
-	ringCap := cl.c.sndBuf.Load().Cap()
-	require.Equal(t, ringCap, sent, "the writer filled the ring once")
-	require.Equal(t, ringCap, len(got), "and all of it arrived and was acknowledged")
-	assert.Equal(t, ringCap, cl.c.sndLag, "yet the held frames keep it")
-	assert.Positive(t, a.Outstanding(), "frames sent by reference, held")
-	assert.Positive(t, a.Counters().TCP.SentByReference)
+	x := newSGTransfer(t, 1<<20)
+	x.run()
+	ringCap := x.cl.c.sndBuf.Load().Cap()
+	require.Equal(t, ringCap, x.sent, "the writer filled the ring once")
+	require.Equal(t, ringCap, len(x.got), "and all of it arrived and was acknowledged")
+	assert.Equal(t, ringCap, x.cl.c.sndLag, "yet the held frames keep it")
+	assert.Positive(t, x.n.a.Outstanding(), "frames sent by reference, held")
+	assert.Positive(t, x.n.a.Counters().TCP.SentByReference)
+	x.finish(t)
+}
 
-	hold.release()
-	for sent < len(data) || len(got) < len(data) {
-		hold.release()
-		before := len(got)
-		run()
-		require.Greater(t, len(got), before, "releasing the frames let the writer go on")
+// A 4 MiB ring (the most tuning grows one to) full of TSO segments that
+// are all still held goes by reference to its end: a connection has a pin
+// for every 8 KiB of its ring, not 64 in all.
+func TestTCPSendByReferencePinsAWholeTunedRing(t *testing.T) {
+	x := newSGTransfer(t, 6<<20)
+	x.setup = func() {
+		require.NoError(t, x.cl.SetWriteBuffer(4<<20))
+		require.NoError(t, x.srv.SetReadBuffer(4<<20))
 	}
-	assert.Equal(t, data, got)
-	require.NoError(t, cl.Close())
-	require.NoError(t, srv.Close())
-	for n.step() {
-		hold.release()
-	}
-	hold.release()
-	n.close()
+	x.run()
+	require.Equal(t, 4<<20, x.sent, "the writer filled the ring once")
+	require.Equal(t, 4<<20, len(x.got))
+	segs := (4<<20 + x.cl.c.mss*44 - 1) / (x.cl.c.mss * 44) // TSO segments of 44 MSS
+	assert.GreaterOrEqual(t, x.n.a.Counters().TCP.SentByReference, uint64(segs), "every segment by reference")
+	x.finish(t)
 }

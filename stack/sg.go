@@ -25,9 +25,14 @@ import (
 // costs less than building and tracking the chain.
 const sgMinPayload = 4096
 
-// sgSlots is how many frames of one connection may pin its ring at once;
-// past that, segments are copied.
-const sgSlots = 64
+// pinSlots is how many frames of one connection may pin a send ring of
+// size bytes at once, past which segments are copied: enough for the
+// whole ring in segments of 8 KiB (so a tuned 4 MiB ring full of TSO
+// segments, or of jumbo frames, is sent by reference all through), in
+// words of 64, from 64 up to 1024.
+func pinSlots(size int) int {
+	return min(max((size/8192+63)&^63, 64), 1024)
+}
 
 // sendPins are the pins on a connection's send ring. The loop takes slots
 // and reads starts; whoever releases a frame frees its slot, from any
@@ -35,15 +40,15 @@ const sgSlots = 64
 type sendPins struct {
 	c       *tcpConn
 	ring    *ring.Bytes     // the ring the positions are in
-	used    atomic.Uint64   // a bit per slot taken
-	start   [sgSlots]uint64 // ring position of each slot's first byte (loop only)
+	used    []atomic.Uint64 // a bit per slot taken, 64 slots a word
+	start   []uint64        // ring position of each slot's first byte (loop only)
 	waiting atomic.Bool     // the loop holds acknowledged bytes for a pin
 }
 
 // unpin frees slot; the last pin holding acknowledged bytes back sends the
 // loop to drop them (onReady).
 func (p *sendPins) unpin(slot int) {
-	p.used.And(^(uint64(1) << slot))
+	p.used[slot>>6].And(^(uint64(1) << (slot & 63)))
 	if p.waiting.Load() {
 		c := p.c
 		c.q.ready.push(&c.readyNode)
@@ -51,11 +56,22 @@ func (p *sendPins) unpin(slot int) {
 	}
 }
 
+// pinned reports whether a frame still pins the ring.
+func (p *sendPins) pinned() bool {
+	for i := range p.used {
+		if p.used[i].Load() != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // pinsFor returns the pins on sb, made on the connection's first segment
 // sent by reference from it.
 func (c *tcpConn) pinsFor(sb *ring.Bytes) *sendPins {
 	if c.pins == nil || c.pins.ring != sb {
-		c.pins = &sendPins{c: c, ring: sb}
+		n := pinSlots(sb.Cap())
+		c.pins = &sendPins{c: c, ring: sb, used: make([]atomic.Uint64, n/64), start: make([]uint64, n)}
 	}
 	return c.pins
 }
@@ -64,13 +80,15 @@ func (c *tcpConn) pinsFor(sb *ring.Bytes) *sendPins {
 // up to the first byte a frame on its way still points into.
 func (c *tcpConn) trimSent(sb *ring.Bytes) {
 	n := c.sndLag
-	if p := c.pins; p != nil && p.ring == sb && p.used.Load() != 0 {
+	if p := c.pins; p != nil && p.ring == sb && p.pinned() {
 		// Waiting is announced before the pins are read, so a pin
 		// freed meanwhile either shows here or sees the flag.
 		p.waiting.Store(true)
 		head := sb.Pos()
-		for used := p.used.Load(); used != 0; used &= used - 1 {
-			n = min(n, int(p.start[bits.TrailingZeros64(used)]-head))
+		for w := range p.used {
+			for used := p.used[w].Load(); used != 0; used &= used - 1 {
+				n = min(n, int(p.start[w<<6|bits.TrailingZeros64(used)]-head))
+			}
 		}
 		if n == c.sndLag {
 			p.waiting.Store(false)
@@ -132,11 +150,16 @@ type sgHead struct {
 // rest of the payload, which starts at position pos of the ring p pins.
 // It returns nil when every pin slot is taken.
 func (o *sgFrames) frame(p *sendPins, pos uint64, a, b []byte, queue int) *backend.Frame {
-	used := p.used.Load()
-	if used == ^uint64(0) {
+	slot := -1
+	for w := range p.used {
+		if used := p.used[w].Load(); used != ^uint64(0) {
+			slot = w<<6 | bits.TrailingZeros64(^used)
+			break
+		}
+	}
+	if slot < 0 {
 		return nil
 	}
-	slot := bits.TrailingZeros64(^used)
 	p.start[slot] = pos
 	o.mu.Lock()
 	var h *sgHead
@@ -154,7 +177,7 @@ func (o *sgFrames) frame(p *sendPins, pos uint64, a, b []byte, queue int) *backe
 	o.chainExt(&h.f, b)
 	o.out++
 	o.mu.Unlock()
-	p.used.Or(1 << slot)
+	p.used[slot>>6].Or(1 << (slot & 63))
 	h.f.Queue = queue
 	return &h.f
 }

@@ -282,7 +282,7 @@ func (c *tcpConn) releaseBuffers() {
 	}
 	c.q.s.bufMem.Add(-int64(c.bufMem))
 	c.bufMem = 0
-	if sb := c.sndBuf.Swap(nil); sb != nil && (c.pins == nil || c.pins.ring != sb || c.pins.used.Load() == 0) {
+	if sb := c.sndBuf.Swap(nil); sb != nil && (c.pins == nil || c.pins.ring != sb || !c.pins.pinned()) {
 		// A ring frames still point into is left to the collector.
 		ring.Put(sb)
 	}
