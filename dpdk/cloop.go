@@ -8,7 +8,12 @@ package dpdk
 */
 import "C"
 
-import "unsafe"
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"github.com/ustack/ustack/backend"
+)
 
 // cLoop runs the C baseline of the round-trip benchmark on queue q
 // (us_bench_loop): rounds bursts of burst frames of size bytes, allocated,
@@ -68,6 +73,88 @@ func (p *Port) goFloor(q int, rounds int64, burst, size int) int64 {
 		for _, m := range qu.rx[:n] {
 			qu.fr[nfr] = m
 			nfr++
+		}
+	}
+	if nfr > 0 {
+		C.us_free_segs(&qu.fr[0], C.uint(nfr))
+	}
+	return got
+}
+
+// goTight is the least the Frame contract itself costs over goFloor: the
+// same rounds, but every mbuf allocated or received gets a backend.Frame
+// (InitData from a free list), the payload is written through SetLen and
+// Bytes, Send reads each frame's window into its mbuf and Take ends it,
+// and the received frames are taken and their mbufs queued for freeing;
+// none of the Backend's locking per call, counters, checks of foreign
+// frames or grouping by owner. The gap between it and goFloor is the
+// contract's (a Go struct per buffer, set up twice per round trip); the
+// gap between it and the Go backend, the backend's bookkeeping. Tests and
+// benchmarks only.
+func (p *Port) goTight(q int, rounds int64, burst, size int) int64 {
+	qu, err := p.queue(q)
+	if err != nil || burst > len(qu.al) || burst > len(qu.rx) || burst > len(qu.tx) {
+		return -1
+	}
+	qu.mu.Lock()
+	defer qu.mu.Unlock()
+	if qu.closed {
+		return -1
+	}
+	type tframe struct {
+		backend.Frame
+		m *C.struct_rte_mbuf
+	}
+	structs := make([]tframe, 2*burst)
+	free := make([]*tframe, 0, len(structs))
+	for i := range structs {
+		free = append(free, &structs[i])
+	}
+	frame := func(m *C.struct_rte_mbuf, n int) *tframe {
+		f := free[len(free)-1]
+		free = free[:len(free)-1]
+		f.InitData(unsafe.Slice((*byte)(m.buf_addr), int(m.buf_len)), int(m.data_off), n, qu)
+		f.m = m
+		return f
+	}
+	tx := make([]*tframe, burst)
+	var got int64
+	nfr := 0
+	for r := range rounds {
+		if C.us_alloc(caddr(qu.mp), caddr(&qu.al[0]), C.uint(burst), caddr(&qu.fr[0]), C.uint(nfr)) != 0 {
+			return -1
+		}
+		nfr = 0
+		for i, m := range qu.al[:burst] {
+			f := frame(m, 0)
+			f.SetLen(size)
+			binary.LittleEndian.PutUint64(f.Bytes(), uint64(r))
+			tx[i] = f
+		}
+		for i, f := range tx {
+			m, n := f.m, f.Len()
+			m.data_off = C.uint16_t(f.Headroom())
+			m.data_len = C.uint16_t(n)
+			m.pkt_len = C.uint32_t(n)
+			qu.tx[i] = m
+		}
+		sent := int(uint32(C.us_tx(qu.pid, qu.qid, caddr(&qu.tx[0]), 0, C.uint16_t(burst))) & 0xffff)
+		for i, f := range tx {
+			f.Take()
+			if i >= sent {
+				qu.fr[nfr] = f.m
+				nfr++
+			}
+			free = append(free, f)
+		}
+		n := int(C.us_rx(qu.pid, qu.qid, caddr(&qu.rx[0]), C.uint16_t(burst), 0, 0))
+		got += int64(n)
+		for _, m := range qu.rx[:n] {
+			f := frame(m, int(m.data_len))
+			f.Take()
+			qu.fr[nfr] = f.m
+			nfr++
+			free = append(free, f)
 		}
 	}
 	if nfr > 0 {
