@@ -33,6 +33,22 @@ func (p *Port) cLoop(q int, rounds int64, burst, size int) int64 {
 	return int64(C.us_bench_loop(qu.pid, qu.qid, qu.mp, C.int64_t(rounds), C.uint16_t(burst), C.uint16_t(size)))
 }
 
+// benchQueue returns queue q locked, for a loop of bursts of burst frames
+// on it, or nil when there is no such queue, it is closed, or its arrays
+// are shorter than a burst.
+func (p *Port) benchQueue(q, burst int) *queue {
+	qu, err := p.queue(q)
+	if err != nil || burst > len(qu.al) || burst > len(qu.rx) || burst > len(qu.tx) {
+		return nil
+	}
+	qu.mu.Lock()
+	if qu.closed {
+		qu.mu.Unlock()
+		return nil
+	}
+	return qu
+}
+
 // goFloor is the least a Go loop over the same C calls as Alloc, Send and
 // Recv can cost: rounds bursts of burst frames of size bytes, allocated
 // (freeing the last burst received in the same call, as Alloc does), each
@@ -41,15 +57,11 @@ func (p *Port) cLoop(q int, rounds int64, burst, size int) int64 {
 // received, or -1 when the pool ran dry. The gap between it and cLoop is
 // cgo's; the gap between it and the Go backend, the Frame layer's.
 func (p *Port) goFloor(q int, rounds int64, burst, size int) int64 {
-	qu, err := p.queue(q)
-	if err != nil || burst > len(qu.al) || burst > len(qu.rx) || burst > len(qu.tx) {
+	qu := p.benchQueue(q, burst)
+	if qu == nil {
 		return -1
 	}
-	qu.mu.Lock()
 	defer qu.mu.Unlock()
-	if qu.closed {
-		return -1
-	}
 	var got int64
 	nfr := 0
 	for r := range rounds {
@@ -92,15 +104,11 @@ func (p *Port) goFloor(q int, rounds int64, burst, size int) int64 {
 // gap between it and the Go backend, the backend's bookkeeping. Tests and
 // benchmarks only.
 func (p *Port) goTight(q int, rounds int64, burst, size int) int64 {
-	qu, err := p.queue(q)
-	if err != nil || burst > len(qu.al) || burst > len(qu.rx) || burst > len(qu.tx) {
+	qu := p.benchQueue(q, burst)
+	if qu == nil {
 		return -1
 	}
-	qu.mu.Lock()
 	defer qu.mu.Unlock()
-	if qu.closed {
-		return -1
-	}
 	type tframe struct {
 		backend.Frame
 		m *C.struct_rte_mbuf
