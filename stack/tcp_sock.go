@@ -133,8 +133,8 @@ func (t *tcpSock) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
-		if g := t.c.growRcv.Swap(0); g > 0 {
-			t.resizeRcv(int(g), false)
+		if t.c.growRcv.Load() > 0 {
+			t.resizeRcv(int(t.c.growRcv.Swap(0)), false)
 		}
 		// The end of the stream is read before the ring: the loop puts
 		// data in the ring before it publishes the FIN or the close
@@ -235,8 +235,8 @@ func (t *tcpSock) Write(p []byte) (int, error) {
 		if done == len(p) {
 			return done, nil
 		}
-		if g := t.c.growSnd.Swap(0); g > 0 {
-			t.resizeSnd(int(g), false)
+		if t.c.growSnd.Load() > 0 {
+			t.resizeSnd(int(t.c.growSnd.Swap(0)), false)
 		}
 		if n := t.writeSome(p[done:]); n > 0 {
 			done += n
