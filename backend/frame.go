@@ -1,5 +1,7 @@
 package backend
 
+import "unsafe"
+
 // Headroom is the space every buffer allocated for sending keeps in front of
 // its data, so the stack can prepend headers without copying.
 const Headroom = 128
@@ -344,9 +346,39 @@ func (f *Frame) Chain(b *Frame) {
 // run of frames with the same owner. Release reorders and clears fs: the
 // caller must not use its elements afterwards.
 func Release(fs []*Frame) {
+	if !releaseBurst(fs) {
+		releaseEach(fs)
+	}
+	clear(fs)
+}
+
+// releaseBurst releases fs in one call to their owner when every frame is
+// there, of one owner, and loses its last reference here: a device's
+// receive burst, the common case. It reports false, having changed
+// nothing, otherwise.
+func releaseBurst(fs []*Frame) bool {
+	if len(fs) == 0 || fs[0] == nil {
+		return len(fs) == 0
+	}
+	owner := fs[0].owner
+	for _, f := range fs {
+		if f == nil || f.refs != 1 || !sameOwner(f.owner, owner) {
+			return false
+		}
+	}
+	for _, f := range fs {
+		f.refs = 0
+	}
+	owner.FreeChains(fs)
+	return true
+}
+
+// releaseEach is Release for any mix of frames: it drops a reference of
+// each, gathers those whose last went at the front of fs, and hands them
+// to their owners a run at a time.
+func releaseEach(fs []*Frame) {
 	n := 0
-	for i, f := range fs {
-		fs[i] = nil
+	for _, f := range fs {
 		if f == nil {
 			continue
 		}
@@ -363,13 +395,21 @@ func Release(fs []*Frame) {
 	for start := 0; start < n; {
 		owner := fs[start].owner
 		end := start + 1
-		for end < n && fs[end].owner == owner {
+		for end < n && sameOwner(fs[end].owner, owner) {
 			end++
 		}
 		owner.FreeChains(fs[start:end])
-		clear(fs[start:end])
 		start = end
 	}
+}
+
+// sameOwner reports whether a and b are the same owner: the same dynamic
+// type and data word, without the runtime's general interface comparison.
+// Owners are pointers, for which that is equality; two equal owners of a
+// value type would count as different, which costs Release one more call.
+func sameOwner(a, b Owner) bool {
+	x, y := (*[2]unsafe.Pointer)(unsafe.Pointer(&a)), (*[2]unsafe.Pointer)(unsafe.Pointer(&b))
+	return x[0] == y[0] && x[1] == y[1]
 }
 
 // ReleaseOne releases a single frame.
