@@ -25,13 +25,14 @@ import (
 // costs less than building and tracking the chain.
 const sgMinPayload = 4096
 
-// pinSlots is how many frames of one connection may pin a send ring of
-// size bytes at once, past which segments are copied: enough for the
-// whole ring in segments of 8 KiB (so a tuned 4 MiB ring full of TSO
-// segments, or of jumbo frames, is sent by reference all through), in
-// words of 64, from 64 up to 1024.
-func pinSlots(size int) int {
-	return min(max((size/8192+63)&^63, 64), 1024)
+// frameSlots is how many frames of one connection may stand for bytes of
+// a ring of size bytes (a power of two) at once: frames sent by reference
+// pinning a send ring, frames held in a receive ring's place. Past that,
+// bytes are copied. Enough for the whole ring in segments of 8 KiB (so a
+// tuned 4 MiB ring full of TSO segments, or of jumbo frames, goes by
+// reference all through): a power of two from 64 up to 1024.
+func frameSlots(size int) int {
+	return min(max(size/8192, 64), 1024)
 }
 
 // sendPins are the pins on a connection's send ring. The loop takes slots
@@ -70,7 +71,7 @@ func (p *sendPins) pinned() bool {
 // sent by reference from it.
 func (c *tcpConn) pinsFor(sb *ring.Bytes) *sendPins {
 	if c.pins == nil || c.pins.ring != sb {
-		n := pinSlots(sb.Cap())
+		n := frameSlots(sb.Cap())
 		c.pins = &sendPins{c: c, ring: sb, used: make([]atomic.Uint64, n/64), start: make([]uint64, n)}
 	}
 	return c.pins

@@ -24,9 +24,6 @@ import (
 // less than holding the frame.
 const holdMin = 4096
 
-// heldCap is how many frames one connection holds at most.
-const heldCap = 64
-
 // holdUnbounded is how many buffers a queue holds when the device does not
 // say how many it has.
 const holdUnbounded = 1024
@@ -54,7 +51,8 @@ type heldSeg struct {
 // copies from a frame and the loop's when it lets go of them all (drop).
 type rcvHeld struct {
 	q          *queue
-	segs       [heldCap]heldSeg
+	segs       []heldSeg // frameSlots of the largest ring the connection may get
+	mask       uint64    // len(segs)-1
 	head, tail atomic.Uint64
 	mu         sync.Mutex
 	used       int  // bytes of the head segment read (reader, under mu)
@@ -86,11 +84,12 @@ func (c *tcpConn) hold(rb *ring.Bytes, data []byte) int {
 	}
 	h := c.held.Load()
 	if h == nil {
-		h = &rcvHeld{q: q}
+		n := frameSlots(max(rb.Cap(), ring.Size(q.s.cfg.TCP.RecvBufferMax)))
+		h = &rcvHeld{q: q, segs: make([]heldSeg, n), mask: uint64(n - 1)}
 		c.held.Store(h)
 	}
 	bufs := f.Segments()
-	if h.tail.Load()-h.head.Load() == heldCap {
+	if h.tail.Load()-h.head.Load() == uint64(len(h.segs)) {
 		return -1
 	}
 	if q.held.Load()+int64(bufs) > int64(q.curIfc.holdMax) {
@@ -102,7 +101,7 @@ func (c *tcpConn) hold(rb *ring.Bytes, data []byte) int {
 		return 0
 	}
 	t := h.tail.Load()
-	h.segs[t%heldCap] = heldSeg{f: f, pos: rb.End(), off: off, n: n, buf: bufs}
+	h.segs[t&h.mask] = heldSeg{f: f, pos: rb.End(), off: off, n: n, buf: bufs}
 	h.tail.Store(t + 1)
 	q.held.Add(int64(bufs))
 	q.taken = true
@@ -138,7 +137,7 @@ func (h *rcvHeld) read(rb *ring.Bytes, p []byte) int {
 			done += rb.Read(p[done : done+want])
 			break
 		}
-		s := &h.segs[head%heldCap]
+		s := &h.segs[head&h.mask]
 		at := s.pos + uint64(h.used)
 		if pos := rb.Pos(); pos != at {
 			// Copied bytes before the held stretch.
@@ -173,6 +172,6 @@ func (h *rcvHeld) drop() {
 	defer h.mu.Unlock()
 	h.dropped = true
 	for head := h.head.Load(); head != h.tail.Load(); head++ {
-		h.pop(&h.segs[head%heldCap], head)
+		h.pop(&h.segs[head&h.mask], head)
 	}
 }
