@@ -95,3 +95,27 @@ func TestTCPHeldDataGoesBackOnClose(t *testing.T) {
 	n, _ := s.Read(b)
 	assert.Zero(t, n, "no bytes of frames given back")
 }
+
+// A connection holds as many frames as its largest receive ring has 8
+// KiB stretches (frameSlots), not 64: a 4 MiB ring of unread 8000-byte
+// segments holds all of them.
+func TestTCPHoldsAFrameForEvery8KiBOfTheRing(t *testing.T) {
+	h := newRuleHarness(t, false, Config{})
+	p, _, s := estab(t, h)
+	require.NoError(t, s.SetReadBuffer(4<<20))
+	h.poll()
+	base := p.seq
+	const segs = 100
+	data := randomBytes(10, segs*8000)
+	for i := range segs {
+		seg4(h, p, base, data, i*8000, (i+1)*8000, feed{})
+	}
+	tc := h.s.Counters().TCP
+	assert.EqualValues(t, segs, tc.HeldSegments, "every segment held, none copied")
+	assert.EqualValues(t, segs, h.s.queues[0].held.Load())
+	got := readAll(t, s)
+	assert.Equal(t, data, got)
+	assert.Zero(t, h.s.queues[0].held.Load())
+	p.seq = base + uint32(len(data))
+	stillHealthy(t, p, s)
+}
