@@ -99,10 +99,9 @@ func New(cfg Config) (*Stack, error) {
 			return nil, fmt.Errorf("stack: interface %s has %d queues and %s %d: every interface needs as many", ifc.name, n, s.ifaces[0].name, nq)
 		}
 	}
-	lo := newLoopback(nq)
-	s.lo = &iface{idx: len(s.ifaces), name: "lo", be: lo, mtu: loopbackMTU, loopback: true, rxCsum: true, txCsum: true,
-		holdMax: holdLimit(lo.Caps().Buffers)}
+	s.lo = &iface{idx: len(s.ifaces), name: "lo", be: newLoopback(nq), mtu: loopbackMTU, loopback: true, rxCsum: true, txCsum: true}
 	s.lo.caps = s.lo.be.Caps()
+	s.lo.holdMax = holdLimit(s.lo.caps.Buffers)
 	// IPv6 addresses join the shared state once in use (ndp.publish).
 	addrs4 := make([][]netip.Prefix, len(addrs))
 	for i, ps := range addrs {

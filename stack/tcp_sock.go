@@ -81,20 +81,22 @@ func (c *tcpConn) onReady(q *queue) {
 	}
 	if c.sock != nil && c.sock.wantFree.Load() == 0 && c.rcvBuf.Load() != nil {
 		// A read freed room: announce it if that moves the window enough.
-		old := c.rcvAdv
-		c.advertiseProbe()
-		if c.rcvAdv != old {
-			c.ackNow = true
-		}
+		c.announceWindow()
 	}
 	c.output()
 	q.flushAcks()
 }
 
-// advertiseProbe moves the advertised right edge as advertise would,
-// without sending.
-func (c *tcpConn) advertiseProbe() {
+// announceWindow moves the advertised right edge as advertise would and,
+// when it moved, asks for an ACK to carry it; it reports whether it moved.
+func (c *tcpConn) announceWindow() bool {
+	old := c.rcvAdv
 	c.advertise()
+	if c.rcvAdv == old {
+		return false
+	}
+	c.ackNow = true
+	return true
 }
 
 func (t *tcpSock) opError(op string, err error) error {
@@ -454,10 +456,7 @@ func (t *tcpSock) resizeRcv(n int, app bool) error {
 		c.rcvSize = nb.Cap()
 		c.rcvBuf.Store(nb)
 		// A sender the window held learns of the room now.
-		old := c.rcvAdv
-		c.advertiseProbe()
-		if c.rcvAdv != old {
-			c.ackNow = true
+		if c.announceWindow() {
 			c.q.ready.push(&c.readyNode)
 		}
 	})
