@@ -51,17 +51,28 @@ func pipeModes(t *testing.T, cfg pipe.Config, test func(t *testing.T, p *pair)) 
 
 func newPair(t testing.TB, cfg pipe.Config, wrap func(backend.Backend) backend.Backend) *pair {
 	t.Helper()
+	return newPairWith(t, cfg, wrap, Config{})
+}
+
+// newPairWith is newPair with both stacks configured as base (its TCP
+// settings and limits, say) but for their interface, seed and logger.
+func newPairWith(t testing.TB, cfg pipe.Config, wrap func(backend.Backend) backend.Backend, base Config) *pair {
+	t.Helper()
 	ea, eb, err := pipe.New(cfg)
 	require.NoError(t, err)
 	var ba, bb backend.Backend = ea, eb
 	if wrap != nil {
 		ba = wrap(ea)
 	}
-	a, err := New(Config{Interfaces: []InterfaceConfig{{Backend: ba, Addrs: []netip.Prefix{addrA}}}, Seed: 1, Logger: quietLogger()})
-	require.NoError(t, err)
-	b, err := New(Config{Interfaces: []InterfaceConfig{{Backend: bb, Addrs: []netip.Prefix{addrB}}}, Seed: 2, Logger: quietLogger()})
-	require.NoError(t, err)
-	return &pair{a: a, b: b, ea: ea, eb: eb}
+	mk := func(be backend.Backend, addr netip.Prefix, seed uint64) *Stack {
+		c := base
+		c.Interfaces = []InterfaceConfig{{Backend: be, Addrs: []netip.Prefix{addr}}}
+		c.Seed, c.Logger = seed, quietLogger()
+		s, err := New(c)
+		require.NoError(t, err)
+		return s
+	}
+	return &pair{a: mk(ba, addrA, 1), b: mk(bb, addrB, 2), ea: ea, eb: eb}
 }
 
 func (p *pair) close(t testing.TB) {

@@ -172,43 +172,11 @@ func TestTCPBufferMaxConfig(t *testing.T) {
 	assert.Equal(t, 1<<20, s.cfg.TCP.RecvBufferMax, "the default maximum stays within the socket buffer limit")
 	require.NoError(t, s.Close())
 
-	p := newPairConfig(t, TCPConfig{RecvBufferMax: 256 << 10, SendBufferMax: 256 << 10}, LimitsConfig{})
+	p := newPairWith(t, pipe.Config{}, nil, Config{TCP: TCPConfig{RecvBufferMax: 256 << 10, SendBufferMax: 256 << 10}})
 	defer p.close(t)
 	cl, srv, wnd := tunedTransfer(t, p, randomBytes(6, 16<<20), func(*tcpSock) {}, nil)
 	assert.Equal(t, 256<<10, cl.SendBuffer)
 	assert.Equal(t, 256<<10, srv.RecvBuffer)
 	assert.LessOrEqual(t, wnd, 256<<10)
 	assert.Equal(t, uint(3), windowScaleFor(256<<10))
-}
-
-// newPairConfig is newPair over a plain pipe with tcp and lim as both
-// stacks' TCP configuration and limits.
-func newPairConfig(t *testing.T, tcp TCPConfig, lim LimitsConfig) *pair {
-	t.Helper()
-	ea, eb, err := pipe.New(pipe.Config{})
-	require.NoError(t, err)
-	var st [2]*Stack
-	addrs := []netip.Prefix{addrA, addrB}
-	for i, e := range []*pipe.End{ea, eb} {
-		st[i], err = New(Config{
-			Interfaces: []InterfaceConfig{{Backend: e, Addrs: addrs[i : i+1]}},
-			TCP:        tcp, Limits: lim, Seed: uint64(i + 1), Logger: quietLogger(),
-		})
-		require.NoError(t, err)
-	}
-	return &pair{a: st[0], b: st[1], ea: ea, eb: eb}
-}
-
-// Tuning stays within Limits.BufferMemory without complaint: with room
-// for one more step only, the buffers stop there, the transfer goes on
-// and no connection is reset for memory.
-func TestTCPBuffersTuneWithinBufferMemory(t *testing.T) {
-	p := newPairConfig(t, TCPConfig{}, LimitsConfig{BufferMemory: 1 << 20})
-	defer p.close(t)
-	a, b := p.a, p.b
-	cl, srv, _ := tunedTransfer(t, p, randomBytes(7, 32<<20), func(*tcpSock) {}, nil)
-	// Each stack reserved 512 KiB at the connection's start.
-	assert.Equal(t, 512<<10, cl.SendBuffer)
-	assert.Equal(t, 512<<10, srv.RecvBuffer)
-	assert.Zero(t, a.Counters().TCP.AbortOnMemory+b.Counters().TCP.AbortOnMemory)
 }
