@@ -427,6 +427,38 @@ func ReleaseOne(f *Frame) {
 	f.owner.FreeChain(f)
 }
 
+// OwnedBy reports whether o owns f's buffers: a backend's check that a
+// frame handed to Send is one of its own. Only backends call it.
+func (f *Frame) OwnedBy(o Owner) bool { return sameOwner(f.owner, o) }
+
+// Layout is where a Frame keeps its unexported fields, for a backend that
+// fills frames outside Go: DPDK's burst calls write the frames kept in the
+// mbufs' private areas in C, and the dpdk package checks its C declaration
+// against these offsets once. Meta's fields are exported; unsafe.Offsetof
+// finds them.
+type Layout struct {
+	Size                                  uintptr
+	Store, Off, N, Total, Next, Refs, Own uintptr
+	Handle, Queue                         uintptr
+}
+
+// FrameLayout returns Frame's layout.
+func FrameLayout() Layout {
+	var f Frame
+	return Layout{
+		Size:   unsafe.Sizeof(f),
+		Store:  unsafe.Offsetof(f.store),
+		Off:    unsafe.Offsetof(f.off),
+		N:      unsafe.Offsetof(f.n),
+		Total:  unsafe.Offsetof(f.total),
+		Next:   unsafe.Offsetof(f.next),
+		Refs:   unsafe.Offsetof(f.refs),
+		Own:    unsafe.Offsetof(f.owner),
+		Handle: unsafe.Offsetof(f.Handle),
+		Queue:  unsafe.Offsetof(f.Queue),
+	}
+}
+
 // LastRef reports whether the caller holds the frame's only reference,
 // so that Take would return true. Only backends call it.
 func (f *Frame) LastRef() bool { return f.refs == 1 }

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -78,4 +79,31 @@ func TestReleaseTooOftenPanics(t *testing.T) {
 	Release([]*Frame{f})
 	assert.Equal(t, 1, o.freed)
 	assert.Panics(t, func() { Release([]*Frame{f}) })
+}
+
+// OwnedBy tells a backend's frames from others', and FrameLayout places
+// the fields where Init puts them.
+func TestOwnedByAndLayout(t *testing.T) {
+	a, b := &countingOwner{}, &countingOwner{}
+	store := make([]byte, 256)
+	var f Frame
+	f.InitData(store, 100, 20, a)
+	assert.True(t, f.OwnedBy(a))
+	assert.False(t, f.OwnedBy(b))
+
+	l := FrameLayout()
+	at := func(off uintptr) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(&f), off) }
+	assert.Equal(t, unsafe.Sizeof(f), l.Size)
+	assert.Equal(t, unsafe.SliceData(store), *(**byte)(at(l.Store)))
+	assert.Equal(t, 100, *(*int)(at(l.Off)))
+	assert.Equal(t, 20, *(*int)(at(l.N)))
+	assert.Equal(t, 20, *(*int)(at(l.Total)))
+	assert.Equal(t, int32(1), *(*int32)(at(l.Refs)))
+	assert.True(t, sameOwner(*(*Owner)(at(l.Own)), a))
+	f.Handle, f.Queue = 7, 3
+	assert.Equal(t, uintptr(7), *(*uintptr)(at(l.Handle)))
+	assert.Equal(t, 3, *(*int)(at(l.Queue)))
+	g := new(Frame)
+	f.next = g
+	assert.Equal(t, g, *(**Frame)(at(l.Next)))
 }

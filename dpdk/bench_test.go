@@ -14,8 +14,7 @@ import (
 // BenchmarkRingRoundTrip sends bursts of 32 64-byte frames on net_ring0
 // and receives them back: "go" through Alloc, Send, Recv and Release,
 // "go-floor" the same C calls from a Go loop without frames (goFloor),
-// "go-tight" that loop with a Frame per buffer and nothing else of the
-// backend (goTight), "c" the same loop written in C (us_bench_loop, one
+// "c" the same loop written in C (us_bench_loop, one
 // cgo call for the whole run), as the baseline. Compare their ns/frame, and their cpu-ns/frame
 // (the loop thread's CPU time, which other processes on a busy machine
 // disturb less than the wall clock).
@@ -61,7 +60,6 @@ func BenchmarkRingRoundTrip(b *testing.B) {
 		run  func(rounds int64) int64
 	}{
 		{"go-floor", func(rounds int64) int64 { return p.goFloor(0, rounds, burst, size) }},
-		{"go-tight", func(rounds int64) int64 { return p.goTight(0, rounds, burst, size) }},
 		{"c", func(rounds int64) int64 { return p.cLoop(0, rounds, burst, size) }},
 	} {
 		b.Run(l.name, func(b *testing.B) {

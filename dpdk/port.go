@@ -57,11 +57,6 @@ type Port struct {
 	// in software there.
 	tsoSegMax int
 
-	// slabs are the address ranges of every queue's frame structs, so Send
-	// can tell its own frames from others' (copy-on-write).
-	slabs  atomic.Pointer[[]slab]
-	slabMu sync.Mutex
-
 	closing atomic.Bool // Close has begun: no more device calls
 	stopped atomic.Bool // the device is stopped and closed
 	freed   sync.Once   // mempools freed
@@ -71,7 +66,7 @@ var (
 	_ backend.Backend           = (*Port)(nil)
 	_ backend.StatsReader       = (*Port)(nil)
 	_ backend.DeviceStatsReader = (*Port)(nil)
-	_ backend.Owner             = (*queue)(nil)
+	_ backend.Owner             = mbufOwner{}
 )
 
 // poolSeq makes mempool names unique in the process: a mempool whose mbufs
@@ -103,7 +98,6 @@ func Open(cfg Config) (*Port, error) {
 		return nil, fmt.Errorf("dpdk port %s: already open in this process", name)
 	}
 	p := &Port{cfg: cfg, id: id, name: name}
-	p.slabs.Store(&[]slab{})
 	if err := p.setup(); err != nil {
 		p.abandon()
 		return nil, err
@@ -248,7 +242,8 @@ func (p *Port) setup() error {
 	for q := range cfg.Queues {
 		name := C.CString(fmt.Sprintf("ust%d_%d_%d", seq, p.id, q))
 		var e C.int
-		mp := C.us_pool_create(name, C.uint(cfg.Mbufs), C.uint(cfg.MbufCache), C.uint16_t(p.bufLen), socket, &e)
+		o0, o1 := ownerWords()
+		mp := C.us_pool_create(name, C.uint(cfg.Mbufs), C.uint(cfg.MbufCache), C.uint16_t(p.bufLen), socket, o0, o1, &e)
 		C.free(unsafe.Pointer(name))
 		if mp == nil {
 			hint := ""
@@ -433,13 +428,11 @@ func (p *Port) ThreadInit(q int) error {
 // Outstanding implements backend.Backend: mbufs lent by Recv or allocated
 // by Alloc and not yet released or sent.
 func (p *Port) Outstanding() int {
-	n := 0
+	n := int64(0)
 	for _, q := range p.queues {
-		q.mu.Lock()
-		n += q.out
-		q.mu.Unlock()
+		n += q.out.Load()
 	}
-	return n
+	return int(n)
 }
 
 // Link reports the link state without waiting (rte_eth_link_get_nowait).

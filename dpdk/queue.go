@@ -9,6 +9,7 @@ package dpdk
 import "C"
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,74 +18,167 @@ import (
 	"github.com/ustack/ustack/backend"
 )
 
-// mframe is a backend.Frame over one mbuf, with what the port needs to know
-// about it. The Frame comes first, so a *backend.Frame the port made is
-// also a *mframe (own and mine check that before converting).
+// mframe is the backend.Frame every mbuf of the port's mempools carries in
+// its private area, filled in C by the burst calls (us_fill): a received
+// or allocated frame costs Go nothing per buffer. Its layout is C's struct
+// us_mframe (checked in init). Nothing in it points into the Go heap: its
+// owner is mbufOwner, a value of no size, and its buffers and chain are C
+// memory.
 type mframe struct {
 	backend.Frame
-	m *C.struct_rte_mbuf
-	q *queue // whose free list the struct goes back to
-
-	// Send's state for the frame, cleared before it returns.
-	st   sendState
-	orig *backend.Frame // the caller's frame, when this is a copy of it
-	off  C.struct_us_txoff
+	lender uint32 // the registry index of the queue that lent or allocated it
 }
 
-// sendState is what Send knows of a frame of its batch.
-type sendState uint8
+// asM converts a frame known to be an mframe.
+func asM(f *backend.Frame) *mframe { return (*mframe)(unsafe.Pointer(f)) }
 
-const (
-	stLast sendState = 1 << iota // Send took the caller's last reference
-	stHeld                       // the caller holds it still: mbuf refcnt raised
-	stDrop                       // accepted but not sent (too long, malformed)
-	stSent                       // the device took it
-)
+// mbuf is the mbuf whose private area holds mf.
+func (mf *mframe) mbuf() *C.struct_rte_mbuf {
+	return (*C.struct_rte_mbuf)(unsafe.Add(unsafe.Pointer(mf), -int(unsafe.Sizeof(C.struct_rte_mbuf{}))))
+}
 
-const mframeSize = unsafe.Sizeof(mframe{})
+// mbufOwner owns every frame of every port: the frames are the mbufs', and
+// any of the process's queues can free any mbuf. A value of no size, so
+// that the owner a frame keeps in C memory is not a pointer into the Go
+// heap.
+type mbufOwner struct{}
 
-// slab is the address range of a block of mframes.
-type slab struct{ lo, hi uintptr }
+// owner is the backend.Owner of every mbuf frame.
+var owner backend.Owner = mbufOwner{}
 
-// queue is one queue pair of a port: its mempool, the C arrays of its
-// bursts, and the free list of frame structs.
+// ours reports whether f is an mbuf frame.
+func ours(f *backend.Frame) bool { return f.OwnedBy(owner) }
+
+// FreeChains implements backend.Owner. Each chain's mbufs are queued on
+// the queue that lent it and go back to their mempools in bulk with that
+// queue's next device call (Recv or Alloc, in the same cgo call) or when
+// it is idle in Wait.
+func (mbufOwner) FreeChains(heads []*backend.Frame) {
+	for start := 0; start < len(heads); {
+		id := asM(heads[start]).lender
+		end := start + 1
+		for end < len(heads) && asM(heads[end]).lender == id {
+			end++
+		}
+		lenderOf(id).freeChains(heads[start:end])
+		start = end
+	}
+}
+
+// freeChains queues chains q lent for freeing.
+func (q *queue) freeChains(heads []*backend.Frame) {
+	q.mu.Lock()
+	segs := 0
+	for _, h := range heads {
+		if h.Next() == nil {
+			segs++
+		} else {
+			segs += h.Segments()
+		}
+		q.queueFree(h)
+	}
+	q.out.Add(-int64(segs))
+	stopped := q.p.stopped.Load()
+	if stopped {
+		q.flushFree()
+	}
+	q.mu.Unlock()
+	if stopped {
+		q.p.maybeFreePools()
+	}
+}
+
+// FreeChain implements backend.Owner.
+func (o mbufOwner) FreeChain(head *backend.Frame) {
+	one := [1]*backend.Frame{head}
+	o.FreeChains(one[:])
+}
+
+// The registry of queues by lender index, so that a frame (in C memory)
+// names the queue that counts it outstanding without a Go pointer. A
+// queue leaves it when its mempool is freed, when nothing it lent is out.
+var lenders struct {
+	mu   sync.Mutex
+	tab  atomic.Pointer[[]*queue]
+	free []uint32
+}
+
+func init() {
+	lenders.tab.Store(&[]*queue{nil}) // index 0 is nobody's
+}
+
+// register gives q a lender index.
+func register(q *queue) uint32 {
+	lenders.mu.Lock()
+	defer lenders.mu.Unlock()
+	tab := append([]*queue(nil), *lenders.tab.Load()...)
+	var id uint32
+	if n := len(lenders.free); n > 0 {
+		id = lenders.free[n-1]
+		lenders.free = lenders.free[:n-1]
+		tab[id] = q
+	} else {
+		id = uint32(len(tab))
+		tab = append(tab, q)
+	}
+	lenders.tab.Store(&tab)
+	return id
+}
+
+// unregister frees q's lender index.
+func unregister(q *queue) {
+	lenders.mu.Lock()
+	defer lenders.mu.Unlock()
+	tab := append([]*queue(nil), *lenders.tab.Load()...)
+	tab[q.lender] = nil
+	lenders.tab.Store(&tab)
+	lenders.free = append(lenders.free, q.lender)
+}
+
+// lenderOf is the queue with lender index id.
+func lenderOf(id uint32) *queue { return (*lenders.tab.Load())[id] }
+
+// queue is one queue pair of a port: its mempool and the C arrays of its
+// bursts.
 //
 // mu guards the device calls on the queue (so Close never stops the port
-// under a burst), the free list and the counters. The per-queue methods
-// take it once per call; FreeChains once per Release.
+// under a burst), the array of mbufs to free and the counters. The
+// per-queue methods take it once per call; FreeChains once per Release.
 type queue struct {
 	p        *Port
 	id       int
 	pid, qid C.uint16_t
 	mp       *C.struct_rte_mempool
 	burst    int
+	lender   uint32
+	cq       *C.struct_us_q // what the C frame calls need, in C memory
 
 	mu     sync.Mutex
 	closed bool
-	// C memory: burst arrays of mbuf pointers and offload requests, the
-	// allocation array and the array of segments to free in bulk. Go
-	// slices over C memory, never holding Go pointers.
-	rx, tx []*C.struct_rte_mbuf
-	txo    []C.struct_us_txoff
-	al     []*C.struct_rte_mbuf
-	fr     []*C.struct_rte_mbuf
-	nfr    int
+	// C memory: the mbufs of a burst to send (tx) or of an allocation
+	// (al, which the frame calls share as cq.mbufs), the frames the frame
+	// calls fill (got, as long as al), offload requests, and the chains
+	// waiting to be freed in bulk. Go slices over C memory, never holding
+	// Go pointers.
+	tx  []*C.struct_rte_mbuf
+	al  []*C.struct_rte_mbuf
+	got []*backend.Frame
+	txo []C.struct_us_txoff
+	fr  []*backend.Frame
+	nfr int
 
-	free   []*mframe  // frame structs ready for use, last is next
-	slabs  [][]mframe // every struct the queue made, kept alive here
-	ranges []slab
-	out    int // mbufs lent or allocated, not back
-	stats  backend.QueueStats
+	out   atomic.Int64 // mbufs lent or allocated, not back
+	stats backend.QueueStats
 
-	// Scratch, so the data path allocates nothing.
-	chain []*mframe
-	batch []*backend.Frame
-	slot  []*mframe
+	// Send's scratch, so the data path allocates nothing.
+	ents  []txEntry
+	skip  []skipped
+	slot  []int // batch indices offered to the device, in order
 	held  []*C.struct_rte_mbuf
-	late  []lateFrame       // other queues' frames Send finished with
-	orig  []*backend.Frame  // callers' frames Send copied and sent
-	segs  []*backend.Frame  // software segmentation
-	one   [1]*backend.Frame // copyOf's allocation
+	later []*backend.Frame // chains Send dropped, to free without q.mu
+	done  []*backend.Frame // callers' frames sent as copies, to release
+	segs  []*backend.Frame // software segmentation
+	one   [1]*backend.Frame
 	alloc queueAllocator
 
 	// Waiting (see Port.Wait).
@@ -95,14 +189,9 @@ type queue struct {
 	timer    *time.Timer
 }
 
-const (
-	// freeCap is the size of a queue's array of released mbufs waiting
-	// to be freed.
-	freeCap = 256
-	// growBy is how many frame structs a queue adds when it runs out (a
-	// loopback device can lend more mbufs than the queue's own pool has).
-	growBy = 256
-)
+// freeCap is the size of a queue's array of released chains waiting to be
+// freed.
+const freeCap = 256
 
 func cArray[T any](n int) []T {
 	var zero T
@@ -123,8 +212,15 @@ func cFree[T any](s []T) {
 	}
 }
 
+// ownerWords are the two words of owner, which every frame keeps.
+func ownerWords() (C.uintptr_t, C.uintptr_t) {
+	w := (*[2]uintptr)(unsafe.Pointer(&owner))
+	return C.uintptr_t(w[0]), C.uintptr_t(w[1])
+}
+
 func newQueue(p *Port, id int, mp *C.struct_rte_mempool) *queue {
 	b := p.cfg.Burst
+	n := max(2*b, 64)
 	q := &queue{
 		p:      p,
 		id:     id,
@@ -132,170 +228,50 @@ func newQueue(p *Port, id int, mp *C.struct_rte_mempool) *queue {
 		qid:    C.uint16_t(id),
 		mp:     mp,
 		burst:  b,
-		rx:     cArray[*C.struct_rte_mbuf](b),
 		tx:     cArray[*C.struct_rte_mbuf](b),
+		al:     cArray[*C.struct_rte_mbuf](n),
+		got:    cArray[*backend.Frame](n),
 		txo:    cArray[C.struct_us_txoff](b),
-		al:     cArray[*C.struct_rte_mbuf](max(2*b, 64)),
-		fr:     cArray[*C.struct_rte_mbuf](freeCap),
-		batch:  make([]*backend.Frame, 0, b),
-		slot:   make([]*mframe, 0, b),
+		fr:     cArray[*backend.Frame](freeCap),
+		cq:     &cArray[C.struct_us_q](1)[0],
+		ents:   make([]txEntry, 0, b),
+		slot:   make([]int, 0, b),
 		held:   make([]*C.struct_rte_mbuf, 0, b),
-		chain:  make([]*mframe, 0, 64),
 		wakeCh: make(chan struct{}, 1),
 		timer:  time.NewTimer(time.Hour),
 	}
 	q.timer.Stop()
 	q.alloc.q = q
-	// Structs for every mbuf of the pool and a burst of others' (a
-	// loopback device returns what any queue sent).
-	q.grow(p.cfg.Mbufs + 2*b)
+	q.lender = register(q)
+	o0, o1 := ownerWords()
+	*q.cq = C.struct_us_q{
+		port: q.pid, qid: q.qid, lender: C.uint32_t(q.lender), queue: C.int64_t(id), mp: mp,
+		owner:  [2]C.uintptr_t{o0, o1},
+		mbufs:  &q.al[0],
+		frames: (**C.struct_us_frame)(unsafe.Pointer(&q.got[0])),
+	}
 	return q
 }
 
-// grow adds n frame structs to the free list.
-func (q *queue) grow(n int) {
-	s := make([]mframe, n)
-	if cap(q.free)-len(q.free) < n {
-		free := make([]*mframe, len(q.free), len(q.free)+n+len(q.slabs)*growBy)
-		copy(free, q.free)
-		q.free = free
-	}
-	for i := range s {
-		s[i].q = q
-		q.free = append(q.free, &s[i])
-	}
-	q.slabs = append(q.slabs, s)
-	r := slab{lo: uintptr(unsafe.Pointer(&s[0]))}
-	r.hi = r.lo + uintptr(n)*mframeSize
-	q.ranges = append(q.ranges, r)
-	p := q.p
-	p.slabMu.Lock()
-	all := append(append([]slab(nil), *p.slabs.Load()...), r)
-	p.slabs.Store(&all)
-	p.slabMu.Unlock()
-}
-
-// own returns f as one of the port's mframes (slabs are the port's), or
-// nil when another backend made it.
-func own(slabs []slab, f *backend.Frame) *mframe {
-	a := uintptr(unsafe.Pointer(f))
-	for _, s := range slabs {
-		if a >= s.lo && a < s.hi && (a-s.lo)%mframeSize == 0 {
-			return (*mframe)(unsafe.Pointer(f))
-		}
-	}
-	return nil
-}
-
-// mine converts a buffer of one of q's chains. A buffer another backend
-// made cannot be in a chain q made (backend.Frame.Chain is for backends),
-// so that is a bug worth stopping at.
-func (q *queue) mine(f *backend.Frame) *mframe {
-	a := uintptr(unsafe.Pointer(f))
-	for _, s := range q.ranges {
-		if a >= s.lo && a < s.hi {
-			return (*mframe)(unsafe.Pointer(f))
-		}
-	}
-	panic("dpdk: a buffer of another backend is chained to an mbuf frame")
-}
-
-// frameFor takes a free struct and makes it a frame over mbuf m, with a
-// data window of n bytes at off. q.mu is held.
-func (q *queue) frameFor(m *C.struct_rte_mbuf, off, n int) *mframe {
-	if len(q.free) == 0 {
-		q.grow(growBy)
-	}
-	mf := q.free[len(q.free)-1]
-	q.free = q.free[:len(q.free)-1]
-	mf.m = m
-	mf.InitData(unsafe.Slice((*byte)(m.buf_addr), int(m.buf_len)), off, n, q)
-	mf.Handle = uintptr(unsafe.Pointer(m))
-	mf.Queue = q.id
-	return mf
-}
-
-// link chains q.chain (head first) into one frame, from the tail so that
-// each Chain is O(1).
-func (q *queue) link() *mframe {
-	c := q.chain
-	for i := len(c) - 1; i > 0; i-- {
-		c[i-1].Chain(&c[i].Frame)
-	}
-	head := c[0]
-	q.chain = c[:0]
-	return head
-}
-
-// FreeChains implements backend.Owner. The chains' mbufs are queued and
-// go back to their mempools in bulk with the queue's next device call
-// (Recv or Alloc, in the same cgo call) or when the queue is idle in Wait;
-// the frame structs go back to the free list at once.
-func (q *queue) FreeChains(heads []*backend.Frame) {
-	q.mu.Lock()
-	for _, h := range heads {
-		if h.Next() != nil {
-			q.freeChainLocked(h)
-			continue
-		}
-		mf := asM(h) // a head q.FreeChains gets is q's own
-		q.queueFree(mf.m)
-		q.recycle(mf)
-	}
-	stopped := q.p.stopped.Load()
-	if stopped {
-		q.flushFree()
-	}
-	q.mu.Unlock()
-	if stopped {
-		q.p.maybeFreePools()
-	}
-}
-
-// FreeChain implements backend.Owner.
-func (q *queue) FreeChain(head *backend.Frame) {
-	var one [1]*backend.Frame
-	one[0] = head
-	q.FreeChains(one[:])
-}
-
-// freeChainLocked queues the chain's mbufs for freeing and returns its
-// structs. q.mu is held.
-func (q *queue) freeChainLocked(h *backend.Frame) {
-	for b := h; b != nil; {
-		mf := q.mine(b)
-		b = b.Next()
-		q.queueFree(mf.m)
-		q.recycle(mf)
-	}
-}
-
-// queueFree queues an mbuf segment for freeing. q.mu is held.
-func (q *queue) queueFree(m *C.struct_rte_mbuf) {
-	q.fr[q.nfr] = m
+// queueFree queues a chain for freeing. q.mu is held.
+func (q *queue) queueFree(h *backend.Frame) {
+	q.fr[q.nfr] = h
 	q.nfr++
 	if q.nfr == len(q.fr) {
 		q.flushFree()
 	}
 }
 
-// recycle returns a struct whose mbuf is gone to the free list.
-func (q *queue) recycle(mf *mframe) {
-	mf.m = nil
-	mf.Handle = 0
-	q.free = append(q.free, mf)
-	q.out--
-}
-
-// flushFree frees the queued mbufs now. q.mu is held.
+// flushFree frees the queued chains now. q.mu is held.
 func (q *queue) flushFree() {
 	if q.nfr > 0 {
-		C.us_free_segs(&q.fr[0], C.uint(q.nfr))
+		C.us_free_frames((**C.struct_us_frame)(unsafe.Pointer(&q.fr[0])), C.uint(q.nfr))
+		clear(q.fr[:q.nfr])
 		q.nfr = 0
 	}
 }
 
-// pendingFree hands the queued mbufs to a device call that frees them
+// pendingFree hands the queued chains to a device call that frees them
 // first. q.mu is held.
 func (q *queue) pendingFree() (C.uintptr_t, C.uint) {
 	n := q.nfr
@@ -323,34 +299,16 @@ func (q *queue) allocLocked(frames []*backend.Frame, size int) int {
 	for done < len(frames) {
 		k := min(len(frames)-done, per)
 		fr, nfr := q.pendingFree()
-		if C.us_alloc(caddr(q.mp), caddr(&q.al[0]), C.uint(k*segs), fr, nfr) != 0 {
+		if C.us_alloc_frames(caddr(q.cq), C.uint(k), C.uint(segs), fr, nfr) != 0 {
 			// Short: as many single frames as there are.
 			k = 1
-			if C.us_alloc(caddr(q.mp), caddr(&q.al[0]), C.uint(segs), 0, 0) != 0 {
+			if C.us_alloc_frames(caddr(q.cq), 1, C.uint(segs), 0, 0) != 0 {
 				q.stats.AllocFails++
 				break
 			}
 		}
-		if segs == 1 {
-			for i, m := range q.al[:k] {
-				frames[done+i] = &q.frameFor(m, int(m.data_off), 0).Frame
-			}
-			q.out += k
-			done += k
-			continue
-		}
-		for i := range k {
-			for j := range segs {
-				m := q.al[i*segs+j]
-				off := int(m.data_off)
-				if j > 0 {
-					off = 0 // later buffers are all data room
-				}
-				q.chain = append(q.chain, q.frameFor(m, off, 0))
-			}
-			frames[done+i] = &q.link().Frame
-		}
-		q.out += k * segs
+		copy(frames[done:], q.got[:k])
+		q.out.Add(int64(k * segs))
 		done += k
 	}
 	return done
@@ -369,31 +327,32 @@ func (a *queueAllocator) Alloc(frames []*backend.Frame, size int) int {
 // drain frees what waits in the receive ring, at most limit frames (a
 // source such as net_null never runs dry). q.mu is held.
 func (q *queue) drain(limit int) {
-	if q.rx == nil {
+	if q.al == nil {
 		return
 	}
 	q.flushFree()
 	for done := 0; done < limit; {
-		n := int(C.us_rx(q.pid, q.qid, caddr(&q.rx[0]), C.uint16_t(q.burst), 0, 0))
+		n := int(C.us_rx(q.pid, q.qid, caddr(&q.al[0]), C.uint16_t(q.burst), 0, 0))
 		if n == 0 {
 			return
 		}
-		C.us_free_pkts(&q.rx[0], C.uint(n))
+		C.us_free_pkts(&q.al[0], C.uint(n))
 		done += n
 	}
 }
 
 // freeArrays frees the burst arrays once the device is stopped; the free
-// array stays for frames released after Close. q.mu is held.
+// array and cq stay for frames released after Close. q.mu is held.
 func (q *queue) freeArrays() {
-	cFree(q.rx)
 	cFree(q.tx)
 	cFree(q.txo)
 	cFree(q.al)
-	q.rx, q.tx, q.txo, q.al = nil, nil, nil, nil
+	cFree(q.got)
+	q.tx, q.txo, q.al, q.got = nil, nil, nil, nil
 }
 
-// freePool frees the mempool and the last C array. q.mu is held.
+// freePool frees the mempool and the last C memory, and leaves the
+// registry. q.mu is held.
 func (q *queue) freePool() {
 	q.flushFree()
 	if q.mp != nil {
@@ -402,5 +361,49 @@ func (q *queue) freePool() {
 	}
 	cFree(q.fr)
 	q.fr = nil
-	q.free = nil
+	if q.cq != nil {
+		C.free(unsafe.Pointer(q.cq))
+		q.cq = nil
+		unregister(q)
+	}
+}
+
+// The C declaration of the frames must be Go's.
+func init() {
+	l := backend.FrameLayout()
+	var f backend.Frame
+	var mf mframe
+	check := []struct {
+		name   string
+		go_, c uintptr
+	}{
+		{"end of Meta", l.Store, C.US_FO_META_END},
+		{"Csum", unsafe.Offsetof(f.Csum), C.US_FO_CSUM},
+		{"GSO", unsafe.Offsetof(f.GSO), C.US_FO_GSO},
+		{"VLAN", unsafe.Offsetof(f.VLAN), C.US_FO_VLAN},
+		{"HasVLAN", unsafe.Offsetof(f.HasVLAN), C.US_FO_HAS_VLAN},
+		{"RSSHash", unsafe.Offsetof(f.RSSHash), C.US_FO_RSS},
+		{"HasRSS", unsafe.Offsetof(f.HasRSS), C.US_FO_HAS_RSS},
+		{"Timestamp", unsafe.Offsetof(f.Timestamp), C.US_FO_TS},
+		{"store", l.Store, C.US_FO_STORE},
+		{"off", l.Off, C.US_FO_OFF},
+		{"n", l.N, C.US_FO_N},
+		{"total", l.Total, C.US_FO_TOTAL},
+		{"next", l.Next, C.US_FO_NEXT},
+		{"refs", l.Refs, C.US_FO_REFS},
+		{"owner", l.Own, C.US_FO_OWNER},
+		{"Handle", l.Handle, C.US_FO_HANDLE},
+		{"Queue", l.Queue, C.US_FO_QUEUE},
+		{"size", l.Size, C.US_FO_SIZE},
+		{"mframe.lender", unsafe.Offsetof(mf.lender), C.US_FO_LENDER},
+		{"mframe size", unsafe.Sizeof(mf), C.US_MFRAME_SIZE},
+		{"CsumPartial", uintptr(backend.CsumPartial), C.US_CSUM_PARTIAL},
+		{"CsumVerified", uintptr(backend.CsumVerified), C.US_CSUM_VERIFIED},
+		{"CsumBad", uintptr(backend.CsumBad), C.US_CSUM_BAD},
+	}
+	for _, c := range check {
+		if c.go_ != c.c {
+			panic(fmt.Sprintf("dpdk: ustack_dpdk.h's us_frame does not match backend.Frame: %s at %d in Go, %d in C", c.name, c.go_, c.c))
+		}
+	}
 }

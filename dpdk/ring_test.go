@@ -402,3 +402,50 @@ func TestWaitIdlePolicy(t *testing.T) {
 	require.NoError(t, p.Wait(0, 0))
 	assert.ErrorIs(t, p.Wait(3, 0), backend.ErrQueue)
 }
+
+// Mbufs of a mempool that is not the port's (another DPDK user's, on a
+// shared ring) carry no frame of ours: Recv copies them into the queue's
+// mempool and frees theirs, chains included; with the queue's pool empty
+// they are dropped and counted.
+func TestRingCopiesForeignMbufs(t *testing.T) {
+	lockThread(t)
+	p := openPort(t, ringConfig())
+	pool, err := newForeignPool("ust_foreign", 255)
+	require.NoError(t, err)
+	defer pool.free()
+	before := pool.avail()
+
+	for _, chained := range []bool{false, true} {
+		require.Equal(t, 8, p.sendForeign(0, pool, 8, 300, chained, 1000))
+		got := recvFrames(t, p, 0, 8, time.Second)
+		require.Len(t, got, 8)
+		for i, f := range got {
+			assert.Equal(t, 300, f.Len(), "chained %v", chained)
+			assert.Equal(t, uint64(1000+i), binary.LittleEndian.Uint64(linear(f)), "chained %v", chained)
+			assert.Equal(t, 1, f.Segments(), "a copy fits one of our mbufs")
+		}
+		assert.Equal(t, 8, p.Outstanding(), "the copies are ours")
+		assert.Equal(t, before, pool.avail(), "the foreign mbufs went back to their pool")
+		backend.Release(got)
+		assert.Zero(t, p.Outstanding())
+	}
+
+	// The queue's pool empty: what arrives is dropped and counted.
+	var all []*backend.Frame
+	buf := make([]*backend.Frame, 64)
+	for {
+		n := p.Alloc(0, buf, 64)
+		if n == 0 {
+			break
+		}
+		all = append(all, buf[:n]...)
+	}
+	require.NotEmpty(t, all)
+	require.Equal(t, 4, p.sendForeign(0, pool, 4, 100, false, 0))
+	n, err := p.Recv(0, buf)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Equal(t, uint64(4), p.QueueStats(0).RxDrops)
+	assert.Equal(t, before, pool.avail())
+	backend.Release(all)
+}

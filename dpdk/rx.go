@@ -11,27 +11,17 @@ import "C"
 import (
 	"runtime"
 	"time"
-	"unsafe"
 
 	"github.com/ustack/ustack/backend"
 )
 
-// Receive flags of an mbuf, as Go values.
-const (
-	rxL4Mask   = uint64(C.RTE_MBUF_F_RX_L4_CKSUM_MASK)
-	rxL4Good   = uint64(C.RTE_MBUF_F_RX_L4_CKSUM_GOOD)
-	rxL4Bad    = uint64(C.RTE_MBUF_F_RX_L4_CKSUM_BAD)
-	rxIPMask   = uint64(C.RTE_MBUF_F_RX_IP_CKSUM_MASK)
-	rxIPBad    = uint64(C.RTE_MBUF_F_RX_IP_CKSUM_BAD)
-	rxRSSHash  = uint64(C.RTE_MBUF_F_RX_RSS_HASH)
-	rxVLANStrp = uint64(C.RTE_MBUF_F_RX_VLAN_STRIPPED)
-	offRSS     = uintptr(C.US_OFF_RSS)
-)
-
 // Recv implements backend.Backend: one rte_eth_rx_burst of up to
-// min(len(frames), Config.Burst) frames, lent without a copy. A frame of
-// several mbufs (nb_segs > 1) is a chain of as many buffers. It never
-// blocks.
+// min(len(frames), Config.Burst) frames, lent without a copy; the same cgo
+// call fills their frames (us_recv). A frame of several mbufs (nb_segs >
+// 1) is a chain of as many buffers. An mbuf of a mempool not the port's
+// (another DPDK user's, on a shared ring) is copied into one of the
+// queue's, or dropped and counted in RxDrops when the pool is empty. It
+// never blocks.
 func (p *Port) Recv(q int, frames []*backend.Frame) (int, error) {
 	qu, err := p.queue(q)
 	if err != nil {
@@ -41,68 +31,31 @@ func (p *Port) Recv(q int, frames []*backend.Frame) (int, error) {
 	if want == 0 {
 		return 0, nil
 	}
+	now := p.cfg.Clock.Now()
 	qu.mu.Lock()
 	if qu.closed {
 		qu.mu.Unlock()
 		return 0, backend.ErrClosed
 	}
 	fr, nfr := qu.pendingFree()
-	n := int(C.us_rx(qu.pid, qu.qid, caddr(&qu.rx[0]), C.uint16_t(want), fr, nfr))
+	r := uint64(C.us_recv(caddr(qu.cq), C.uint16_t(want), fr, nfr, C.int64_t(now)))
+	n := int(r & 0xffff)
 	if n == 0 {
 		qu.stats.EmptyPolls++
 		qu.mu.Unlock()
 		qu.idle.Add(1)
 		return 0, nil
 	}
-	now := p.cfg.Clock.Now()
-	bytes, segs := 0, 0
-	for i, m := range qu.rx[:n] {
-		var f *mframe
-		if m.nb_segs == 1 {
-			f = qu.frameFor(m, int(m.data_off), int(m.data_len))
-			segs++
-		} else {
-			for s := m; s != nil; s = s.next {
-				qu.chain = append(qu.chain, qu.frameFor(s, int(s.data_off), int(s.data_len)))
-			}
-			segs += len(qu.chain)
-			f = qu.link()
-		}
-		f.Timestamp = now
-		if m.ol_flags != 0 {
-			rxMeta(f, m)
-		}
-		bytes += f.Len()
-		frames[i] = &f.Frame
-	}
-	qu.out += segs
+	copy(frames, qu.got[:n])
+	qu.out.Add(int64(r >> 16 & (1<<20 - 1)))
 	qu.stats.Bursts++
 	qu.stats.RxPackets += uint64(n)
-	qu.stats.RxBytes += uint64(bytes)
+	qu.stats.RxBytes += r >> 36
 	qu.mu.Unlock()
 	if qu.idle.Load() != 0 {
 		qu.idle.Store(0)
 	}
 	return n, nil
-}
-
-// rxMeta fills the frame's metadata from the mbuf's receive flags.
-func rxMeta(f *mframe, m *C.struct_rte_mbuf) {
-	fl := uint64(m.ol_flags)
-	switch {
-	case fl&rxL4Mask == rxL4Bad || fl&rxIPMask == rxIPBad:
-		f.Csum = backend.CsumBad
-	case fl&rxL4Mask == rxL4Good:
-		f.Csum = backend.CsumVerified
-	}
-	if fl&rxRSSHash != 0 {
-		f.RSSHash = *(*uint32)(unsafe.Add(unsafe.Pointer(m), offRSS))
-		f.HasRSS = true
-	}
-	if fl&rxVLANStrp != 0 {
-		f.VLAN = uint16(m.vlan_tci)
-		f.HasVLAN = true
-	}
 }
 
 // Wait implements backend.Backend for a busy-polling device: it returns

@@ -16,7 +16,8 @@ import (
 )
 
 // QueueStats implements backend.StatsReader from the port's own counters:
-// RxDrops stays zero (the device counts its drops: Stats().IMissed);
+// RxDrops are received mbufs of another mempool that could not be copied
+// for want of an mbuf (the device counts its own drops: Stats().IMissed);
 // TxDrops are frames Send accepted but could not send.
 func (p *Port) QueueStats(q int) backend.QueueStats {
 	qu, err := p.queue(q)
@@ -25,7 +26,11 @@ func (p *Port) QueueStats(q int) backend.QueueStats {
 	}
 	qu.mu.Lock()
 	defer qu.mu.Unlock()
-	return qu.stats
+	s := qu.stats
+	if qu.cq != nil {
+		s.RxDrops += uint64(qu.cq.nobuf)
+	}
+	return s
 }
 
 // Stats reads the device's counters (rte_eth_stats_get).

@@ -11,7 +11,6 @@ import "C"
 import (
 	"encoding/binary"
 	"errors"
-	"unsafe"
 
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/backend/offload"
@@ -26,9 +25,6 @@ const (
 	txIPv4    = uint64(C.RTE_MBUF_F_TX_IPV4)
 	txIPv6    = uint64(C.RTE_MBUF_F_TX_IPV6)
 )
-
-// asM converts a frame known to be an mframe.
-func asM(f *backend.Frame) *mframe { return (*mframe)(unsafe.Pointer(f)) }
 
 // Alloc implements backend.Backend: rte_pktmbuf_alloc_bulk from the
 // queue's mempool, one call for the whole request when the pool has enough
@@ -125,11 +121,34 @@ func tsoHeaderLen(f *backend.Frame) int {
 	return l2 + l3 + int(head[l2+l3+12]>>4)*4
 }
 
-// lateFrame is a frame of another queue that Send finished with, returned
-// to its queue after Send's own lock is released.
-type lateFrame struct {
-	mf   *mframe
-	sent bool
+// sendState is what Send knows of a frame of its batch.
+type sendState uint8
+
+const (
+	stLast sendState = 1 << iota // Send took the caller's last reference
+	stHeld                       // the caller holds it still: mbuf refcnt raised
+	stDrop                       // accepted but not sent (too long, malformed)
+	stSent                       // the device took it
+)
+
+// txEntry is Send's record of a frame of its batch. It is kept in Go, not
+// in the frame: a frame the device took is in the device's mbuf, which
+// another queue may receive, free and reuse at once.
+type txEntry struct {
+	f      *backend.Frame
+	orig   *backend.Frame // the caller's frame, when f is a copy of it
+	st     sendState
+	lender uint32
+	segs   int32 // mbufs in f's chain
+	len    int32
+	off    C.struct_us_txoff
+}
+
+// skipped is an empty buffer of a batch frame's chain that sync left out
+// of its mbuf chain, to free when the device takes the rest.
+type skipped struct {
+	i int // the frame's index in the batch
+	m *C.struct_rte_mbuf
 }
 
 // sendBatch sends up to a burst of frames that need no software
@@ -140,63 +159,72 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 		return 0, backend.ErrClosed
 	}
 	// Prepare every frame: our own mbufs, or copies of others' frames.
-	slabs := *p.slabs.Load()
-	batch := q.batch[:0]
+	ents := q.ents[:0]
+	q.skip = q.skip[:0]
 	offl := false
 	maxLen := p.caps.MTU + 14
 	for _, f := range fs {
-		mf := own(slabs, f)
-		if mf == nil {
-			if mf = q.copyOf(f); mf == nil {
+		e := txEntry{f: f}
+		if !ours(f) {
+			c, drop := q.copyOf(f)
+			if c == nil {
 				break // no buffers: this frame and the rest stay the caller's
 			}
+			e.orig, e.f = f, &c.Frame
+			if drop {
+				e.st |= stDrop
+			}
 		}
-		f = &mf.Frame
-		if mf.plain(maxLen) {
-			// The common case, inline: one mbuf, nothing to check or
-			// ask the device for.
-			mf.off.flags = 0
-			mf.writeOne()
-		} else if q.prepare(mf) {
-			offl = true
+		mf := asM(e.f)
+		if e.st&stDrop == 0 {
+			if mf.plain(maxLen) {
+				mf.writeOne() // the common case: nothing to check or ask for
+			} else if want, ok := q.prepare(len(ents), mf, &e.off); !ok {
+				e.st |= stDrop
+			} else if want {
+				offl = true
+			}
 		}
+		e.lender = mf.lender
+		e.segs = int32(e.f.Segments())
+		e.len = int32(e.f.Len())
 		// Send takes one reference of each frame, as Release would.
 		// Frames the caller still holds get one more mbuf reference
 		// for the device to drop when it is done.
-		if f.Take() {
-			mf.st |= stLast
+		if e.f.Take() {
+			e.st |= stLast
 		}
-		batch = append(batch, f)
+		ents = append(ents, e)
 	}
-	q.batch = batch
-	if len(batch) == 0 {
+	q.ents = ents
+	if len(ents) == 0 {
 		return 0, nil
 	}
 
 	q.mu.Lock()
 	if q.closed {
-		q.giveBack(batch)
-		q.flushFree()
+		q.giveBack(ents)
 		q.mu.Unlock()
-		q.finishLate()
+		q.finish()
 		return 0, backend.ErrClosed
 	}
 	slot := q.slot[:0]
 	held := q.held[:0]
-	for _, f := range batch {
-		mf := asM(f)
-		if mf.st&stDrop != 0 {
+	for i := range ents {
+		e := &ents[i]
+		if e.st&stDrop != 0 {
 			continue
 		}
-		if mf.st&stLast == 0 {
-			mf.st |= stHeld
-			held = append(held, mf.m)
+		m := asM(e.f).mbuf()
+		if e.st&stLast == 0 {
+			e.st |= stHeld
+			held = append(held, m)
 		}
-		q.tx[len(slot)] = mf.m
+		q.tx[len(slot)] = m
 		if offl {
-			q.txo[len(slot)] = mf.off
+			q.txo[len(slot)] = e.off
 		}
-		slot = append(slot, mf)
+		slot = append(slot, i)
 	}
 	if len(held) > 0 {
 		C.us_refcnt(&held[0], C.uint(len(held)), 1)
@@ -209,14 +237,14 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 		}
 		r := uint32(C.us_tx(q.pid, q.qid, caddr(&q.tx[start]), off, C.uint16_t(len(slot)-start)))
 		k, bad := int(r&0xffff), int(r>>16)-1
-		for _, mf := range slot[start : start+k] {
-			mf.st |= stSent
+		for _, i := range slot[start : start+k] {
+			ents[i].st |= stSent
 		}
 		start += k
 		if bad == k && start < len(slot) {
 			// The device's preparation refused this one: a frame no
 			// wire would carry.
-			slot[start].st |= stDrop
+			ents[slot[start]].st |= stDrop
 			start++
 			continue
 		}
@@ -225,81 +253,96 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 	q.slot = slot[:0]
 
 	// The device took a prefix: the frames up to the first one neither
-	// sent nor dropped.
+	// sent nor dropped. Frames it took are not to be read again.
 	var pkts, bytes, drops int
-	cut := len(batch)
-	for i, f := range batch {
-		mf := asM(f)
-		sent, last := mf.st&stSent != 0, mf.st&stLast != 0
-		if mf.st&(stSent|stDrop) == 0 {
+	cut := len(ents)
+	undo := q.held[:0]
+	for i := range ents {
+		e := &ents[i]
+		sent := e.st&stSent != 0
+		if !sent && e.st&stDrop == 0 {
 			cut = i
 			break
 		}
-		if sent {
-			pkts++
-			bytes += f.Len()
-		} else {
+		if e.orig != nil {
+			q.done = append(q.done, e.orig)
+		}
+		if !sent {
 			drops++
-		}
-		if mf.orig != nil {
-			q.orig = append(q.orig, mf.orig)
-		}
-		mf.clearTx()
-		if !last {
-			// The caller holds the frame still; a sent one's mbufs
-			// carry the device's extra reference.
+			if e.st&stHeld != 0 {
+				undo = append(undo, asM(e.f).mbuf())
+			}
+			if e.st&stLast != 0 {
+				q.later = append(q.later, e.f)
+			}
 			continue
 		}
-		if mf.q != q {
-			q.late = append(q.late, lateFrame{mf, sent})
-			continue
+		pkts++
+		bytes += int(e.len)
+		if e.st&stLast != 0 {
+			lenderOf(e.lender).out.Add(-int64(e.segs))
 		}
-		q.finishLocked(mf, sent)
 	}
-	if cut < len(batch) {
-		q.giveBack(batch[cut:])
+	if len(undo) > 0 {
+		C.us_refcnt(&undo[0], C.uint(len(undo)), -1)
 	}
+	q.held = undo[:0]
+	q.freeSkipped(ents, cut)
+	if cut < len(ents) {
+		q.giveBack(ents[cut:])
+	}
+	clear(ents)
 	q.stats.TxPackets += uint64(pkts)
 	q.stats.TxBytes += uint64(bytes)
 	q.stats.TxDrops += uint64(drops)
 	q.mu.Unlock()
-	if len(q.late) > 0 || len(q.orig) > 0 {
-		q.finishLate()
-	}
+	q.finish()
 	return cut, nil
 }
 
-// sendPlain is sendBatch for the stack's usual burst: frames of this
-// queue, one mbuf each, asking for no offload, whose last reference the
-// caller gives up. It writes their mbufs and sends them with no other
-// bookkeeping; the device owns the mbufs it took and their structs go back
-// to the free list. It reports false, having changed nothing that
-// sendBatch would not redo, when a frame is of another kind or the queue
-// is closed.
+// freeSkipped frees the empty buffers left out of the mbuf chains of the
+// frames the device took with the caller's last reference: they are not
+// the device's. q.mu is held.
+func (q *queue) freeSkipped(ents []txEntry, cut int) {
+	segs := q.held[:0]
+	for _, s := range q.skip {
+		if s.i < cut && ents[s.i].st&(stSent|stLast) == stSent|stLast {
+			segs = append(segs, s.m)
+		}
+	}
+	if len(segs) > 0 {
+		C.us_free_segs(&segs[0], C.uint(len(segs)))
+	}
+	q.held = segs[:0]
+	q.skip = q.skip[:0]
+}
+
+// sendPlain is Send for the stack's usual burst: frames this queue lent,
+// one mbuf each, asking for no offload, whose last reference the caller
+// gives up. One cgo call checks them, writes their mbufs and sends them
+// (us_send_plain). It reports false, having changed nothing, when a frame
+// is of another kind or the queue is closed.
 func (q *queue) sendPlain(fs []*backend.Frame) (int, bool) {
-	maxLen := q.p.caps.MTU + 14
-	for i, f := range fs {
-		mf := own(q.ranges[:1], f) // one of the queue's first slab
-		if mf == nil || !mf.plain(maxLen) || !f.LastRef() {
+	for _, f := range fs {
+		if !ours(f) {
 			return 0, false
 		}
-		mf.writeOne()
-		q.tx[i] = mf.m
 	}
+	// fs now holds no Go pointers: C may read it.
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
 		return 0, false
 	}
-	k := int(uint32(C.us_tx(q.pid, q.qid, caddr(&q.tx[0]), 0, C.uint16_t(len(fs)))) & 0xffff)
-	bytes := 0
-	for _, f := range fs[:k] {
-		bytes += f.Len()
-		f.Take()
-		q.recycle(asM(f))
+	r := uint64(C.us_send_plain(caddr(q.cq), caddr(&fs[0]), C.uint16_t(len(fs)), C.int64_t(q.p.caps.MTU+14)))
+	if r == C.US_NOT_PLAIN {
+		q.mu.Unlock()
+		return 0, false
 	}
+	k := int(r & 0xffff)
+	q.out.Add(-int64(k))
 	q.stats.TxPackets += uint64(k)
-	q.stats.TxBytes += uint64(bytes)
+	q.stats.TxBytes += r >> 16
 	q.mu.Unlock()
 	return k, true
 }
@@ -307,20 +350,17 @@ func (q *queue) sendPlain(fs []*backend.Frame) (int, bool) {
 // giveBack undoes Send's claim on frames the device did not take: the
 // caller gets its reference back, held mbufs lose the device's, and
 // copies of the caller's frames are freed. q.mu is held.
-func (q *queue) giveBack(fs []*backend.Frame) {
+func (q *queue) giveBack(ents []txEntry) {
 	held := q.held[:0]
-	for _, f := range fs {
-		mf := asM(f)
-		if mf.st&stHeld != 0 {
-			held = append(held, mf.m)
+	for _, e := range ents {
+		if e.st&stHeld != 0 {
+			held = append(held, asM(e.f).mbuf())
 		}
-		copied := mf.orig != nil
-		mf.clearTx()
-		if copied {
-			q.finishLocked(mf, false)
+		if e.orig != nil {
+			q.later = append(q.later, e.f)
 			continue
 		}
-		f.Ref()
+		e.f.Ref()
 	}
 	if len(held) > 0 {
 		C.us_refcnt(&held[0], C.uint(len(held)), -1)
@@ -328,69 +368,37 @@ func (q *queue) giveBack(fs []*backend.Frame) {
 	q.held = held[:0]
 }
 
-// finishLate returns other queues' frames Send is done with, and releases
-// the callers' frames that were sent as copies. No lock is held.
-func (q *queue) finishLate() {
-	for i, l := range q.late {
-		o := l.mf.q
-		o.mu.Lock()
-		o.finishLocked(l.mf, l.sent)
-		o.mu.Unlock()
-		q.late[i] = lateFrame{}
+// finish frees the chains Send dropped and releases the callers' frames
+// it sent as copies, once q.mu is released (freeing takes the lenders'
+// locks, q's among them).
+func (q *queue) finish() {
+	if len(q.later) > 0 {
+		owner.FreeChains(q.later) // Send took their last reference
+		clear(q.later)
+		q.later = q.later[:0]
 	}
-	q.late = q.late[:0]
-	if len(q.orig) > 0 {
-		backend.Release(q.orig)
-		q.orig = q.orig[:0]
-	}
-}
-
-// clearTx forgets Send's state of the frame.
-func (mf *mframe) clearTx() {
-	mf.st = 0
-	mf.orig = nil
-}
-
-// finishLocked returns a chain Send took: the structs to the free list, and
-// the mbufs to the mempool unless the device has them (sent), apart from
-// empty buffers that were left out of the mbuf chain. q is the chain's
-// queue, q.mu held.
-func (q *queue) finishLocked(h *mframe, sent bool) {
-	if h.Next() == nil {
-		if !sent {
-			q.queueFree(h.m)
-		}
-		q.recycle(h)
-		return
-	}
-	for b := &h.Frame; b != nil; {
-		mf := q.mine(b)
-		b = b.Next()
-		if !sent || (mf != h && len(mf.Bytes()) == 0) {
-			q.queueFree(mf.m)
-		}
-		q.recycle(mf)
+	if len(q.done) > 0 {
+		backend.Release(q.done)
+		q.done = q.done[:0]
 	}
 }
 
 // copyOf copies a frame another backend made into a new mbuf frame of q,
 // or returns nil when the pool is short. A frame too long for any mbuf
-// chain becomes an empty copy marked to drop.
-func (q *queue) copyOf(f *backend.Frame) *mframe {
+// chain becomes an empty copy to drop.
+func (q *queue) copyOf(f *backend.Frame) (c *mframe, drop bool) {
 	n := f.Len()
 	size := n
 	if n > maxFrame {
 		size = 0
 	}
 	if q.alloc.Alloc(q.one[:], size) != 1 {
-		return nil
+		return nil, false
 	}
-	c := asM(q.one[0])
+	c = asM(q.one[0])
 	q.one[0] = nil
-	c.orig = f
 	if size != n {
-		c.st |= stDrop
-		return c
+		return c, true
 	}
 	c.SetLen(n)
 	off := 0
@@ -398,68 +406,60 @@ func (q *queue) copyOf(f *backend.Frame) *mframe {
 		off += c.CopyFrom(b.Bytes(), off)
 	}
 	c.Meta = f.Meta
-	return c
+	return c, false
 }
 
-// prepare checks a frame, completes what the device cannot do, writes its
-// data windows into the mbufs and fills its offload request. It reports
-// whether the frame asks for an offload; a frame to drop is marked.
-func (q *queue) prepare(mf *mframe) bool {
+// prepare checks the frame at index i of the batch, completes what the
+// device cannot do, writes its data windows into the mbufs and fills its
+// offload request. It reports whether the frame asks for an offload, and
+// false for ok when it is one to drop.
+func (q *queue) prepare(i int, mf *mframe, off *C.struct_us_txoff) (want, ok bool) {
 	p := q.p
 	f := &mf.Frame
-	mf.off = C.struct_us_txoff{}
-	if mf.st&stDrop != 0 {
-		return false
-	}
 	n := f.Len()
 	if n < 14 || n > maxFrame {
-		mf.st |= stDrop
-		return false
+		return false, false
 	}
 	if f.GSO == backend.GSONone && f.Csum != backend.CsumPartial && n <= p.caps.MTU+14 {
-		mf.sync() // the common case: nothing to check or ask for
-		return false
+		q.sync(i, mf) // nothing to check or ask for
+		return false, true
 	}
 	head := f.Bytes()
 	l2 := l2Len(f, head)
 	if (f.GSO == backend.GSONone && n > p.caps.MTU+l2) ||
 		(f.GSO != backend.GSONone && n-l2 > p.caps.Offloads.TSOMax) {
-		mf.st |= stDrop
-		return false
+		return false, false
 	}
-	want := false
 	switch {
 	case f.GSO == backend.GSOTCPv4:
-		if want = tsoRequest(mf, head, l2); !want {
-			mf.st |= stDrop
-			return false
+		if want = tsoRequest(f, off, head, l2); !want {
+			return false, false
 		}
 	case f.Csum == backend.CsumPartial:
 		if p.txCsum {
-			want = csumRequest(mf, head, l2)
+			want = csumRequest(f, off, head, l2)
 		}
 		if !want && offload.CompleteChecksum(f) != nil {
-			mf.st |= stDrop
-			return false
+			return false, false
 		}
 	}
-	mf.sync()
-	return want
+	q.sync(i, mf)
+	return want, true
 }
 
 // plain reports whether the frame goes out as it is: one mbuf, no offload
-// to ask for, no state from Send, a length a wire of MTU maxLen-14 takes.
+// to ask for, a length a wire of MTU maxLen-14 takes.
 func (mf *mframe) plain(maxLen int) bool {
 	f := &mf.Frame
 	n := f.Len()
-	return mf.st == 0 && f.GSO == backend.GSONone && f.Csum != backend.CsumPartial && f.Next() == nil &&
+	return f.GSO == backend.GSONone && f.Csum != backend.CsumPartial && f.Next() == nil &&
 		n >= 14 && n <= maxLen
 }
 
 // writeOne writes the data window of a single-buffer frame into its mbuf,
 // with no offload flags.
 func (mf *mframe) writeOne() {
-	m, n := mf.m, mf.Len()
+	m, n := mf.mbuf(), mf.Len()
 	m.data_off = C.uint16_t(mf.Headroom())
 	m.data_len = C.uint16_t(n)
 	m.pkt_len = C.uint32_t(n)
@@ -468,10 +468,11 @@ func (mf *mframe) writeOne() {
 	m.ol_flags = 0
 }
 
-// sync writes the chain's data windows into its mbufs. Empty buffers after
-// the first are left out of the mbuf chain (devices may not take
-// zero-length descriptors); finishLocked frees them.
-func (h *mframe) sync() {
+// sync writes the chain's data windows into its mbufs, for the frame at
+// index i of the batch. Empty buffers after the first are left out of the
+// mbuf chain (devices may not take zero-length descriptors) and noted in
+// q.skip.
+func (q *queue) sync(i int, h *mframe) {
 	if h.Next() == nil {
 		h.writeOne()
 		return
@@ -480,10 +481,11 @@ func (h *mframe) sync() {
 	segs := 0
 	for b := &h.Frame; b != nil; b = b.Next() {
 		n := len(b.Bytes())
+		m := asM(b).mbuf() // a chain's buffers are all the head's kind
 		if n == 0 && b != &h.Frame {
+			q.skip = append(q.skip, skipped{i, m})
 			continue
 		}
-		m := asM(b).m // the chain is the queue's own (see mine)
 		m.data_off = C.uint16_t(b.Headroom())
 		m.data_len = C.uint16_t(n)
 		if prev != nil {
@@ -493,7 +495,7 @@ func (h *mframe) sync() {
 		segs++
 	}
 	prev.next = nil
-	m := h.m
+	m := h.mbuf()
 	m.pkt_len = C.uint32_t(h.Len())
 	m.nb_segs = C.uint16_t(segs)
 	m.ol_flags = 0
@@ -541,8 +543,7 @@ const (
 // It reports false, leaving the work to software, when the frame's
 // partial checksum is not one the device understands or its headers are
 // not all in the first buffer.
-func csumRequest(mf *mframe, head []byte, l2 int) bool {
-	f := &mf.Frame
+func csumRequest(f *backend.Frame, off *C.struct_us_txoff, head []byte, l2 int) bool {
 	start, at := int(f.CsumStart), int(f.CsumOffset)
 	ip := ipFlags(head, l2)
 	l3 := start - l2
@@ -571,14 +572,13 @@ func csumRequest(mf *mframe, head []byte, l2 int) bool {
 	if ip == txIPv6 && l3 == 40 && int(head[l2+6]) != proto {
 		return false
 	}
-	mf.off = C.struct_us_txoff{flags: C.uint64_t(flags | ip), l2: C.uint16_t(l2), l3: C.uint16_t(l3), l4: C.uint16_t(l4)}
+	*off = C.struct_us_txoff{flags: C.uint64_t(flags | ip), l2: C.uint16_t(l2), l3: C.uint16_t(l3), l4: C.uint16_t(l4)}
 	return true
 }
 
 // tsoRequest asks the device to segment a GSOTCPv4 frame. The device
 // computes the IPv4 and TCP checksums of every segment.
-func tsoRequest(mf *mframe, head []byte, l2 int) bool {
-	f := &mf.Frame
+func tsoRequest(f *backend.Frame, off *C.struct_us_txoff, head []byte, l2 int) bool {
 	if ipFlags(head, l2) != txIPv4 || l2 > maxL2 || l2+20 > len(head) || f.GSOSize == 0 {
 		return false
 	}
@@ -590,7 +590,7 @@ func tsoRequest(mf *mframe, head []byte, l2 int) bool {
 	if l4 < 20 || l4 > maxL4 || l2+l3+l4 > len(head) {
 		return false
 	}
-	mf.off = C.struct_us_txoff{
+	*off = C.struct_us_txoff{
 		flags: C.uint64_t(txTCPSeg | txTCPCsum | txIPv4 | txIPCsum),
 		l2:    C.uint16_t(l2), l3: C.uint16_t(l3), l4: C.uint16_t(l4),
 		tso: C.uint16_t(f.GSOSize),

@@ -19,6 +19,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
 #include <rte_mempool.h>
 #include <rte_net.h>
 
@@ -36,6 +37,8 @@ static inline int us_err(int r) {
 		return -rte_errno;
 	return r;
 }
+
+static inline int us_errno(void) { return rte_errno; }
 
 static inline int us_eal_init(int argc, char **argv) {
 	int r = rte_eal_init(argc, argv);
@@ -123,10 +126,123 @@ static inline int us_queue_setup(uint16_t port, uint16_t q, uint16_t rxd, uint16
 	return us_err(rte_eth_tx_queue_setup(port, q, txd, socket, NULL));
 }
 
+// Frames. Every mbuf of our mempools carries its backend.Frame in its
+// private area, so the burst calls below fill in C the frames Go hands to
+// the stack, and a frame's mbuf is at a fixed distance before it.
+// us_frame mirrors backend.Frame field for field and us_mframe the dpdk
+// package's mframe; Go checks both layouts when the package starts.
+struct us_frame {
+	// backend.Meta
+	uint16_t l2, l3, l4;
+	uint8_t csum;
+	uint16_t csum_start, csum_off;
+	uint8_t gso;
+	uint16_t gso_size;
+	uint16_t vlan;
+	uint8_t has_vlan;
+	uint32_t rss;
+	uint8_t has_rss;
+	int64_t ts;
+
+	uint8_t *store; // a Go slice over the mbuf's buffer
+	int64_t store_len, store_cap;
+	int64_t off, n, total;
+	struct us_frame *next;
+	int32_t refs;
+	uintptr_t owner[2]; // a Go interface: the package's mbufOwner, not a heap pointer
+	uintptr_t handle;   // the mbuf
+	int64_t queue;
+};
+
+struct us_mframe {
+	struct us_frame f;
+	uint32_t lender; // the registry index of the queue that lent it
+};
+
+// The private area is whole cache lines, so that buffers stay aligned.
+#define US_PRIV_SIZE RTE_CACHE_LINE_ROUNDUP(sizeof(struct us_mframe))
+
+// Offsets Go checks against backend.FrameLayout, and backend.CsumState
+// values C writes.
+enum {
+	US_FO_META_END = offsetof(struct us_frame, store),
+	US_FO_CSUM = offsetof(struct us_frame, csum),
+	US_FO_GSO = offsetof(struct us_frame, gso),
+	US_FO_VLAN = offsetof(struct us_frame, vlan),
+	US_FO_HAS_VLAN = offsetof(struct us_frame, has_vlan),
+	US_FO_RSS = offsetof(struct us_frame, rss),
+	US_FO_HAS_RSS = offsetof(struct us_frame, has_rss),
+	US_FO_TS = offsetof(struct us_frame, ts),
+	US_FO_STORE = offsetof(struct us_frame, store),
+	US_FO_OFF = offsetof(struct us_frame, off),
+	US_FO_N = offsetof(struct us_frame, n),
+	US_FO_TOTAL = offsetof(struct us_frame, total),
+	US_FO_NEXT = offsetof(struct us_frame, next),
+	US_FO_REFS = offsetof(struct us_frame, refs),
+	US_FO_OWNER = offsetof(struct us_frame, owner),
+	US_FO_HANDLE = offsetof(struct us_frame, handle),
+	US_FO_QUEUE = offsetof(struct us_frame, queue),
+	US_FO_SIZE = sizeof(struct us_frame),
+	US_FO_LENDER = offsetof(struct us_mframe, lender),
+	US_MFRAME_SIZE = sizeof(struct us_mframe),
+	US_CSUM_PARTIAL = 1,
+	US_CSUM_VERIFIED = 2,
+	US_CSUM_BAD = 3,
+};
+
+static inline struct us_mframe *us_mframe_of(struct rte_mbuf *m) { return (struct us_mframe *)rte_mbuf_to_priv(m); }
+
+static inline struct rte_mbuf *us_mbuf_of(struct us_frame *f) {
+	return (struct rte_mbuf *)((char *)f - sizeof(struct rte_mbuf));
+}
+
+// us_frame_init gives a new mbuf's frame what stays for the mbuf's life:
+// its owner and handle (rte_mempool_obj_iter's callback).
+static void us_frame_init(struct rte_mempool *mp, void *owner, void *obj, unsigned idx) {
+	(void)mp;
+	(void)idx;
+	struct rte_mbuf *m = obj;
+	struct us_mframe *mf = us_mframe_of(m);
+	memset(mf, 0, sizeof(*mf));
+	memcpy(mf->f.owner, owner, sizeof(mf->f.owner));
+	mf->f.handle = (uintptr_t)m;
+}
+
+// us_pool_create makes a mempool of n mbufs with a frame in each, owned by
+// the Go interface value whose two words are owner.
 static inline struct rte_mempool *us_pool_create(const char *name, unsigned n, unsigned cache,
-						 uint16_t data_room, int socket, int *err) {
-	struct rte_mempool *mp = rte_pktmbuf_pool_create(name, n, cache, 0, data_room, socket);
-	*err = mp == NULL ? -rte_errno : 0;
+						 uint16_t data_room, int socket, uintptr_t owner0,
+						 uintptr_t owner1, int *err) {
+	// rte_pktmbuf_pool_create, but without hugepages (no device can DMA
+	// then) objects need not be IOVA-contiguous: otherwise each mbuf
+	// takes a 4 KiB page of its own, every mbuf maps to the same cache
+	// sets, and a burst's mbufs evict each other.
+	unsigned flags = rte_eal_has_hugepages() ? 0 : RTE_MEMPOOL_F_NO_IOVA_CONTIG;
+	struct rte_pktmbuf_pool_private priv = {
+		.mbuf_data_room_size = data_room,
+		.mbuf_priv_size = US_PRIV_SIZE,
+	};
+	struct rte_mempool *mp = rte_mempool_create_empty(name, n, sizeof(struct rte_mbuf) + US_PRIV_SIZE + data_room,
+							  cache, sizeof(priv), socket, flags);
+	if (mp == NULL) {
+		*err = -rte_errno;
+		return NULL;
+	}
+	int r = rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), NULL);
+	if (r == 0) {
+		rte_pktmbuf_pool_init(mp, &priv);
+		r = rte_mempool_populate_default(mp);
+		r = r < 0 ? r : 0;
+	}
+	if (r != 0) {
+		rte_mempool_free(mp);
+		*err = r;
+		return NULL;
+	}
+	*err = 0;
+	rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+	uintptr_t owner[2] = {owner0, owner1};
+	rte_mempool_obj_iter(mp, us_frame_init, owner);
 	return mp;
 }
 
@@ -254,6 +370,235 @@ static inline int us_alloc(uintptr_t mp, uintptr_t pkts, unsigned n, uintptr_t f
 	return rte_pktmbuf_alloc_bulk((struct rte_mempool *)mp, (struct rte_mbuf **)pkts, n);
 }
 
+// us_q is what the frame calls need to know of a queue, in C memory.
+struct us_q {
+	uint16_t port, qid;
+	uint32_t lender;
+	int64_t queue;
+	struct rte_mempool *mp;
+	uintptr_t owner[2];
+	struct rte_mbuf **mbufs; // burst scratch: at least as long as a burst and an allocation
+	struct us_frame **frames; // frames filled for Go, as long
+	uint64_t foreign;         // received mbufs of other mempools, copied
+	uint64_t nobuf;           // of those, dropped for want of an mbuf
+};
+
+// us_free_frames frees the mbufs of n chains of frames, each segment on its
+// own (reference counts honoured), in bulk per mempool. The frames' chain
+// is the truth: mbuf next pointers are written only to send.
+static inline void us_free_frames(struct us_frame **heads, unsigned n) {
+	struct rte_mbuf *pending[64];
+	struct rte_mempool *mp = NULL;
+	unsigned k = 0;
+	for (unsigned i = 0; i < n; i++) {
+		for (struct us_frame *f = heads[i]; f != NULL; f = f->next) {
+			struct rte_mbuf *m = rte_pktmbuf_prefree_seg(us_mbuf_of(f));
+			if (m == NULL)
+				continue;
+			if (k > 0 && (k == 64 || m->pool != mp)) {
+				rte_mempool_put_bulk(mp, (void **)pending, k);
+				k = 0;
+			}
+			mp = m->pool;
+			pending[k++] = m;
+		}
+	}
+	if (k > 0)
+		rte_mempool_put_bulk(mp, (void **)pending, k);
+}
+
+// us_fill makes m's frame a fresh buffer of q with a data window of n bytes
+// at off (cut to the buffer), as backend.Frame.InitData does.
+static inline struct us_frame *us_fill(const struct us_q *q, struct rte_mbuf *m, uint32_t off, uint32_t n) {
+	struct us_mframe *mf = us_mframe_of(m);
+	struct us_frame *f = &mf->f;
+	uint32_t len = m->buf_len;
+	memset(f, 0, US_FO_META_END);
+	if (off > len)
+		off = len;
+	if (n > len - off)
+		n = len - off;
+	f->store = m->buf_addr;
+	f->store_len = len;
+	f->store_cap = len;
+	f->off = off;
+	f->n = n;
+	f->total = n;
+	f->next = NULL;
+	f->refs = 1;
+	f->queue = q->queue;
+	mf->lender = q->lender;
+	return f;
+}
+
+// us_ours reports whether m is one of our mbufs, with a frame we made, and
+// nobody else's: a loopback device returns the very mbufs sent, and the
+// frame of one the stack still holds is the stack's.
+static inline int us_ours(const struct us_q *q, struct rte_mbuf *m) {
+	if (rte_mbuf_refcnt_read(m) != 1 || rte_pktmbuf_priv_size(m->pool) < US_PRIV_SIZE)
+		return 0;
+	const struct us_frame *f = &us_mframe_of(m)->f;
+	return f->owner[0] == q->owner[0] && f->owner[1] == q->owner[1];
+}
+
+// us_rx_meta fills a received frame's metadata from its mbuf's flags.
+static inline void us_rx_meta(struct us_frame *f, const struct rte_mbuf *m) {
+	uint64_t fl = m->ol_flags;
+	if ((fl & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD ||
+	    (fl & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD)
+		f->csum = US_CSUM_BAD;
+	else if ((fl & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+		f->csum = US_CSUM_VERIFIED;
+	if (fl & RTE_MBUF_F_RX_RSS_HASH) {
+		f->rss = m->hash.rss;
+		f->has_rss = 1;
+	}
+	if (fl & RTE_MBUF_F_RX_VLAN_STRIPPED) {
+		f->vlan = m->vlan_tci;
+		f->has_vlan = 1;
+	}
+}
+
+// us_rx_chain makes the frames of a received chain of mbufs, all ours,
+// and returns the head. A buffer's total is the bytes from it to the end,
+// as backend.Frame.Chain leaves it.
+static inline struct us_frame *us_rx_chain(const struct us_q *q, struct rte_mbuf *m, uint32_t *segs) {
+	struct us_frame *head = NULL, *prev = NULL;
+	for (struct rte_mbuf *s = m; s != NULL; s = s->next) {
+		struct us_frame *f = us_fill(q, s, s->data_off, s->data_len);
+		if (prev != NULL)
+			prev->next = f;
+		else
+			head = f;
+		prev = f;
+		(*segs)++;
+	}
+	int64_t total = 0;
+	for (struct us_frame *f = head; f != NULL; f = f->next)
+		total += f->n;
+	for (struct us_frame *f = head; f != NULL; f = f->next) {
+		f->total = total;
+		total -= f->n;
+	}
+	return head;
+}
+
+// us_chain_ours reports whether every segment of m is ours.
+static inline int us_chain_ours(const struct us_q *q, struct rte_mbuf *m) {
+	for (; m != NULL; m = m->next)
+		if (!us_ours(q, m))
+			return 0;
+	return 1;
+}
+
+// us_recv frees the nfree chains released since the last call, receives a
+// burst of up to want packets and makes each a frame in q->frames: a
+// chain of frames for a chain of mbufs; an mbuf of another mempool, or one
+// whose frame is in use (see us_ours), is copied into ours first. It returns the frames, the segments (bits 16-35) and
+// the bytes (from bit 36).
+static inline uint64_t us_recv(uintptr_t q_, uint16_t want, uintptr_t freed, unsigned nfree, int64_t now) {
+	struct us_q *q = (struct us_q *)q_;
+	if (nfree > 0)
+		us_free_frames((struct us_frame **)freed, nfree);
+	struct rte_mbuf **pkts = q->mbufs;
+	uint16_t n = rte_eth_rx_burst(q->port, q->qid, pkts, want);
+	uint64_t k = 0, bytes = 0;
+	uint32_t segs = 0;
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		if (unlikely(m->nb_segs != 1 || !us_ours(q, m)) && !us_chain_ours(q, m)) {
+			struct rte_mbuf *c = rte_pktmbuf_copy(m, q->mp, 0, UINT32_MAX);
+			rte_pktmbuf_free(m);
+			q->foreign++;
+			if (c == NULL) {
+				q->nobuf++;
+				continue;
+			}
+			m = c;
+		}
+		struct us_frame *f;
+		if (m->nb_segs == 1) {
+			f = us_fill(q, m, m->data_off, m->data_len);
+			segs++;
+		} else {
+			f = us_rx_chain(q, m, &segs);
+		}
+		f->ts = now;
+		if (m->ol_flags != 0)
+			us_rx_meta(f, m);
+		bytes += f->total;
+		q->frames[k++] = f;
+	}
+	return k | (uint64_t)segs << 16 | bytes << 36;
+}
+
+// us_alloc_frames frees the nfree chains released since the last call,
+// then allocates n frames of segs mbufs each, all or none (non-zero), into
+// q->frames: the first mbuf with its headroom, the others all data room.
+static inline int us_alloc_frames(uintptr_t q_, unsigned n, unsigned segs, uintptr_t freed, unsigned nfree) {
+	struct us_q *q = (struct us_q *)q_;
+	if (nfree > 0)
+		us_free_frames((struct us_frame **)freed, nfree);
+	struct rte_mbuf **ms = q->mbufs;
+	int r = rte_pktmbuf_alloc_bulk(q->mp, ms, n * segs);
+	if (r != 0)
+		return r;
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *m = ms[i * segs];
+		struct us_frame *head = us_fill(q, m, m->data_off, 0), *prev = head;
+		for (unsigned j = 1; j < segs; j++) {
+			struct us_frame *f = us_fill(q, ms[i * segs + j], 0, 0);
+			prev->next = f;
+			prev = f;
+		}
+		q->frames[i] = head;
+	}
+	return 0;
+}
+
+// US_NOT_PLAIN is us_send_plain's answer for a burst it leaves to Go.
+#define US_NOT_PLAIN UINT64_MAX
+
+// us_send_plain sends a burst of frames that are all ours (the caller
+// checked), lent by this queue, one mbuf each with its caller's last
+// reference, asking for no offload and between 14 and max_len bytes long:
+// it writes their mbufs and hands them to the device, which then owns
+// them and their frames. It returns how many the device took and their
+// bytes (from bit 16), or US_NOT_PLAIN, having changed nothing, when a
+// frame is of another kind.
+static inline uint64_t us_send_plain(uintptr_t q_, uintptr_t frames_, uint16_t n, int64_t max_len) {
+	struct us_q *q = (struct us_q *)q_;
+	struct us_frame **fs = (struct us_frame **)frames_;
+	struct rte_mbuf **pkts = q->mbufs;
+	uint64_t bytes = 0;
+	for (uint16_t i = 0; i < n; i++) {
+		struct us_frame *f = fs[i];
+		if (f->refs != 1 || f->next != NULL || f->gso != 0 || f->csum == US_CSUM_PARTIAL ||
+		    f->n != f->total || f->n < 14 || f->n > max_len ||
+		    ((struct us_mframe *)f)->lender != q->lender)
+			return US_NOT_PLAIN;
+	}
+	for (uint16_t i = 0; i < n; i++) {
+		struct us_frame *f = fs[i];
+		struct rte_mbuf *m = us_mbuf_of(f);
+		m->data_off = (uint16_t)f->off;
+		m->data_len = (uint16_t)f->n;
+		m->pkt_len = (uint32_t)f->n;
+		m->nb_segs = 1;
+		m->next = NULL;
+		m->ol_flags = 0;
+		f->refs = 0;
+		bytes += (uint64_t)f->n;
+		pkts[i] = m;
+	}
+	uint16_t k = rte_eth_tx_burst(q->port, q->qid, pkts, n);
+	for (uint16_t i = k; i < n; i++) {
+		fs[i]->refs = 1;
+		bytes -= (uint64_t)fs[i]->n;
+	}
+	return k | bytes << 16;
+}
+
 // us_txoff is the offload request of one packet to send, filled by Go.
 struct us_txoff {
 	uint64_t flags; // RTE_MBUF_F_TX_*
@@ -359,6 +704,34 @@ static inline int64_t us_bench_loop(uint16_t port, uint16_t q, struct rte_mempoo
 		rte_pktmbuf_free_bulk(rx, n);
 	}
 	return got;
+}
+
+// us_send_foreign sends on port's queue q (a loopback) n packets of len
+// bytes from mp, a mempool that is not ours, each 8 bytes of seed+i
+// followed by zeros and, with segs, a chain of two mbufs. It returns how
+// many the device took. Tests only.
+static inline int us_send_foreign(uint16_t port, uint16_t q, struct rte_mempool *mp, uint16_t n,
+				  uint16_t len, int segs, uint64_t seed) {
+	struct rte_mbuf *pkts[64];
+	if (n > 64 || len < 16 || rte_pktmbuf_alloc_bulk(mp, pkts, n) != 0)
+		return -1;
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		uint16_t first = segs ? len / 2 : len;
+		char *d = rte_pktmbuf_append(m, first);
+		memset(d, 0, first);
+		*(uint64_t *)d = seed + i;
+		if (segs) {
+			struct rte_mbuf *t = rte_pktmbuf_alloc(mp);
+			if (t == NULL || rte_pktmbuf_chain(m, t) != 0)
+				return -1;
+			memset(rte_pktmbuf_append(m, len - first), 0, len - first);
+		}
+	}
+	uint16_t k = rte_eth_tx_burst(port, q, pkts, n);
+	if (k < n)
+		rte_pktmbuf_free_bulk(pkts + k, n - k);
+	return k;
 }
 
 #endif
