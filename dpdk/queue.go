@@ -54,28 +54,34 @@ func ours(f *backend.Frame) bool { return f.OwnedBy(owner) }
 // queue's next device call (Recv or Alloc, in the same cgo call) or when
 // it is idle in Wait.
 func (mbufOwner) FreeChains(heads []*backend.Frame) {
-	for start := 0; start < len(heads); {
-		id := asM(heads[start]).lender
-		end := start + 1
-		for end < len(heads) && asM(heads[end]).lender == id {
-			end++
-		}
-		lenderOf(id).freeChains(heads[start:end])
-		start = end
+	for len(heads) > 0 {
+		heads = heads[lenderOf(asM(heads[0]).lender).freeChains(heads):]
 	}
 }
 
-// freeChains queues chains q lent for freeing.
-func (q *queue) freeChains(heads []*backend.Frame) {
-	q.mu.Lock()
-	segs := 0
+// freeChains queues for freeing the leading chains of heads that q lent,
+// and returns how many.
+func (q *queue) freeChains(heads []*backend.Frame) int {
+	n, segs := 0, 0
 	for _, h := range heads {
+		if asM(h).lender != q.lender {
+			break
+		}
+		n++
 		if h.Next() == nil {
 			segs++
 		} else {
 			segs += h.Segments()
 		}
-		q.queueFree(h)
+	}
+	q.mu.Lock()
+	for run := heads[:n]; len(run) > 0; {
+		k := copy(q.fr[q.nfr:], run)
+		q.nfr += k
+		run = run[k:]
+		if q.nfr == len(q.fr) {
+			q.flushFree()
+		}
 	}
 	q.out.Add(-int64(segs))
 	stopped := q.p.stopped.Load()
@@ -86,6 +92,7 @@ func (q *queue) freeChains(heads []*backend.Frame) {
 	if stopped {
 		q.p.maybeFreePools()
 	}
+	return n
 }
 
 // FreeChain implements backend.Owner.
@@ -251,15 +258,6 @@ func newQueue(p *Port, id int, mp *C.struct_rte_mempool) *queue {
 		frames: (**C.struct_us_frame)(unsafe.Pointer(&q.got[0])),
 	}
 	return q
-}
-
-// queueFree queues a chain for freeing. q.mu is held.
-func (q *queue) queueFree(h *backend.Frame) {
-	q.fr[q.nfr] = h
-	q.nfr++
-	if q.nfr == len(q.fr) {
-		q.flushFree()
-	}
 }
 
 // flushFree frees the queued chains now. q.mu is held.
