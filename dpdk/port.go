@@ -25,14 +25,15 @@ import (
 // Port is an open DPDK ethdev port; it implements backend.Backend and
 // backend.StatsReader.
 //
-// Memory: every queue has its own mempool. Frames Recv returns are the
-// device's mbufs, lent without a copy: a frame's bytes are the mbuf's data
-// room, its Handle the mbuf's address. Frames Alloc returns are fresh mbufs
-// (chains above Caps().BufSize) that the stack writes into directly and
-// Send hands to the device as they are. Released frames go back to the
-// mempool in bulk, one cgo call per Release. A frame the caller holds a
-// reference to (Frame.Ref) survives Send: Send takes one reference, like
-// Release, and raises the mbuf's reference count for the device.
+// Memory: every queue has its own mempool, and every mbuf its Frame in its
+// private area. Frames Recv returns are the device's mbufs, lent without a
+// copy: a frame's bytes are the mbuf's data room, its Handle the mbuf's
+// address. Frames Alloc returns are fresh mbufs (chains above
+// Caps().BufSize) that the stack writes into directly and Send hands to
+// the device as they are. Released frames go back to the mempool in bulk
+// with the queue's next device call. A frame the caller holds a reference
+// to (Frame.Ref) survives Send: Send takes one reference, like Release,
+// and raises the mbuf's reference count for the device.
 type Port struct {
 	cfg    Config
 	id     uint16
