@@ -383,28 +383,41 @@ struct us_q {
 	uint64_t nobuf;           // of those, dropped for want of an mbuf
 };
 
+// us_putter gathers freed segments and puts them back to their mempools
+// in bulk, one call per run of the same mempool.
+struct us_putter {
+	struct rte_mbuf *pending[64];
+	struct rte_mempool *mp;
+	unsigned k;
+};
+
+static inline void us_put_flush(struct us_putter *p) {
+	if (p->k > 0)
+		rte_mempool_put_bulk(p->mp, (void **)p->pending, p->k);
+	p->k = 0;
+}
+
+// us_put_seg drops a reference of one segment and, when it was the last,
+// gathers the segment for its mempool.
+static inline void us_put_seg(struct us_putter *p, struct rte_mbuf *seg) {
+	struct rte_mbuf *m = rte_pktmbuf_prefree_seg(seg);
+	if (m == NULL)
+		return;
+	if (p->k == 64 || (p->k > 0 && m->pool != p->mp))
+		us_put_flush(p);
+	p->mp = m->pool;
+	p->pending[p->k++] = m;
+}
+
 // us_free_frames frees the mbufs of n chains of frames, each segment on its
 // own (reference counts honoured), in bulk per mempool. The frames' chain
 // is the truth: mbuf next pointers are written only to send.
 static inline void us_free_frames(struct us_frame **heads, unsigned n) {
-	struct rte_mbuf *pending[64];
-	struct rte_mempool *mp = NULL;
-	unsigned k = 0;
-	for (unsigned i = 0; i < n; i++) {
-		for (struct us_frame *f = heads[i]; f != NULL; f = f->next) {
-			struct rte_mbuf *m = rte_pktmbuf_prefree_seg(us_mbuf_of(f));
-			if (m == NULL)
-				continue;
-			if (k > 0 && (k == 64 || m->pool != mp)) {
-				rte_mempool_put_bulk(mp, (void **)pending, k);
-				k = 0;
-			}
-			mp = m->pool;
-			pending[k++] = m;
-		}
-	}
-	if (k > 0)
-		rte_mempool_put_bulk(mp, (void **)pending, k);
+	struct us_putter p = {.k = 0};
+	for (unsigned i = 0; i < n; i++)
+		for (struct us_frame *f = heads[i]; f != NULL; f = f->next)
+			us_put_seg(&p, us_mbuf_of(f));
+	us_put_flush(&p);
 }
 
 // us_fill makes m's frame a fresh buffer of q with a data window of n bytes
@@ -647,22 +660,10 @@ static inline uint32_t us_tx(uint16_t port, uint16_t q, uintptr_t pkts_, uintptr
 // so every segment is freed on its own, reference counts honoured, in
 // bulk per mempool.
 static inline void us_free_segs(struct rte_mbuf **segs, unsigned n) {
-	struct rte_mbuf *pending[64];
-	struct rte_mempool *mp = NULL;
-	unsigned k = 0;
-	for (unsigned i = 0; i < n; i++) {
-		struct rte_mbuf *m = rte_pktmbuf_prefree_seg(segs[i]);
-		if (m == NULL)
-			continue;
-		if (k > 0 && (k == 64 || m->pool != mp)) {
-			rte_mempool_put_bulk(mp, (void **)pending, k);
-			k = 0;
-		}
-		mp = m->pool;
-		pending[k++] = m;
-	}
-	if (k > 0)
-		rte_mempool_put_bulk(mp, (void **)pending, k);
+	struct us_putter p = {.k = 0};
+	for (unsigned i = 0; i < n; i++)
+		us_put_seg(&p, segs[i]);
+	us_put_flush(&p);
 }
 
 // us_free_pkts frees n whole packets (chains followed by next).
