@@ -158,13 +158,17 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 	if p.closing.Load() {
 		return 0, backend.ErrClosed
 	}
-	// Prepare every frame: our own mbufs, or copies of others' frames.
-	ents := q.ents[:0]
+	// Prepare every frame: our own mbufs, or copies of others' frames. The
+	// entries are filled in place: a txEntry holds pointers, and building
+	// one to append costs a typed copy.
+	ents := q.ents[:min(len(fs), cap(q.ents))]
 	q.skip = q.skip[:0]
 	offl := false
 	maxLen := p.caps.MTU + 14
-	for _, f := range fs {
-		e := txEntry{f: f}
+	n := 0
+	for _, f := range fs[:len(ents)] {
+		e := &ents[n]
+		e.f, e.orig, e.st, e.off = f, nil, 0, C.struct_us_txoff{}
 		if !ours(f) {
 			c, drop := q.copyOf(f)
 			if c == nil {
@@ -179,7 +183,7 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 		if e.st&stDrop == 0 {
 			if mf.plain(maxLen) {
 				mf.writeOne() // the common case: nothing to check or ask for
-			} else if want, ok := q.prepare(len(ents), mf, &e.off); !ok {
+			} else if want, ok := q.prepare(n, mf, &e.off); !ok {
 				e.st |= stDrop
 			} else if want {
 				offl = true
@@ -194,10 +198,10 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 		if e.f.Take() {
 			e.st |= stLast
 		}
-		ents = append(ents, e)
+		n++
 	}
-	q.ents = ents
-	if len(ents) == 0 {
+	ents = ents[:n]
+	if n == 0 {
 		return 0, nil
 	}
 
@@ -254,7 +258,7 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 
 	// The device took a prefix: the frames up to the first one neither
 	// sent nor dropped. Frames it took are not to be read again.
-	var pkts, bytes, drops int
+	var pkts, bytes, drops, mine int
 	cut := len(ents)
 	undo := q.held[:0]
 	for i := range ents {
@@ -279,10 +283,16 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 		}
 		pkts++
 		bytes += int(e.len)
-		if e.st&stLast != 0 {
+		if e.st&stLast == 0 {
+			continue
+		}
+		if e.lender == q.lender {
+			mine += int(e.segs)
+		} else {
 			lenderOf(e.lender).out.Add(-int64(e.segs))
 		}
 	}
+	q.out.Add(-int64(mine))
 	if len(undo) > 0 {
 		C.us_refcnt(&undo[0], C.uint(len(undo)), -1)
 	}
