@@ -169,6 +169,18 @@ func TestRingShortSend(t *testing.T) {
 	assert.Zero(t, st.TxDrops)
 }
 
+// Sending nothing is no error, and nothing happens.
+func TestRingSendsNothing(t *testing.T) {
+	lockThread(t)
+	p := openPort(t, ringConfig())
+	for _, fs := range [][]*backend.Frame{nil, {}} {
+		n, err := p.Send(0, fs)
+		assert.NoError(t, err)
+		assert.Zero(t, n)
+	}
+	assert.Zero(t, p.QueueStats(0).TxPackets)
+}
+
 // A frame the caller holds a reference to (unacked data held instead of
 // copied) survives Send: the mbuf gets a reference for the device.
 func TestRingHeldFrameSurvivesSend(t *testing.T) {

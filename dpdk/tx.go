@@ -64,6 +64,9 @@ func (p *Port) Send(q int, frames []*backend.Frame) (int, error) {
 	if p.closing.Load() {
 		return 0, backend.ErrClosed
 	}
+	if len(frames) == 0 {
+		return 0, nil
+	}
 	if len(frames) <= qu.burst {
 		if n, ok := qu.sendPlain(frames); ok {
 			return n, nil

@@ -1,0 +1,176 @@
+//go:build dpdk
+
+package dpdk
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ustack/ustack/backend"
+)
+
+// A random mix of what the stack does with frames, on the net_ring
+// loopback (chains at MTU 9000): frames of every size sent in random
+// batches, some held across their own round trip (the ring returns the
+// very mbuf, which Recv must copy), some from another backend (copied by
+// Send), some allocated longer than they end up, a flood until the ring
+// refuses, received frames kept and released in random order and
+// batches. Every frame received carries the bytes sent, a held frame keeps
+// its own, only held frames are lost (their copy dropped, and counted,
+// when the pool is empty), and at the end every mbuf is back.
+func TestRingRandomOwnership(t *testing.T) {
+	for seed := range uint64(12) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { randomOwnership(t, seed) })
+	}
+}
+
+func randomOwnership(t *testing.T, seed uint64) {
+	lockThread(t)
+	p := openPort(t, ringConfig())
+	pool, err := backend.NewPool(backend.PoolConfig{Mbuf: true, DataRoom: 512, Count: 256})
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	sizes := []int{14, 60, 64, 1514, 2048, 2049, 4000, 9014}
+
+	// content of frame id: its id, then a pattern of the id.
+	content := func(id uint64, n int) []byte {
+		b := pattern(n, byte(id))
+		if n >= 8 {
+			binary.LittleEndian.PutUint64(b, id)
+		}
+		return b
+	}
+	type heldFrame struct {
+		f    *backend.Frame
+		want []byte
+	}
+	var (
+		nextID   uint64      = 1
+		inFlight             = map[uint64][]byte{} // sent, not yet received
+		held     []heldFrame                       // frames we keep a reference to
+		kept     []heldFrame                       // received frames not yet released
+		sentPkts int
+		heldIDs  = map[uint64]bool{} // frames the ring returns while held
+	)
+	idOf := func(f *backend.Frame) uint64 {
+		if f.Len() < 8 {
+			return 0
+		}
+		return binary.LittleEndian.Uint64(linear(f))
+	}
+	recv := func() {
+		buf := make([]*backend.Frame, 32)
+		n, err := p.Recv(0, buf)
+		require.NoError(t, err)
+		for _, f := range buf[:n] {
+			id := idOf(f)
+			want, ok := inFlight[id]
+			require.True(t, ok, "frame %d was not sent or came twice", id)
+			require.Equal(t, want, linear(f), "frame %d", id)
+			delete(inFlight, id)
+			if rng.IntN(3) == 0 {
+				kept = append(kept, heldFrame{f, want})
+			} else {
+				backend.ReleaseOne(f)
+			}
+		}
+	}
+	// sendBatch sends up to 40 new frames and reports whether the
+	// device took them all.
+	sendBatch := func() bool {
+		var batch []*backend.Frame
+		var ids []uint64
+		for range 1 + rng.IntN(40) {
+			n := sizes[rng.IntN(len(sizes))]
+			id := nextID
+			nextID++
+			b := content(id, max(n, 8))
+			var f *backend.Frame
+			if rng.IntN(6) == 0 && len(b) <= 2048 {
+				if f = pool.AllocOne(len(b)); f == nil {
+					continue
+				}
+				require.True(t, f.SetLen(len(b)))
+				f.CopyFrom(b, 0)
+			} else {
+				// Some are allocated longer than they end up, so their
+				// chains end in empty buffers that Send leaves out.
+				var one [1]*backend.Frame
+				if p.Alloc(0, one[:], len(b)+rng.IntN(2)*rng.IntN(5000)) != 1 {
+					continue
+				}
+				f = one[0]
+				require.True(t, f.SetLen(len(b)))
+				f.CopyFrom(b, 0)
+				if rng.IntN(4) == 0 {
+					f.Ref()
+					held = append(held, heldFrame{f, b})
+					heldIDs[id] = true
+				}
+			}
+			batch = append(batch, f)
+			ids = append(ids, id)
+			inFlight[id] = b
+		}
+		k, err := p.Send(0, batch)
+		require.NoError(t, err)
+		sentPkts += k
+		for i := k; i < len(batch); i++ {
+			delete(inFlight, ids[i])
+		}
+		backend.Release(batch[k:])
+		return len(batch) > 0 && k == len(batch)
+	}
+	for range 300 {
+		switch op := rng.IntN(11); {
+		case op < 5 || op == 10: // send a batch; flood: until the ring is full
+			for flood := op == 10; ; {
+				if !sendBatch() || !flood {
+					break
+				}
+			}
+		case op < 8:
+			recv()
+		default: // release some of what is held or kept
+			rng.Shuffle(len(held), func(i, j int) { held[i], held[j] = held[j], held[i] })
+			rng.Shuffle(len(kept), func(i, j int) { kept[i], kept[j] = kept[j], kept[i] })
+			var rel []*backend.Frame
+			for _, l := range []*[]heldFrame{&held, &kept} {
+				cut := rng.IntN(len(*l) + 1)
+				for _, h := range (*l)[cut:] {
+					require.Equal(t, h.want, linear(h.f), "a frame held through its round trip")
+					rel = append(rel, h.f)
+				}
+				*l = (*l)[:cut]
+			}
+			backend.Release(rel)
+		}
+	}
+	for end := time.Now().Add(time.Second); len(inFlight) > 0 && time.Now().Before(end); {
+		recv()
+	}
+	// A held frame comes back as the very mbuf, which Recv copies; with
+	// the pool empty the copy is dropped and counted, and nothing else
+	// may be lost.
+	st := p.QueueStats(0)
+	for id := range inFlight {
+		assert.True(t, heldIDs[id], "frame %d lost in the ring", id)
+	}
+	assert.Equal(t, uint64(len(inFlight)), st.RxDrops, "frames lost, against drops counted")
+	for _, l := range [][]heldFrame{held, kept} {
+		for _, h := range l {
+			require.Equal(t, h.want, linear(h.f))
+			backend.ReleaseOne(h.f)
+		}
+	}
+	assert.Zero(t, pool.Outstanding(), "the other backend's frames all went back")
+	assert.Equal(t, uint64(sentPkts), st.TxPackets)
+	assert.Equal(t, st.TxPackets, st.RxPackets+st.RxDrops)
+	assert.Zero(t, st.TxDrops)
+}
