@@ -99,4 +99,19 @@ func TestNullMultiQueue(t *testing.T) {
 	n, err := p.Send(1, tx)
 	require.NoError(t, err)
 	assert.Equal(t, 4, n)
+	assert.Zero(t, p.Outstanding())
+
+	// One Release of frames both queues lent, interleaved: each goes back
+	// to the queue that lent it.
+	var mixed []*backend.Frame
+	for q := range 2 {
+		n, err := p.Recv(q, rx[:3])
+		require.NoError(t, err)
+		require.Equal(t, 3, n)
+		mixed = append(mixed, rx[:n]...)
+	}
+	mixed[1], mixed[4] = mixed[4], mixed[1]
+	assert.Equal(t, 6, p.Outstanding())
+	backend.Release(mixed)
+	assert.Zero(t, p.Outstanding())
 }
