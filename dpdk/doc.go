@@ -107,12 +107,14 @@
 // BenchmarkRingRoundTrip measures Alloc, Send, Recv and Release of bursts
 // of 32 64-byte frames on net_ring against the same loop in C, in the same
 // run. On a 2-core EPYC VM, CPU per frame: C 8 ns, a Go loop making the
-// same three cgo calls per burst without frames 10, the backend 35 (0
-// allocs). The difference is the frames: filling them in C on receipt and
-// allocation, checking and writing them back on send and walking them on
-// free (about 11 ns), and in Go copying the pointers, Send's ownership
-// check, and Release's checks and queueing (about 7 ns) and the benchmark
-// writing each frame through SetLen and Bytes (4).
+// same three cgo calls per burst without frames 10, the backend 33-35 (0
+// allocs), 45 through Send's general path (go-general: what frames with
+// offload requests, chains or held references take). The difference is
+// the frames: filling them in C on receipt and allocation, checking and
+// writing them back on send and walking them on free (about 11 ns), and
+// in Go copying the pointers, Send's ownership check, and Release's checks
+// and queueing (about 7 ns) and the benchmark writing each frame through
+// SetLen and Bytes (4).
 // BenchmarkStackUDPEcho and BenchmarkStackTCPBulk run two stacks on a
 // RingPair, where the stack's own cost dominates.
 //
