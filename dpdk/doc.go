@@ -34,8 +34,8 @@
 // Each queue has its own mempool (as rte_pktmbuf_pool_create, with a
 // per-lcore cache) and C arrays for its bursts; no Go pointer is ever
 // stored in C memory and DPDK never sees Go memory. Without hugepages the
-// mempool's objects need not be IOVA-contiguous (no device can DMA then),
-// so mbufs are packed as on hugepages rather than one per 4 KiB page,
+// mempool's objects may cross 4 KiB pages (IOVA is then VA, or there is
+// none), so mbufs are packed as on hugepages rather than one per page,
 // where every mbuf falls in the same cache sets.
 //
 // Every mbuf carries its backend.Frame in its private area (the C

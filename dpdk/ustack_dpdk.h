@@ -213,10 +213,12 @@ static void us_frame_init(struct rte_mempool *mp, void *owner, void *obj, unsign
 static inline struct rte_mempool *us_pool_create(const char *name, unsigned n, unsigned cache,
 						 uint16_t data_room, int socket, uintptr_t owner0,
 						 uintptr_t owner1, int *err) {
-	// rte_pktmbuf_pool_create, but without hugepages (no device can DMA
-	// then) objects need not be IOVA-contiguous: otherwise each mbuf
-	// takes a 4 KiB page of its own, every mbuf maps to the same cache
-	// sets, and a burst's mbufs evict each other.
+	// rte_pktmbuf_pool_create, but without hugepages objects may cross
+	// pages: asked for IOVA-contiguous objects in 4 KiB pages, DPDK gives
+	// each mbuf a page of its own, every mbuf then maps to the same cache
+	// sets and a burst's mbufs evict each other. Without hugepages IOVA is
+	// VA (an object contiguous in memory is so for a device too) or there
+	// is none (no device can DMA).
 	unsigned flags = rte_eal_has_hugepages() ? 0 : RTE_MEMPOOL_F_NO_IOVA_CONTIG;
 	struct rte_pktmbuf_pool_private priv = {
 		.mbuf_data_room_size = data_room,
