@@ -509,8 +509,9 @@ static inline int us_chain_ours(const struct us_q *q, struct rte_mbuf *m) {
 // us_recv frees the nfree chains released since the last call, receives a
 // burst of up to want packets and makes each a frame in q->frames: a
 // chain of frames for a chain of mbufs; an mbuf of another mempool, or one
-// whose frame is in use (see us_ours), is copied into ours first. It returns the frames, the segments (bits 16-35) and
-// the bytes (from bit 36).
+// whose frame is in use (see us_ours), is copied into ours first. It
+// returns the frames, the segments (bits 16-35) and the bytes (from bit
+// 36).
 static inline uint64_t us_recv(uintptr_t q_, uint16_t want, uintptr_t freed, unsigned nfree, int64_t now) {
 	struct us_q *q = (struct us_q *)q_;
 	if (nfree > 0)
