@@ -19,7 +19,9 @@ import (
 // "c" the same loop written in C (us_bench_loop, one
 // cgo call for the whole run), as the baseline. Compare their ns/frame, and their cpu-ns/frame
 // (the loop thread's CPU time, which other processes on a busy machine
-// disturb less than the wall clock).
+// disturb less than the wall clock); the Go loops also report x-c-loop,
+// their CPU per frame over the C loop's, run right after them for as many
+// rounds.
 func BenchmarkRingRoundTrip(b *testing.B) {
 	const burst, size = 32, 64
 	skipWithoutEAL(b)
@@ -31,6 +33,17 @@ func BenchmarkRingRoundTrip(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(frames), "ns/frame")
 			b.ReportMetric(float64(cpu)/float64(frames), "cpu-ns/frame")
 			b.ReportMetric(float64(frames)/b.Elapsed().Seconds()/1e6, "Mframes/s")
+		}
+	}
+
+	// vsC reports x-c-loop: CPU per frame over the C loop's, run right
+	// after for as many rounds.
+	vsC := func(b *testing.B, frames, cpu int64) {
+		ccpu := threadCPU(b)
+		cframes := p.cLoop(0, int64(b.N), burst, size)
+		ccpu = threadCPU(b) - ccpu
+		if frames > 0 && cframes > 0 && ccpu > 0 {
+			b.ReportMetric((float64(cpu)/float64(frames))/(float64(ccpu)/float64(cframes)), "x-c-loop")
 		}
 	}
 
@@ -61,7 +74,9 @@ func BenchmarkRingRoundTrip(b *testing.B) {
 				frames += int64(k)
 				backend.Release(rx[:k])
 			}
-			report(b, frames, threadCPU(b)-cpu)
+			cpu = threadCPU(b) - cpu
+			report(b, frames, cpu)
+			vsC(b, frames, cpu)
 		})
 	}
 
@@ -85,6 +100,9 @@ func BenchmarkRingRoundTrip(b *testing.B) {
 				b.Fatal("the pool ran dry")
 			}
 			report(b, frames, cpu)
+			if l.name != "c" {
+				vsC(b, frames, cpu)
+			}
 		})
 	}
 }
