@@ -23,11 +23,6 @@
 #include <rte_mempool.h>
 #include <rte_net.h>
 
-// Offsets of mbuf fields inside anonymous unions, read from Go.
-enum {
-	US_OFF_RSS = offsetof(struct rte_mbuf, hash.rss),
-};
-
 // us_err turns a DPDK return value into 0 or a negative errno: some
 // functions return -1 and set rte_errno, others return -errno.
 static inline int us_err(int r) {
