@@ -211,6 +211,7 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 	q.mu.Lock()
 	if q.closed {
 		q.giveBack(ents)
+		q.dropHeld()
 		q.mu.Unlock()
 		q.finish()
 		return 0, backend.ErrClosed
@@ -263,7 +264,6 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 	// sent nor dropped. Frames it took are not to be read again.
 	var pkts, bytes, drops, mine int
 	cut := len(ents)
-	undo := q.held[:0]
 	for i := range ents {
 		e := &ents[i]
 		sent := e.st&stSent != 0
@@ -277,7 +277,7 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 		if !sent {
 			drops++
 			if e.st&stHeld != 0 {
-				undo = append(undo, asM(e.f).mbuf())
+				q.held = append(q.held, asM(e.f).mbuf())
 			}
 			if e.st&stLast != 0 {
 				q.later = append(q.later, e.f)
@@ -296,14 +296,9 @@ func (q *queue) sendBatch(fs []*backend.Frame) (int, error) {
 		}
 	}
 	q.out.Add(-int64(mine))
-	if len(undo) > 0 {
-		C.us_refcnt(&undo[0], C.uint(len(undo)), -1)
-	}
-	q.held = undo[:0]
+	q.giveBack(ents[cut:])
+	q.dropHeld()
 	q.freeSkipped(ents, cut)
-	if cut < len(ents) {
-		q.giveBack(ents[cut:])
-	}
 	clear(ents)
 	q.stats.TxPackets += uint64(pkts)
 	q.stats.TxBytes += uint64(bytes)
@@ -361,13 +356,12 @@ func (q *queue) sendPlain(fs []*backend.Frame) (int, bool) {
 }
 
 // giveBack undoes Send's claim on frames the device did not take: the
-// caller gets its reference back, held mbufs lose the device's, and
+// caller gets its reference back, held mbufs are noted for dropHeld, and
 // copies of the caller's frames are freed. q.mu is held.
 func (q *queue) giveBack(ents []txEntry) {
-	held := q.held[:0]
 	for _, e := range ents {
 		if e.st&stHeld != 0 {
-			held = append(held, asM(e.f).mbuf())
+			q.held = append(q.held, asM(e.f).mbuf())
 		}
 		if e.orig != nil {
 			q.later = append(q.later, e.f)
@@ -375,10 +369,15 @@ func (q *queue) giveBack(ents []txEntry) {
 		}
 		e.f.Ref()
 	}
-	if len(held) > 0 {
-		C.us_refcnt(&held[0], C.uint(len(held)), -1)
+}
+
+// dropHeld takes back the mbuf reference Send added for the device from
+// the held frames in q.held, which the device did not take. q.mu is held.
+func (q *queue) dropHeld() {
+	if len(q.held) > 0 {
+		C.us_refcnt(&q.held[0], C.uint(len(q.held)), -1)
 	}
-	q.held = held[:0]
+	q.held = q.held[:0]
 }
 
 // finish frees the chains Send dropped and releases the callers' frames
