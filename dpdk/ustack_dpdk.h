@@ -517,7 +517,7 @@ static inline uint64_t us_recv(uintptr_t q_, uint16_t want, uintptr_t freed, uns
 	uint32_t segs = 0;
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
-		if (unlikely(m->nb_segs != 1 || !us_ours(q, m)) && !us_chain_ours(q, m)) {
+		if (unlikely(!us_chain_ours(q, m))) {
 			struct rte_mbuf *c = rte_pktmbuf_copy(m, q->mp, 0, UINT32_MAX);
 			rte_pktmbuf_free(m);
 			q->foreign++;
