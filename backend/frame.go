@@ -305,11 +305,13 @@ func (f *Frame) AppendTo(dst []byte) []byte {
 // buffers go back to their owner.
 func (f *Frame) Ref() { f.refs++ }
 
-// reset prepares a buffer for a new life: data window at off, length 0,
-// no metadata, one reference.
-func (f *Frame) reset(off int) {
+// Reuse readies a released buffer of the calling backend for a new life,
+// keeping its store and owner: the data window at headroom (cut to the
+// store), length 0, no metadata, no chain, one reference. A backend that
+// keeps released frames for its next allocation calls it.
+func (f *Frame) Reuse(headroom int) {
 	f.Meta = Meta{}
-	f.off = off
+	f.off = min(max(headroom, 0), len(f.store))
 	f.n = 0
 	f.total = 0
 	f.next = nil
@@ -323,7 +325,7 @@ func (f *Frame) reset(off int) {
 func (f *Frame) Init(store []byte, headroom int, owner Owner) {
 	f.store = store
 	f.owner = owner
-	f.reset(min(headroom, len(store)))
+	f.Reuse(headroom)
 }
 
 // InitData is Init for a buffer that arrives full: its data window is the

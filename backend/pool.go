@@ -148,12 +148,12 @@ func (p *Pool) allocChain(size int) *Frame {
 		p.free[len(p.free)-1] = nil
 		p.free = p.free[:len(p.free)-1]
 		if head == nil {
-			b.reset(Headroom)
+			b.Reuse(Headroom)
 			head = b
 		} else {
 			// Buffers after the first need no headroom: their whole
 			// store is data room.
-			b.reset(0)
+			b.Reuse(0)
 			b.refs = 0
 			head.Chain(b)
 		}
@@ -180,7 +180,7 @@ func (p *Pool) allocPlain(size int) *Frame {
 		f.Init(make([]byte, 2048<<c), Headroom, p)
 		p.created++
 	}
-	f.reset(Headroom)
+	f.Reuse(Headroom)
 	p.outstanding++
 	return f
 }

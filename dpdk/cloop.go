@@ -103,3 +103,22 @@ func (f *foreignPool) free() { C.rte_mempool_free(f.mp) }
 func (p *Port) sendForeign(q int, pool *foreignPool, n, size int, chained bool, seed uint64) int {
 	return int(C.us_send_foreign(C.uint16_t(p.id), C.uint16_t(q), pool.mp, C.uint16_t(n), C.uint16_t(size), cbool(chained), C.uint64_t(seed)))
 }
+
+// stashed is how many released frames queue q keeps for its next Alloc.
+// Tests only.
+func (p *Port) stashed(q int) int {
+	qu := p.queues[q]
+	qu.mu.Lock()
+	defer qu.mu.Unlock()
+	return len(qu.stash)
+}
+
+// poolAvail gives what queue q keeps back to its mempool and returns how
+// many mbufs the mempool holds. Tests only.
+func (p *Port) poolAvail(q int) int {
+	qu := p.queues[q]
+	qu.mu.Lock()
+	defer qu.mu.Unlock()
+	qu.flushFree()
+	return int(C.rte_mempool_avail_count(qu.mp))
+}

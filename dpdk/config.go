@@ -40,7 +40,8 @@ type Config struct {
 	// device call of Send hands it (default 32, at most MaxBurst).
 	Burst int
 	// Mbufs is the size of each queue's mempool (default 8191). It must
-	// cover the descriptor rings, two bursts and the per-lcore cache.
+	// cover the descriptor rings, four bursts (two in use, two kept for
+	// reuse) and the per-lcore cache.
 	Mbufs int
 	// MbufCache is the per-lcore cache of each mempool (default 256, at
 	// most MaxMbufCache and two thirds of Mbufs).

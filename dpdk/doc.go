@@ -55,16 +55,22 @@
 //     whose reference count says someone holds it still (a loopback such
 //     as net_ring returns the very mbufs sent, and the stack may hold a
 //     frame it sent).
-//   - Alloc allocates mbufs (rte_pktmbuf_alloc_bulk) that the stack writes
-//     into; frames above Caps().BufSize (2048) are chains.
+//   - Alloc hands out the frames the queue keeps for reuse, then allocates
+//     mbufs (rte_pktmbuf_alloc_bulk) that the stack writes into; frames
+//     above Caps().BufSize (2048) are chains.
 //   - Send writes every frame's data windows back into its mbufs and hands
 //     them to rte_eth_tx_burst, which may take fewer than offered: Send
 //     returns how many, and the rest stay the caller's. Send takes one
 //     reference of each frame, as Release does; a frame the caller still
 //     holds (Frame.Ref) stays valid, its mbufs carrying one more reference
 //     for the device. Frames of other backends are copied into mbufs.
-//   - Release gives mbufs back in bulk: they are freed with the queue's
-//     next device call, in the same cgo call.
+//   - Release gives mbufs back in bulk. A single-mbuf frame of the queue's
+//     own mempool that nobody else holds is kept whole, up to two bursts,
+//     for the queue's next Alloc: neither its frame nor its mbuf is filled
+//     again, and the mempool is not asked (as with the mempool's per-lcore
+//     cache, Config.Mbufs counts them). Others are freed with the queue's
+//     next device call, in the same cgo call, and so is what is kept when
+//     the queue goes idle in Wait or closes.
 //   - Outstanding counts mbufs lent or allocated and not back. Close takes
 //     back what waits in the receive rings, stops, closes and detaches the
 //     device, and frees the mempools once every frame is back, which may be
@@ -107,14 +113,15 @@
 // BenchmarkRingRoundTrip measures Alloc, Send, Recv and Release of bursts
 // of 32 64-byte frames on net_ring against the same loop in C, in the same
 // run. On a 2-core EPYC VM, CPU per frame: C 8 ns, a Go loop making the
-// same three cgo calls per burst without frames 10, the backend 33-35 (0
-// allocs), 45 through Send's general path (go-general: what frames with
-// offload requests, chains or held references take). The difference is
-// the frames: filling them in C on receipt and allocation, checking and
-// writing them back on send and walking them on free (about 11 ns), and
-// in Go copying the pointers, Send's ownership check, and Release's checks
-// and queueing (about 7 ns) and the benchmark writing each frame through
-// SetLen and Bytes (4).
+// same three cgo calls per burst without frames 10, the backend 26-27 (0
+// allocs), 36-37 through Send's general path (go-general: what frames with
+// offload requests, chains or held references take). The backend reuses
+// the frames it keeps, where the C loop allocates and frees through the
+// mempool; the difference is the frames: filling them in C on receipt,
+// checking and writing them back on send, and in Go resetting them for
+// reuse, copying the pointers, Send's ownership check, Release's checks
+// and queueing, and the benchmark writing each frame through SetLen and
+// Bytes.
 // BenchmarkStackUDPEcho and BenchmarkStackTCPBulk run two stacks on a
 // RingPair, where the stack's own cost dominates.
 //

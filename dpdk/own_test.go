@@ -170,7 +170,96 @@ func randomOwnership(t *testing.T, seed uint64) {
 		}
 	}
 	assert.Zero(t, pool.Outstanding(), "the other backend's frames all went back")
+	assert.Equal(t, ringConfig().Mbufs, p.poolAvail(0), "every mbuf is back in the mempool")
 	assert.Equal(t, uint64(sentPkts), st.TxPackets)
 	assert.Equal(t, st.TxPackets, st.RxPackets+st.RxDrops)
 	assert.Zero(t, st.TxDrops)
+}
+
+// A released single-buffer frame waits in its queue's stash and is the
+// next Alloc's, reset: no data, the mbuf's headroom, no metadata. A frame
+// whose mbuf the device still holds, or whose mbuf is another port's, goes
+// back to its own mempool instead, and so does the stash when the queue
+// is idle or closes.
+func TestRingReusesReleasedFrames(t *testing.T) {
+	lockThread(t)
+	cfg := Config{Port: "net_ring0", RxDesc: 256, TxDesc: 256, Mbufs: 2047}
+	p := openPort(t, cfg)
+	full := p.poolAvail(0)
+
+	var sent [4]*backend.Frame
+	for i := range sent {
+		sent[i] = allocFrame(t, p, 0, pattern(100, byte(i)))
+	}
+	n, err := p.Send(0, sent[:])
+	require.NoError(t, err)
+	require.Equal(t, len(sent), n)
+	got := recvFrames(t, p, 0, len(sent), time.Second)
+	require.Len(t, got, len(sent))
+	mine := map[*backend.Frame]bool{}
+	for _, f := range got {
+		assert.NotZero(t, f.Timestamp)
+		mine[f] = true
+	}
+	backend.Release(got)
+	assert.Equal(t, len(sent), p.stashed(0))
+	assert.Zero(t, p.Outstanding())
+
+	again := make([]*backend.Frame, len(sent))
+	require.Equal(t, len(again), p.Alloc(0, again, 64))
+	for _, f := range again {
+		assert.True(t, mine[f], "the frame released last is allocated next")
+		assert.Zero(t, f.Len())
+		assert.Equal(t, 1, f.Segments())
+		assert.Equal(t, backend.Headroom, f.Headroom())
+		assert.Equal(t, backend.Meta{}, f.Meta)
+		assert.Equal(t, 0, f.Queue)
+	}
+	assert.Zero(t, p.stashed(0))
+	assert.Equal(t, len(again), p.Outstanding())
+	for i, f := range again {
+		require.True(t, f.SetLen(60))
+		copy(f.Bytes(), pattern(60, byte(10+i)))
+	}
+	n, err = p.Send(0, again)
+	require.NoError(t, err)
+	require.Equal(t, len(again), n)
+	for i, f := range recvFrames(t, p, 0, len(again), time.Second) {
+		assert.Equal(t, pattern(60, byte(10+i)), linear(f), "a reused frame carries what was written")
+		backend.ReleaseOne(f)
+	}
+
+	// Held through its send and released while the ring still has the
+	// mbuf: not kept; it comes back whole.
+	f := allocFrame(t, p, 0, pattern(80, 7))
+	f.Ref()
+	stashed := p.stashed(0)
+	n, err = p.Send(0, []*backend.Frame{f})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	backend.ReleaseOne(f)
+	assert.Equal(t, stashed, p.stashed(0), "the device still holds the mbuf")
+	back := recvFrames(t, p, 0, 1, time.Second)
+	require.Len(t, back, 1)
+	assert.Equal(t, pattern(80, 7), linear(back[0]))
+	backend.Release(back)
+	assert.Equal(t, full, p.poolAvail(0), "every mbuf is back in the mempool")
+	assert.Zero(t, p.stashed(0))
+
+	// What a port receives from another port's mempool goes back there.
+	na, nb, err := RingPair("reuse_a", "reuse_b", 1, 256)
+	require.NoError(t, err)
+	pa := openPort(t, Config{Port: na, RxDesc: 256, TxDesc: 256, Mbufs: 2047})
+	pb := openPort(t, Config{Port: nb, RxDesc: 256, TxDesc: 256, Mbufs: 2047})
+	fullA := pa.poolAvail(0)
+	a := allocFrame(t, pa, 0, pattern(70, 9))
+	n, err = pa.Send(0, []*backend.Frame{a})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	fromA := recvFrames(t, pb, 0, 1, time.Second)
+	require.Len(t, fromA, 1)
+	backend.Release(fromA)
+	assert.Zero(t, pb.stashed(0))
+	pb.poolAvail(0) // B frees what it was given back
+	assert.Equal(t, fullA, pa.poolAvail(0))
 }

@@ -220,9 +220,9 @@ func (p *Port) setup() error {
 		return p.errorf("descriptor counts %d/%d: %v", cfg.RxDesc, cfg.TxDesc, syscall.Errno(-r))
 	}
 	p.rxd, p.txd = int(rxd), int(txd)
-	if need := p.rxd + p.txd + 2*cfg.Burst + cfg.MbufCache; cfg.Mbufs < need {
-		return p.errorf("%d mbufs per queue are too few: %d rx and %d tx descriptors, two bursts of %d and a cache of %d need at least %d",
-			cfg.Mbufs, p.rxd, p.txd, cfg.Burst, cfg.MbufCache, need)
+	if need := p.rxd + p.txd + (2+stashBursts)*cfg.Burst + cfg.MbufCache; cfg.Mbufs < need {
+		return p.errorf("%d mbufs per queue are too few: %d rx and %d tx descriptors, %d bursts of %d and a cache of %d need at least %d",
+			cfg.Mbufs, p.rxd, p.txd, 2+stashBursts, cfg.Burst, cfg.MbufCache, need)
 	}
 	if cfg.MAC != nil {
 		var mac [6]C.uint8_t

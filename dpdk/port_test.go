@@ -21,7 +21,7 @@ func TestOpenRefuses(t *testing.T) {
 		{"no port", Config{}, "dpdk: no port: set Config.Port"},
 		{"missing name", Config{Port: "net_nosuch0"}, `dpdk: no port "net_nosuch0" (ports: `},
 		{"missing id", Config{Port: "99"}, "dpdk: no port 99 (ports: "},
-		{"too few mbufs", Config{Port: "net_ring0", Mbufs: 600, MbufCache: 32}, "dpdk port net_ring0: 600 mbufs per queue are too few: 1024 rx and 1024 tx descriptors, two bursts of 32 and a cache of 32 need at least 2144"},
+		{"too few mbufs", Config{Port: "net_ring0", Mbufs: 600, MbufCache: 32}, "dpdk port net_ring0: 600 mbufs per queue are too few: 1024 rx and 1024 tx descriptors, 4 bursts of 32 and a cache of 32 need at least 2208"},
 		{"too many queues", Config{Port: "net_ring0", Queues: 17}, "dpdk port net_ring0: 17 queues requested, the device (net_ring) has at most 16"},
 		{"burst", Config{Port: "net_ring0", Burst: 1000}, "burst 1000: want 1 to 512"},
 		{"cache", Config{Port: "net_ring0", Mbufs: 100, MbufCache: 100}, "mbuf cache 100 is more than two thirds"},

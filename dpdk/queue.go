@@ -49,42 +49,45 @@ var owner backend.Owner = mbufOwner{}
 // ours reports whether f is an mbuf frame.
 func ours(f *backend.Frame) bool { return f.OwnedBy(owner) }
 
-// FreeChains implements backend.Owner. Each chain's mbufs are queued on
-// the queue that lent it and go back to their mempools in bulk with that
-// queue's next device call (Recv or Alloc, in the same cgo call) or when
-// it is idle in Wait.
+// FreeChains implements backend.Owner. A single-buffer frame that the
+// lending queue may hand out again (see queue.keep) waits in its stash for
+// the queue's next Alloc; the mbufs of other chains are queued on the
+// lending queue and go back to their mempools in bulk with its next device
+// call (Recv or Alloc, in the same cgo call) or when it is idle in Wait.
 func (mbufOwner) FreeChains(heads []*backend.Frame) {
 	for len(heads) > 0 {
 		heads = heads[lenderOf(asM(heads[0]).lender).freeChains(heads):]
 	}
 }
 
-// freeChains queues for freeing the leading chains of heads that q lent,
-// and returns how many.
+// freeChains takes back the leading chains of heads that q lent, and
+// returns how many.
 func (q *queue) freeChains(heads []*backend.Frame) int {
 	n, segs := 0, 0
+	q.mu.Lock()
+	stopped := q.p.stopped.Load()
 	for _, h := range heads {
-		if asM(h).lender != q.lender {
+		mf := asM(h)
+		if mf.lender != q.lender {
 			break
 		}
 		n++
 		if h.Next() == nil {
 			segs++
+			if !stopped && q.keep(mf) {
+				q.stash = append(q.stash, h)
+				continue
+			}
 		} else {
 			segs += h.Segments()
 		}
-	}
-	q.mu.Lock()
-	for run := heads[:n]; len(run) > 0; {
-		k := copy(q.fr[q.nfr:], run)
-		q.nfr += k
-		run = run[k:]
+		q.fr[q.nfr] = h
+		q.nfr++
 		if q.nfr == len(q.fr) {
-			q.flushFree()
+			q.freeFr()
 		}
 	}
 	q.out.Add(-int64(segs))
-	stopped := q.p.stopped.Load()
 	if stopped {
 		q.flushFree()
 	}
@@ -93,6 +96,15 @@ func (q *queue) freeChains(heads []*backend.Frame) int {
 		q.p.maybeFreePools()
 	}
 	return n
+}
+
+// keep reports whether the stash takes mf, a released single-buffer
+// frame: there is room, the mbuf is of q's mempool (another port's pool
+// may be freed first) and nobody else holds it (a device still sending it
+// keeps a reference). q.mu is held.
+func (q *queue) keep(mf *mframe) bool {
+	m := mf.mbuf()
+	return len(q.stash) < cap(q.stash) && m.refcnt == 1 && m.pool == q.mp
 }
 
 // FreeChain implements backend.Owner.
@@ -173,6 +185,11 @@ type queue struct {
 	txo []C.struct_us_txoff
 	fr  []*backend.Frame
 	nfr int
+	// Released single-buffer frames of the queue's mempool, kept whole
+	// for its next Alloc: neither the frame nor the mbuf is filled again,
+	// and the mempool is not asked (see keep). Like the mempool's
+	// per-lcore cache, bounded (stashBursts bursts); flushFree empties it.
+	stash []*backend.Frame
 
 	out   atomic.Int64 // mbufs lent or allocated, not back
 	stats backend.QueueStats
@@ -199,6 +216,10 @@ type queue struct {
 // freeCap is the size of a queue's array of released chains waiting to be
 // freed.
 const freeCap = 256
+
+// stashBursts is how many bursts of released frames a queue keeps for
+// reuse.
+const stashBursts = 2
 
 func cArray[T any](n int) []T {
 	var zero T
@@ -240,6 +261,7 @@ func newQueue(p *Port, id int, mp *C.struct_rte_mempool) *queue {
 		got:    cArray[*backend.Frame](n),
 		txo:    cArray[C.struct_us_txoff](b),
 		fr:     cArray[*backend.Frame](freeCap),
+		stash:  make([]*backend.Frame, 0, stashBursts*b),
 		cq:     &cArray[C.struct_us_q](1)[0],
 		ents:   make([]txEntry, 0, b),
 		slot:   make([]int, 0, b),
@@ -260,8 +282,22 @@ func newQueue(p *Port, id int, mp *C.struct_rte_mempool) *queue {
 	return q
 }
 
-// flushFree frees the queued chains now. q.mu is held.
+// flushFree frees the queued chains and the stash now. q.mu is held.
 func (q *queue) flushFree() {
+	for i, f := range q.stash {
+		if q.nfr == len(q.fr) {
+			q.freeFr()
+		}
+		q.fr[q.nfr] = f
+		q.nfr++
+		q.stash[i] = nil
+	}
+	q.stash = q.stash[:0]
+	q.freeFr()
+}
+
+// freeFr frees the queued chains. q.mu is held.
+func (q *queue) freeFr() {
 	if q.nfr > 0 {
 		C.us_free_frames((**C.struct_us_frame)(unsafe.Pointer(&q.fr[0])), C.uint(q.nfr))
 		clear(q.fr[:q.nfr])
@@ -294,6 +330,18 @@ func (q *queue) allocLocked(frames []*backend.Frame, size int) int {
 	segs := q.p.segsFor(size)
 	per := len(q.al) / segs
 	done := 0
+	if segs == 1 && len(q.stash) > 0 {
+		done = min(len(frames), len(q.stash))
+		kept := q.stash[len(q.stash)-done:]
+		for i, f := range kept {
+			f.Reuse(C.RTE_PKTMBUF_HEADROOM)
+			f.Queue = q.id
+			frames[i] = f
+		}
+		clear(kept)
+		q.stash = q.stash[:len(q.stash)-done]
+		q.out.Add(int64(done))
+	}
 	for done < len(frames) {
 		k := min(len(frames)-done, per)
 		fr, nfr := q.pendingFree()

@@ -634,6 +634,7 @@ static inline uint32_t us_tx(uint16_t port, uint16_t q, uintptr_t pkts_, uintptr
 			m->ol_flags = f;
 			if (f == 0)
 				continue;
+			m->tx_offload = 0; // a received mbuf sent again keeps what it had
 			m->l2_len = off[i].l2;
 			m->l3_len = off[i].l3;
 			m->l4_len = off[i].l4;
