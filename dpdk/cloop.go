@@ -122,3 +122,16 @@ func (p *Port) poolAvail(q int) int {
 	qu.flushFree()
 	return int(C.rte_mempool_avail_count(qu.mp))
 }
+
+// poolsFreed reports whether the port's mempools are freed. Tests only.
+func (p *Port) poolsFreed() bool {
+	for _, q := range p.queues {
+		q.mu.Lock()
+		freed := q.mp == nil
+		q.mu.Unlock()
+		if !freed {
+			return false
+		}
+	}
+	return true
+}

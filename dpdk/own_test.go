@@ -263,3 +263,37 @@ func TestRingReusesReleasedFrames(t *testing.T) {
 	pb.poolAvail(0) // B frees what it was given back
 	assert.Equal(t, fullA, pa.poolAvail(0))
 }
+
+// A port that closes while another holds mbufs of its mempools (received
+// over a ring both use) keeps its mempools until they are back: the
+// frames stay valid, and the last release frees them.
+func TestRingClosedPortWaitsForItsMbufs(t *testing.T) {
+	lockThread(t)
+	na, nb, err := RingPair("wait_a", "wait_b", 1, 256)
+	require.NoError(t, err)
+	pb := openPort(t, Config{Port: nb, RxDesc: 256, TxDesc: 256, Mbufs: 2047})
+	pa, err := Open(Config{Port: na, RxDesc: 256, TxDesc: 256, Mbufs: 2047})
+	require.NoError(t, err)
+
+	var sent [3]*backend.Frame
+	for i := range sent {
+		sent[i] = allocFrame(t, pa, 0, pattern(300, byte(i)))
+	}
+	n, err := pa.Send(0, sent[:])
+	require.NoError(t, err)
+	require.Equal(t, len(sent), n)
+	fromA := recvFrames(t, pb, 0, len(sent), time.Second)
+	require.Len(t, fromA, len(sent))
+	backend.ReleaseOne(fromA[0]) // waits in B's queue to be freed
+
+	require.NoError(t, pa.Close())
+	assert.False(t, pa.poolsFreed(), "B holds two of A's mbufs")
+	for i, f := range fromA[1:] {
+		assert.Equal(t, pattern(300, byte(i+1)), linear(f))
+	}
+	backend.ReleaseOne(fromA[1])
+	assert.False(t, pa.poolsFreed(), "B holds one of A's mbufs")
+	backend.ReleaseOne(fromA[2])
+	assert.True(t, pa.poolsFreed(), "the last release frees A's mempools")
+	assert.Zero(t, closedPorts.n.Load())
+}

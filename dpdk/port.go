@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -453,9 +454,11 @@ func (p *Port) Link() (Link, error) {
 // the receive rings, stops and closes the device (rte_eth_dev_stop,
 // rte_eth_dev_close: DPDK then releases the port) and detaches it
 // (rte_dev_remove) unless it has other ports, so that Probe can attach it
-// again; a net_tap device takes its kernel netdev with it. The mempools are freed once every lent or allocated frame
-// is back: at once when Outstanding is zero, otherwise when the caller
-// releases the last one, which it may do after Close.
+// again; a net_tap device takes its kernel netdev with it. The mempools
+// are freed once every lent or allocated frame is back and no other port
+// holds their mbufs: at once when Outstanding is zero and the mbufs are
+// all home, otherwise when the last one is released, which may be after
+// Close.
 func (p *Port) Close() error {
 	if !p.closing.CompareAndSwap(false, true) {
 		return nil
@@ -487,14 +490,30 @@ func (p *Port) Close() error {
 	eal.mu.Unlock()
 	p.stopped.Store(true)
 	p.maybeFreePools()
+	closedPorts.recheck() // this port's queues gave back other ports' mbufs
 	return errors.Join(errs...)
 }
 
-// maybeFreePools frees the mempools once the device is gone and every mbuf
-// is back.
+// maybeFreePools frees the mempools once the device is gone, nothing the
+// port lent is out and every mbuf is back in its mempool: another port
+// may hold some (received from a ring both use) after this one closed.
+// Until then the port waits in closedPorts.
 func (p *Port) maybeFreePools() {
 	if !p.stopped.Load() || p.Outstanding() != 0 {
 		return
+	}
+	for _, q := range p.queues {
+		q.mu.Lock()
+		full := true
+		if q.mp != nil {
+			q.flushFree()
+			full = C.rte_mempool_full(q.mp) != 0
+		}
+		q.mu.Unlock()
+		if !full {
+			closedPorts.add(p)
+			return
+		}
 	}
 	p.freed.Do(func() {
 		for _, q := range p.queues {
@@ -503,4 +522,50 @@ func (p *Port) maybeFreePools() {
 			q.mu.Unlock()
 		}
 	})
+	closedPorts.remove(p)
+}
+
+// waitingPorts are closed ports whose mempools wait for mbufs that other
+// ports hold.
+type waitingPorts struct {
+	mu    sync.Mutex
+	n     atomic.Int32 // len(ports), read without mu on the data path
+	ports []*Port
+}
+
+// closedPorts are the process's waiting ports. While one waits, a queue
+// that takes back frames gives their mbufs back at once and lets the
+// waiting ports check again (recheck).
+var closedPorts waitingPorts
+
+func (w *waitingPorts) add(p *Port) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !slices.Contains(w.ports, p) {
+		w.ports = append(w.ports, p)
+		w.n.Store(int32(len(w.ports)))
+	}
+}
+
+func (w *waitingPorts) remove(p *Port) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if i := slices.Index(w.ports, p); i >= 0 {
+		w.ports = slices.Delete(w.ports, i, i+1)
+		w.n.Store(int32(len(w.ports)))
+	}
+}
+
+// recheck frees the mempools of the waiting ports whose mbufs are all
+// back.
+func (w *waitingPorts) recheck() {
+	if w.n.Load() == 0 {
+		return
+	}
+	w.mu.Lock()
+	ports := slices.Clone(w.ports)
+	w.mu.Unlock()
+	for _, p := range ports {
+		p.maybeFreePools()
+	}
 }

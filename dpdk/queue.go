@@ -88,12 +88,18 @@ func (q *queue) freeChains(heads []*backend.Frame) int {
 		}
 	}
 	q.out.Add(-int64(segs))
+	waiting := closedPorts.n.Load() > 0
 	if stopped {
 		q.flushFree()
+	} else if waiting {
+		q.freeFr() // they may be a waiting port's
 	}
 	q.mu.Unlock()
 	if stopped {
 		q.p.maybeFreePools()
+	}
+	if waiting {
+		closedPorts.recheck()
 	}
 	return n
 }

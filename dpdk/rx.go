@@ -87,6 +87,7 @@ func (p *Port) Wait(q int, deadline int64) error {
 		qu.flushFree()
 	}
 	qu.mu.Unlock()
+	closedPorts.recheck()
 	d := p.cfg.IdleSleep
 	if d <= 0 {
 		runtime.Gosched()
