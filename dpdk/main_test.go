@@ -126,6 +126,7 @@ func openPort(t testing.TB, cfg Config) *Port {
 	t.Cleanup(func() {
 		assert.Zero(t, p.Outstanding(), "mbufs outstanding at the end of the test")
 		assert.NoError(t, p.Close())
+		assert.True(t, p.poolsFreed(), "every mbuf is home after Close")
 	})
 	return p
 }
