@@ -445,7 +445,9 @@ static inline struct us_frame *us_fill(const struct us_q *q, struct rte_mbuf *m,
 // nobody else's: a loopback device returns the very mbufs sent, and the
 // frame of one the stack still holds is the stack's.
 static inline int us_ours(const struct us_q *q, struct rte_mbuf *m) {
-	if (rte_mbuf_refcnt_read(m) != 1 || rte_pktmbuf_priv_size(m->pool) < US_PRIV_SIZE)
+	if (rte_mbuf_refcnt_read(m) != 1)
+		return 0;
+	if (m->pool != q->mp && rte_pktmbuf_priv_size(m->pool) < US_PRIV_SIZE)
 		return 0;
 	const struct us_frame *f = &us_mframe_of(m)->f;
 	return f->owner[0] == q->owner[0] && f->owner[1] == q->owner[1];
