@@ -113,15 +113,15 @@
 // BenchmarkRingRoundTrip measures Alloc, Send, Recv and Release of bursts
 // of 32 64-byte frames on net_ring against the same loop in C, in the same
 // run. On a 2-core EPYC VM, CPU per frame: C 8 ns, a Go loop making the
-// same three cgo calls per burst without frames 10, the backend 26-27 (0
-// allocs), 36-37 through Send's general path (go-general: what frames with
-// offload requests, chains or held references take). The backend reuses
-// the frames it keeps, where the C loop allocates and frees through the
-// mempool; the difference is the frames: filling them in C on receipt,
-// checking and writing them back on send, and in Go resetting them for
-// reuse, copying the pointers, Send's ownership check, Release's checks
-// and queueing, and the benchmark writing each frame through SetLen and
-// Bytes.
+// same three cgo calls per burst without frames 10-11, the backend 25-26
+// (0 allocs), 36 through Send's general path (go-general: what frames
+// with offload requests, chains or held references take). The backend
+// reuses the frames it keeps, where the C loop allocates and frees
+// through the mempool; the difference is the frames: filling them in C on
+// receipt, checking and writing them back on send, and in Go resetting
+// them for reuse, copying the pointers, Send's ownership check, Release's
+// checks and queueing, and the benchmark writing each frame through
+// SetLen and Bytes.
 // BenchmarkStackUDPEcho and BenchmarkStackTCPBulk run two stacks on a
 // RingPair, where the stack's own cost dominates.
 //
