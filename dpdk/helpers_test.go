@@ -43,6 +43,22 @@ func recvFrames(t testing.TB, p *Port, q, n int, timeout time.Duration) []*backe
 	return got
 }
 
+// sendRecv sends n frames of size bytes, frame i being pattern(size, i),
+// on queue 0 of tx and returns them received on queue 0 of rx.
+func sendRecv(t testing.TB, tx, rx *Port, n, size int) []*backend.Frame {
+	t.Helper()
+	sent := make([]*backend.Frame, n)
+	for i := range sent {
+		sent[i] = allocFrame(t, tx, 0, pattern(size, byte(i)))
+	}
+	k, err := tx.Send(0, sent)
+	require.NoError(t, err)
+	require.Equal(t, n, k)
+	got := recvFrames(t, rx, 0, n, time.Second)
+	require.Len(t, got, n)
+	return got
+}
+
 // recvMatch polls queue q until a frame matches, releasing the others.
 func recvMatch(t testing.TB, p *Port, q int, timeout time.Duration, match func(*backend.Frame) bool) *backend.Frame {
 	t.Helper()

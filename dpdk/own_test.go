@@ -183,29 +183,20 @@ func randomOwnership(t *testing.T, seed uint64) {
 // is idle or closes.
 func TestRingReusesReleasedFrames(t *testing.T) {
 	lockThread(t)
-	cfg := Config{Port: "net_ring0", RxDesc: 256, TxDesc: 256, Mbufs: 2047}
-	p := openPort(t, cfg)
+	p := openPort(t, Config{Port: "net_ring0", RxDesc: 256, TxDesc: 256, Mbufs: 2047})
 	full := p.poolAvail(0)
 
-	var sent [4]*backend.Frame
-	for i := range sent {
-		sent[i] = allocFrame(t, p, 0, pattern(100, byte(i)))
-	}
-	n, err := p.Send(0, sent[:])
-	require.NoError(t, err)
-	require.Equal(t, len(sent), n)
-	got := recvFrames(t, p, 0, len(sent), time.Second)
-	require.Len(t, got, len(sent))
+	got := sendRecv(t, p, p, 4, 100)
 	mine := map[*backend.Frame]bool{}
 	for _, f := range got {
 		assert.NotZero(t, f.Timestamp)
 		mine[f] = true
 	}
 	backend.Release(got)
-	assert.Equal(t, len(sent), p.stashed(0))
+	assert.Equal(t, len(got), p.stashed(0))
 	assert.Zero(t, p.Outstanding())
 
-	again := make([]*backend.Frame, len(sent))
+	again := make([]*backend.Frame, len(got))
 	require.Equal(t, len(again), p.Alloc(0, again, 64))
 	for _, f := range again {
 		assert.True(t, mine[f], "the frame released last is allocated next")
@@ -221,7 +212,7 @@ func TestRingReusesReleasedFrames(t *testing.T) {
 		require.True(t, f.SetLen(60))
 		copy(f.Bytes(), pattern(60, byte(10+i)))
 	}
-	n, err = p.Send(0, again)
+	n, err := p.Send(0, again)
 	require.NoError(t, err)
 	require.Equal(t, len(again), n)
 	for i, f := range recvFrames(t, p, 0, len(again), time.Second) {
@@ -275,15 +266,7 @@ func TestRingClosedPortWaitsForItsMbufs(t *testing.T) {
 	pa, err := Open(Config{Port: na, RxDesc: 256, TxDesc: 256, Mbufs: 2047})
 	require.NoError(t, err)
 
-	var sent [3]*backend.Frame
-	for i := range sent {
-		sent[i] = allocFrame(t, pa, 0, pattern(300, byte(i)))
-	}
-	n, err := pa.Send(0, sent[:])
-	require.NoError(t, err)
-	require.Equal(t, len(sent), n)
-	fromA := recvFrames(t, pb, 0, len(sent), time.Second)
-	require.Len(t, fromA, len(sent))
+	fromA := sendRecv(t, pa, pb, 3, 300)
 	backend.ReleaseOne(fromA[0]) // waits in B's queue to be freed
 
 	require.NoError(t, pa.Close())
