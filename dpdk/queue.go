@@ -65,7 +65,7 @@ func (mbufOwner) FreeChains(heads []*backend.Frame) {
 func (q *queue) freeChains(heads []*backend.Frame) int {
 	n, segs := 0, 0
 	q.mu.Lock()
-	stopped := q.p.stopped.Load()
+	reuse := !q.p.stopped.Load()
 	for _, h := range heads {
 		mf := asM(h)
 		if mf.lender != q.lender {
@@ -74,7 +74,7 @@ func (q *queue) freeChains(heads []*backend.Frame) int {
 		n++
 		if h.Next() == nil {
 			segs++
-			if !stopped && q.keep(mf) {
+			if reuse && q.keep(mf) {
 				q.stash = append(q.stash, h)
 				continue
 			}
@@ -88,6 +88,8 @@ func (q *queue) freeChains(heads []*backend.Frame) int {
 		}
 	}
 	q.out.Add(-int64(segs))
+	// After the count: Close stops the port, then counts what is out.
+	stopped := q.p.stopped.Load()
 	waiting := closedPorts.n.Load() > 0
 	if stopped {
 		q.flushFree()
