@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -279,4 +280,33 @@ func TestRingClosedPortWaitsForItsMbufs(t *testing.T) {
 	backend.ReleaseOne(fromA[2])
 	assert.True(t, pa.poolsFreed(), "the last release frees A's mempools")
 	assert.Zero(t, closedPorts.n.Load())
+}
+
+// Releases racing with Close: whichever comes last frees the mempools,
+// with frames kept for reuse or queued to be freed at the time.
+func TestRingCloseRacesReleases(t *testing.T) {
+	lockThread(t)
+	for round := range 50 {
+		ensurePort(t, "net_ring0")
+		p, err := Open(Config{Port: "net_ring0", RxDesc: 64, TxDesc: 64, Mbufs: 1023})
+		require.NoError(t, err)
+		got := sendRecv(t, p, p, 32, 64+round)
+		chains := make([]*backend.Frame, 4)
+		require.Equal(t, len(chains), p.Alloc(0, chains, 3000))
+		frames := append(got, chains...)
+		var wg sync.WaitGroup
+		for part := range 4 {
+			wg.Go(func() {
+				for _, f := range frames[part*len(frames)/4 : (part+1)*len(frames)/4] {
+					time.Sleep(time.Duration(round%7) * 10 * time.Microsecond)
+					backend.ReleaseOne(f)
+				}
+			})
+		}
+		require.NoError(t, p.Close())
+		wg.Wait()
+		require.Zero(t, p.Outstanding(), "round %d", round)
+		require.True(t, p.poolsFreed(), "round %d: the mempools are freed", round)
+		require.NoError(t, Probe("net_ring0"))
+	}
 }
