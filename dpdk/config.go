@@ -64,6 +64,11 @@ type Config struct {
 	// (cut short by Wake or the deadline) instead of yielding the
 	// processor: less CPU, more latency.
 	IdleSleep time.Duration
+	// Poison fills the buffer of every mbuf the stack releases for good
+	// (one nobody else holds) with backend.PoisonByte, so that a use
+	// after release reads garbage: a debugging aid that writes each
+	// buffer once more.
+	Poison bool
 }
 
 // ErrNotBuilt is what Init and Open return in a binary built without the

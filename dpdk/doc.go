@@ -70,7 +70,9 @@
 //     again, and the mempool is not asked (as with the mempool's per-lcore
 //     cache, Config.Mbufs counts them). Others are freed with the queue's
 //     next device call, in the same cgo call, and so is what is kept when
-//     the queue goes idle in Wait or closes.
+//     the queue goes idle in Wait or closes. With Config.Poison, the
+//     buffers of released mbufs nobody else holds are filled with
+//     backend.PoisonByte first, as the other backends' pools do.
 //   - Outstanding counts mbufs lent or allocated and not back. Close takes
 //     back what waits in the receive rings, stops, closes and detaches the
 //     device, and frees the mempools once every frame is back, which may be

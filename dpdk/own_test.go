@@ -3,6 +3,7 @@
 package dpdk
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -309,4 +310,36 @@ func TestRingCloseRacesReleases(t *testing.T) {
 		require.True(t, p.poolsFreed(), "round %d: the mempools are freed", round)
 		require.NoError(t, Probe("net_ring0"))
 	}
+}
+
+// With Poison, a released frame's buffer reads PoisonByte, kept for reuse
+// or not; a frame the device still sends keeps its bytes.
+func TestRingPoison(t *testing.T) {
+	lockThread(t)
+	p := openPort(t, Config{Port: "net_ring0", RxDesc: 256, TxDesc: 256, Mbufs: 2047, MTU: 9000, Poison: true})
+	poisoned := func(b []byte) bool {
+		return len(b) > 0 && bytes.Count(b, []byte{backend.PoisonByte}) == len(b)
+	}
+
+	got := sendRecv(t, p, p, 2, 200)
+	kept, queued := got[0].Bytes(), got[1].Bytes()
+	backend.ReleaseOne(got[0])
+	require.Equal(t, 1, p.stashed(0))
+	assert.True(t, poisoned(kept), "a frame kept for reuse")
+	chain := allocFrame(t, p, 0, pattern(5000, 3))
+	tail := chain.Next().Bytes()
+	backend.Release([]*backend.Frame{got[1], chain})
+	assert.True(t, poisoned(queued), "a frame queued to be freed")
+	assert.True(t, poisoned(tail), "a chain's second buffer")
+
+	held := allocFrame(t, p, 0, pattern(300, 4))
+	held.Ref()
+	n, err := p.Send(0, []*backend.Frame{held})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	backend.ReleaseOne(held)
+	back := recvFrames(t, p, 0, 1, time.Second)
+	require.Len(t, back, 1)
+	assert.Equal(t, pattern(300, 4), linear(back[0]), "the device's reference kept it")
+	backend.Release(back)
 }

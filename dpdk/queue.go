@@ -72,6 +72,9 @@ func (q *queue) freeChains(heads []*backend.Frame) int {
 			break
 		}
 		n++
+		if q.p.cfg.Poison {
+			poison(h)
+		}
 		if h.Next() == nil {
 			segs++
 			if reuse && q.keep(mf) {
@@ -104,6 +107,19 @@ func (q *queue) freeChains(heads []*backend.Frame) int {
 		closedPorts.recheck()
 	}
 	return n
+}
+
+// poison fills the buffers of the released chain h that nobody else holds
+// (a device still sending one keeps a reference) with backend.PoisonByte.
+func poison(h *backend.Frame) {
+	for b := h; b != nil; b = b.Next() {
+		if m := asM(b).mbuf(); m.refcnt == 1 {
+			buf := unsafe.Slice((*byte)(m.buf_addr), int(m.buf_len))
+			for i := range buf {
+				buf[i] = backend.PoisonByte
+			}
+		}
+	}
 }
 
 // keep reports whether the stash takes mf, a released single-buffer

@@ -22,7 +22,7 @@ import (
 // ringConfig is a small ring port with jumbo frames, so that chains cross
 // it.
 func ringConfig() Config {
-	return Config{Port: "net_ring0", MTU: 9000, RxDesc: 256, TxDesc: 256, Mbufs: 2047}
+	return Config{Port: "net_ring0", MTU: 9000, RxDesc: 256, TxDesc: 256, Mbufs: 2047, Poison: true}
 }
 
 func TestRingRoundTrip(t *testing.T) {

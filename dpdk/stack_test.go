@@ -25,7 +25,7 @@ import (
 var ringPairs atomic.Int32
 
 // ringStacks opens a ring pair and runs a stack on each port, 10.0.0.1
-// and 10.0.0.2, on a virtual clock.
+// and 10.0.0.2, on a virtual clock; tests poison released buffers.
 func ringStacks(tb testing.TB) (a, b *stack.Stack, pa, pb *Port, clock *backend.VirtualClock) {
 	tb.Helper()
 	skipWithoutEAL(tb)
@@ -34,8 +34,9 @@ func ringStacks(tb testing.TB) (a, b *stack.Stack, pa, pb *Port, clock *backend.
 	na, nb, err := RingPair(fmt.Sprintf("rp%da", n), fmt.Sprintf("rp%db", n), 1, 1024)
 	require.NoError(tb, err)
 	clock = backend.NewVirtualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	pa = openPort(tb, Config{Port: na, RxDesc: 512, TxDesc: 512, Mbufs: 4095, Clock: clock})
-	pb = openPort(tb, Config{Port: nb, RxDesc: 512, TxDesc: 512, Mbufs: 4095, Clock: clock})
+	_, bench := tb.(*testing.B)
+	pa = openPort(tb, Config{Port: na, RxDesc: 512, TxDesc: 512, Mbufs: 4095, Clock: clock, Poison: !bench})
+	pb = openPort(tb, Config{Port: nb, RxDesc: 512, TxDesc: 512, Mbufs: 4095, Clock: clock, Poison: !bench})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mk := func(p *Port, addr string, mac byte, seed uint64) *stack.Stack {
 		s, err := stack.New(stack.Config{
