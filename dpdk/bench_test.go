@@ -116,3 +116,18 @@ func threadCPU(b *testing.B) int64 {
 	}
 	return ts.Nano()
 }
+
+// BenchmarkRingEmptyPoll is a Recv that finds nothing: what a busy-polling
+// stack loop pays on every turn while idle.
+func BenchmarkRingEmptyPoll(b *testing.B) {
+	skipWithoutEAL(b)
+	lockThread(b)
+	p := openPort(b, Config{Port: "net_ring0", RxDesc: 256, TxDesc: 256, Mbufs: 4095})
+	rx := make([]*backend.Frame, 32)
+	b.ReportAllocs()
+	for b.Loop() {
+		if n, err := p.Recv(0, rx); n != 0 || err != nil {
+			b.Fatalf("Recv on an empty ring: %d frames, %v", n, err)
+		}
+	}
+}

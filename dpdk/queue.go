@@ -217,6 +217,9 @@ type queue struct {
 
 	out   atomic.Int64 // mbufs lent or allocated, not back
 	stats backend.QueueStats
+	// monoClock: the port's clock is a backend.RealClock, which C reads
+	// itself (us_recv), and only when frames came.
+	monoClock bool
 
 	// Send's scratch, so the data path allocates nothing.
 	ents  []txEntry
@@ -303,7 +306,28 @@ func newQueue(p *Port, id int, mp *C.struct_rte_mempool) *queue {
 		mbufs:  &q.al[0],
 		frames: (**C.struct_us_frame)(unsafe.Pointer(&q.got[0])),
 	}
+	if c, ok := p.cfg.Clock.(*backend.RealClock); ok {
+		q.monoClock = true
+		q.cq.clock_mono = 1
+		q.cq.clock_off = C.int64_t(monoOffset(c))
+	}
 	return q
+}
+
+// monoOffset is what turns a CLOCK_MONOTONIC reading into c's time. c
+// reads the same clock (Go's runtime does), so the offset is fixed; it is
+// taken between two readings, the closest of a few tries.
+func monoOffset(c *backend.RealClock) int64 {
+	var off, gap int64 = 0, -1
+	for range 5 {
+		before := int64(C.us_mono_ns())
+		now := c.Now()
+		after := int64(C.us_mono_ns())
+		if gap < 0 || after-before < gap {
+			off, gap = now-before-(after-before)/2, after-before
+		}
+	}
+	return off
 }
 
 // flushFree frees the queued chains and the stash now. q.mu is held.

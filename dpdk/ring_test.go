@@ -461,3 +461,24 @@ func TestRingCopiesForeignMbufs(t *testing.T) {
 	assert.Equal(t, before, pool.avail())
 	backend.Release(all)
 }
+
+// Received frames carry the time they came in the port's clock: the real
+// clock, read in C only when frames come, or any other clock.
+func TestRingTimestamps(t *testing.T) {
+	lockThread(t)
+	real := backend.NewRealClock()
+	virtual := backend.NewVirtualClock(1_000_000_000)
+	for _, clock := range []backend.Clock{real, virtual} {
+		p := openPort(t, Config{Port: "net_ring0", RxDesc: 64, TxDesc: 64, Mbufs: 1023, Clock: clock})
+		before := clock.Now()
+		got := sendRecv(t, p, p, 3, 64)
+		after := clock.Now()
+		for _, f := range got {
+			assert.GreaterOrEqual(t, f.Timestamp, before-int64(time.Microsecond), "%T", clock)
+			assert.LessOrEqual(t, f.Timestamp, after+int64(time.Microsecond), "%T", clock)
+		}
+		backend.Release(got)
+		require.NoError(t, p.Close())
+		require.NoError(t, Probe("net_ring0"))
+	}
+}

@@ -31,7 +31,10 @@ func (p *Port) Recv(q int, frames []*backend.Frame) (int, error) {
 	if want == 0 {
 		return 0, nil
 	}
-	now := p.cfg.Clock.Now()
+	var now int64
+	if !qu.monoClock {
+		now = p.cfg.Clock.Now()
+	}
 	qu.mu.Lock()
 	if qu.closed {
 		qu.mu.Unlock()

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rte_dev.h>
 #include <rte_eal.h>
@@ -378,7 +379,16 @@ struct us_q {
 	struct us_frame **frames; // frames filled for Go, as long
 	uint64_t foreign;         // received mbufs of other mempools, copied
 	uint64_t nobuf;           // of those, dropped for want of an mbuf
+	int clock_mono;           // stamp frames with CLOCK_MONOTONIC plus clock_off
+	int64_t clock_off;
 };
+
+// us_mono_ns reads CLOCK_MONOTONIC, the clock Go's runtime reads too.
+static inline int64_t us_mono_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 // us_putter gathers freed segments and puts them back to their mempools
 // in bulk, one call per run of the same mempool.
@@ -508,13 +518,16 @@ static inline int us_chain_ours(const struct us_q *q, struct rte_mbuf *m) {
 // chain of frames for a chain of mbufs; an mbuf of another mempool, or one
 // whose frame is in use (see us_ours), is copied into ours first. It
 // returns the frames, the segments (bits 16-35) and the bytes (from bit
-// 36).
+// 36). Frames are stamped now, or, for a queue on the real clock, with
+// the time they came (read only when some did).
 static inline uint64_t us_recv(uintptr_t q_, uint16_t want, uintptr_t freed, unsigned nfree, int64_t now) {
 	struct us_q *q = (struct us_q *)q_;
 	if (nfree > 0)
 		us_free_frames((struct us_frame **)freed, nfree);
 	struct rte_mbuf **pkts = q->mbufs;
 	uint16_t n = rte_eth_rx_burst(q->port, q->qid, pkts, want);
+	if (n > 0 && q->clock_mono)
+		now = us_mono_ns() + q->clock_off;
 	uint64_t k = 0, bytes = 0;
 	uint32_t segs = 0;
 	for (uint16_t i = 0; i < n; i++) {
