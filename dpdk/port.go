@@ -534,8 +534,9 @@ type waitingPorts struct {
 }
 
 // closedPorts are the process's waiting ports. While one waits, a queue
-// that takes back frames gives their mbufs back at once and lets the
-// waiting ports check again (recheck).
+// that takes back mbufs of a mempool not its own gives them back at once
+// and lets the waiting ports check again (recheck), and so do an idle
+// Wait and a Close.
 var closedPorts waitingPorts
 
 func (w *waitingPorts) add(p *Port) {

@@ -64,6 +64,7 @@ func (mbufOwner) FreeChains(heads []*backend.Frame) {
 // returns how many.
 func (q *queue) freeChains(heads []*backend.Frame) int {
 	n, segs := 0, 0
+	foreign := false // an mbuf of another queue's mempool
 	q.mu.Lock()
 	reuse := !q.p.stopped.Load()
 	for _, h := range heads {
@@ -77,12 +78,17 @@ func (q *queue) freeChains(heads []*backend.Frame) int {
 		}
 		if h.Next() == nil {
 			segs++
-			if reuse && q.keep(mf) {
+			if m := mf.mbuf(); m.pool != q.mp {
+				foreign = true
+			} else if reuse && q.keep(m) {
 				q.stash = append(q.stash, h)
 				continue
 			}
 		} else {
-			segs += h.Segments()
+			for b := h; b != nil; b = b.Next() {
+				segs++
+				foreign = foreign || asM(b).mbuf().pool != q.mp
+			}
 		}
 		q.fr[q.nfr] = h
 		q.nfr++
@@ -93,11 +99,11 @@ func (q *queue) freeChains(heads []*backend.Frame) int {
 	q.out.Add(-int64(segs))
 	// After the count: Close stops the port, then counts what is out.
 	stopped := q.p.stopped.Load()
-	waiting := closedPorts.n.Load() > 0
+	waiting := foreign && closedPorts.n.Load() > 0
 	if stopped {
 		q.flushFree()
 	} else if waiting {
-		q.freeFr() // they may be a waiting port's
+		q.freeFr() // some may be a closed port's
 	}
 	q.mu.Unlock()
 	if stopped {
@@ -122,13 +128,12 @@ func poison(h *backend.Frame) {
 	}
 }
 
-// keep reports whether the stash takes mf, a released single-buffer
-// frame: there is room, the mbuf is of q's mempool (another port's pool
-// may be freed first) and nobody else holds it (a device still sending it
-// keeps a reference). q.mu is held.
-func (q *queue) keep(mf *mframe) bool {
-	m := mf.mbuf()
-	return len(q.stash) < cap(q.stash) && m.refcnt == 1 && m.pool == q.mp
+// keep reports whether the stash takes m, the mbuf of a released
+// single-buffer frame of q's mempool (another port's mempool may be freed
+// first): there is room and nobody else holds it (a device still sending
+// it keeps a reference). q.mu is held.
+func (q *queue) keep(m *C.struct_rte_mbuf) bool {
+	return len(q.stash) < cap(q.stash) && m.refcnt == 1
 }
 
 // FreeChain implements backend.Owner.
