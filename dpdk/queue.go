@@ -90,11 +90,7 @@ func (q *queue) freeChains(heads []*backend.Frame) int {
 				foreign = foreign || asM(b).mbuf().pool != q.mp
 			}
 		}
-		q.fr[q.nfr] = h
-		q.nfr++
-		if q.nfr == len(q.fr) {
-			q.freeFr()
-		}
+		q.queueFree(h)
 	}
 	q.out.Add(-int64(segs))
 	// After the count: Close stops the port, then counts what is out.
@@ -335,16 +331,22 @@ func monoOffset(c *backend.RealClock) int64 {
 	return off
 }
 
+// queueFree queues chain h to be freed with the others, freeing them all
+// when the array is full. q.mu is held.
+func (q *queue) queueFree(h *backend.Frame) {
+	q.fr[q.nfr] = h
+	q.nfr++
+	if q.nfr == len(q.fr) {
+		q.freeFr()
+	}
+}
+
 // flushFree frees the queued chains and the stash now. q.mu is held.
 func (q *queue) flushFree() {
-	for i, f := range q.stash {
-		if q.nfr == len(q.fr) {
-			q.freeFr()
-		}
-		q.fr[q.nfr] = f
-		q.nfr++
-		q.stash[i] = nil
+	for _, f := range q.stash {
+		q.queueFree(f)
 	}
+	clear(q.stash)
 	q.stash = q.stash[:0]
 	q.freeFr()
 }
