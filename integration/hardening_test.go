@@ -92,6 +92,14 @@ func TestHdSYNFloodHping3(t *testing.T) {
 	var mu sync.Mutex
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
+	var stopOnce sync.Once
+	stopSampling := func() {
+		stopOnce.Do(func() { close(stop) })
+		<-sampled
+	}
+	// A failing check ends the test early: the sampler, which reads
+	// ustack's memory through t, must be done by then.
+	defer stopSampling()
 	go func() {
 		defer close(sampled)
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -112,8 +120,7 @@ func TestHdSYNFloodHping3(t *testing.T) {
 	mid := scrape(t, n)
 	took := stillServes(t, n, 8<<20, 10*time.Second)
 	flood.Wait()
-	close(stop)
-	<-sampled
+	stopSampling()
 	after := scrape(t, n)
 	t.Logf("8 MiB during the flood in %v; RSS %d MiB before, peak %d MiB; SYNs in %.0f, cookies sent %.0f",
 		took.Round(time.Millisecond), rss0>>20, peak>>20,
