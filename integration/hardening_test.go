@@ -122,10 +122,12 @@ func TestHdSYNFloodHping3(t *testing.T) {
 	flood.Wait()
 	stopSampling()
 	after := scrape(t, n)
-	t.Logf("8 MiB during the flood in %v; RSS %d MiB before, peak %d MiB; SYNs in %.0f, cookies sent %.0f",
+	t.Logf("8 MiB during the flood in %v; RSS %d MiB before, peak %d MiB; SYNs in %.0f, cookies sent %.0f, shed %.0f; retransmission timeouts %.0f",
 		took.Round(time.Millisecond), rss0>>20, peak>>20,
 		after["ustack_tcp_in_segs_total"]-before["ustack_tcp_in_segs_total"],
-		after["ustack_tcp_syn_cookies_sent_total"]-before["ustack_tcp_syn_cookies_sent_total"])
+		after["ustack_tcp_syn_cookies_sent_total"]-before["ustack_tcp_syn_cookies_sent_total"],
+		after["ustack_tcp_syn_cookies_shed_total"]-before["ustack_tcp_syn_cookies_shed_total"],
+		after["ustack_tcp_rtos_total"]-before["ustack_tcp_rtos_total"])
 	assert.Less(t, peak, int64(256<<20), "resident memory under 256 MiB")
 	assert.Greater(t, mid["ustack_tcp_syn_cookies_sent_total"], before["ustack_tcp_syn_cookies_sent_total"], "SYN cookies engaged")
 	assert.Greater(t, after["ustack_tcp_syn_cookies_sent_total"], mid["ustack_tcp_syn_cookies_sent_total"], "and went on")

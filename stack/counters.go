@@ -206,6 +206,7 @@ type TCPCounters struct {
 	SynCookiesSent   uint64
 	SynCookiesRecv   uint64
 	SynCookiesFailed uint64
+	SynCookiesShed   uint64 // cookie SYNs left unanswered while the queue was behind
 	LandDrops        uint64
 
 	PAWSDrops           uint64 // RFC 7323 §5: old timestamps

@@ -231,3 +231,48 @@ func TestSYNFloodWhileTransferring(t *testing.T) {
 	require.NoError(t, srv.Close())
 	require.NoError(t, ln.Close())
 }
+
+// A queue that is behind (its last receive turn filled every burst)
+// answers every other SYN that would get a cookie; one that keeps up
+// answers all, and SYNs that get state are never shed.
+func TestSYNFloodShedsCookiesWhileBehind(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		cookies    string
+		syns       int
+		sent, shed uint64
+		halfOpen   int
+	}{
+		// Four bursts of 64 a turn: the first turn answers its 256,
+		// the next two and the last (232) answer half.
+		{"behind", "always", 1000, 256 + 128 + 128 + 116, 128 + 128 + 116, 0},
+		{"keeping up", "always", 200, 200, 0, 0},
+		{"no cookies", "auto", 1000, 0, 0, 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newFloodNet(t, TCPConfig{SynCookies: tc.cookies, SynBacklog: 2048})
+			defer n.close()
+			ln, err := n.b.Listen("tcp", ":80")
+			require.NoError(t, err)
+			defer ln.Close()
+			require.Equal(t, tc.syns, n.flood(tc.syns))
+			// Every SYN is on b's device (within 0.6 ms) before b polls.
+			n.clock.Advance(10 * time.Millisecond)
+			for range 10 {
+				n.b.Poll(n.clock.Now())
+			}
+			c := n.b.Counters().TCP
+			assert.Equal(t, tc.sent, c.SynCookiesSent, "cookies sent")
+			assert.Equal(t, tc.shed, c.SynCookiesShed, "cookies shed")
+			assert.Equal(t, tc.halfOpen, n.b.queues[0].tcp.listeners[80][0].synRcvd, "half-open connections")
+
+			// Caught up, the queue answers every cookie SYN again.
+			if tc.cookies == "always" {
+				require.Equal(t, 10, n.flood(10))
+				n.clock.Advance(10 * time.Millisecond)
+				n.b.Poll(n.clock.Now())
+				assert.Equal(t, tc.sent+10, n.b.Counters().TCP.SynCookiesSent)
+			}
+		})
+	}
+}

@@ -104,9 +104,11 @@ func (q *queue) poll(now int64) int64 {
 		q.takeHandoffs()
 	}
 	sh := q.shared()
+	behind := false
 	for _, ifc := range sh.ifaces {
-		q.receive(ifc, 4)
+		behind = q.receive(ifc, 4) || behind
 	}
+	q.tcp.overload(behind)
 	q.ready.drain(q)
 	q.timers.Run(q.now)
 	q.flush()
@@ -139,12 +141,13 @@ func (q *queue) poll(now int64) int64 {
 
 // receive takes up to bursts bursts from ifc and runs them through the
 // stack. Frames are released at the end of the burst: whatever the stack
-// keeps, it has copied.
-func (q *queue) receive(ifc *iface, bursts int) {
+// keeps, it has copied. It reports whether every burst was full, so that
+// frames are likely still waiting on the device.
+func (q *queue) receive(ifc *iface, bursts int) bool {
 	for range bursts {
 		n, err := ifc.be.Recv(q.id, q.rx[:])
 		if err != nil || n == 0 {
-			return
+			return false
 		}
 		q.counters.Link.InFrames += uint64(n)
 		for i, f := range q.rx[:n] {
@@ -159,9 +162,10 @@ func (q *queue) receive(ifc *iface, bursts int) {
 		q.flushAcks()
 		backend.Release(q.rx[:n])
 		if n < len(q.rx) {
-			return
+			return false
 		}
 	}
+	return true
 }
 
 // input handles one received Ethernet frame.

@@ -89,6 +89,10 @@ func (ln *listenQueue) input(key connKey, seg *segment) {
 		q.limitReached(limitSynQueue)
 	}
 	if cfg.SynCookies == "always" || (synFull && cfg.SynCookies == "auto") {
+		if q.tcp.shedCookie() {
+			q.counters.TCP.SynCookiesShed++
+			return
+		}
 		ln.sendCookie(key, seg, nh)
 		return
 	}

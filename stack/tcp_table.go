@@ -26,6 +26,35 @@ type tcpTable struct {
 	// cookieConn is the scratch connection a SYN-ACK with a cookie is
 	// built from.
 	cookieConn tcpConn
+	// behind and shedTurn shed cookie SYNs while the queue is behind
+	// (see overload and shedCookie).
+	behind   bool
+	shedTurn bool
+}
+
+// overload records whether the queue's last receive turn left frames on
+// the device. While it is behind, it answers only every other SYN that
+// would get a cookie and drops the rest (shedCookie). Under a flood the
+// device drops whatever the queue does not read, established connections'
+// segments with the rest, and on TAP the kernel's answers to the queue's
+// own writes come exactly while the device's queue is full: a connection
+// then loses the ACKs of its retransmissions, one timeout after another. A
+// SYN-ACK costs the queue more than reading the SYN (on TAP a write, which
+// also runs the kernel's side of it), so answering half of them keeps the
+// queue reading, and the SYNs dropped are chosen here. Half and no fewer:
+// a real client's SYN is as likely to be dropped as a flood's, and its
+// retransmission must get through.
+func (t *tcpTable) overload(behind bool) { t.behind = behind }
+
+// shedCookie reports whether a SYN that would be answered with a cookie is
+// to be dropped instead: every other one while the queue is behind,
+// without randomness, so that shedding is deterministic.
+func (t *tcpTable) shedCookie() bool {
+	if !t.behind {
+		return false
+	}
+	t.shedTurn = !t.shedTurn
+	return t.shedTurn
 }
 
 func (t *tcpTable) init() {
