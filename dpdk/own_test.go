@@ -283,6 +283,45 @@ func TestRingClosedPortWaitsForItsMbufs(t *testing.T) {
 	assert.Zero(t, closedPorts.n.Load())
 }
 
+// What a ring-pair port sends that nobody receives is freed when it
+// closes, the other port being closed: its mempools do not wait for good.
+// While the other port is open, what it has not received yet stays for it.
+func TestRingPairFreesWhatNobodyReceives(t *testing.T) {
+	lockThread(t)
+	na, nb, err := RingPair("lost_a", "lost_b", 2, 256)
+	require.NoError(t, err)
+	cfg := Config{RxDesc: 256, TxDesc: 256, Mbufs: 2047, Queues: 2, Poison: true}
+	cfg.Port = na
+	pa, err := Open(cfg)
+	require.NoError(t, err)
+	cfg.Port = nb
+	pb, err := Open(cfg)
+	require.NoError(t, err)
+
+	send := func(p *Port, q, n int) {
+		t.Helper()
+		fs := make([]*backend.Frame, n)
+		for i := range fs {
+			fs[i] = allocFrame(t, p, q, pattern(100, byte(i)))
+		}
+		k, err := p.Send(q, fs)
+		require.NoError(t, err)
+		require.Equal(t, n, k)
+	}
+	send(pb, 0, 5) // A receives these after B has closed
+	require.NoError(t, pb.Close())
+	got := recvFrames(t, pa, 0, 5, time.Second)
+	require.Len(t, got, 5, "B's packets wait for A, which is open")
+	backend.Release(got)
+	assert.True(t, pb.poolsFreed(), "A gave B's mbufs back")
+
+	send(pa, 0, 7)
+	send(pa, 1, 3)
+	require.NoError(t, pa.Close())
+	assert.True(t, pa.poolsFreed(), "what A sent to B, closed, is freed with A")
+	assert.Zero(t, closedPorts.n.Load())
+}
+
 // Releases racing with Close: whichever comes last frees the mempools,
 // with frames kept for reuse or queued to be freed at the time.
 func TestRingCloseRacesReleases(t *testing.T) {

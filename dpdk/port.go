@@ -454,7 +454,9 @@ func (p *Port) Link() (Link, error) {
 // the receive rings, stops and closes the device (rte_eth_dev_stop,
 // rte_eth_dev_close: DPDK then releases the port) and detaches it
 // (rte_dev_remove) unless it has other ports, so that Probe can attach it
-// again; a net_tap device takes its kernel netdev with it. The mempools
+// again; a net_tap device takes its kernel netdev with it. On a RingPair
+// port whose other port is not open, it frees what it sent that nobody
+// received. The mempools
 // are freed once every lent or allocated frame is back and no other port
 // holds their mbufs: at once when Outstanding is zero and the mbufs are
 // all home, otherwise when the last one is released, which may be after
@@ -487,6 +489,7 @@ func (p *Port) Close() error {
 	}
 	eal.mu.Lock()
 	delete(eal.open, p.id)
+	freeUnreceived(p.name)
 	eal.mu.Unlock()
 	p.stopped.Store(true)
 	p.maybeFreePools()

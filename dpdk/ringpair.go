@@ -31,6 +31,25 @@ static int us_ring_pair(const char *a, const char *b, unsigned nq, unsigned size
 		return -rte_errno;
 	return 0;
 }
+
+// us_ring_pair_tx finds queue i's rings of ring pair id: a's transmit ring
+// (b's receive ring) in *ab and b's in *ba.
+static void us_ring_pair_tx(unsigned id, unsigned i, struct rte_ring **ab, struct rte_ring **ba) {
+	char name[RTE_RING_NAMESIZE];
+	snprintf(name, sizeof(name), "usp%u_ab%u", id, i);
+	*ab = rte_ring_lookup(name);
+	snprintf(name, sizeof(name), "usp%u_ba%u", id, i);
+	*ba = rte_ring_lookup(name);
+}
+
+// us_ring_free_all frees every packet in r, whatever mempools they are
+// of; the caller is its only consumer.
+static void us_ring_free_all(struct rte_ring *r) {
+	void *objs[64];
+	unsigned n;
+	while ((n = rte_ring_dequeue_burst(r, objs, 64, NULL)) > 0)
+		rte_pktmbuf_free_bulk((struct rte_mbuf **)objs, n);
+}
 */
 import "C"
 
@@ -43,13 +62,47 @@ import (
 // ringPairSeq makes the rings' names unique in the process.
 var ringPairSeq uint32
 
+// ringPairPorts are RingPair's ports by name, for Close (guarded by
+// eal.mu).
+var ringPairPorts = map[string]ringPairPort{}
+
+// ringPairPort is one port of a ring pair: the other's name and the rings
+// it sends on, which the other receives from.
+type ringPairPort struct {
+	peer string
+	tx   []*C.struct_rte_ring
+}
+
+// freeUnreceived frees what the ring-pair port named name sent that
+// nobody will receive, the other port being closed or never opened: the
+// packets left in its transmit rings. They would otherwise keep their
+// mempools, most often this port's, from ever being full, and so from
+// being freed. Close calls it with eal.mu held, which keeps the other
+// port from opening, and so from receiving, meanwhile.
+func freeUnreceived(name string) {
+	rp, ok := ringPairPorts[name]
+	if !ok {
+		return
+	}
+	cs := C.CString(rp.peer)
+	defer C.free(unsafe.Pointer(cs))
+	var id C.uint16_t
+	if C.us_port_by_name(cs, &id) == 0 && eal.open[uint16(id)] {
+		return // the other port receives them, and releases them
+	}
+	for _, r := range rp.tx {
+		C.us_ring_free_all(r)
+	}
+}
+
 // RingPair makes two ports joined back to back by rte_rings
 // (rte_eth_from_rings), with queues queue pairs (at most 16) of size
 // slots each (a power of two): what one sends on queue i the other
 // receives on queue i. It returns their names, "net_ring_" followed by a
 // and b, for Config.Port. Two stacks talk over it without a NIC, at
-// memory speed, in tests and benchmarks. The rings stay until the EAL
-// goes.
+// memory speed, in tests and benchmarks. What a port sent and the other
+// has not received when the sender closes is freed then if the other is
+// not open, as a wire would lose it. The rings stay until the EAL goes.
 func RingPair(a, b string, queues, size int) (string, string, error) {
 	eal.mu.Lock()
 	defer eal.mu.Unlock()
@@ -66,5 +119,12 @@ func RingPair(a, b string, queues, size int) (string, string, error) {
 	if r := C.us_ring_pair(ca, cb, C.uint(queues), C.uint(size), C.uint(ringPairSeq)); r < 0 {
 		return "", "", fmt.Errorf("dpdk: ring pair %s-%s with %d queues: %w", a, b, queues, syscall.Errno(-r))
 	}
-	return "net_ring_" + a, "net_ring_" + b, nil
+	na, nb := "net_ring_"+a, "net_ring_"+b
+	ab, ba := make([]*C.struct_rte_ring, queues), make([]*C.struct_rte_ring, queues)
+	for i := range queues {
+		C.us_ring_pair_tx(C.uint(ringPairSeq), C.uint(i), &ab[i], &ba[i])
+	}
+	ringPairPorts[na] = ringPairPort{peer: nb, tx: ab}
+	ringPairPorts[nb] = ringPairPort{peer: na, tx: ba}
+	return na, nb, nil
 }
