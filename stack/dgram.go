@@ -40,9 +40,20 @@ type dgramSock struct {
 	rmu, wmu sync.Mutex // serialise application readers and writers
 	rxMu     sync.Mutex // serialises the queues delivering to rx
 	deadlines
+	// The last destination written to, under wmu: wDst has a route in
+	// the routing snapshot wSh, and is a broadcast address when wBcast.
+	wSh        *shared
+	wDst       netip.Addr
+	wBcast     bool
 	rbuf, wbuf [recHdrLen]byte
 	rxHdr      [recHdrLen]byte // under rxMu
 	closeOnce  sync.Once
+
+	// The route of the last datagram sent (loop side): to rtDst, valid
+	// while the queue's routing snapshot is rtSh.
+	rtSh  *shared
+	rtDst netip.Addr
+	rtNH  nextHop
 }
 
 // Records in the rings: a header, then the payload. A record never wraps
@@ -335,15 +346,17 @@ func (d *dgramSock) send(p []byte, to netip.AddrPort) (int, error) {
 		// ICMPv6 needs room for the checksum the stack fills in.
 		return 0, syscall.EINVAL
 	}
-	sh := d.s.shared()
-	if _, ok := sh.lookup(to.Addr()); !ok {
-		return 0, syscall.ENETUNREACH
-	}
-	if isBroadcast(sh, to.Addr()) && !d.broadcast.Load() {
-		return 0, syscall.EACCES
-	}
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
+	if sh := d.s.shared(); sh != d.wSh || a != d.wDst {
+		if _, ok := sh.lookup(a); !ok {
+			return 0, syscall.ENETUNREACH
+		}
+		d.wSh, d.wDst, d.wBcast = sh, a, isBroadcast(sh, a)
+	}
+	if d.wBcast && !d.broadcast.Load() {
+		return 0, syscall.EACCES
+	}
 	for {
 		if d.closed.Load() {
 			return 0, net.ErrClosed

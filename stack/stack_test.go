@@ -233,6 +233,71 @@ func TestUDPBindErrors(t *testing.T) {
 	})
 }
 
+// A datagram's destination is checked when it is written: no route is
+// ENETUNREACH, a broadcast address without SetBroadcast is EACCES. The
+// socket remembers its last destination's route, and forgets it when the
+// routes change or SetBroadcast does.
+func TestUDPWriteErrors(t *testing.T) {
+	p := newPair(t, pipe.Config{}, nil)
+	defer p.close(t)
+	c, err := p.a.ListenPacket("udp", ":0")
+	require.NoError(t, err)
+	defer c.Close()
+	srv, err := p.b.ListenPacket("udp", ":9")
+	require.NoError(t, err)
+	defer srv.Close()
+	write := func(to string) error {
+		_, err := c.WriteTo([]byte("x"), net.UDPAddrFromAddrPort(netip.MustParseAddrPort(to)))
+		return err
+	}
+	away := "192.0.2.1:9"
+	assert.ErrorIs(t, write(away), syscall.ENETUNREACH)
+	assert.ErrorIs(t, write(away), syscall.ENETUNREACH, "again")
+	bcast := "10.0.0.255:9"
+	require.NoError(t, write("10.0.0.2:9"))
+	assert.ErrorIs(t, write(bcast), syscall.EACCES)
+	c.(interface{ SetBroadcast(bool) }).SetBroadcast(true)
+	require.NoError(t, write(bcast))
+	c.(interface{ SetBroadcast(bool) }).SetBroadcast(false)
+	assert.ErrorIs(t, write(bcast), syscall.EACCES, "once SetBroadcast is off again")
+
+	// A default route via b, as a lease would bring: the loop reads the
+	// new routes, and so does the next write.
+	old := p.a.shared()
+	sh := newShared(old.ifaces, old.lo, old.addrs, []Route{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: addrB.Addr()}})
+	for _, q := range p.a.queues {
+		q.sh.Store(sh)
+	}
+	require.NoError(t, write("10.0.0.2:9"))
+	require.NoError(t, write(away))
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 10)
+	for range 2 { // the broadcast and the one to b; b is no router
+		_, _, err := srv.ReadFrom(buf)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return p.b.Counters().IP.InAddrErrors == 1 }, 5*time.Second, time.Millisecond,
+		"the datagram to 192.0.2.1 reached b, which does not forward it")
+
+	// The default route moves to 10.0.0.3, which nobody answers for:
+	// the loop asks for it rather than sending to b again.
+	via3 := newShared(old.ifaces, old.lo, old.addrs, []Route{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("10.0.0.3")}})
+	for _, q := range p.a.queues {
+		q.sh.Store(via3)
+	}
+	arps := p.a.Counters().ARP.OutRequests
+	require.NoError(t, write(away))
+	require.Eventually(t, func() bool { return p.a.Counters().ARP.OutRequests > arps }, 5*time.Second, time.Millisecond,
+		"an ARP request for the new gateway")
+	assert.Equal(t, uint64(1), p.b.Counters().IP.InAddrErrors, "nothing more to b")
+
+	// And without it, 192.0.2.1 is unreachable again.
+	for _, q := range p.a.queues {
+		q.sh.Store(old)
+	}
+	assert.ErrorIs(t, write(away), syscall.ENETUNREACH, "once the route is gone")
+}
+
 func TestUDPOverLoopback(t *testing.T) {
 	pipeModes(t, pipe.Config{}, func(t *testing.T, p *pair) {
 		srv, err := p.a.ListenPacket("udp", "127.0.0.1:5000")

@@ -243,12 +243,16 @@ func (q *queue) udpBroadcast(src, dst netip.AddrPort, payload []byte) {
 
 // sendDatagram sends one datagram a socket queued.
 func (q *queue) sendDatagram(d *dgramSock, to netip.AddrPort, payload []byte) {
-	sh := q.shared()
-	nh, ok := sh.lookup(to.Addr())
-	if !ok {
-		q.noRoute(to.Addr())
-		return
+	sh, dst := q.shared(), to.Addr()
+	if d.rtSh != sh || d.rtDst != dst {
+		nh, ok := sh.lookup(dst)
+		if !ok {
+			q.noRoute(dst)
+			return
+		}
+		d.rtSh, d.rtDst, d.rtNH = sh, dst, nh
 	}
+	nh := d.rtNH
 	src := nh.src
 	if a := d.laddr.Addr(); a.IsValid() {
 		src = a
