@@ -295,7 +295,7 @@ func (s *Stack) bindable(a netip.Addr, fam int, address string) error {
 	if fam == 4 && !a.Is4() || fam == 6 && a.Is4() {
 		return &net.AddrError{Err: "address family mismatch", Addr: address}
 	}
-	if _, own := s.shared().own[a]; !own && !a.IsLoopback() {
+	if s.shared().own.get(a) == nil && !a.IsLoopback() {
 		return syscall.EADDRNOTAVAIL
 	}
 	return nil

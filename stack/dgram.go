@@ -387,7 +387,7 @@ func (d *dgramSock) send(p []byte, to netip.AddrPort) (int, error) {
 }
 
 func isBroadcast(sh *shared, a netip.Addr) bool {
-	return a == limitedBroadcast || sh.bcast[a] != nil
+	return a == limitedBroadcast || sh.bcast.get(a) != nil
 }
 
 // SetBroadcast allows sending to broadcast addresses (SO_BROADCAST).

@@ -128,10 +128,10 @@ func TestDHCPObtainsLease(t *testing.T) {
 	assert.Equal(t, leasedIP.AsSlice(), dhcpOpt(req, layers.DHCPOptRequestIP))
 	assert.Equal(t, []byte(dhcpServerIP), dhcpOpt(req, layers.DHCPOptServerID))
 
-	_, own := h.s.shared().own[leasedIP]
+	own := h.s.shared().own.get(leasedIP) != nil
 	assert.False(t, own, "not ours before the ACK")
 	h.dhcpReply(req, layers.DHCPMsgTypeAck, 600)
-	_, own = h.s.shared().own[leasedIP]
+	own = h.s.shared().own.get(leasedIP) != nil
 	assert.True(t, own)
 	assert.Contains(t, logs.String(), `msg="address up" addr=10.0.0.50/24 source=dhcp iface=eth0`)
 	nh, ok := h.s.shared().lookup(netip.MustParseAddr("192.0.2.1"))
@@ -197,7 +197,7 @@ func TestDHCPRenewRebindExpire(t *testing.T) {
 	out = dhcpOut(t, h)
 	require.Len(t, out, 1)
 	assert.Equal(t, layers.DHCPMsgTypeDiscover, dhcpType(dhcpOf(out[0])), "expired: starting over")
-	_, own := h.s.shared().own[leasedIP]
+	own := h.s.shared().own.get(leasedIP) != nil
 	assert.False(t, own)
 	assert.Contains(t, logs.String(), `msg="address down" addr=10.0.0.50/24 source=dhcp`)
 }

@@ -51,7 +51,7 @@ func (q *queue) icmpInput(ifc *iface, f *backend.Frame, ip wire.IPv4, b []byte) 
 	switch m.Type() {
 	case wire.ICMPv4Echo:
 		c.InEchos++
-		if ip.DstAddr() == limitedBroadcast || q.shared().bcast[ip.DstAddr()] != nil || ip.DstAddr().IsMulticast() {
+		if ip.DstAddr() == limitedBroadcast || q.shared().bcast.get(ip.DstAddr()) != nil || ip.DstAddr().IsMulticast() {
 			// Like Linux's icmp_echo_ignore_broadcasts (RFC 1122
 			// §3.2.2.6 allows it): no smurf amplifier here.
 			return
@@ -165,8 +165,8 @@ func (q *queue) icmpErrorQuote(hdr, data []byte, typ, code uint8, rest uint32) {
 	ip := wire.IPv4(hdr)
 	src, dst := ip.SrcAddr(), ip.DstAddr()
 	sh := q.shared()
-	if ip.FragmentOffset() != 0 || dst == limitedBroadcast || dst.IsMulticast() || sh.bcast[dst] != nil ||
-		src.IsUnspecified() || src.IsMulticast() || src == limitedBroadcast || sh.bcast[src] != nil {
+	if ip.FragmentOffset() != 0 || dst == limitedBroadcast || dst.IsMulticast() || sh.bcast.get(dst) != nil ||
+		src.IsUnspecified() || src.IsMulticast() || src == limitedBroadcast || sh.bcast.get(src) != nil {
 		return
 	}
 	if ip.Protocol() == protoICMP && len(data) > 0 {
@@ -185,7 +185,7 @@ func (q *queue) icmpErrorQuote(hdr, data []byte, typ, code uint8, rest uint32) {
 		return
 	}
 	from := dst
-	if _, own := sh.own[from]; !own {
+	if sh.own.get(from) == nil {
 		from = nh.src
 	}
 	// Quote the header and as much data as keeps the error within 576

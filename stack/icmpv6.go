@@ -90,7 +90,7 @@ func (q *queue) echoReply6(ifc *iface, ip wire.IPv6, m wire.ICMPv6) {
 		return
 	}
 	from := ip.DstAddr()
-	if _, own := q.shared().own[from]; !own {
+	if q.shared().own.get(from) == nil {
 		from = nh.src
 	}
 	hdr := q.l4hdr[:wire.ICMPv6HeaderLen]
@@ -138,7 +138,7 @@ func (q *queue) icmp6ErrorQuote(ifc *iface, hdr, data []byte, typ, code uint8, r
 		return
 	}
 	from := dst
-	if _, own := q.shared().own[from]; !own {
+	if q.shared().own.get(from) == nil {
 		from = nh.src
 	}
 	// Quote as much as keeps the error within the minimum MTU (RFC 4443
@@ -245,7 +245,7 @@ func (q *queue) icmp6ErrorInput(m wire.ICMPv6) {
 		return
 	}
 	sh := q.shared()
-	if _, own := sh.own[src]; !own {
+	if sh.own.get(src) == nil {
 		// Not about a packet of ours.
 		return
 	}

@@ -42,8 +42,8 @@ func (sh *shared) addr4(ifc *iface) (netip.Prefix, bool) {
 
 // ownerOf says which interface owns address a, if the stack owns it.
 func (sh *shared) ownerOf(a netip.Addr) (*iface, bool) {
-	ifc, ok := sh.own[a]
-	return ifc, ok
+	ifc := sh.own.get(a)
+	return ifc, ifc != nil
 }
 
 // broadcastOf is the directed broadcast address of an IPv4 prefix.

@@ -41,14 +41,14 @@ func (q *queue) ipv4Input(ifc *iface, f *backend.Frame, b []byte, l2multicast bo
 		return
 	}
 	switch {
-	case ifc.loopback || sh.own[dst] != nil:
+	case ifc.loopback || sh.own.get(dst) != nil:
 		if l2multicast {
 			// A unicast IP datagram in a link-layer broadcast is
 			// discarded (RFC 1122 §3.3.6).
 			c.InAddrErrors++
 			return
 		}
-	case dst == limitedBroadcast || sh.bcast[dst] == ifc:
+	case dst == limitedBroadcast || sh.bcast.get(dst) == ifc:
 		c.InBcastPkts++
 	case dst == allHosts:
 		c.InMcastPkts++
@@ -108,10 +108,10 @@ func martian(sh *shared, ifc *iface, src netip.Addr) bool {
 	case src.IsLoopback(), a[0] == 0:
 		return true
 	}
-	if _, own := sh.own[src]; own {
+	if sh.own.get(src) != nil {
 		return true
 	}
-	return sh.bcast[src] != nil
+	return sh.bcast.get(src) != nil
 }
 
 // reassemble adds a fragment and returns the whole datagram's payload
@@ -401,7 +401,7 @@ func (q *queue) deliver(nh nextHop, dst netip.Addr, f *backend.Frame) {
 	switch {
 	case nh.local:
 		q.sendTo(ifc, wire.MAC{}, f)
-	case dst == limitedBroadcast || q.shared().bcast[dst] == ifc:
+	case dst == limitedBroadcast || q.shared().bcast.get(dst) == ifc:
 		q.sendTo(ifc, wire.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, f)
 	case dst.IsMulticast():
 		q.sendTo(ifc, wire.MulticastMAC(dst), f)

@@ -121,12 +121,12 @@ func (q *queue) ipv6Input(ifc *iface, f *backend.Frame, b []byte, l2multicast bo
 			return
 		}
 		c.InMcastPkts++
-	case sh.own[dst] != nil:
+	case sh.own.get(dst) != nil:
 		// A unicast packet in a link-layer multicast is taken, as by
 		// Linux (drop_unicast_in_l2_multicast is off): IPv6 has no rule
 		// like RFC 1122 §3.3.6; ICMPv6 errors about it are never sent
 		// (RFC 4443 §2.4 (e.4)).
-		if dst.IsLinkLocalUnicast() && sh.own[dst] != ifc {
+		if dst.IsLinkLocalUnicast() && sh.own.get(dst) != ifc {
 			// Another link's link-local address.
 			c.InAddrErrors++
 			return

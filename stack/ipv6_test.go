@@ -60,7 +60,7 @@ func waitUp(t *testing.T, s *Stack, addrs ...netip.Addr) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for _, a := range addrs {
-		for s.shared().own[a] == nil {
+		for s.shared().own.get(a) == nil {
 			require.True(t, time.Now().Before(deadline), "%v is not up", a)
 			time.Sleep(time.Millisecond)
 		}
@@ -232,10 +232,10 @@ func TestHTTPOverIPv6(t *testing.T) {
 func TestTCPBulk6AllocatesNothingPerSegment(t *testing.T) {
 	for _, mbuf := range []bool{false, true} {
 		n := newSimNet(t, 1, "", mbuf, 0)
-		for i := 0; i < 1000 && (n.a.shared().own[ll6A] == nil || n.b.shared().own[ll6B] == nil); i++ {
+		for i := 0; i < 1000 && (n.a.shared().own.get(ll6A) == nil || n.b.shared().own.get(ll6B) == nil); i++ {
 			n.step()
 		}
-		require.NotNil(t, n.b.shared().own[ll6B], "duplicate address detection is over")
+		require.NotNil(t, n.b.shared().own.get(ll6B), "duplicate address detection is over")
 		lnI, err := n.b.Listen("tcp6", ":80")
 		require.NoError(t, err)
 		ln := lnI.(*tcpListener)

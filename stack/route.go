@@ -23,13 +23,65 @@ type route struct {
 type shared struct {
 	ifaces []*iface
 	addrs  [][]netip.Prefix // per interface index
-	own    map[netip.Addr]*iface
-	bcast  map[netip.Addr]*iface // directed broadcast addresses
-	routes []route               // longest prefix first
+	own    addrTable
+	bcast  addrTable // directed broadcast addresses
+	routes []route   // longest prefix first
 	lo     *iface
 	v6     []ifaceV6   // per interface index
 	leases []Lease     // DHCP leases in use
 	dns    []dnsServer // DNS servers learned: from leases, then routers
+}
+
+// addrTable maps addresses to their interfaces. A host has few: up to
+// smallAddrTable of them are a slice, compared in turn, which costs less
+// than hashing a netip.Addr on every datagram; beyond, a map.
+type addrTable struct {
+	small []addrIface
+	big   map[netip.Addr]*iface
+}
+
+type addrIface struct {
+	addr netip.Addr
+	ifc  *iface
+}
+
+const smallAddrTable = 8
+
+// set makes a's interface ifc (not nil).
+func (t *addrTable) set(a netip.Addr, ifc *iface) {
+	if t.big != nil {
+		t.big[a] = ifc
+		return
+	}
+	for i := range t.small {
+		if t.small[i].addr == a {
+			t.small[i].ifc = ifc
+			return
+		}
+	}
+	if len(t.small) < smallAddrTable {
+		t.small = append(t.small, addrIface{a, ifc})
+		return
+	}
+	t.big = make(map[netip.Addr]*iface, 2*smallAddrTable)
+	for _, e := range t.small {
+		t.big[e.addr] = e.ifc
+	}
+	t.small = nil
+	t.big[a] = ifc
+}
+
+// get returns a's interface, or nil when a is not in the table.
+func (t *addrTable) get(a netip.Addr) *iface {
+	if t.big != nil {
+		return t.big[a]
+	}
+	for i := range t.small {
+		if t.small[i].addr == a {
+			return t.small[i].ifc
+		}
+	}
+	return nil
 }
 
 // nextHop is the outcome of a route lookup.
@@ -44,8 +96,6 @@ func newShared(ifaces []*iface, lo *iface, addrs [][]netip.Prefix, static []Rout
 	sh := &shared{
 		ifaces: ifaces,
 		addrs:  addrs,
-		own:    map[netip.Addr]*iface{},
-		bcast:  map[netip.Addr]*iface{},
 		lo:     lo,
 	}
 	sh.routes = append(sh.routes, route{prefix: netip.MustParsePrefix("127.0.0.0/8"), ifc: lo, local: true},
@@ -53,13 +103,13 @@ func newShared(ifaces []*iface, lo *iface, addrs [][]netip.Prefix, static []Rout
 	for i, ps := range addrs {
 		ifc := ifaces[i]
 		for _, p := range ps {
-			sh.own[p.Addr()] = ifc
+			sh.own.set(p.Addr(), ifc)
 			sh.routes = append(sh.routes, route{prefix: netip.PrefixFrom(p.Addr(), p.Addr().BitLen()), ifc: lo, local: true})
 			if p.Bits() < p.Addr().BitLen() {
 				sh.routes = append(sh.routes, route{prefix: p.Masked(), ifc: ifc})
 			}
 			if p.Addr().Is4() && p.Bits() < 31 {
-				sh.bcast[broadcastOf(p)] = ifc
+				sh.bcast.set(broadcastOf(p), ifc)
 			}
 		}
 	}
@@ -123,7 +173,7 @@ func (sh *shared) lookup(dst netip.Addr) (nextHop, bool) {
 			nh.addr = r.via
 		}
 		if r.local {
-			if _, ok := sh.own[dst]; ok {
+			if sh.own.get(dst) != nil {
 				nh.src = dst
 			} else if dst.Is6() {
 				nh.src = netip.IPv6Loopback()

@@ -47,7 +47,7 @@ func TestLongestPrefixMatchAndSourceSelection(t *testing.T) {
 			assert.Equal(t, c.local, nh.local)
 		})
 	}
-	assert.True(t, sh.bcast[netip.MustParseAddr("10.1.255.255")] == e1)
+	assert.True(t, sh.bcast.get(netip.MustParseAddr("10.1.255.255")) == e1)
 }
 
 func TestConfigRefusesBadInterfacesAndRoutes(t *testing.T) {
@@ -191,4 +191,27 @@ func TestUDPUnderLossAndCorruptionCountsEveryDrop(t *testing.T) {
 		require.NoError(t, b.Close())
 		assert.Zero(t, ea.Outstanding()+eb.Outstanding())
 	}
+}
+
+// An addrTable answers the same whether its addresses are few (a slice)
+// or many (a map), and the last set wins.
+func TestAddrTable(t *testing.T) {
+	ifcs := []*iface{{name: "a"}, {name: "b"}}
+	var tab addrTable
+	want := map[netip.Addr]*iface{}
+	for i := range 3 * smallAddrTable {
+		a := netip.AddrFrom4([4]byte{10, 0, 0, byte(i)})
+		tab.set(a, ifcs[i%2])
+		want[a] = ifcs[i%2]
+		if i == 2 {
+			tab.set(a, ifcs[0]) // set again: replaced, not added
+			want[a] = ifcs[0]
+		}
+		for a, ifc := range want {
+			require.Same(t, ifc, tab.get(a), "%d addresses: %v", len(want), a)
+		}
+		assert.Nil(t, tab.get(netip.MustParseAddr("192.0.2.1")))
+		assert.Nil(t, tab.get(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)})))
+	}
+	assert.Nil(t, tab.small, "past %d addresses, a map", smallAddrTable)
 }
