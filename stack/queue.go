@@ -51,10 +51,13 @@ type queue struct {
 	limits      limitLog
 	ipID        uint16
 
-	rx  [burst]*backend.Frame
-	one [1]*backend.Frame
-	tx  [][]*backend.Frame // per interface: frames to send this turn
-	lin []byte             // scratch: a chained frame made contiguous
+	rx [burst]*backend.Frame
+	// rxFull is, per interface, the most frames one Recv has given: a
+	// burst that long is full, and more frames are likely waiting.
+	rxFull []int
+	one    [1]*backend.Frame
+	tx     [][]*backend.Frame // per interface: frames to send this turn
+	lin    []byte             // scratch: a chained frame made contiguous
 	// gather is the chain being received when lin holds only its
 	// headers (input, rxWrite).
 	gather *backend.Frame
@@ -149,6 +152,8 @@ func (q *queue) receive(ifc *iface, bursts int) bool {
 		if err != nil || n == 0 {
 			return false
 		}
+		full := &q.rxFull[ifc.idx]
+		*full = max(*full, n)
 		q.counters.Link.InFrames += uint64(n)
 		for i, f := range q.rx[:n] {
 			q.cur, q.curIfc, q.taken = f, ifc, false
@@ -161,7 +166,7 @@ func (q *queue) receive(ifc *iface, bursts int) bool {
 		// One ACK per connection for the whole burst.
 		q.flushAcks()
 		backend.Release(q.rx[:n])
-		if n < len(q.rx) {
+		if n < *full {
 			return false
 		}
 	}

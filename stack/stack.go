@@ -175,6 +175,10 @@ func (s *Stack) newQueue(id int, seed uint64, sh *shared) *queue {
 		log: s.log,
 		rng: rand.New(rand.NewPCG(seed, 0x75737461636b+uint64(id))),
 		tx:  make([][]*backend.Frame, len(s.ifaces)+1),
+		// A device may give fewer frames per Recv than asked for
+		// (DPDK: its burst size): receive learns how many make a full
+		// burst.
+		rxFull: make([]int, len(s.ifaces)+1),
 		reasm: reasm.New(reasm.Config{
 			Timeout:      cfg.Reassembly.Timeout,
 			MaxDatagram:  65535 - wire.IPv4HeaderLen,
