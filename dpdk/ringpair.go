@@ -11,9 +11,10 @@ package dpdk
 
 // us_ring_pair makes ports a and b joined back to back by 2*nq rings of
 // size slots: what a sends on queue i, b receives on queue i, and the
-// other way round.
-static int us_ring_pair(const char *a, const char *b, unsigned nq, unsigned size, unsigned id) {
-	struct rte_ring *ab[RTE_PMD_RING_MAX_RX_RINGS], *ba[RTE_PMD_RING_MAX_RX_RINGS];
+// other way round. a's transmit rings (b's receive rings) go to ab, b's
+// to ba.
+static int us_ring_pair(const char *a, const char *b, unsigned nq, unsigned size, unsigned id,
+			struct rte_ring **ab, struct rte_ring **ba) {
 	char name[RTE_RING_NAMESIZE];
 	if (nq == 0 || nq > RTE_PMD_RING_MAX_RX_RINGS)
 		return -EINVAL;
@@ -32,16 +33,6 @@ static int us_ring_pair(const char *a, const char *b, unsigned nq, unsigned size
 	return 0;
 }
 
-// us_ring_pair_tx finds queue i's rings of ring pair id: a's transmit ring
-// (b's receive ring) in *ab and b's in *ba.
-static void us_ring_pair_tx(unsigned id, unsigned i, struct rte_ring **ab, struct rte_ring **ba) {
-	char name[RTE_RING_NAMESIZE];
-	snprintf(name, sizeof(name), "usp%u_ab%u", id, i);
-	*ab = rte_ring_lookup(name);
-	snprintf(name, sizeof(name), "usp%u_ba%u", id, i);
-	*ba = rte_ring_lookup(name);
-}
-
 // us_ring_free_all frees every packet in r, whatever mempools they are
 // of; the caller is its only consumer.
 static void us_ring_free_all(struct rte_ring *r) {
@@ -55,6 +46,7 @@ import "C"
 
 import (
 	"fmt"
+	"slices"
 	"syscall"
 	"unsafe"
 )
@@ -84,10 +76,7 @@ func freeUnreceived(name string) {
 	if !ok {
 		return
 	}
-	cs := C.CString(rp.peer)
-	defer C.free(unsafe.Pointer(cs))
-	var id C.uint16_t
-	if C.us_port_by_name(cs, &id) == 0 && eal.open[uint16(id)] {
+	if id, _, err := findPort(rp.peer); err == nil && eal.open[id] {
 		return // the other port receives them, and releases them
 	}
 	for _, r := range rp.tx {
@@ -116,15 +105,12 @@ func RingPair(a, b string, queues, size int) (string, string, error) {
 	ca, cb := C.CString(a), C.CString(b)
 	defer C.free(unsafe.Pointer(ca))
 	defer C.free(unsafe.Pointer(cb))
-	if r := C.us_ring_pair(ca, cb, C.uint(queues), C.uint(size), C.uint(ringPairSeq)); r < 0 {
+	var ab, ba [C.RTE_PMD_RING_MAX_RX_RINGS]*C.struct_rte_ring
+	if r := C.us_ring_pair(ca, cb, C.uint(queues), C.uint(size), C.uint(ringPairSeq), &ab[0], &ba[0]); r < 0 {
 		return "", "", fmt.Errorf("dpdk: ring pair %s-%s with %d queues: %w", a, b, queues, syscall.Errno(-r))
 	}
 	na, nb := "net_ring_"+a, "net_ring_"+b
-	ab, ba := make([]*C.struct_rte_ring, queues), make([]*C.struct_rte_ring, queues)
-	for i := range queues {
-		C.us_ring_pair_tx(C.uint(ringPairSeq), C.uint(i), &ab[i], &ba[i])
-	}
-	ringPairPorts[na] = ringPairPort{peer: nb, tx: ab}
-	ringPairPorts[nb] = ringPairPort{peer: na, tx: ba}
+	ringPairPorts[na] = ringPairPort{peer: nb, tx: slices.Clone(ab[:queues])}
+	ringPairPorts[nb] = ringPairPort{peer: na, tx: slices.Clone(ba[:queues])}
 	return na, nb, nil
 }
