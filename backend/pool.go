@@ -209,7 +209,7 @@ func (p *Pool) freeChain(h *Frame) {
 		b.n = 0
 		b.total = 0
 		if p.cfg.Poison {
-			poison(b.store)
+			Poison(b.store)
 		}
 		if p.cfg.Mbuf {
 			p.free = append(p.free, b)
@@ -222,7 +222,9 @@ func (p *Pool) freeChain(h *Frame) {
 	}
 }
 
-func poison(b []byte) {
+// Poison fills b with PoisonByte: what a backend does to a buffer it takes
+// back when poisoning is on.
+func Poison(b []byte) {
 	for i := range b {
 		b[i] = PoisonByte
 	}

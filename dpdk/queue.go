@@ -116,10 +116,7 @@ func (q *queue) freeChains(heads []*backend.Frame) int {
 func poison(h *backend.Frame) {
 	for b := h; b != nil; b = b.Next() {
 		if m := asM(b).mbuf(); m.refcnt == 1 {
-			buf := unsafe.Slice((*byte)(m.buf_addr), int(m.buf_len))
-			for i := range buf {
-				buf[i] = backend.PoisonByte
-			}
+			backend.Poison(unsafe.Slice((*byte)(m.buf_addr), int(m.buf_len)))
 		}
 	}
 }
