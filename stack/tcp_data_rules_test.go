@@ -363,3 +363,64 @@ func TestTCPRuleDelayedACKRidesOnData(t *testing.T) {
 		assert.Empty(t, p.segs(), "no ACK left owed")
 	})
 }
+
+// RFC 6691 §2: the MSS leaves room only for the options every segment
+// carries; a data segment that also carries SACK blocks, for out-of-order
+// data the connection holds, must carry less payload or it does not fit
+// the MTU. Linux shrinks it the same way (tcp_current_mss). Without this,
+// a connection that loses data both ways sends nothing but segments the
+// IP layer refuses, and both ends stall.
+func TestTCPRuleDataSegmentsWithSACKBlocksFitTheMTU(t *testing.T) {
+	for _, ts := range []bool{true, false} {
+		name := map[bool]string{true: "timestamps", false: "no timestamps"}[ts]
+		t.Run(name, func(t *testing.T) {
+			h := newRuleHarness(t, false, Config{})
+			ln := listen80(t, h, 16)
+			opts := []layers.TCPOption{mssOpt(1460), sackPermOpt()}
+			var tso []layers.TCPOption
+			if ts {
+				opts = append(opts, tsOpt(peerTS, 0))
+				tso = append(tso, tsOpt(peerTS, 0))
+			}
+			p, sa, s := handshake(t, h, ln, 40000, opts...)
+			require.NotNil(t, s)
+			mss := 1460
+			if ts {
+				mss -= 12
+			}
+			base := p.seq
+			sent := sa.Seq + 1
+			for holes := 1; holes <= 4; holes++ {
+				// One more out-of-order stretch, then data to send.
+				p.seq = base + uint32(1000*holes)
+				p.send("A", bytesOf(100, 'b'), tso...)
+				sk := sackOf(p.one(t, "duplicate ACK"))
+				blocks := min(holes, 4)
+				if ts {
+					blocks = min(holes, 3)
+				}
+				require.Len(t, sk, blocks)
+				writeNow(t, h, s, bytesOf(3*mss, 'a'))
+				out := p.segs()
+				got := 0
+				for i, o := range out {
+					assert.Equal(t, sent+uint32(got), o.Seq, "%d holes: contiguous", holes)
+					assert.Len(t, sackOf(o), blocks, "%d holes: the data carries the blocks", holes)
+					assert.LessOrEqual(t, 20+int(o.DataOffset)*4+len(o.Payload), 1500, "%d holes: the packet fits the MTU", holes)
+					if i < len(out)-1 {
+						assert.Len(t, o.Payload, mss-4-8*blocks, "%d holes: a full segment", holes)
+					}
+					got += len(o.Payload)
+				}
+				require.Equal(t, 3*mss, got, "%d holes: all sent (%d segments)", holes, len(out))
+				// Acknowledge what came, to open the window for the next round.
+				sent += uint32(got)
+				p.ack = sent
+				p.seq = base
+				p.send("A", nil, tso...)
+				p.segs()
+			}
+			assert.Zero(t, h.s.Counters().IP.FragFails)
+		})
+	}
+}

@@ -79,10 +79,11 @@ func (c *tcpConn) sendData() {
 			c.armPersist()
 			return
 		}
-		limit := c.mss
+		mss := c.segMSS()
+		limit := mss
 		if ifc := c.route.ifc; ifc.tsoMax > 0 {
 			l3 := ipHeaderLen(c.key.remote.Addr())
-			limit = max(c.mss, min(ifc.tsoMax-l3-c.hdrLen(), 65535-l3-c.hdrLen())/c.mss*c.mss)
+			limit = max(mss, min(ifc.tsoMax-l3-c.hdrLen(), 65535-l3-c.hdrLen())/mss*mss)
 		}
 		if c.sackOK && c.sndNxt.LessThan(c.sndMax) {
 			// Going back over sent data after a timeout: skip what the
@@ -148,7 +149,7 @@ func (c *tcpConn) armPersist() {
 // worthSending applies Nagle's algorithm (RFC 896, RFC 1122 §4.2.3.4) and
 // sender-side silly window avoidance (RFC 9293 §3.8.6.2.1).
 func (c *tcpConn) worthSending(n, remaining int) bool {
-	if n >= c.mss {
+	if n >= c.segMSS() {
 		return true
 	}
 	if n == remaining && (c.nodelay || c.sndNxt == c.sndUna || c.closeWrite) {
@@ -160,13 +161,30 @@ func (c *tcpConn) worthSending(n, remaining int) bool {
 	return false
 }
 
-// hdrLen is the TCP header length of a data segment on this connection.
+// hdrLen is the TCP header length of a data segment sent now: the fixed
+// header, timestamps if the connection has them, and the SACK blocks
+// sackBlocks adds while out-of-order data is held.
 func (c *tcpConn) hdrLen() int {
 	n := wire.TCPHeaderLen
 	if c.tsOK {
 		n += 12
 	}
+	if k := c.numSACK(); k > 0 {
+		n += 4 + 8*k // NOP NOP SACK, as wire.TCPOptions lays them out
+	}
 	return n
+}
+
+// segMSS is the most payload a segment sent now may carry: the MSS less
+// the SACK blocks the segment carries, as Linux's tcp_current_mss. The MSS
+// leaves room only for the options every segment has (RFC 6691), so a
+// full segment with SACK blocks would not fit the path's MTU; a transfer
+// with losses both ways sends its data with SACK blocks all along.
+func (c *tcpConn) segMSS() int {
+	if k := c.numSACK(); k > 0 {
+		return c.mss - 4 - 8*k
+	}
+	return c.mss
 }
 
 // sendSegment sends n bytes of data from sequence number s (0 for a pure
@@ -179,7 +197,7 @@ func (c *tcpConn) sendSegment(s seq.Value, n int, flags wire.TCPFlags) {
 		opts.TSVal = c.tsNow()
 		opts.TSEcr = c.tsRecent
 	}
-	if c.sackOK && c.ooo.n > 0 {
+	if c.numSACK() > 0 {
 		c.sackBlocks(&opts)
 	}
 	var a, b []byte
@@ -266,8 +284,8 @@ func (c *tcpConn) emit(s seq.Value, flags wire.TCPFlags, opts *wire.TCPOptions, 
 		src: c.key.local.Addr(), dst: c.key.remote.Addr(), proto: wire.IPProtoTCP, df: true,
 		hdr: hdr, payload: a, payload2: b, csumOff: 16, pseudo: true,
 	}
-	if n > c.mss {
-		dg.gsoSize = c.mss
+	if mss := c.segMSS(); n > mss {
+		dg.gsoSize = mss
 	}
 	if n >= sgMinPayload && c.route.ifc.sg {
 		sb := c.sndBuf.Load()
@@ -336,10 +354,7 @@ func (c *tcpConn) rcvWindow() int {
 // most recently changed first (RFC 2018 §4), three when timestamps leave
 // room for no more.
 func (c *tcpConn) sackBlocks(o *wire.TCPOptions) {
-	limit := wire.TCPMaxSACKBlocks
-	if c.tsOK {
-		limit = 3
-	}
+	limit := c.numSACK()
 	add := func(r seqRange) {
 		if o.NumSACK < limit {
 			o.SACK[o.NumSACK] = wire.SACKBlock{Left: uint32(r.start), Right: uint32(r.end)}
@@ -355,6 +370,19 @@ func (c *tcpConn) sackBlocks(o *wire.TCPOptions) {
 	}
 }
 
+// numSACK is how many SACK blocks a segment sent now carries: one per
+// out-of-order range held, up to what the option space leaves.
+func (c *tcpConn) numSACK() int {
+	if !c.sackOK {
+		return 0
+	}
+	limit := wire.TCPMaxSACKBlocks
+	if c.tsOK {
+		limit = 3
+	}
+	return min(c.ooo.n, limit)
+}
+
 // sendACK sends a segment with no data: an acknowledgment and window.
 func (c *tcpConn) sendACK() {
 	if c.state == stateSynSent || c.state == stateClosed {
@@ -366,7 +394,7 @@ func (c *tcpConn) sendACK() {
 		opts.TSVal = c.tsNow()
 		opts.TSEcr = c.tsRecent
 	}
-	if c.sackOK && c.ooo.n > 0 {
+	if c.numSACK() > 0 {
 		c.sackBlocks(&opts)
 	}
 	c.q.counters.TCP.OutSegs++

@@ -187,7 +187,7 @@ func (c *tcpConn) retransmitNext(force bool) int {
 		g, ok := c.sb.NextSeg(c.sndUna, c.sndMax, c.highRxt, sendable)
 		switch {
 		case ok && g.Kind != sack.SendNew:
-			s, n = g.Start, min(g.Len, c.mss)
+			s, n = g.Start, min(g.Len, c.segMSS())
 		case !force:
 			// New data (rule 2) is output's to send.
 			return 0
@@ -196,7 +196,7 @@ func (c *tcpConn) retransmitNext(force bool) int {
 		return 0
 	}
 	if n == 0 {
-		n = min(c.mss, int(c.dataEnd().Sub(s)))
+		n = min(c.segMSS(), int(c.dataEnd().Sub(s)))
 	}
 	if n <= 0 {
 		if c.finSent && s.Add(1) == c.sndMax {

@@ -133,7 +133,7 @@ func (c *tcpConn) onRTO() {
 func (c *tcpConn) probeWindow() {
 	q := c.q
 	q.counters.TCP.WindowProbes++
-	n := min(c.mss, int(c.dataEnd().Sub(c.sndNxt)), max(c.sndWnd, 1))
+	n := min(c.segMSS(), int(c.dataEnd().Sub(c.sndNxt)), max(c.sndWnd, 1))
 	c.sendSegment(c.sndNxt, n, wire.TCPFlagACK)
 	if c.sndWnd == 0 {
 		c.backoff++

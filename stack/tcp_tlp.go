@@ -106,7 +106,7 @@ func (c *tcpConn) sendProbe() {
 	unsent := int(c.dataEnd().Sub(c.sndMax))
 	room := int(c.sndUna.Add(c.sndWnd).Sub(c.sndMax))
 	if unsent > 0 && room > 0 && c.sndNxt == c.sndMax {
-		n := min(c.mss, unsent, room)
+		n := min(c.segMSS(), unsent, room)
 		flags := wire.TCPFlagACK
 		if c.sndMax.Add(n) == c.dataEnd() {
 			flags |= wire.TCPFlagPSH
@@ -118,7 +118,7 @@ func (c *tcpConn) sendProbe() {
 		if c.finSent && c.finSeq.Add(1) == c.sndMax {
 			end, flags = c.finSeq, wire.TCPFlagACK|wire.TCPFlagFIN
 		}
-		start := seq.Max(c.sndUna, end.Add(-c.mss))
+		start := seq.Max(c.sndUna, end.Add(-c.segMSS()))
 		nxt := c.sndNxt
 		c.sendSegment(start, int(end.Sub(start)), flags)
 		c.sndNxt = seq.Max(nxt, c.sndNxt)
