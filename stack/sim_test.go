@@ -3,6 +3,7 @@ package stack
 import (
 	"crypto/sha256"
 	"fmt"
+	"hash"
 	"net/netip"
 	"testing"
 	"time"
@@ -144,83 +145,119 @@ var simLinks = []struct {
 // and checks they arrive intact, on virtual time; it returns the virtual
 // time taken.
 func simTransfer(t testing.TB, seed uint64, spec string, link pipe.Config, size int) time.Duration {
-	d, _ := simTransferStats(t, seed, spec, link, size)
-	return d
+	return simRun(t, seed, spec, link, size, false)
 }
 
-// simTransferStats is simTransfer, also returning the sender's TCP
-// counters.
-func simTransferStats(t testing.TB, seed uint64, spec string, link pipe.Config, size int) (time.Duration, TCPCounters) {
+// simFlow is one direction of a simulated run: data written to w, read
+// from r and hashed.
+type simFlow struct {
+	w, r      *tcpSock
+	data      []byte
+	sent, got int
+	h         hash.Hash
+	shut      bool
+}
+
+// simRun is simTransfer; with both, b sends size other bytes back to a at
+// the same time, so that each end's data carries acknowledgments (and
+// SACK blocks) of the other's.
+func simRun(t testing.TB, seed uint64, spec string, link pipe.Config, size int, both bool) time.Duration {
 	link.Latency, link.Bandwidth, link.PoolSize = time.Millisecond, 1e9, 32768
 	n := newSimNetOn(t, seed, spec, link)
 	defer n.close()
 	lnI, err := n.b.Listen("tcp", ":80")
 	require.NoError(t, err)
 	ln := lnI.(*tcpListener)
-	data := randomBytes(seed, size)
-	want := sha256.Sum256(data)
 	cl := dialManual(t, n.a, netip.MustParseAddrPort("10.0.0.2:80"))
 	var srv *tcpSock
-	h := sha256.New()
-	got, sent := 0, 0
+	flows := []*simFlow{{data: randomBytes(seed, size), h: sha256.New(), w: cl}}
+	if both {
+		flows = append(flows, &simFlow{data: randomBytes(^seed, size), h: sha256.New(), r: cl})
+	}
+	debug := func() string {
+		d := fmt.Sprintf("client %s\nserver %s", cl.c.debug(), srvDebug(srv))
+		for i, f := range flows {
+			d += fmt.Sprintf("\nflow %d: %d of %d bytes received (%d sent)", i, f.got, size, f.sent)
+		}
+		return d
+	}
 	buf := make([]byte, 64<<10)
 	start := n.clock.Now()
-	closed := false
 	idle := 0
 	for steps := 0; ; steps++ {
 		progress := false
 		if n.clock.Now()-start > int64(20*time.Minute) || steps > 50_000_000 {
-			t.Fatalf("seed %d %s: hung at %d of %d bytes received (%d sent)\nclient %s\nserver %s", seed, spec, got, size, sent, cl.c.debug(), srvDebug(srv))
+			t.Fatalf("seed %d %s: hung\n%s", seed, spec, debug())
 		}
 		if srv == nil {
-			srv = tryAccept(ln)
-		}
-		if tcpState(cl.c.shState.Load()) >= stateEstablished && sent < size {
-			if w := cl.writeSome(data[sent:]); w > 0 {
-				progress = true
-				sent += w
-			}
-		}
-		if sent == size && !closed {
-			require.NoError(t, cl.Close())
-			closed = true
-		}
-		if srv != nil {
-			for {
-				r := srv.readSome(buf)
-				if r == 0 {
-					break
+			if srv = tryAccept(ln); srv != nil {
+				flows[0].r = srv
+				if both {
+					flows[1].w = srv
 				}
-				h.Write(buf[:r])
-				got += r
-				progress = true
-			}
-			if got == size && srv.c.shRcvFin.Load() {
-				break
-			}
-			if e := srv.c.shErr.Load(); e != 0 {
-				t.Fatalf("seed %d %s: receiver failed: %v after %d bytes", seed, spec, e, got)
 			}
 		}
-		if e := cl.c.shErr.Load(); e != 0 {
-			t.Fatalf("seed %d %s: sender failed: %v after %d bytes", seed, spec, e, sent)
+		done := true
+		for _, f := range flows {
+			if f.w != nil && tcpState(f.w.c.shState.Load()) >= stateEstablished && f.sent < size {
+				if w := f.w.writeSome(f.data[f.sent:]); w > 0 {
+					progress = true
+					f.sent += w
+				}
+			}
+			if f.sent == size && !f.shut {
+				if both {
+					require.NoError(t, f.w.CloseWrite())
+				} else {
+					require.NoError(t, f.w.Close())
+				}
+				f.shut = true
+			}
+			if f.r != nil {
+				for {
+					r := f.r.readSome(buf)
+					if r == 0 {
+						break
+					}
+					f.h.Write(buf[:r])
+					f.got += r
+					progress = true
+				}
+				if e := f.r.c.shErr.Load(); e != 0 {
+					t.Fatalf("seed %d %s: receiver failed: %v\n%s", seed, spec, e, debug())
+				}
+			}
+			if f.w != nil {
+				if e := f.w.c.shErr.Load(); e != 0 {
+					t.Fatalf("seed %d %s: sender failed: %v\n%s", seed, spec, e, debug())
+				}
+			}
+			done = done && f.r != nil && f.got == size && f.r.c.shRcvFin.Load()
+		}
+		if done {
+			break
 		}
 		if n.step() || progress {
 			idle = 0
 		} else if idle++; idle > 2 {
-			t.Fatalf("seed %d %s: nothing scheduled at %d of %d bytes (%d sent, sndbuf %d)\nclient %s\nserver %s", seed, spec, got, size, sent, ringLen(cl.c.sndBuf.Load()), cl.c.debug(), srvDebug(srv))
+			t.Fatalf("seed %d %s: nothing scheduled (client sndbuf %d)\n%s", seed, spec, ringLen(cl.c.sndBuf.Load()), debug())
 		}
 	}
 	took := time.Duration(n.clock.Now() - start)
-	var sum [32]byte
-	copy(sum[:], h.Sum(nil))
-	require.Equal(t, want, sum, "seed %d %s", seed, spec)
+	for i, f := range flows {
+		var sum [32]byte
+		copy(sum[:], f.h.Sum(nil))
+		require.Equal(t, sha256.Sum256(f.data), sum, "seed %d %s: flow %d", seed, spec, i)
+	}
+	if both {
+		cl.Close()
+	}
 	srv.Close()
 	ln.Close()
 	for range 10 {
 		n.step()
 	}
-	return took, n.a.Counters().TCP
+	return took
 }
 
 var lossLevels = []struct {
@@ -244,6 +281,26 @@ func TestTCPTransfersUnderFaultsManySeeds(t *testing.T) {
 				t.Parallel()
 				for seed := uint64(1); seed <= uint64(seeds); seed++ {
 					simTransfer(t, seed, lvl.spec, link.cfg, 1<<20)
+				}
+			})
+		}
+	}
+}
+
+// Both ends send at once: each end's data segments acknowledge the other's
+// and carry SACK blocks while it holds out-of-order data, which a one-way
+// transfer never does.
+func TestTCPExchangesUnderFaultsManySeeds(t *testing.T) {
+	seeds := 50
+	if testing.Short() {
+		seeds = 5
+	}
+	for _, lvl := range lossLevels {
+		for _, link := range simLinks {
+			t.Run(lvl.name+"/"+link.name, func(t *testing.T) {
+				t.Parallel()
+				for seed := uint64(1); seed <= uint64(seeds); seed++ {
+					simRun(t, seed, lvl.spec, link.cfg, 256<<10, true)
 				}
 			})
 		}
