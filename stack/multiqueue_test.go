@@ -88,10 +88,34 @@ func echoMany(t *testing.T, s *Stack, addr string, conns, size int) {
 			}()
 			got, err := io.ReadAll(c)
 			assert.NoError(t, err, "conn %d", i)
-			assert.Equal(t, sha256.Sum256(data), sha256.Sum256(got), "conn %d echoed %d of %d bytes", i, len(got), size)
+			if sha256.Sum256(data) != sha256.Sum256(got) {
+				t.Errorf("conn %d %v->%v: echoed %d of %d bytes; %s", i, c.LocalAddr(), c.RemoteAddr(), len(got), size, describeDiff(data, got))
+			}
 		}()
 	}
 	wg.Wait()
+}
+
+// describeDiff says where got, an echo of want, first differs from it and
+// how far the difference runs, and whether the bytes there are ones want
+// has elsewhere (misplaced) or not (foreign).
+func describeDiff(want, got []byte) string {
+	i := 0
+	for i < len(want) && i < len(got) && want[i] == got[i] {
+		i++
+	}
+	if i == len(want) || i == len(got) {
+		return fmt.Sprintf("one is a prefix of the other, differing from byte %d", i)
+	}
+	j := i
+	for j < len(want) && j < len(got) && want[j] != got[j] {
+		j++
+	}
+	what := "foreign"
+	if k := min(j, i+8); bytes.Contains(want, got[i:k]) {
+		what = fmt.Sprintf("misplaced (found at %d)", bytes.Index(want, got[i:k]))
+	}
+	return fmt.Sprintf("first difference at byte %d, running %d bytes, %s: got % x, want % x", i, j-i, what, got[i:min(j, i+16)], want[i:min(j, i+16)])
 }
 
 func allPositive(t *testing.T, v []uint64, what string) {
