@@ -16,8 +16,8 @@ var errPartial = fmt.Errorf("%w: partial checksum field outside the frame", ErrM
 // the frame from CsumStart to its end, over the whole chain, with the
 // pseudo-header sum the field at CsumStart+CsumOffset holds (see the package
 // documentation), stores the complement there and sets Csum to
-// backend.CsumNone. A zero result is stored as 0xffff, its ones'-complement
-// twin, as Linux does, because a zero UDP checksum means "none" (RFC 768).
+// backend.CsumNone. A zero result is stored as 0 but in a UDP header (see
+// finish).
 //
 // Frames in any other state are left alone. A field that does not fit in
 // the frame, or an odd CsumOffset, is an error wrapping ErrMalformed and the
@@ -31,7 +31,7 @@ func CompleteChecksum(f *backend.Frame) error {
 		return errPartial
 	}
 	var sum [2]byte
-	binary.BigEndian.PutUint16(sum[:], finish(sumFrame(f, start, f.Len()-start, 0)))
+	binary.BigEndian.PutUint16(sum[:], finish(sumFrame(f, start, f.Len()-start, 0), int(f.CsumOffset)))
 	f.CopyFrom(sum[:], field)
 	f.Csum = backend.CsumNone
 	return nil
@@ -45,17 +45,26 @@ func CompleteChecksumBytes(b []byte, start, offset int) error {
 	if start < 0 || offset < 0 || offset&1 != 0 || field+2 > len(b) {
 		return errPartial
 	}
-	binary.BigEndian.PutUint16(b[field:], finish(wire.Sum(b[start:], 0)))
+	binary.BigEndian.PutUint16(b[field:], finish(wire.Sum(b[start:], 0), offset))
 	return nil
 }
 
+// udpCsumOffset is where the checksum field is in a UDP header.
+const udpCsumOffset = 6
+
 // finish turns a sum that includes the pseudo-header into the value to
-// store in the checksum field.
-func finish(acc uint64) uint16 {
-	if c := ^wire.Fold(acc); c != 0 {
-		return c
+// store in the checksum field at csumOff of the transport header. A zero
+// result becomes 0xffff, its ones'-complement twin, in a UDP header only,
+// where zero means "no checksum" (RFC 768, RFC 8200 §8.1). TCP and ICMP
+// keep 0x0000: the sum of data that is not all zeros is never +0, so its
+// complement is never 0xffff (RFC 1624 §3), and checkers such as
+// Wireshark's flag a 0xffff there.
+func finish(acc uint64, csumOff int) uint16 {
+	c := ^wire.Fold(acc)
+	if c == 0 && csumOff == udpCsumOffset {
+		return 0xffff
 	}
-	return 0xffff
+	return c
 }
 
 // sumFrame adds n bytes of f from offset off to acc, as one run of data

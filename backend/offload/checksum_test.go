@@ -24,6 +24,10 @@ func TestCompleteChecksum(t *testing.T) {
 		{"udpv4", pkt{proto: 17, payload: pattern(333, 7)}},
 		{"udpv6 chained", pkt{proto: 17, v6: true, payload: pattern(6000, 8)}},
 		{"udpv4 vlan no payload", pkt{proto: 17, vlan: true}},
+		// A sum of zero: TCP stores 0x0000, UDP its twin 0xffff.
+		{"tcpv4 zero sum", zeroSum(t, pkt{payload: pattern(1000, 9)})},
+		{"tcpv6 zero sum chained", zeroSum(t, pkt{v6: true, payload: pattern(5000, 10)})},
+		{"udpv4 zero sum", zeroSum(t, pkt{proto: 17, payload: pattern(300, 11)})},
 	}
 	for _, tp := range testPools(t) {
 		for _, odd := range []bool{false, true} {
@@ -53,6 +57,27 @@ func TestCompleteChecksum(t *testing.T) {
 		}
 		assert.Zero(t, tp.pool.Outstanding())
 	}
+}
+
+// zeroSum returns p with its last two payload bytes (p's payload is of
+// even length) set so that the transport checksum's sum is zero: what was
+// the checksum with them zero.
+func zeroSum(t *testing.T, p pkt) pkt {
+	t.Helper()
+	require.Zero(t, len(p.payload)%2)
+	p.payload = append([]byte(nil), p.payload...)
+	last := p.payload[len(p.payload)-2:]
+	last[0], last[1] = 0, 0
+	b := p.build()
+	off := p.l2Len() + p.l3Len() + p.csumOffset()
+	copy(last, b[off:off+2])
+	b = p.build()
+	want := uint16(0)
+	if p.protocol() == 17 {
+		want = 0xffff
+	}
+	require.Equal(t, want, binary.BigEndian.Uint16(b[off:]), "the checksum field of a zero sum")
+	return p
 }
 
 func TestCompleteChecksumRefusesBadPartial(t *testing.T) {

@@ -227,7 +227,7 @@ func merge(frames []*backend.Frame, i, end int, s *segInfo, alloc Allocator) boo
 	l4Len := ipLen - h.L3Len
 	acc := sumFrame(m, l4, l4Len, wire.PseudoHeaderSum(src, dst, protoTCP, l4Len))
 	var sum [2]byte
-	binary.BigEndian.PutUint16(sum[:], finish(acc))
+	binary.BigEndian.PutUint16(sum[:], finish(acc, 16))
 	m.CopyFrom(sum[:], l4+16)
 
 	m.Meta = first.Meta

@@ -145,7 +145,7 @@ func Segment(dst []*backend.Frame, f *backend.Frame, alloc Allocator, opt Segmen
 	}
 
 	l3, l4 := h.L2Len, h.L2Len+h.L3Len
-	csumOff := 6 // UDP
+	csumOff := udpCsumOffset
 	if h.Proto == protoTCP {
 		csumOff = 16
 	}
@@ -205,7 +205,7 @@ func Segment(dst []*backend.Frame, f *backend.Frame, alloc Allocator, opt Segmen
 		// starts at an even offset of the transport data.
 		acc := sumFrame(s, hdrLen, pl, wire.Sum(th, pseudo))
 		var sum [2]byte
-		binary.BigEndian.PutUint16(sum[:], finish(acc))
+		binary.BigEndian.PutUint16(sum[:], finish(acc, csumOff))
 		s.CopyFrom(sum[:], l4+csumOff)
 		s.Csum, s.CsumStart, s.CsumOffset = backend.CsumNone, 0, 0
 	}
