@@ -69,6 +69,17 @@ func echoServer(t *testing.T, ln net.Listener) *sync.WaitGroup {
 	return &wg
 }
 
+// serveEchoes runs dial while server echoes on port 80, then closes the
+// listener and waits for the echo server's connections to end.
+func serveEchoes(t *testing.T, server *Stack, dial func()) {
+	ln, err := server.Listen("tcp", ":80")
+	require.NoError(t, err)
+	srv := echoServer(t, ln)
+	dial()
+	require.NoError(t, ln.Close())
+	srv.Wait()
+}
+
 // echoMany dials conns connections to addr at once; each sends size
 // pseudo-random bytes, half-closes and checks the echo by digest.
 func echoMany(t *testing.T, s *Stack, addr string, conns, size int) {
@@ -135,15 +146,12 @@ func TestMultiQueueTCPToeplitz(t *testing.T) {
 		t.Run(fmt.Sprintf("queues=%d", queues), func(t *testing.T) {
 			pipeModes(t, pipe.Config{Queues: queues}, func(t *testing.T, p *pair) {
 				require.Len(t, p.a.queues, queues)
-				ln, err := p.b.Listen("tcp", ":80")
-				require.NoError(t, err)
-				srv := echoServer(t, ln)
-				echoMany(t, p.a, "10.0.0.2:80", 64, 20000)
-				// Over loopback, each connection stays on the queue
-				// that dialled.
-				echoMany(t, p.b, "127.0.0.1:80", 8, 20000)
-				require.NoError(t, ln.Close())
-				srv.Wait()
+				serveEchoes(t, p.b, func() {
+					echoMany(t, p.a, "10.0.0.2:80", 64, 20000)
+					// Over loopback, each connection stays on the
+					// queue that dialled.
+					echoMany(t, p.b, "127.0.0.1:80", 8, 20000)
+				})
 
 				allPositive(t, perQueue(p.b, func(c *Counters) uint64 { return c.TCP.PassiveOpens }), "accepted connections")
 				allPositive(t, perQueue(p.a, func(c *Counters) uint64 { return c.TCP.ActiveOpens }), "dialled connections")
@@ -173,12 +181,7 @@ func TestMultiQueueTCPEchoUnderFaults(t *testing.T) {
 				require.NoError(t, err)
 				return fa
 			})
-			ln, err := p.b.Listen("tcp", ":80")
-			require.NoError(t, err)
-			srv := echoServer(t, ln)
-			echoMany(t, p.a, "10.0.0.2:80", 16, 100000)
-			require.NoError(t, ln.Close())
-			srv.Wait()
+			serveEchoes(t, p.b, func() { echoMany(t, p.a, "10.0.0.2:80", 16, 100000) })
 			assert.Zero(t, p.a.Counters().IP.FragFails+p.b.Counters().IP.FragFails, "segments too large for the MTU")
 			p.close(t)
 		})
@@ -195,12 +198,7 @@ func TestMultiQueueTCPOpaque(t *testing.T) {
 	b, err := New(Config{Interfaces: []InterfaceConfig{{Backend: eb, Addrs: []netip.Prefix{addrB}}}, Seed: 2, Logger: quietLogger()})
 	require.NoError(t, err)
 	p := &pair{a: a, b: b, ea: ea, eb: eb}
-	ln, err := b.Listen("tcp", ":80")
-	require.NoError(t, err)
-	srv := echoServer(t, ln)
-	echoMany(t, a, "10.0.0.2:80", 32, 20000)
-	require.NoError(t, ln.Close())
-	srv.Wait()
+	serveEchoes(t, b, func() { echoMany(t, a, "10.0.0.2:80", 32, 20000) })
 	ca := a.Counters()
 	assert.Equal(t, uint64(32), ca.TCP.ActiveOpens)
 	assert.Positive(t, ca.Queue.SteerMisses, "segments reached queues that do not own their connection")
@@ -265,12 +263,7 @@ func TestMultiQueuePingFragments(t *testing.T) {
 // steer home as over IPv4.
 func TestMultiQueueIPv6(t *testing.T) {
 	pipeModes6(t, pipe.Config{Queues: 4}, func(t *testing.T, p *pair) {
-		ln, err := p.b.Listen("tcp", ":80")
-		require.NoError(t, err)
-		srv := echoServer(t, ln)
-		echoMany(t, p.a, "[fd00::2]:80", 32, 20000)
-		require.NoError(t, ln.Close())
-		srv.Wait()
+		serveEchoes(t, p.b, func() { echoMany(t, p.a, "[fd00::2]:80", 32, 20000) })
 		require.NoError(t, ping6(t, p.a, addr6B.Addr(), 3, 1, 4000))
 		allPositive(t, perQueue(p.b, func(c *Counters) uint64 { return c.TCP.PassiveOpens }), "accepted connections")
 		ca, cb := p.a.Counters(), p.b.Counters()

@@ -270,41 +270,37 @@ var lossLevels = []struct {
 	{"10%", "loss=0.10,dup=0.02,reorder=0.03,corrupt=0.01"},
 }
 
-func TestTCPTransfersUnderFaultsManySeeds(t *testing.T) {
-	seeds := 200
+// eachLevelAndLink runs run for seeds 1 to seeds (short of them with
+// -short) at every loss level on every link, the combinations in parallel.
+func eachLevelAndLink(t *testing.T, seeds, short int, run func(t *testing.T, seed uint64, spec string, link pipe.Config)) {
 	if testing.Short() {
-		seeds = 10
+		seeds = short
 	}
 	for _, lvl := range lossLevels {
 		for _, link := range simLinks {
 			t.Run(lvl.name+"/"+link.name, func(t *testing.T) {
 				t.Parallel()
 				for seed := uint64(1); seed <= uint64(seeds); seed++ {
-					simTransfer(t, seed, lvl.spec, link.cfg, 1<<20)
+					run(t, seed, lvl.spec, link.cfg)
 				}
 			})
 		}
 	}
 }
 
+func TestTCPTransfersUnderFaultsManySeeds(t *testing.T) {
+	eachLevelAndLink(t, 200, 10, func(t *testing.T, seed uint64, spec string, link pipe.Config) {
+		simTransfer(t, seed, spec, link, 1<<20)
+	})
+}
+
 // Both ends send at once: each end's data segments acknowledge the other's
 // and carry SACK blocks while it holds out-of-order data, which a one-way
 // transfer never does.
 func TestTCPExchangesUnderFaultsManySeeds(t *testing.T) {
-	seeds := 50
-	if testing.Short() {
-		seeds = 5
-	}
-	for _, lvl := range lossLevels {
-		for _, link := range simLinks {
-			t.Run(lvl.name+"/"+link.name, func(t *testing.T) {
-				t.Parallel()
-				for seed := uint64(1); seed <= uint64(seeds); seed++ {
-					simRun(t, seed, lvl.spec, link.cfg, 256<<10, true)
-				}
-			})
-		}
-	}
+	eachLevelAndLink(t, 50, 5, func(t *testing.T, seed uint64, spec string, link pipe.Config) {
+		simRun(t, seed, spec, link, 256<<10, true)
+	})
 }
 
 func TestTCPLargeTransfersUnderFaults(t *testing.T) {
