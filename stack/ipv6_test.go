@@ -40,6 +40,9 @@ func pipeModes6(t *testing.T, cfg pipe.Config, test func(t *testing.T, p *pair))
 		t.Run(mode, func(t *testing.T) {
 			c := cfg
 			c.Mbuf, c.Offloads = mode == "mbuf", mode == "virtio"
+			// A buffer used after its release then reads 0xdb, not
+			// stale bytes that look like data.
+			c.Poison = true
 			ea, eb, err := pipe.New(c)
 			require.NoError(t, err)
 			a, err := New(Config{Interfaces: []InterfaceConfig{{Backend: ea, Addrs: []netip.Prefix{addrA, addr6A}}}, Seed: 1, Logger: quietLogger(), IPv6: fastIPv6})

@@ -42,6 +42,9 @@ func pipeModes(t *testing.T, cfg pipe.Config, test func(t *testing.T, p *pair)) 
 			// virtio: TSO and checksum offload; TCP sends by reference
 			// from its rings and places what arrives from the chains.
 			c.Mbuf, c.Offloads = mode == "mbuf", mode == "virtio"
+			// A buffer used after its release then reads 0xdb, not
+			// stale bytes that look like data.
+			c.Poison = true
 			p := newPair(t, c, nil)
 			test(t, p)
 			p.close(t)
