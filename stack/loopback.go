@@ -27,8 +27,13 @@ const loopbackMTU = 65536 - 14
 // share.
 const loopbackBuffers = 4096
 
+// poisonLoopback makes the loopback's pool fill released buffers with
+// backend.PoisonByte, as the pipes' do in tests: the stack's tests set it,
+// so that a held frame read after its release shows.
+var poisonLoopback bool
+
 func newLoopback(queues int) *loopback {
-	pool, _ := backend.NewPool(backend.PoolConfig{Count: loopbackBuffers})
+	pool, _ := backend.NewPool(backend.PoolConfig{Count: loopbackBuffers, Poison: poisonLoopback})
 	return &loopback{pool: pool, queues: make([]loFIFO, queues)}
 }
 

@@ -52,6 +52,8 @@ func pipeModes(t *testing.T, cfg pipe.Config, test func(t *testing.T, p *pair)) 
 	}
 }
 
+func init() { poisonLoopback = true }
+
 func newPair(t testing.TB, cfg pipe.Config, wrap func(backend.Backend) backend.Backend) *pair {
 	t.Helper()
 	return newPairWith(t, cfg, wrap, Config{})
