@@ -244,6 +244,9 @@ func simRun(t testing.TB, seed uint64, spec string, link pipe.Config, size int, 
 		}
 	}
 	took := time.Duration(n.clock.Now() - start)
+	// Every segment TCP built fitted the link: none was refused for its
+	// size (DF set).
+	require.Zero(t, n.a.Counters().IP.FragFails+n.b.Counters().IP.FragFails, "seed %d %s: segments too large for the MTU", seed, spec)
 	for i, f := range flows {
 		var sum [32]byte
 		copy(sum[:], f.h.Sum(nil))

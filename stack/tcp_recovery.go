@@ -165,7 +165,13 @@ func (c *tcpConn) resendLostRetransmits(budget int) int {
 		}
 		n := int(m.end.Sub(start))
 		c.q.counters.TCP.LostRetransmits++
-		c.resend(start, n)
+		// The mark was one segment when it went out; the SACK blocks
+		// segments carry now may leave room for less (segMSS).
+		for s := start; s.LessThan(m.end); {
+			k := min(int(m.end.Sub(s)), c.segMSS())
+			c.resend(s, k)
+			s = s.Add(k)
+		}
 		c.rxts[kept] = rxtMark{start: start, end: m.end, sndMax: c.sndMax}
 		kept++
 		sent += n
