@@ -169,10 +169,7 @@ func (c *tcpConn) hdrLen() int {
 	if c.tsOK {
 		n += 12
 	}
-	if k := c.numSACK(); k > 0 {
-		n += 4 + 8*k // NOP NOP SACK, as wire.TCPOptions lays them out
-	}
-	return n
+	return n + c.sackLen()
 }
 
 // segMSS is the most payload a segment sent now may carry: the MSS less
@@ -181,10 +178,15 @@ func (c *tcpConn) hdrLen() int {
 // full segment with SACK blocks would not fit the path's MTU; a transfer
 // with losses both ways sends its data with SACK blocks all along.
 func (c *tcpConn) segMSS() int {
+	return c.mss - c.sackLen()
+}
+
+// sackLen is the option space the SACK blocks of a segment sent now take.
+func (c *tcpConn) sackLen() int {
 	if k := c.numSACK(); k > 0 {
-		return c.mss - 4 - 8*k
+		return 4 + 8*k // NOP NOP SACK, as wire.TCPOptions lays them out
 	}
-	return c.mss
+	return 0
 }
 
 // sendSegment sends n bytes of data from sequence number s (0 for a pure
