@@ -119,3 +119,33 @@ func TestTCPHoldsAFrameForEvery8KiBOfTheRing(t *testing.T) {
 	p.seq = base + uint32(len(data))
 	stillHealthy(t, p, s)
 }
+
+// A read that found no held frames reads only the bytes published before
+// it looked: a large segment the loop holds meanwhile, the connection's
+// first, is read from its frame by the next read, not from the ring's
+// stale bytes where it only has a place. (Read through io.Copy, the race
+// gave an echo of the right length with wrong bytes, or a panic when the
+// next read found the ring past the held frame.)
+func TestTCPReadRacingTheFirstHeldFrameLeavesItsBytes(t *testing.T) {
+	h := newRuleHarness(t, false, Config{})
+	p, _, s := estab(t, h)
+	base := p.seq
+	data := randomBytes(11, 9000)
+	seg4(h, p, base, data, 0, 1000, feed{})
+	rb := s.c.rcvBuf.Load()
+	require.NotNil(t, rb)
+	require.Nil(t, s.c.held.Load(), "a small segment is copied")
+	avail, held := rb.Len(), s.c.held.Load() // the reader looks
+
+	seg4(h, p, base, data, 1000, 9000, feed{})
+	require.EqualValues(t, 1, h.s.Counters().TCP.HeldSegments)
+	buf := make([]byte, 5000)
+	n := readFrom(rb, avail, held, buf) // and reads
+	require.Equal(t, 1000, n, "only what was there when the reader looked")
+	got := append([]byte(nil), buf[:n]...)
+	got = append(got, readAll(t, s)...)
+	assert.Equal(t, data, got)
+	assert.Zero(t, h.s.queues[0].held.Load())
+	p.seq = base + uint32(len(data))
+	stillHealthy(t, p, s)
+}

@@ -176,17 +176,26 @@ func (t *tcpSock) readSome(p []byte) int {
 	if rb == nil {
 		return 0
 	}
-	var n int
-	if h := t.c.held.Load(); h != nil {
-		n = h.read(rb, p)
-	} else {
-		n = rb.Read(p)
-	}
+	avail := rb.Len()
+	n := readFrom(rb, avail, t.c.held.Load(), p)
 	if w := t.wantFree.Load(); n > 0 && w > 0 && int64(rb.Free()) >= w {
 		t.wantFree.Store(0)
 		t.push()
 	}
 	return n
+}
+
+// readFrom takes up to len(p) bytes from rb, of which avail were
+// published when the reader looked, and then h, the connection's held
+// frames (nil: none yet). The loop makes the list before it holds the
+// first frame, so with none the bytes to read are the avail looked at
+// before: those published since may stand for a frame held meanwhile,
+// whose bytes are not in the ring.
+func readFrom(rb *ring.Bytes, avail int, h *rcvHeld, p []byte) int {
+	if h != nil {
+		return h.read(rb, p)
+	}
+	return rb.Read(p[:min(len(p), avail)])
 }
 
 // writeSome puts as much of p as fits into the send ring, making the ring
