@@ -27,8 +27,10 @@ type floodNet struct {
 	clock  *backend.VirtualClock
 	a, b   *Stack
 	ea, eb *pipe.End
-	// syn is the attacker's SYN, patched for each one it sends.
-	syn []byte
+	// syn is the attacker's SYN, patched for each one it sends: with an
+	// MSS option, or without (bare: four NOPs), as hping3 sends them.
+	syn  []byte
+	bare bool
 	rng *rand.Rand
 	fr  [64]*backend.Frame
 }
@@ -133,7 +135,11 @@ func (n *floodNet) patchSYN() {
 	tcp[13] = byte(wire.TCPFlagSYN)
 	binary.BigEndian.PutUint16(tcp[14:], 64240)
 	binary.BigEndian.PutUint32(tcp[16:], 0)
-	copy(tcp[20:], []byte{2, 4, 5, 0xb4})
+	if n.bare {
+		copy(tcp[20:], []byte{1, 1, 1, 1})
+	} else {
+		copy(tcp[20:], []byte{2, 4, 5, 0xb4})
+	}
 	tcp.SetChecksum(tcp.ComputeChecksum(src, addrB.Addr()))
 }
 
@@ -250,6 +256,44 @@ func TestSYNFloodWhileTransferring(t *testing.T) {
 	require.NoError(t, cl.Close())
 	require.NoError(t, srv.Close())
 	require.NoError(t, ln.Close())
+}
+
+// While a queue is behind and most cookie SYNs come without an MSS option,
+// as hping3's do, the SYNs that carry one, as every real client's does,
+// are all answered: the first SYN of a client connecting during such a
+// flood is not lost. Among a flood whose SYNs carry the option too, they
+// are shed every other one like the rest.
+func TestSYNFloodSparesSYNsWithMSSAmongBareOnes(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		bare       bool
+		sent, shed uint64
+	}{
+		// The bare flood's 1000 SYNs are shed as in
+		// TestSYNFloodShedsCookiesWhileBehind; the last turn's ten with
+		// the option are all answered.
+		{"bare flood", true, 256 + 128 + 128 + 116 + 10, 128 + 128 + 116},
+		{"flood with MSS", false, 256 + 128 + 128 + 121, 128 + 128 + 121},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newFloodNet(t, TCPConfig{SynCookies: "always", SynBacklog: 2048})
+			defer n.close()
+			ln, err := n.b.Listen("tcp", ":80")
+			require.NoError(t, err)
+			defer ln.Close()
+			n.bare = tc.bare
+			require.Equal(t, 1000, n.flood(1000))
+			n.bare = false
+			require.Equal(t, 10, n.flood(10), "clients' SYNs, in the last turn")
+			n.clock.Advance(10 * time.Millisecond)
+			for range 20 {
+				n.b.Poll(n.clock.Now())
+			}
+			c := n.b.Counters().TCP
+			assert.Equal(t, tc.sent, c.SynCookiesSent, "cookies sent")
+			assert.Equal(t, tc.shed, c.SynCookiesShed, "cookies shed")
+		})
+	}
 }
 
 // A queue that is behind (its last receive turn filled every burst)

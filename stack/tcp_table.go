@@ -27,10 +27,17 @@ type tcpTable struct {
 	// built from.
 	cookieConn tcpConn
 	// behind and shedTurn shed cookie SYNs while the queue is behind
-	// (see overload and shedCookie).
-	behind   bool
-	shedTurn bool
+	// (see overload and shedCookie); bare and withMSS count the cookie
+	// SYNs of late without an MSS option and with one, halved as they
+	// reach synMixWindow.
+	behind        bool
+	shedTurn      bool
+	bare, withMSS uint32
 }
+
+// synMixWindow is how many recent cookie SYNs shedCookie weighs to tell
+// whether a flood's SYNs carry an MSS option.
+const synMixWindow = 1024
 
 // overload records whether the queue's last receive turn left frames on
 // the device. While it is behind, it answers only every other SYN that
@@ -42,15 +49,30 @@ type tcpTable struct {
 // SYN-ACK costs the queue more than reading the SYN (on TAP a write, which
 // also runs the kernel's side of it), so answering half of them keeps the
 // queue reading, and the SYNs dropped are chosen here. Half and no fewer:
-// a real client's SYN is as likely to be dropped as a flood's, and its
-// retransmission must get through.
+// where a real client's SYN cannot be told from a flood's (shedCookie
+// tells them apart by the MSS option while it can), its retransmission
+// must get through.
 func (t *tcpTable) overload(behind bool) { t.behind = behind }
 
 // shedCookie reports whether a SYN that would be answered with a cookie is
 // to be dropped instead: every other one while the queue is behind,
-// without randomness, so that shedding is deterministic.
-func (t *tcpTable) shedCookie() bool {
-	if !t.behind {
+// without randomness, so that shedding is deterministic. A SYN with an MSS
+// option is never dropped while most recent cookie SYNs had none: every
+// operating system's stack sends the option and flood tools (hping3's
+// SYNs, most spoofed floods) leave it out, so a real client's first SYN
+// gets through rather than waiting a second for its retransmission, and
+// the queue answers as many SYNs as before. A flood whose SYNs carry the
+// option makes the two alike again, and then every other one of both goes.
+func (t *tcpTable) shedCookie(hasMSS bool) bool {
+	if hasMSS {
+		t.withMSS++
+	} else {
+		t.bare++
+	}
+	if t.bare+t.withMSS >= synMixWindow {
+		t.bare, t.withMSS = t.bare/2, t.withMSS/2
+	}
+	if !t.behind || hasMSS && t.bare > t.withMSS {
 		return false
 	}
 	t.shedTurn = !t.shedTurn
