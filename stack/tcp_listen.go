@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/ustack/ustack/stack/tcp/isn"
 	"github.com/ustack/ustack/stack/wire"
@@ -89,7 +90,7 @@ func (ln *listenQueue) input(key connKey, seg *segment) {
 		q.limitReached(limitSynQueue)
 	}
 	if cfg.SynCookies == "always" || (synFull && cfg.SynCookies == "auto") {
-		if q.tcp.shedCookie() {
+		if q.tcp.shedCookie(seg.opts.HasMSS) {
 			q.counters.TCP.SynCookiesShed++
 			return
 		}
@@ -206,6 +207,15 @@ func (ln *listenQueue) cookieACK(key connKey, seg *segment) bool {
 	}
 	c.negotiate(&opts, false)
 	if c.tsOK {
+		// The SYN-ACK's TSval was this connection's clock (initConn gave
+		// it the tuple's offset) with the options in its low bits, never
+		// ahead: the echo times the handshake, at most 31 ms over. That
+		// is the first sample (RFC 7323 §4.1; Linux takes it too), so a
+		// segment lost early waits a timeout near the path's rather than
+		// the initial second, as it does after a handshake with state.
+		if r := int32(c.tsNow() - seg.opts.TSEcr); r >= 0 {
+			c.rtt.Sample(time.Duration(r) * time.Millisecond)
+		}
 		// Our clock goes on from the SYN-ACK's TSval, or the peer's PAWS
 		// (RFC 7323 §5) would drop everything we send as older.
 		c.tsOffset = seg.opts.TSEcr - uint32(q.now/1e6)

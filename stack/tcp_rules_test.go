@@ -678,6 +678,29 @@ func TestTCPRuleSynCookies(t *testing.T) {
 			assert.Equal(t, uint32(101), e)
 			assert.Equal(t, v+5, dv, "our clock goes on from the SYN-ACK's, or the peer's PAWS drops it")
 		})
+		// The final ACK's echo of the SYN-ACK's TSval, which is our clock
+		// with the options in its five low bits, times the handshake:
+		// data starts with an RTO from that round trip, not the initial
+		// second.
+		t.Run("timestamps time the handshake", func(t *testing.T) {
+			h := newRuleHarness(t, mbuf, cfg)
+			ln := listen80(t, h, 16)
+			p := &tcpPeer{h: h, port: 40000, lport: 80, seq: peerISN}
+			p.send("S", nil, mssOpt(1460), sackPermOpt(), tsOpt(100, 0))
+			sa := p.one(t, "SYN-ACK")
+			v, _, ok := tsOf(sa)
+			require.True(t, ok)
+			h.at(40 * time.Millisecond)
+			p.seq, p.ack = peerISN+1, sa.Seq+1
+			p.send("A", nil, tsOpt(140, v))
+			s := tryAccept(ln)
+			require.NotNil(t, s)
+			in := infoOf(t, s)
+			assert.GreaterOrEqual(t, in.RTT, 40*time.Millisecond)
+			assert.Less(t, in.RTT, 72*time.Millisecond, "at most 31 ms over")
+			assert.Equal(t, in.RTT/2, in.RTTVar)
+			assert.Equal(t, max(200*time.Millisecond, 3*in.RTT), in.RTO)
+		})
 	})
 }
 
