@@ -31,8 +31,8 @@ type floodNet struct {
 	// MSS option, or without (bare: four NOPs), as hping3 sends them.
 	syn  []byte
 	bare bool
-	rng *rand.Rand
-	fr  [64]*backend.Frame
+	rng  *rand.Rand
+	fr   [64]*backend.Frame
 }
 
 func newFloodNet(t testing.TB, tcp TCPConfig) *floodNet {
@@ -258,47 +258,12 @@ func TestSYNFloodWhileTransferring(t *testing.T) {
 	require.NoError(t, ln.Close())
 }
 
-// While a queue is behind and most cookie SYNs come without an MSS option,
-// as hping3's do, the SYNs that carry one, as every real client's does,
-// are all answered: the first SYN of a client connecting during such a
-// flood is not lost. Among a flood whose SYNs carry the option too, they
-// are shed every other one like the rest.
-func TestSYNFloodSparesSYNsWithMSSAmongBareOnes(t *testing.T) {
-	for _, tc := range []struct {
-		name       string
-		bare       bool
-		sent, shed uint64
-	}{
-		// The bare flood's 1000 SYNs are shed as in
-		// TestSYNFloodShedsCookiesWhileBehind; the last turn's ten with
-		// the option are all answered.
-		{"bare flood", true, 256 + 128 + 128 + 116 + 10, 128 + 128 + 116},
-		{"flood with MSS", false, 256 + 128 + 128 + 121, 128 + 128 + 121},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			n := newFloodNet(t, TCPConfig{SynCookies: "always", SynBacklog: 2048})
-			defer n.close()
-			ln, err := n.b.Listen("tcp", ":80")
-			require.NoError(t, err)
-			defer ln.Close()
-			n.bare = tc.bare
-			require.Equal(t, 1000, n.flood(1000))
-			n.bare = false
-			require.Equal(t, 10, n.flood(10), "clients' SYNs, in the last turn")
-			n.clock.Advance(10 * time.Millisecond)
-			for range 20 {
-				n.b.Poll(n.clock.Now())
-			}
-			c := n.b.Counters().TCP
-			assert.Equal(t, tc.sent, c.SynCookiesSent, "cookies sent")
-			assert.Equal(t, tc.shed, c.SynCookiesShed, "cookies shed")
-		})
-	}
-}
-
 // A queue that is behind (its last receive turn filled every burst)
 // answers every other SYN that would get a cookie; one that keeps up
-// answers all, and SYNs that get state are never shed.
+// answers all, and SYNs that get state are never shed. While most cookie
+// SYNs come without an MSS option, as hping3's do, those that carry one,
+// as every real client's does, are all answered; among a flood whose SYNs
+// carry it too, they are shed every other one like the rest.
 func TestSYNFloodShedsCookiesWhileBehind(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -307,15 +272,21 @@ func TestSYNFloodShedsCookiesWhileBehind(t *testing.T) {
 		sent, shed uint64
 		halfOpen   int
 		recvMax    int // frames per Recv at most (0: 64, as asked)
+		bare       bool
+		clients    int // SYNs with the option after the flood's
 	}{
 		// Four bursts of 64 a turn: the first turn answers its 256,
 		// the next two and the last (232) answer half.
-		{"behind", "always", 1000, 256 + 128 + 128 + 116, 128 + 128 + 116, 0, 0},
+		{"behind", "always", 1000, 256 + 128 + 128 + 116, 128 + 128 + 116, 0, 0, false, 0},
 		// A device that gives 32 at a time, as DPDK does: turns of 128,
 		// six of them behind, then 104.
-		{"behind, bursts of 32", "always", 1000, 128 + 6*64 + 52, 6*64 + 52, 0, 32},
-		{"keeping up", "always", 200, 200, 0, 0, 0},
-		{"no cookies", "auto", 1000, 0, 0, 1000, 0},
+		{"behind, bursts of 32", "always", 1000, 128 + 6*64 + 52, 6*64 + 52, 0, 32, false, 0},
+		{"keeping up", "always", 200, 200, 0, 0, 0, false, 0},
+		{"no cookies", "auto", 1000, 0, 0, 1000, 0, false, 0},
+		// As "behind" for the flood; the last turn's ten clients are
+		// all answered.
+		{"bare flood, clients", "always", 1000, 256 + 128 + 128 + 116 + 10, 128 + 128 + 116, 0, 0, true, 10},
+		{"flood with MSS, clients", "always", 1000, 256 + 128 + 128 + 121, 128 + 128 + 121, 0, 0, false, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newFloodNetRecvMax(t, TCPConfig{SynCookies: tc.cookies, SynBacklog: 2048}, tc.recvMax)
@@ -323,7 +294,10 @@ func TestSYNFloodShedsCookiesWhileBehind(t *testing.T) {
 			ln, err := n.b.Listen("tcp", ":80")
 			require.NoError(t, err)
 			defer ln.Close()
+			n.bare = tc.bare
 			require.Equal(t, tc.syns, n.flood(tc.syns))
+			n.bare = false
+			require.Equal(t, tc.clients, n.flood(tc.clients))
 			// Every SYN is on b's device (within 0.6 ms) before b polls.
 			n.clock.Advance(10 * time.Millisecond)
 			for range 20 {
