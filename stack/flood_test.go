@@ -28,11 +28,14 @@ type floodNet struct {
 	a, b   *Stack
 	ea, eb *pipe.End
 	// syn is the attacker's SYN, patched for each one it sends: with an
-	// MSS option, or without (bare: four NOPs), as hping3 sends them.
-	syn  []byte
-	bare bool
-	rng  *rand.Rand
-	fr   [64]*backend.Frame
+	// MSS option, or without (bare: four NOPs), as hping3 sends them, but
+	// for every mssEvery-th (0: none).
+	syn      []byte
+	bare     bool
+	mssEvery int
+	count    int
+	rng      *rand.Rand
+	fr       [64]*backend.Frame
 }
 
 func newFloodNet(t testing.TB, tcp TCPConfig) *floodNet {
@@ -135,7 +138,8 @@ func (n *floodNet) patchSYN() {
 	tcp[13] = byte(wire.TCPFlagSYN)
 	binary.BigEndian.PutUint16(tcp[14:], 64240)
 	binary.BigEndian.PutUint32(tcp[16:], 0)
-	if n.bare {
+	n.count++
+	if n.bare && (n.mssEvery == 0 || n.count%n.mssEvery != 0) {
 		copy(tcp[20:], []byte{1, 1, 1, 1})
 	} else {
 		copy(tcp[20:], []byte{2, 4, 5, 0xb4})
@@ -273,20 +277,25 @@ func TestSYNFloodShedsCookiesWhileBehind(t *testing.T) {
 		halfOpen   int
 		recvMax    int // frames per Recv at most (0: 64, as asked)
 		bare       bool
+		mssEvery   int
 		clients    int // SYNs with the option after the flood's
 	}{
 		// Four bursts of 64 a turn: the first turn answers its 256,
 		// the next two and the last (232) answer half.
-		{"behind", "always", 1000, 256 + 128 + 128 + 116, 128 + 128 + 116, 0, 0, false, 0},
+		{"behind", "always", 1000, 256 + 128 + 128 + 116, 128 + 128 + 116, 0, 0, false, 0, 0},
 		// A device that gives 32 at a time, as DPDK does: turns of 128,
 		// six of them behind, then 104.
-		{"behind, bursts of 32", "always", 1000, 128 + 6*64 + 52, 6*64 + 52, 0, 32, false, 0},
-		{"keeping up", "always", 200, 200, 0, 0, 0, false, 0},
-		{"no cookies", "auto", 1000, 0, 0, 1000, 0, false, 0},
-		// As "behind" for the flood; the last turn's ten clients are
-		// all answered.
-		{"bare flood, clients", "always", 1000, 256 + 128 + 128 + 116 + 10, 128 + 128 + 116, 0, 0, true, 10},
-		{"flood with MSS, clients", "always", 1000, 256 + 128 + 128 + 121, 128 + 128 + 121, 0, 0, false, 10},
+		{"behind, bursts of 32", "always", 1000, 128 + 6*64 + 52, 6*64 + 52, 0, 32, false, 0, 0},
+		{"keeping up", "always", 200, 200, 0, 0, 0, false, 0, 0},
+		{"no cookies", "auto", 1000, 0, 0, 1000, 0, false, 0, 0},
+		// The flood as "behind": half the 744 SYNs of the turns behind
+		// (within one) are shed, all of them bare; the last turn's ten
+		// clients are all answered.
+		{"bare flood, clients", "always", 1000, 256 + 373 + 10, 371, 0, 0, true, 0, 10},
+		// One flood SYN in four with the option: the bare ones make up
+		// the half (within two), and the clients are answered.
+		{"mixed flood, clients", "always", 1000, 256 + 374 + 10, 370, 0, 0, true, 4, 10},
+		{"flood with MSS, clients", "always", 1000, 256 + 128 + 128 + 121, 128 + 128 + 121, 0, 0, false, 0, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newFloodNetRecvMax(t, TCPConfig{SynCookies: tc.cookies, SynBacklog: 2048}, tc.recvMax)
@@ -294,7 +303,7 @@ func TestSYNFloodShedsCookiesWhileBehind(t *testing.T) {
 			ln, err := n.b.Listen("tcp", ":80")
 			require.NoError(t, err)
 			defer ln.Close()
-			n.bare = tc.bare
+			n.bare, n.mssEvery = tc.bare, tc.mssEvery
 			require.Equal(t, tc.syns, n.flood(tc.syns))
 			n.bare = false
 			require.Equal(t, tc.clients, n.flood(tc.clients))

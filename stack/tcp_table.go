@@ -26,12 +26,13 @@ type tcpTable struct {
 	// cookieConn is the scratch connection a SYN-ACK with a cookie is
 	// built from.
 	cookieConn tcpConn
-	// behind and shedTurn shed cookie SYNs while the queue is behind
-	// (see overload and shedCookie); bare and withMSS count the cookie
-	// SYNs of late without an MSS option and with one, halved as they
-	// reach synMixWindow.
+	// behind, shedTurn and shedAcc shed cookie SYNs while the queue is
+	// behind (see overload and shedCookie); bare and withMSS count the
+	// cookie SYNs of late without an MSS option and with one, halved as
+	// they reach synMixWindow.
 	behind        bool
 	shedTurn      bool
+	shedAcc       uint32
 	bare, withMSS uint32
 }
 
@@ -55,14 +56,13 @@ const synMixWindow = 1024
 func (t *tcpTable) overload(behind bool) { t.behind = behind }
 
 // shedCookie reports whether a SYN that would be answered with a cookie is
-// to be dropped instead: every other one while the queue is behind,
-// without randomness, so that shedding is deterministic. A SYN with an MSS
-// option is never dropped while most recent cookie SYNs had none: every
-// operating system's stack sends the option and flood tools (hping3's
-// SYNs, most spoofed floods) leave it out, so a real client's first SYN
-// gets through rather than waiting a second for its retransmission, and
-// the queue answers as many SYNs as before. A flood whose SYNs carry the
-// option makes the two alike again, and then every other one of both goes.
+// to be dropped instead: half of them while the queue is behind, without
+// randomness, so that shedding is deterministic. While most recent cookie
+// SYNs had no MSS option, those with one are all answered and the half is
+// made of the others: every operating system's stack sends the option and
+// flood tools (hping3's SYNs, most spoofed floods) leave it out, so a real
+// client's first SYN gets through rather than waiting a second for its
+// retransmission. Otherwise every other one of both goes.
 func (t *tcpTable) shedCookie(hasMSS bool) bool {
 	if hasMSS {
 		t.withMSS++
@@ -72,11 +72,23 @@ func (t *tcpTable) shedCookie(hasMSS bool) bool {
 	if t.bare+t.withMSS >= synMixWindow {
 		t.bare, t.withMSS = t.bare/2, t.withMSS/2
 	}
-	if !t.behind || hasMSS && t.bare > t.withMSS {
+	if !t.behind {
 		return false
 	}
-	t.shedTurn = !t.shedTurn
-	return t.shedTurn
+	if t.bare <= t.withMSS {
+		t.shedTurn = !t.shedTurn
+		return t.shedTurn
+	}
+	if hasMSS {
+		return false
+	}
+	// Of the bare SYNs, (bare+withMSS)/(2*bare) go: half of all.
+	t.shedAcc += t.bare + t.withMSS
+	if t.shedAcc >= 2*t.bare {
+		t.shedAcc -= 2 * t.bare
+		return true
+	}
+	return false
 }
 
 func (t *tcpTable) init() {
