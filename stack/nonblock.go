@@ -74,6 +74,9 @@ func (t *tcpSock) TryRead(p []byte) (int, error) {
 	if t.readShut.Load() {
 		return 0, io.EOF
 	}
+	if t.c.growRcv.Load() > 0 {
+		t.resizeRcv(int(t.c.growRcv.Swap(0)), false)
+	}
 	if n := t.readSome(p); n > 0 {
 		return n, nil
 	}
@@ -109,7 +112,14 @@ func (t *tcpSock) TryWrite(p []byte) (int, error) {
 	default:
 		return 0, t.opError("write", syscall.EPIPE)
 	}
-	return t.writeSome(p), nil
+	if t.c.growSnd.Load() > 0 {
+		t.resizeSnd(int(t.c.growSnd.Swap(0)), false)
+	}
+	n := t.writeSome(p)
+	// A short write is an application waiting for room until its next
+	// TryWrite, as Write waits: what auto-tuning grows the ring for.
+	t.sndWaiting.Store(n < len(p))
+	return n, nil
 }
 
 // TryAccept implements NonblockingListener.

@@ -13,9 +13,10 @@ import (
 //
 // The loop decides and the application's side resizes: a ring can only
 // be replaced while neither side uses it, so the loop stores the size it
-// wants in the connection (growRcv, growSnd) and the next Read or Write,
-// which holds the socket's read or write lock, has the loop swap the ring
-// as SetReadBuffer and SetWriteBuffer do.
+// wants in the connection (growRcv, growSnd) and the next Read or Write
+// (TryRead or TryWrite for an in-core application), which holds the
+// socket's read or write lock, has the loop swap the ring as SetReadBuffer
+// and SetWriteBuffer do.
 
 // tcpTune is a connection's tuning state. Only the loop touches it.
 type tcpTune struct {
