@@ -301,15 +301,14 @@ func TestMultiQueuePathMTUShared(t *testing.T) {
 	n.close()
 }
 
-// A neighbour due for confirmation costs queue 0 one frame from another
-// queue, which has queue 0 confirm it; the rest go out at once.
-func TestMultiQueueNeighbourConfirmation(t *testing.T) {
-	n := newSimNetOn(t, 1, "", pipe.Config{Queues: 2, Bandwidth: 1e9, PoolSize: 32768})
-	lnI, err := n.b.Listen("tcp", ":80")
+// queue1Bulk opens a bulk connection from queue 1 of n.a to remote, where
+// n.b listens.
+func queue1Bulk(t *testing.T, n *simNet, remote netip.AddrPort) *bulkPair {
+	t.Helper()
+	lnI, err := n.b.Listen("tcp", fmt.Sprintf(":%d", remote.Port()))
 	require.NoError(t, err)
 	a := n.a
 	q1 := a.queues[1]
-	remote := netip.MustParseAddrPort("10.0.0.2:80")
 	nh, ok := a.shared().lookup(remote.Addr())
 	require.True(t, ok)
 	cl := newTCPSock(a, q1, "tcp", nil)
@@ -324,6 +323,16 @@ func TestMultiQueueNeighbourConfirmation(t *testing.T) {
 		p.srv = tryAccept(lnI.(*tcpListener))
 	}
 	require.NotNil(t, p.srv)
+	return p
+}
+
+// A neighbour due for confirmation costs queue 0 one frame from another
+// queue, which has queue 0 confirm it; the rest go out at once.
+func TestMultiQueueNeighbourConfirmation(t *testing.T) {
+	n := newSimNetOn(t, 1, "", pipe.Config{Queues: 2, Bandwidth: 1e9, PoolSize: 32768})
+	a := n.a
+	remote := netip.MustParseAddrPort("10.0.0.2:80")
+	p := queue1Bulk(t, n, remote)
 	p.pump(t, 1<<20)
 
 	q0 := a.queues[0]
@@ -339,6 +348,45 @@ func TestMultiQueueNeighbourConfirmation(t *testing.T) {
 	assert.Equal(t, uint64(1), after.Queue.Handoffs-before.Queue.Handoffs, "frames queue 1 passed to queue 0")
 	assert.Equal(t, uint64(1), after.ARP.OutRequests-before.ARP.OutRequests, "queue 0 probed the neighbour")
 	assert.Greater(t, (*a.neigh.Load())[key].until, n.clock.Now(), "confirmed and published anew")
+	p.close()
+}
+
+// A neighbour NDP learned from its solicitation is STALE (RFC 4861
+// §7.2.3) until a probe confirms it, at least DELAY_FIRST_PROBE_TIME after
+// its first use, and is used meanwhile (§7.3.3): by every queue, at the
+// cost of one frame to queue 0, which starts the confirmation. (Were the
+// other queues to pass queue 0 all their frames to it until then, a
+// device that steers a flow to the queue that last sent on it, as a
+// multi-queue tap does, would steer their connections to queue 0.)
+func TestMultiQueueStaleNeighbourIsUsed(t *testing.T) {
+	n := newSimNet6(t, pipe.Config{Queues: 2, Bandwidth: 1e9, PoolSize: 32768})
+	a, b := n.a, n.b
+	u, err := b.ListenPacket("udp", "[fd00::2]:5000")
+	require.NoError(t, err)
+	_, err = u.WriteTo([]byte("hello"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr6A.Addr(), 9)))
+	require.NoError(t, err)
+	key := neighKey{0, addr6B.Addr()}
+	state := func() neighState {
+		a.pollMu.Lock()
+		defer a.pollMu.Unlock()
+		if nb := a.queues[0].nd.entries[key]; nb != nil {
+			return nb.state
+		}
+		return neighIncomplete
+	}
+	for i := 0; state() == neighIncomplete && i < 1000; i++ {
+		n.step()
+	}
+	require.Contains(t, []neighState{neighStale, neighDelay}, state(), "learned from the solicitation")
+
+	before := a.Counters()
+	n.stride = time.Millisecond
+	p := queue1Bulk(t, n, netip.AddrPortFrom(addr6B.Addr(), 80))
+	p.pump(t, 1<<20)
+	after := a.Counters()
+	assert.LessOrEqual(t, after.Queue.Handoffs-before.Queue.Handoffs, uint64(2), "frames queue 1 passed to queue 0")
+	assert.Equal(t, neighDelay, state(), "queue 0 waits to probe the neighbour in use")
+	require.NoError(t, u.Close())
 	p.close()
 }
 

@@ -26,8 +26,8 @@ type neighUse struct {
 // other queues: immutable once published, but for the asked flags.
 type neighSnapshot map[neighKey]*neighUse
 
-// publishNeighbors publishes the reachable and static neighbours, if they
-// changed this turn (queue 0 of a stack with several queues).
+// publishNeighbors publishes the neighbours whose address is known, if
+// they changed this turn (queue 0 of a stack with several queues).
 func (q *queue) publishNeighbors() {
 	if !q.neighDirty {
 		return
@@ -53,6 +53,10 @@ func usable(state neighState, mac wire.MAC, until int64) (*neighUse, bool) {
 		return &neighUse{mac: mac, until: math.MaxInt64}, true
 	case neighReachable:
 		return &neighUse{mac: mac, until: until}, true
+	case neighStale, neighDelay, neighProbe:
+		// Used while it is confirmed (RFC 4861 §7.3.3), and due at once:
+		// the first frame another queue sends has queue 0 start that.
+		return &neighUse{mac: mac}, true
 	}
 	return nil, false
 }

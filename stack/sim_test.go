@@ -23,6 +23,9 @@ type simNet struct {
 	a, b   *Stack
 	ea, eb *pipe.End
 	fa     backend.Backend
+	// stride, when positive, is the most the clock advances in a step:
+	// a test that must act before a timer fires sets it.
+	stride time.Duration
 }
 
 func newSimNet(t testing.TB, seed uint64, spec string, mbuf bool, latency time.Duration) *simNet {
@@ -58,6 +61,28 @@ func newSimNetOver(t testing.TB, seed uint64, clock *backend.VirtualClock, ea, e
 	return &simNet{t: t, clock: clock, a: a, b: b, ea: ea, eb: eb, fa: fa}
 }
 
+// newSimNet6 is newSimNetOn with IPv6 addresses besides (addr6A, addr6B),
+// returned once duplicate address detection has taken them into use.
+func newSimNet6(t testing.TB, pc pipe.Config) *simNet {
+	clock := backend.NewVirtualClock(t0)
+	pc.Clock = clock
+	ea, eb, err := pipe.New(pc)
+	require.NoError(t, err)
+	cfg := func(be backend.Backend, seed uint64, addrs ...netip.Prefix) Config {
+		return Config{Interfaces: []InterfaceConfig{{Backend: be, Addrs: addrs}}, Seed: seed, Clock: clock, Manual: true, Logger: quietLogger(), IPv6: fastIPv6}
+	}
+	a, err := New(cfg(ea, 1, addrA, addr6A))
+	require.NoError(t, err)
+	b, err := New(cfg(eb, 2, addrB, addr6B))
+	require.NoError(t, err)
+	n := &simNet{t: t, clock: clock, a: a, b: b, ea: ea, eb: eb, fa: ea}
+	for i := 0; a.shared().own.get(addr6A.Addr()) == nil || b.shared().own.get(addr6B.Addr()) == nil; i++ {
+		require.Less(t, i, 100, "the IPv6 addresses never came up")
+		n.step()
+	}
+	return n
+}
+
 // step polls both stacks at the current time and advances the clock to the
 // next event; it reports false when nothing is scheduled.
 func (n *simNet) step() bool {
@@ -81,6 +106,9 @@ func (n *simNet) step() bool {
 	}
 	if next == 0 {
 		return false
+	}
+	if n.stride > 0 {
+		next = min(next, now+int64(n.stride))
 	}
 	n.clock.Set(max(next, now+1))
 	return true
