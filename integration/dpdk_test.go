@@ -96,6 +96,15 @@ func (d dpdkPort) configureHost(t testing.TB, hostAddr string) {
 	run(t, "ip", "-n", d.ns, "link", "set", d.iface, "up")
 }
 
+// enableIPv6 turns IPv6 on for the kernel's side of the port, now that it
+// has a MAC of its own (its link-local address comes from it), and gives
+// it hostAddr.
+func (d dpdkPort) enableIPv6(t testing.TB, hostAddr string) {
+	t.Helper()
+	run(t, "ip", "netns", "exec", d.ns, "sysctl", "-q", "-w", "net.ipv6.conf."+d.iface+".disable_ipv6=0")
+	run(t, "ip", "-n", d.ns, "addr", "add", hostAddr, "dev", d.iface, "nodad")
+}
+
 // newDPDKNetns makes a namespace (IPv6 off) and returns it without ustack.
 func newDPDKNetns(t testing.TB) *netns {
 	t.Helper()
@@ -121,7 +130,8 @@ func newDPDKServe(t testing.TB, args ...string) (*netns, dpdkPort) {
 // the kernel, then stops it with SIGTERM.
 func TestDPDKServe(t *testing.T) {
 	requireDPDK(t, "ping", "curl", "nc", "sysctl")
-	n, d := newDPDKServe(t, "--http", ":80", "--echo", "7", "--metrics", "127.0.0.1:9100")
+	n, d := newDPDKServe(t, "--addr", "fd7d::2/64", "--http", ":80", "--echo", "7", "--udp-echo", "7", "--metrics", "127.0.0.1:9100")
+	d.enableIPv6(t, "fd7d::1/64")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -143,6 +153,33 @@ func TestDPDKServe(t *testing.T) {
 		out, err := n.exec(ctx, bytes.NewReader(data), "nc", "-N", n.ustack, "7")
 		require.NoError(t, err)
 		assert.True(t, bytes.Equal(data, out), "echoed %d of %d bytes", len(out), len(data))
+	})
+
+	// The same services over IPv6: neighbour discovery on the port,
+	// fragmented echo requests, TCP and UDP.
+	t.Run("IPv6", func(t *testing.T) {
+		out, err := n.exec(ctx, nil, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "fd7d::2")
+		require.NoError(t, err, "ping -6:\n%s", out)
+		assert.Contains(t, string(out), "3 received")
+		out, err = n.exec(ctx, nil, "ping", "-6", "-c", "2", "-s", "3000", "-W", "2", "fd7d::2")
+		require.NoError(t, err, "fragmented echo:\n%s", out)
+		assert.Contains(t, string(out), "2 received")
+
+		dir := t.TempDir()
+		body, hdrs := filepath.Join(dir, "body"), filepath.Join(dir, "headers")
+		_, err = n.exec(ctx, nil, "curl", "-6", "-sS", "--fail", "-g", "-D", hdrs, "-o", body, "http://[fd7d::2]/bytes/20000000")
+		require.NoError(t, err)
+		h, err := os.ReadFile(hdrs)
+		require.NoError(t, err)
+		assert.Equal(t, headerValue(h, "X-Sha256"), fileSHA(t, body), "the body's SHA-256")
+
+		data := randomBytes(1 << 20)
+		out, err = n.exec(ctx, bytes.NewReader(data), "nc", "-6", "-N", "fd7d::2", "7")
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(data, out), "TCP echoed %d of %d bytes", len(out), len(data))
+		out, err = n.exec(ctx, strings.NewReader("datagram over IPv6\n"), "nc", "-6", "-u", "-w", "1", "fd7d::2", "7")
+		require.NoError(t, err)
+		assert.Equal(t, "datagram over IPv6\n", string(out), "UDP echo")
 	})
 
 	t.Run("port statistics as metrics", func(t *testing.T) {
