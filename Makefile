@@ -5,6 +5,7 @@ FUZZTIME  ?= 30s
 FUZZJOBS  ?= 1
 FUZZPARALLEL ?=
 FUZZLOGS  ?=
+FUZZMINIMIZETIME ?= 5s
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build build-dpdk demo test test-race test-dpdk test-short bench bench-dpdk fuzz lint
@@ -63,9 +64,10 @@ bench-dpdk:
 
 # Each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m), FUZZJOBS targets
 # at a time with FUZZPARALLEL workers each (make fuzz FUZZTIME=10m
-# FUZZJOBS=2 FUZZPARALLEL=1 on two cores); logs go to FUZZLOGS.
+# FUZZJOBS=2 FUZZPARALLEL=1 on two cores); logs go to FUZZLOGS; each new
+# input is minimized for at most FUZZMINIMIZETIME.
 fuzz:
-	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZJOBS=$(FUZZJOBS) FUZZPARALLEL=$(FUZZPARALLEL) FUZZLOGS=$(FUZZLOGS) sh scripts/fuzz.sh $(PKGS)
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZJOBS=$(FUZZJOBS) FUZZPARALLEL=$(FUZZPARALLEL) FUZZLOGS=$(FUZZLOGS) FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) sh scripts/fuzz.sh $(PKGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
