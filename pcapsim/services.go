@@ -188,6 +188,14 @@ func (h *httpHandler) input(p []byte, eof bool, out *outQueue) bool {
 		}
 		end, skip := headEnd(h.in)
 		if end < 0 {
+			// A bad request line is answered once it is whole, before
+			// any header, as net/http does.
+			if i := bytes.IndexByte(h.in, '\n'); i >= 0 {
+				if _, _, _, ok := requestLine(string(h.in[:i])); !ok {
+					out.bytes(response(400, "text/plain", "bad request line\n", true))
+					return true
+				}
+			}
 			if len(h.in) > maxHeader {
 				out.bytes(response(431, "text/plain", "request header too large\n", true))
 				return true
@@ -224,13 +232,16 @@ func headEnd(b []byte) (end, skip int) {
 // ends with it.
 func (h *httpHandler) request(head string, out *outQueue) bool {
 	lines := strings.Split(head, "\n")
-	parts := strings.Fields(lines[0])
-	if len(parts) != 3 || !strings.HasPrefix(parts[2], "HTTP/1.") {
+	method, path, version, ok := requestLine(lines[0])
+	if !ok {
 		out.bytes(response(400, "text/plain", "bad request line\n", true))
 		return true
 	}
-	method, path := parts[0], parts[1]
-	h.closeReq = parts[2] == "HTTP/1.0"
+	if version[len("HTTP/")] != '1' {
+		out.bytes(response(505, "text/plain", "unsupported protocol version\n", true))
+		return true
+	}
+	h.closeReq = version == "HTTP/1.0"
 	var length int64
 	for _, l := range lines[1:] {
 		k, v, _ := strings.Cut(l, ":")
@@ -271,6 +282,22 @@ func (h *httpHandler) request(head string, out *outQueue) bool {
 	}
 	return h.closeReq
 }
+
+// requestLine splits a request line (RFC 9112 §3) into its method,
+// target and version, HTTP/ and a digit, a dot and a digit.
+func requestLine(line string) (method, target, version string, ok bool) {
+	parts := strings.Fields(line)
+	if len(parts) != 3 {
+		return "", "", "", false
+	}
+	v := parts[2]
+	if len(v) != len("HTTP/1.1") || !strings.HasPrefix(v, "HTTP/") || !isDigit(v[5]) || v[6] != '.' || !isDigit(v[7]) {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], v, true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func connectionHeader(close bool) string {
 	if close {
