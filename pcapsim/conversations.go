@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/ustack/ustack/stack/wire"
 )
 
 // maxStream bounds the bytes a conversation keeps of each direction:
@@ -30,6 +32,13 @@ type conversation struct {
 	finMark   int
 	// noSYN: the capture does not have the conversation's start.
 	noSYN bool
+	// synAck is the server's SYN-ACK of a conversation whose first
+	// record it is: a capture may have it before the SYN it answers
+	// (timestamped on another interface, or reordered by the tap).
+	synAck struct {
+		seq, ack uint32
+		ok       bool
+	}
 	// flags are the server's answers in order, "SYN-ACK", "data", "FIN",
 	// "RST" (runs of data once), and "client-FIN" where the client closed.
 	flags []string
@@ -105,6 +114,7 @@ func readConversations(r io.Reader, cfg Config) ([]*conversation, error) {
 		tcp     layers.TCP
 		payload gopacket.Payload
 		decoded []gopacket.LayerType
+		v6      []byte // an IPv6 packet with extension headers
 	)
 	parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &dot1q, &ip4, &ip6, &tcp, &payload)
 	parser.IgnoreUnsupported = true
@@ -125,7 +135,19 @@ func readConversations(r io.Reader, cfg Config) ([]*conversation, error) {
 		// the segment.
 		_ = parser.DecodeLayers(rec.frame, &decoded)
 		if !slices.Contains(decoded, layers.LayerTypeTCP) {
-			continue
+			if !slices.Contains(decoded, layers.LayerTypeIPv6) {
+				continue
+			}
+			// Behind IPv6 extension headers, which the parser does not
+			// walk: an atomic fragment (RFC 6946) is a segment too, but
+			// a fragment or a packet routed on to another address is
+			// not one for its destination.
+			v6 = append(append(v6[:0], ip6.Contents...), ip6.Payload...)
+			ch, err := wire.WalkIPv6(v6)
+			if err != nil || ch.Proto != wire.IPProtoTCP || ch.HasFragment && (ch.Fragment.Offset != 0 || ch.Fragment.More) ||
+				ch.HasRouting && ch.SegmentsLeft > 0 || tcp.DecodeFromBytes(v6[ch.Offset:], gopacket.NilDecodeFeedback) != nil {
+				continue
+			}
 		}
 		var src, dst netip.Addr
 		switch {
@@ -144,14 +166,23 @@ func readConversations(r io.Reader, cfg Config) ([]*conversation, error) {
 		from := netip.AddrPortFrom(src, uint16(tcp.SrcPort))
 		to := netip.AddrPortFrom(dst, uint16(tcp.DstPort))
 		if tcp.SYN && !tcp.ACK {
-			if c := byKey[connKey{from, to}]; c != nil && c.clientISN == tcp.Seq {
+			c := byKey[connKey{from, to}]
+			if c != nil && !c.noSYN && c.clientISN == tcp.Seq {
 				continue // a retransmitted SYN
 			}
-			c := &conversation{client: from, server: to, clientISN: tcp.Seq, record: rec.num}
+			if c != nil && c.noSYN && c.synAck.ok && c.synAck.ack == tcp.Seq+1 && c.client == from {
+				// The SYN of the SYN-ACK that came before it.
+				c.noSYN, c.record = false, rec.num
+				c.ss = stream{isn: c.synAck.seq, started: true}
+				c.flag("SYN-ACK")
+			} else {
+				c = &conversation{client: from, server: to, record: rec.num}
+				out = append(out, c)
+			}
+			c.clientISN = tcp.Seq
 			c.cs = stream{isn: tcp.Seq, started: true}
 			byKey[connKey{from, to}] = c
 			delete(byKey, connKey{to, from})
-			out = append(out, c)
 			if len(tcp.Payload) > 0 {
 				c.addClient(0, tcp.Payload)
 			}
@@ -164,12 +195,16 @@ func readConversations(r io.Reader, cfg Config) ([]*conversation, error) {
 		}
 		switch {
 		case c == nil && !tcp.RST:
-			// Begun before the capture: listed, not played. The lower
-			// port is taken for the server's.
-			if from.Port() < to.Port() {
+			// Begun before the capture: listed, not played, unless the
+			// SYN of a SYN-ACK follows. The lower port is taken for the
+			// server's, but for a SYN-ACK's sender.
+			if tcp.SYN || from.Port() < to.Port() {
 				from, to = to, from
 			}
 			c = &conversation{client: from, server: to, record: rec.num, noSYN: true}
+			if tcp.SYN {
+				c.synAck.seq, c.synAck.ack, c.synAck.ok = tcp.Seq, tcp.Ack, true
+			}
 			byKey[connKey{from, to}] = c
 			byKey[connKey{to, from}] = c
 			out = append(out, c)

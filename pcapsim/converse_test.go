@@ -92,6 +92,11 @@ func httpConversation(t testing.TB) []byte {
 // IPv4 or IPv6: each exchange a request and its answer, then the client
 // closes and the server follows.
 func conversationCapture(t testing.TB, port uint16, v6 bool, exchanges [][2]string) []byte {
+	return pcapBytes(t, linkEthernet, false, conversationRecords(t, port, v6, exchanges))
+}
+
+// conversationRecords are conversationCapture's records.
+func conversationRecords(t testing.TB, port uint16, v6 bool, exchanges [][2]string) []rec {
 	const cISN, sISN = 1000, 5000
 	seg := func(fromClient bool, seq, ack uint32, flags string, data string) []byte {
 		tcp := &layers.TCP{SrcPort: 40000, DstPort: layers.TCPPort(port), Seq: seq, Ack: ack, Window: 64240,
@@ -132,7 +137,19 @@ func conversationCapture(t testing.TB, port uint16, v6 bool, exchanges [][2]stri
 	add(seg(true, c, s, "FA", ""))
 	add(seg(false, s, c+1, "FA", ""))
 	add(seg(true, c+1, s+1, "A", ""))
-	return pcapBytes(t, linkEthernet, false, recs)
+	return recs
+}
+
+// atomicFragment is frame, an Ethernet frame of an IPv6 packet without
+// extension headers, with a Fragment header of offset 0 and no more
+// fragments (RFC 6946) after its IPv6 header.
+func atomicFragment(frame []byte) []byte {
+	const ip = 14
+	out := append(bytes.Clone(frame[:ip+40]), frame[ip+6], 0, 0, 0, 0, 0, 0, 1)
+	out = append(out, frame[ip+40:]...)
+	out[ip+6] = 44
+	binary.BigEndian.PutUint16(out[ip+4:], binary.BigEndian.Uint16(frame[ip+4:])+8)
+	return out
 }
 
 func TestConverseEcho(t *testing.T) {
@@ -168,6 +185,27 @@ func TestConverseEcho(t *testing.T) {
 	t.Run("over IPv6", func(t *testing.T) {
 		r := converse(t, conversationCapture(t, 7, true, [][2]string{{"hello\n", "hello\n"}}))
 		assert.Equal(t, "[2001:db8::1]:7", r.Live)
+		assert.Equal(t, -1, r.FirstDifference)
+		assert.Empty(t, r.Differences)
+	})
+	t.Run("segments as IPv6 atomic fragments", func(t *testing.T) {
+		recs := conversationRecords(t, 7, true, [][2]string{{"hello\n", "hello\n"}})
+		for i := range recs {
+			recs[i].data = atomicFragment(recs[i].data)
+		}
+		r := converse(t, pcapBytes(t, linkEthernet, false, recs))
+		assert.Equal(t, "[2001:db8::1]:7", r.Live)
+		assert.Equal(t, 6, r.ClientBytes)
+		assert.Equal(t, -1, r.FirstDifference)
+		assert.Empty(t, r.Differences)
+	})
+	t.Run("the SYN-ACK recorded before its SYN", func(t *testing.T) {
+		recs := conversationRecords(t, 7, false, [][2]string{{"hello\n", "hello\n"}})
+		recs[0].data, recs[1].data = recs[1].data, recs[0].data
+		r := converse(t, pcapBytes(t, linkEthernet, false, recs))
+		assert.Empty(t, r.Skipped)
+		assert.Equal(t, "10.0.0.2:40000", r.Client)
+		assert.Equal(t, []string{"SYN-ACK", "data", "client-FIN", "FIN"}, r.RecordedFlags)
 		assert.Equal(t, -1, r.FirstDifference)
 		assert.Empty(t, r.Differences)
 	})
