@@ -165,13 +165,7 @@ func TestDPDKServe(t *testing.T) {
 		require.NoError(t, err, "fragmented echo:\n%s", out)
 		assert.Contains(t, string(out), "2 received")
 
-		dir := t.TempDir()
-		body, hdrs := filepath.Join(dir, "body"), filepath.Join(dir, "headers")
-		_, err = n.exec(ctx, nil, "curl", "-6", "-sS", "--fail", "-g", "-D", hdrs, "-o", body, "http://[fd7d::2]/bytes/20000000")
-		require.NoError(t, err)
-		h, err := os.ReadFile(hdrs)
-		require.NoError(t, err)
-		assert.Equal(t, headerValue(h, "X-Sha256"), fileSHA(t, body), "the body's SHA-256")
+		curlChecked(ctx, t, n, "http://[fd7d::2]/bytes/20000000")
 
 		data := randomBytes(1 << 20)
 		out, err = n.exec(ctx, bytes.NewReader(data), "nc", "-6", "-N", "fd7d::2", "7")

@@ -105,13 +105,7 @@ func TestTAPIPv6PingAndCurl(t *testing.T) {
 	require.NoError(t, err, "fragmented echo")
 	assert.Contains(t, string(out), "2 received")
 
-	dir := t.TempDir()
-	body, hdrs := filepath.Join(dir, "body"), filepath.Join(dir, "headers")
-	_, err = n.exec(ctx, nil, "curl", "-6", "-sS", "--fail", "-g", "-D", hdrs, "-o", body, "http://[fd77::2]/bytes/10000000")
-	require.NoError(t, err)
-	h, err := os.ReadFile(hdrs)
-	require.NoError(t, err)
-	assert.Equal(t, headerValue(h, "X-Sha256"), fileSHA(t, body), "the body's SHA-256")
+	curlChecked(ctx, t, n, "http://[fd77::2]/bytes/10000000")
 }
 
 // RFC 4862 §5.5.3 with dnsmasq as the router: its advertisement of a
@@ -133,13 +127,7 @@ func TestTAPSLAACFromDnsmasq(t *testing.T) {
 	out, err := n.exec(ctx, nil, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", addr)
 	require.NoError(t, err, "dnsmasq:\n%s\nustack:\n%s", dnsmasq(), n.stderr.String())
 	assert.Contains(t, string(out), "3 received")
-	dir := t.TempDir()
-	body, hdrs := filepath.Join(dir, "body"), filepath.Join(dir, "headers")
-	_, err = n.exec(ctx, nil, "curl", "-6", "-sS", "--fail", "-g", "-D", hdrs, "-o", body, fmt.Sprintf("http://[%s]/bytes/1000000", addr))
-	require.NoError(t, err)
-	h, err := os.ReadFile(hdrs)
-	require.NoError(t, err)
-	assert.Equal(t, headerValue(h, "X-Sha256"), fileSHA(t, body))
+	curlChecked(ctx, t, n, fmt.Sprintf("http://[%s]/bytes/1000000", addr))
 }
 
 // RFC 2131 with dnsmasq as the server: `ustack serve --addr dhcp` gets a
@@ -159,13 +147,7 @@ func TestTAPDHCPFromDnsmasq(t *testing.T) {
 	out, err := n.exec(ctx, nil, "ping", "-c", "3", "-i", "0.2", "-W", "2", addr)
 	require.NoError(t, err, "dnsmasq:\n%s", dnsmasq())
 	assert.Contains(t, string(out), "3 received")
-	dir := t.TempDir()
-	body, hdrs := filepath.Join(dir, "body"), filepath.Join(dir, "headers")
-	_, err = n.exec(ctx, nil, "curl", "-sS", "--fail", "-D", hdrs, "-o", body, "http://"+addr+"/bytes/1000000")
-	require.NoError(t, err)
-	h, err := os.ReadFile(hdrs)
-	require.NoError(t, err)
-	assert.Equal(t, headerValue(h, "X-Sha256"), fileSHA(t, body))
+	curlChecked(ctx, t, n, "http://"+addr+"/bytes/1000000")
 	n.stop()
 	// The release is the last frame ustack sends; dnsmasq may see it only
 	// after the TAP device is gone, so the capture shows it.

@@ -59,23 +59,31 @@ func TestTAPCurlDownloadAndUpload100MiB(t *testing.T) {
 // /bytes/N and upload as many to its /sha256, each checked by SHA-256.
 func curlDownUp(ctx context.Context, t *testing.T, n *netns, size int) {
 	t.Helper()
-	dir := t.TempDir()
-	body, hdrs := filepath.Join(dir, "body"), filepath.Join(dir, "headers")
 	start := time.Now()
-	_, err := n.exec(ctx, nil, "curl", "-sS", "--fail", "-D", hdrs, "-o", body, fmt.Sprintf("http://%s/bytes/%d", n.ustack, size))
-	require.NoError(t, err)
+	curlChecked(ctx, t, n, fmt.Sprintf("http://%s/bytes/%d", n.ustack, size))
 	t.Logf("download: %.0f Mbit/s", float64(size)*8/time.Since(start).Seconds()/1e6)
-	h, err := os.ReadFile(hdrs)
-	require.NoError(t, err)
-	assert.Equal(t, headerValue(h, "X-Sha256"), fileSHA(t, body), "the body's SHA-256")
 
-	up := filepath.Join(dir, "up")
+	up := filepath.Join(t.TempDir(), "up")
 	require.NoError(t, os.WriteFile(up, randomBytes(size), 0o600))
 	start = time.Now()
 	out, err := n.exec(ctx, nil, "curl", "-sS", "--fail", "--data-binary", "@"+up, fmt.Sprintf("http://%s/sha256", n.ustack))
 	require.NoError(t, err)
 	t.Logf("upload: %.0f Mbit/s", float64(size)*8/time.Since(start).Seconds()/1e6)
 	assert.Equal(t, fileSHA(t, up)+"\n", string(out))
+}
+
+// curlChecked downloads url (of ustack's HTTP service) with curl in n,
+// given args besides, and checks the body against the digest in its
+// X-Sha256 header.
+func curlChecked(ctx context.Context, t *testing.T, n *netns, url string, args ...string) {
+	t.Helper()
+	dir := t.TempDir()
+	body, hdrs := filepath.Join(dir, "body"), filepath.Join(dir, "headers")
+	_, err := n.exec(ctx, nil, "curl", append(args, "-sS", "--fail", "-g", "-D", hdrs, "-o", body, url)...)
+	require.NoError(t, err)
+	h, err := os.ReadFile(hdrs)
+	require.NoError(t, err)
+	assert.Equal(t, headerValue(h, "X-Sha256"), fileSHA(t, body), "the body's SHA-256 from %s", url)
 }
 
 func TestTAPEchoWithNetcat(t *testing.T) {
