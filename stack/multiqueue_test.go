@@ -351,6 +351,30 @@ func TestMultiQueueNeighbourConfirmation(t *testing.T) {
 	p.close()
 }
 
+// A frame that a queue of a Manual stack passes to a queue that ran
+// before it in the same Poll makes Poll ask to run again at once, not at
+// its next timer.
+func TestManualPollReportsHandoffs(t *testing.T) {
+	n := newSimNetOn(t, 1, "", pipe.Config{Queues: 2, Bandwidth: 1e9, PoolSize: 32768})
+	a := n.a
+	remote := netip.MustParseAddrPort("10.0.0.2:80")
+	p := queue1Bulk(t, n, remote)
+	p.pump(t, 64<<10)
+	a.pollMu.Lock()
+	q0 := a.queues[0]
+	q0.arp.entries[neighKey{0, remote.Addr()}].until = n.clock.Now()
+	q0.neighDirty = true
+	q0.publishNeighbors()
+	a.pollMu.Unlock()
+
+	before := a.Counters().Queue.Handoffs
+	p.cl.writeSome(p.data[:1000])
+	now := n.clock.Now()
+	assert.Equal(t, now, a.Poll(now), "queue 1 passed queue 0 its segment")
+	assert.Equal(t, before+1, a.Counters().Queue.Handoffs)
+	p.close()
+}
+
 // A neighbour NDP learned from its solicitation is STALE (RFC 4861
 // §7.2.3) until a probe confirms it, at least DELAY_FIRST_PROBE_TIME after
 // its first use, and is used meanwhile (§7.3.3): by every queue, at the

@@ -327,6 +327,12 @@ func (s *Stack) Poll(now int64) int64 {
 			next = n
 		}
 	}
+	// A queue may have passed frames to one that ran before it.
+	for _, q := range s.queues[:len(s.queues)-1] {
+		if q.handoffsPending() {
+			return q.now
+		}
+	}
 	return next
 }
 
