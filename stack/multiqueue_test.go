@@ -383,7 +383,7 @@ func TestManualPollReportsHandoffs(t *testing.T) {
 // device that steers a flow to the queue that last sent on it, as a
 // multi-queue tap does, would steer their connections to queue 0.)
 func TestMultiQueueStaleNeighbourIsUsed(t *testing.T) {
-	n := newSimNet6(t, pipe.Config{Queues: 2, Bandwidth: 1e9, PoolSize: 32768})
+	n := newSimNet6(t, 1, "", pipe.Config{Queues: 2, Bandwidth: 1e9, PoolSize: 32768})
 	a, b := n.a, n.b
 	u, err := b.ListenPacket("udp", "[fd00::2]:5000")
 	require.NoError(t, err)

@@ -63,19 +63,26 @@ func newSimNetOver(t testing.TB, seed uint64, clock *backend.VirtualClock, ea, e
 
 // newSimNet6 is newSimNetOn with IPv6 addresses besides (addr6A, addr6B),
 // returned once duplicate address detection has taken them into use.
-func newSimNet6(t testing.TB, pc pipe.Config) *simNet {
+func newSimNet6(t testing.TB, seed uint64, spec string, pc pipe.Config) *simNet {
 	clock := backend.NewVirtualClock(t0)
 	pc.Clock = clock
 	ea, eb, err := pipe.New(pc)
 	require.NoError(t, err)
+	var fa backend.Backend = ea
+	if spec != "" {
+		sp, err := faults.Parse(spec)
+		require.NoError(t, err)
+		fa, err = faults.Wrap(ea, sp, seed, clock)
+		require.NoError(t, err)
+	}
 	cfg := func(be backend.Backend, seed uint64, addrs ...netip.Prefix) Config {
 		return Config{Interfaces: []InterfaceConfig{{Backend: be, Addrs: addrs}}, Seed: seed, Clock: clock, Manual: true, Logger: quietLogger(), IPv6: fastIPv6}
 	}
-	a, err := New(cfg(ea, 1, addrA, addr6A))
+	a, err := New(cfg(fa, seed, addrA, addr6A))
 	require.NoError(t, err)
-	b, err := New(cfg(eb, 2, addrB, addr6B))
+	b, err := New(cfg(eb, seed+1, addrB, addr6B))
 	require.NoError(t, err)
-	n := &simNet{t: t, clock: clock, a: a, b: b, ea: ea, eb: eb, fa: ea}
+	n := &simNet{t: t, clock: clock, a: a, b: b, ea: ea, eb: eb, fa: fa}
 	for i := 0; a.shared().own.get(addr6A.Addr()) == nil || b.shared().own.get(addr6B.Addr()) == nil; i++ {
 		require.Less(t, i, 100, "the IPv6 addresses never came up")
 		n.step()
@@ -176,6 +183,12 @@ func simTransfer(t testing.TB, seed uint64, spec string, link pipe.Config, size 
 	return simRun(t, seed, spec, link, size, false)
 }
 
+// simTransfer6 is simTransfer over IPv6.
+func simTransfer6(t testing.TB, seed uint64, spec string, link pipe.Config, size int) time.Duration {
+	link.Latency, link.Bandwidth, link.PoolSize = time.Millisecond, 1e9, 32768
+	return simRunOn(t, newSimNet6(t, seed, spec, link), seed, spec, netip.AddrPortFrom(addr6B.Addr(), 80), size, false)
+}
+
 // simFlow is one direction of a simulated run: data written to w, read
 // from r and hashed.
 type simFlow struct {
@@ -191,12 +204,16 @@ type simFlow struct {
 // SACK blocks) of the other's.
 func simRun(t testing.TB, seed uint64, spec string, link pipe.Config, size int, both bool) time.Duration {
 	link.Latency, link.Bandwidth, link.PoolSize = time.Millisecond, 1e9, 32768
-	n := newSimNetOn(t, seed, spec, link)
+	return simRunOn(t, newSimNetOn(t, seed, spec, link), seed, spec, netip.MustParseAddrPort("10.0.0.2:80"), size, both)
+}
+
+// simRunOn is simRun on n, a's client connecting to dst, where b listens.
+func simRunOn(t testing.TB, n *simNet, seed uint64, spec string, dst netip.AddrPort, size int, both bool) time.Duration {
 	defer n.close()
-	lnI, err := n.b.Listen("tcp", ":80")
+	lnI, err := n.b.Listen("tcp", fmt.Sprintf(":%d", dst.Port()))
 	require.NoError(t, err)
 	ln := lnI.(*tcpListener)
-	cl := dialManual(t, n.a, netip.MustParseAddrPort("10.0.0.2:80"))
+	cl := dialManual(t, n.a, dst)
 	var srv *tcpSock
 	flows := []*simFlow{{data: randomBytes(seed, size), h: sha256.New(), w: cl}}
 	if both {
@@ -322,6 +339,14 @@ func eachLevelAndLink(t *testing.T, seeds, short int, run func(t *testing.T, see
 func TestTCPTransfersUnderFaultsManySeeds(t *testing.T) {
 	eachLevelAndLink(t, 200, 10, func(t *testing.T, seed uint64, spec string, link pipe.Config) {
 		simTransfer(t, seed, spec, link, 1<<20)
+	})
+}
+
+// Over IPv6 the same: neighbour discovery, the pseudo-header checksum and
+// the smaller segments meet the faults too.
+func TestTCPv6TransfersUnderFaultsManySeeds(t *testing.T) {
+	eachLevelAndLink(t, 50, 5, func(t *testing.T, seed uint64, spec string, link pipe.Config) {
+		simTransfer6(t, seed, spec, link, 1<<20)
 	})
 }
 
