@@ -27,7 +27,7 @@ type stackFlags struct {
 	addrs    addrFlag
 	addrGen  string
 	secret   string
-	gateway  string
+	gateway  gatewayFlag
 	routes   routeList
 	mac      string
 	mtu      int
@@ -96,6 +96,52 @@ func (a *addrFlag) Set(s string) error {
 	return nil
 }
 
+// gatewayFlag is the repeatable --gateway: the default gateway of each
+// address family, at most one each.
+type gatewayFlag struct{ v4, v6 netip.Addr }
+
+func (g *gatewayFlag) String() string {
+	var s []string
+	for _, a := range []netip.Addr{g.v4, g.v6} {
+		if a.IsValid() {
+			s = append(s, a.String())
+		}
+	}
+	return strings.Join(s, " ")
+}
+
+func (g *gatewayFlag) Set(s string) error {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return errors.New("want an IP address such as 10.0.0.1 or fd00::1")
+	}
+	at, family := &g.v4, "IPv4"
+	if a.Is6() && !a.Is4In6() {
+		at, family = &g.v6, "IPv6"
+	} else {
+		a = a.Unmap()
+	}
+	if at.IsValid() {
+		return fmt.Errorf("a second %s gateway after %v: one per address family", family, *at)
+	}
+	*at = a
+	return nil
+}
+
+// routes are the default routes the gateways give.
+func (g *gatewayFlag) routes() []stack.Route {
+	var r []stack.Route
+	if g.v4.IsValid() {
+		r = append(r, stack.Route{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: g.v4})
+	}
+	if g.v6.IsValid() {
+		r = append(r, stack.Route{Prefix: netip.MustParsePrefix("::/0"), Via: g.v6})
+	}
+	return r
+}
+
+func (g *gatewayFlag) set() bool { return g.v4.IsValid() || g.v6.IsValid() }
+
 // routeList is a repeatable --route CIDR=via.
 type routeList []stack.Route
 
@@ -123,7 +169,7 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.addrs, "addr", "address with prefix length, e.g. 10.0.0.2/24, or dhcp to lease one (repeatable; IPv6 also configures itself from router advertisements)")
 	fs.StringVar(&f.addrGen, "addr-gen", "stable", "interface identifiers of IPv6 addresses from router advertisements: stable (RFC 7217) or eui64 (from the MAC)")
 	fs.StringVar(&f.secret, "stable-secret", "", "RFC 7217 secret key for stable IPv6 addresses (default: a fixed key; keep one to make them unpredictable)")
-	fs.StringVar(&f.gateway, "gateway", "", "default gateway")
+	fs.Var(&f.gateway, "gateway", "default gateway; repeatable: one IPv4, one IPv6")
 	fs.Var(&f.routes, "route", "static route CIDR=GATEWAY (repeatable)")
 	fs.StringVar(&f.mac, "mac", "", "Ethernet address (default: the device's, or a random local one)")
 	fs.IntVar(&f.mtu, "mtu", 0, "MTU (default: the device's)")
@@ -189,7 +235,7 @@ func (f *stackFlags) validate() error {
 		switch {
 		case f.in == "" || f.out == "":
 			return errors.New("--backend pcap: --in FILE and --out FILE are required")
-		case f.faults != "" || f.pcap != "" || f.metrics != "" || f.dns != "" || f.gateway != "" || len(f.routes) > 0 || f.addrs.dhcp:
+		case f.faults != "" || f.pcap != "" || f.metrics != "" || f.dns != "" || f.gateway.set() || len(f.routes) > 0 || f.addrs.dhcp:
 			return errors.New("--backend pcap: a replay takes --addr CIDR, --mac and --seed; not --addr dhcp, --faults, --pcap, --metrics, --dns, --gateway or --route")
 		}
 	} else if len(f.addrs.prefixes) == 0 && !f.addrs.dhcp {
@@ -199,11 +245,6 @@ func (f *stackFlags) validate() error {
 	case "stable", "eui64":
 	default:
 		return fmt.Errorf("--addr-gen %q: want stable or eui64", f.addrGen)
-	}
-	if f.gateway != "" {
-		if _, err := netip.ParseAddr(f.gateway); err != nil {
-			return fmt.Errorf("--gateway %q: not an IP address", f.gateway)
-		}
 	}
 	if f.mac != "" {
 		if m, err := net.ParseMAC(f.mac); err != nil || len(m) != 6 {
@@ -378,15 +419,7 @@ func (f *stackFlags) stackConfig(be backend.Backend, clock backend.Clock, log *s
 	if f.mac != "" {
 		ic.MAC, _ = net.ParseMAC(f.mac)
 	}
-	routes := append([]stack.Route(nil), f.routes...)
-	if f.gateway != "" {
-		gw := netip.MustParseAddr(f.gateway)
-		def := netip.MustParsePrefix("0.0.0.0/0")
-		if gw.Is6() {
-			def = netip.MustParsePrefix("::/0")
-		}
-		routes = append(routes, stack.Route{Prefix: def, Via: gw})
-	}
+	routes := append(append([]stack.Route(nil), f.routes...), f.gateway.routes()...)
 	cfg := stack.Config{Interfaces: []stack.InterfaceConfig{ic}, Routes: routes, Seed: f.seed, Clock: clock, Logger: log, LoopStart: f.loopStart}
 	f.limits.apply(&cfg)
 	return cfg

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ustack/ustack/stack"
 )
 
 func runArgs(args ...string) (int, string, string) {
@@ -48,7 +51,8 @@ func TestBadInputIsRefusedWithOneLine(t *testing.T) {
 		{[]string{"serve", "--addr", "10.0.0.1"}, "-addr"},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--backend", "carrier-pigeon"}, `--backend "carrier-pigeon"`},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--mtu", "20"}, "--mtu 20"},
-		{[]string{"serve", "--addr", "10.0.0.1/24", "--gateway", "nowhere"}, `--gateway "nowhere"`},
+		{[]string{"serve", "--addr", "10.0.0.1/24", "--gateway", "nowhere"}, `"nowhere" for flag -gateway: want an IP address`},
+		{[]string{"serve", "--addr", "10.0.0.1/24", "--gateway", "10.0.0.254", "--gateway", "10.0.0.1"}, "a second IPv4 gateway after 10.0.0.254"},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--mac", "zz"}, `--mac "zz"`},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--host-addr", "10.0.0.2"}, "-host-addr"},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--host-addr", "10.0.0.2/24", "--host-addr", "10.0.1.2/24"}, "one IPv4 host address"},
@@ -91,15 +95,18 @@ func writeConfig(t *testing.T, text string) string {
 // The file fills in what the command line does not say; the command line
 // wins; unknown keys and bad values are refused naming key and value.
 func TestConfigFilePrecedenceAndRefusals(t *testing.T) {
-	good := writeConfig(t, "addr = [\"10.0.0.2/24\", \"10.0.1.2/24\"]\nmtu = 9000\ngateway = \"10.0.0.1\"\nlog-level = \"debug\"\n")
+	good := writeConfig(t, "addr = [\"10.0.0.2/24\", \"10.0.1.2/24\", \"fd00::2/64\"]\nmtu = 9000\ngateway = [\"10.0.0.1\", \"fd00::1\"]\nlog-level = \"debug\"\n")
 	fs := newFlags("serve", io.Discard)
 	var f stackFlags
 	f.register(fs)
 	require.NoError(t, fs.Parse([]string{"--config", good, "--mtu", "1400"}))
 	require.NoError(t, f.load(fs))
 	assert.Equal(t, 1400, f.mtu, "the command line wins")
-	assert.Len(t, f.addrs.prefixes, 2)
-	assert.Equal(t, "10.0.0.1", f.gateway)
+	assert.Len(t, f.addrs.prefixes, 3)
+	assert.Equal(t, []stack.Route{
+		{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("10.0.0.1")},
+		{Prefix: netip.MustParsePrefix("::/0"), Via: netip.MustParseAddr("fd00::1")},
+	}, f.gateway.routes(), "a default route per family")
 	assert.Equal(t, "debug", f.logLevel)
 
 	for _, c := range []struct {
@@ -108,7 +115,7 @@ func TestConfigFilePrecedenceAndRefusals(t *testing.T) {
 		{"adress = \"10.0.0.2/24\"\n", `unknown key "adress"`},
 		{"addr = \"10.0.0.2\"\n", `addr = "10.0.0.2": want an address with a prefix length`},
 		{"addr = [\"10.0.0.2/24\"]\nmtu = \"big\"\n", `mtu = "big"`},
-		{"addr = [\"10.0.0.2/24\"]\ngateway = \"nowhere\"\n", `--gateway "nowhere"`},
+		{"addr = [\"10.0.0.2/24\"]\ngateway = \"nowhere\"\n", `gateway = "nowhere": want an IP address`},
 		{"addr = [\"10.0.0.2/24\"]\nfaults = \"loss=7\"\n", "loss=7"},
 		{"addr = [\"10.0.0.2/24\"\n", "line"},
 		{"[tap]\nname = \"x\"\n", "tap = map[name:x]: tables are not flags"},
