@@ -92,7 +92,7 @@ func newSGTransfer(t *testing.T, size int) *sgTransfer {
 	ea, eb, err := pipe.New(pipe.Config{Offloads: true, Clock: clock, Latency: time.Millisecond})
 	require.NoError(t, err)
 	x := &sgTransfer{hold: &holder{Backend: ea}, data: randomBytes(3, size), buf: make([]byte, 64<<10)}
-	x.n = newSimNetOver(t, 1, clock, ea, eb, x.hold)
+	x.n = newSimNetOver(t, 1, simEnds{clock, ea, eb, x.hold}, false)
 	lnI, err := x.n.b.Listen("tcp", ":80")
 	require.NoError(t, err)
 	x.ln = lnI.(*tcpListener)

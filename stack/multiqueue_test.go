@@ -326,22 +326,30 @@ func queue1Bulk(t *testing.T, n *simNet, remote netip.AddrPort) *bulkPair {
 	return p
 }
 
-// A neighbour due for confirmation costs queue 0 one frame from another
-// queue, which has queue 0 confirm it; the rest go out at once.
-func TestMultiQueueNeighbourConfirmation(t *testing.T) {
+// dueNeighbour moves bulk bytes from queue 1 of a two-queue simulation
+// to its peer, then has queue 0 publish the peer's ARP entry as due for
+// confirmation; it returns the connection and the entry's key.
+func dueNeighbour(t *testing.T, bulk int) (*bulkPair, neighKey) {
 	n := newSimNetOn(t, 1, "", pipe.Config{Queues: 2, Bandwidth: 1e9, PoolSize: 32768})
-	a := n.a
 	remote := netip.MustParseAddrPort("10.0.0.2:80")
 	p := queue1Bulk(t, n, remote)
-	p.pump(t, 1<<20)
-
-	q0 := a.queues[0]
+	p.pump(t, bulk)
 	key := neighKey{0, remote.Addr()}
+	a := n.a
 	a.pollMu.Lock()
+	defer a.pollMu.Unlock()
+	q0 := a.queues[0]
 	q0.arp.entries[key].until = n.clock.Now()
 	q0.neighDirty = true
 	q0.publishNeighbors()
-	a.pollMu.Unlock()
+	return p, key
+}
+
+// A neighbour due for confirmation costs queue 0 one frame from another
+// queue, which has queue 0 confirm it; the rest go out at once.
+func TestMultiQueueNeighbourConfirmation(t *testing.T) {
+	p, key := dueNeighbour(t, 1<<20)
+	n, a := p.n, p.n.a
 	before := a.Counters()
 	p.pump(t, 1<<20)
 	after := a.Counters()
@@ -355,18 +363,8 @@ func TestMultiQueueNeighbourConfirmation(t *testing.T) {
 // before it in the same Poll makes Poll ask to run again at once, not at
 // its next timer.
 func TestManualPollReportsHandoffs(t *testing.T) {
-	n := newSimNetOn(t, 1, "", pipe.Config{Queues: 2, Bandwidth: 1e9, PoolSize: 32768})
-	a := n.a
-	remote := netip.MustParseAddrPort("10.0.0.2:80")
-	p := queue1Bulk(t, n, remote)
-	p.pump(t, 64<<10)
-	a.pollMu.Lock()
-	q0 := a.queues[0]
-	q0.arp.entries[neighKey{0, remote.Addr()}].until = n.clock.Now()
-	q0.neighDirty = true
-	q0.publishNeighbors()
-	a.pollMu.Unlock()
-
+	p, _ := dueNeighbour(t, 64<<10)
+	n, a := p.n, p.n.a
 	before := a.Counters().Queue.Handoffs
 	p.cl.writeSome(p.data[:1000])
 	now := n.clock.Now()

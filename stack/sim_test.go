@@ -34,6 +34,20 @@ func newSimNet(t testing.TB, seed uint64, spec string, mbuf bool, latency time.D
 
 // newSimNetOn is newSimNet on a pipe configured by pc, on virtual time.
 func newSimNetOn(t testing.TB, seed uint64, spec string, pc pipe.Config) *simNet {
+	return newSimNetOver(t, seed, simPipe(t, seed, spec, pc), false)
+}
+
+// simEnds are a simulated pipe on virtual time: its ends, a's wrapped in
+// faults when asked (fa).
+type simEnds struct {
+	clock  *backend.VirtualClock
+	ea, eb *pipe.End
+	fa     backend.Backend
+}
+
+// simPipe makes the pipe configured by pc, with faults spec (seeded) on
+// a's end.
+func simPipe(t testing.TB, seed uint64, spec string, pc pipe.Config) simEnds {
 	clock := backend.NewVirtualClock(t0)
 	pc.Clock = clock
 	ea, eb, err := pipe.New(pc)
@@ -45,44 +59,33 @@ func newSimNetOn(t testing.TB, seed uint64, spec string, pc pipe.Config) *simNet
 		fa, err = faults.Wrap(ea, sp, seed, clock)
 		require.NoError(t, err)
 	}
-	return newSimNetOver(t, seed, clock, ea, eb, fa)
+	return simEnds{clock, ea, eb, fa}
 }
 
-// newSimNetOver is a simNet on the pipe ends ea and eb, with a's stack on
-// fa (ea, or something wrapped around it).
-func newSimNetOver(t testing.TB, seed uint64, clock *backend.VirtualClock, ea, eb *pipe.End, fa backend.Backend) *simNet {
-	cfg := func(be backend.Backend, p netip.Prefix, seed uint64) Config {
-		return Config{Interfaces: []InterfaceConfig{{Backend: be, Addrs: []netip.Prefix{p}}}, Seed: seed, Clock: clock, Manual: true, Logger: quietLogger()}
+// newSimNetOver is a simNet on the pipe ends e, with a's stack on e.fa
+// (e.ea, or something wrapped around it): addrA and addrB, and with v6
+// addr6A and addr6B besides.
+func newSimNetOver(t testing.TB, seed uint64, e simEnds, v6 bool) *simNet {
+	cfg := func(be backend.Backend, seed uint64, p4, p6 netip.Prefix) Config {
+		c := Config{Interfaces: []InterfaceConfig{{Backend: be, Addrs: []netip.Prefix{p4}}}, Seed: seed, Clock: e.clock, Manual: true, Logger: quietLogger()}
+		if v6 {
+			c.Interfaces[0].Addrs = append(c.Interfaces[0].Addrs, p6)
+			c.IPv6 = fastIPv6
+		}
+		return c
 	}
-	a, err := New(cfg(fa, addrA, seed))
+	a, err := New(cfg(e.fa, seed, addrA, addr6A))
 	require.NoError(t, err)
-	b, err := New(cfg(eb, addrB, seed+1))
+	b, err := New(cfg(e.eb, seed+1, addrB, addr6B))
 	require.NoError(t, err)
-	return &simNet{t: t, clock: clock, a: a, b: b, ea: ea, eb: eb, fa: fa}
+	return &simNet{t: t, clock: e.clock, a: a, b: b, ea: e.ea, eb: e.eb, fa: e.fa}
 }
 
 // newSimNet6 is newSimNetOn with IPv6 addresses besides (addr6A, addr6B),
 // returned once duplicate address detection has taken them into use.
 func newSimNet6(t testing.TB, seed uint64, spec string, pc pipe.Config) *simNet {
-	clock := backend.NewVirtualClock(t0)
-	pc.Clock = clock
-	ea, eb, err := pipe.New(pc)
-	require.NoError(t, err)
-	var fa backend.Backend = ea
-	if spec != "" {
-		sp, err := faults.Parse(spec)
-		require.NoError(t, err)
-		fa, err = faults.Wrap(ea, sp, seed, clock)
-		require.NoError(t, err)
-	}
-	cfg := func(be backend.Backend, seed uint64, addrs ...netip.Prefix) Config {
-		return Config{Interfaces: []InterfaceConfig{{Backend: be, Addrs: addrs}}, Seed: seed, Clock: clock, Manual: true, Logger: quietLogger(), IPv6: fastIPv6}
-	}
-	a, err := New(cfg(fa, seed, addrA, addr6A))
-	require.NoError(t, err)
-	b, err := New(cfg(eb, seed+1, addrB, addr6B))
-	require.NoError(t, err)
-	n := &simNet{t: t, clock: clock, a: a, b: b, ea: ea, eb: eb, fa: fa}
+	n := newSimNetOver(t, seed, simPipe(t, seed, spec, pc), true)
+	a, b := n.a, n.b
 	for i := 0; a.shared().own.get(addr6A.Addr()) == nil || b.shared().own.get(addr6B.Addr()) == nil; i++ {
 		require.Less(t, i, 100, "the IPv6 addresses never came up")
 		n.step()
