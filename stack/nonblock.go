@@ -74,9 +74,7 @@ func (t *tcpSock) TryRead(p []byte) (int, error) {
 	if t.readShut.Load() {
 		return 0, io.EOF
 	}
-	if t.c.growRcv.Load() > 0 {
-		t.resizeRcv(int(t.c.growRcv.Swap(0)), false)
-	}
+	t.applyRcvGrowth()
 	if n := t.readSome(p); n > 0 {
 		return n, nil
 	}
@@ -112,9 +110,7 @@ func (t *tcpSock) TryWrite(p []byte) (int, error) {
 	default:
 		return 0, t.opError("write", syscall.EPIPE)
 	}
-	if t.c.growSnd.Load() > 0 {
-		t.resizeSnd(int(t.c.growSnd.Swap(0)), false)
-	}
+	t.applySndGrowth()
 	n := t.writeSome(p)
 	// A short write is an application waiting for room until its next
 	// TryWrite, as Write waits: what auto-tuning grows the ring for.

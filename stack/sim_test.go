@@ -188,8 +188,13 @@ func simTransfer(t testing.TB, seed uint64, spec string, link pipe.Config, size 
 
 // simTransfer6 is simTransfer over IPv6.
 func simTransfer6(t testing.TB, seed uint64, spec string, link pipe.Config, size int) time.Duration {
+	return simRunOn(t, newSimNet6(t, seed, spec, simLink(link)), seed, spec, netip.AddrPortFrom(addr6B.Addr(), 80), size, false)
+}
+
+// simLink is link with the runs' latency, bandwidth and pool.
+func simLink(link pipe.Config) pipe.Config {
 	link.Latency, link.Bandwidth, link.PoolSize = time.Millisecond, 1e9, 32768
-	return simRunOn(t, newSimNet6(t, seed, spec, link), seed, spec, netip.AddrPortFrom(addr6B.Addr(), 80), size, false)
+	return link
 }
 
 // simFlow is one direction of a simulated run: data written to w, read
@@ -206,8 +211,7 @@ type simFlow struct {
 // the same time, so that each end's data carries acknowledgments (and
 // SACK blocks) of the other's.
 func simRun(t testing.TB, seed uint64, spec string, link pipe.Config, size int, both bool) time.Duration {
-	link.Latency, link.Bandwidth, link.PoolSize = time.Millisecond, 1e9, 32768
-	return simRunOn(t, newSimNetOn(t, seed, spec, link), seed, spec, netip.MustParseAddrPort("10.0.0.2:80"), size, both)
+	return simRunOn(t, newSimNetOn(t, seed, spec, simLink(link)), seed, spec, netip.MustParseAddrPort("10.0.0.2:80"), size, both)
 }
 
 // simRunOn is simRun on n, a's client connecting to dst, where b listens.

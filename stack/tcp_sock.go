@@ -135,9 +135,7 @@ func (t *tcpSock) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
-		if t.c.growRcv.Load() > 0 {
-			t.resizeRcv(int(t.c.growRcv.Swap(0)), false)
-		}
+		t.applyRcvGrowth()
 		// The end of the stream is read before the ring: the loop puts
 		// data in the ring before it publishes the FIN or the close
 		// behind it, so an empty ring then means the data is all read.
@@ -166,6 +164,21 @@ func (t *tcpSock) Read(p []byte) (int, error) {
 		case <-t.rdl.wait():
 			return 0, t.opError("read", os.ErrDeadlineExceeded)
 		}
+	}
+}
+
+// applyRcvGrowth and applySndGrowth swap in the larger ring that
+// auto-tuning asked for (tcp_tune.go), if it did; the caller holds the
+// read or write lock.
+func (t *tcpSock) applyRcvGrowth() {
+	if t.c.growRcv.Load() > 0 {
+		t.resizeRcv(int(t.c.growRcv.Swap(0)), false)
+	}
+}
+
+func (t *tcpSock) applySndGrowth() {
+	if t.c.growSnd.Load() > 0 {
+		t.resizeSnd(int(t.c.growSnd.Swap(0)), false)
 	}
 }
 
@@ -246,9 +259,7 @@ func (t *tcpSock) Write(p []byte) (int, error) {
 		if done == len(p) {
 			return done, nil
 		}
-		if t.c.growSnd.Load() > 0 {
-			t.resizeSnd(int(t.c.growSnd.Swap(0)), false)
-		}
+		t.applySndGrowth()
 		if n := t.writeSome(p[done:]); n > 0 {
 			done += n
 			continue
