@@ -1,10 +1,12 @@
 package tap
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
-	"unsafe"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -95,21 +97,67 @@ func setHostAddr(s4 int, name string, p netip.Prefix) error {
 	if err := unix.IoctlIfreq(s4, unix.SIOCGIFINDEX, ifr); err != nil {
 		return refuse(name, err, "interface index: %v", err)
 	}
-	s6, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return refuse(name, err, "host address %v: IPv6 socket: %v", p, err)
-	}
-	defer unix.Close(s6)
-	// struct in6_ifreq (linux/ipv6.h): IPv6 addresses have no slot in
-	// struct ifreq.
-	req := struct {
-		addr      [16]byte
-		prefixLen uint32
-		ifindex   int32
-	}{addr: addr.As16(), prefixLen: uint32(p.Bits()), ifindex: int32(ifr.Uint32())}
-	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(s6), unix.SIOCSIFADDR, uintptr(unsafe.Pointer(&req)))
-	if e != 0 && !errors.Is(e, unix.EEXIST) {
-		return refuse(name, e, "host address %v: %v", p, e)
+	if err := addAddr6(int(ifr.Uint32()), p); err != nil && !errors.Is(err, unix.EEXIST) {
+		return refuse(name, err, "host address %v: %v", p, err)
 	}
 	return nil
+}
+
+// addAddr6 adds the IPv6 address p to interface ifindex with one netlink
+// RTM_NEWADDR, flagged IFA_F_NODAD: the link joins only the kernel and
+// ustack, and ustack's own duplicate address detection still finds a
+// clash, since the kernel answers for an address it holds. The ioctl
+// (SIOCSIFADDR on struct in6_ifreq) cannot pass the flag, and its address
+// stayed tentative, unusable for connections, for about a second.
+func addAddr6(ifindex int, p netip.Prefix) error {
+	s, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink socket: %w", err)
+	}
+	defer unix.Close(s)
+	if err := unix.Bind(s, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("netlink bind: %w", err)
+	}
+	a := p.Addr().As16()
+	msg := make([]byte, 0, 80)
+	msg = binary.NativeEndian.AppendUint32(msg, 0) // nlmsg_len, set below
+	msg = binary.NativeEndian.AppendUint16(msg, unix.RTM_NEWADDR)
+	msg = binary.NativeEndian.AppendUint16(msg, unix.NLM_F_REQUEST|unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
+	msg = binary.NativeEndian.AppendUint32(msg, 1) // nlmsg_seq
+	msg = binary.NativeEndian.AppendUint32(msg, 0) // nlmsg_pid: the kernel
+	// struct ifaddrmsg
+	msg = append(msg, unix.AF_INET6, uint8(p.Bits()), unix.IFA_F_NODAD, unix.RT_SCOPE_UNIVERSE)
+	msg = binary.NativeEndian.AppendUint32(msg, uint32(ifindex))
+	for _, attr := range []uint16{unix.IFA_LOCAL, unix.IFA_ADDRESS} {
+		msg = binary.NativeEndian.AppendUint16(msg, unix.SizeofRtAttr+16)
+		msg = binary.NativeEndian.AppendUint16(msg, attr)
+		msg = append(msg, a[:]...)
+	}
+	binary.NativeEndian.PutUint32(msg, uint32(len(msg)))
+	if err := unix.Sendto(s, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("netlink send: %w", err)
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, _, err := unix.Recvfrom(s, buf, 0)
+		if err != nil {
+			return fmt.Errorf("netlink receive: %w", err)
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil {
+			return fmt.Errorf("netlink answer: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Header.Seq != 1 || m.Header.Type != unix.NLMSG_ERROR {
+				continue
+			}
+			if len(m.Data) < 4 {
+				return errors.New("netlink answer: short error message")
+			}
+			if e := int32(binary.NativeEndian.Uint32(m.Data)); e != 0 {
+				return unix.Errno(-e)
+			}
+			return nil
+		}
+	}
 }

@@ -262,6 +262,9 @@ func TestHostAddresses(t *testing.T) {
 	six := run(t, "ip", "-6", "addr", "show", "dev", name6)
 	assert.Contains(t, six, "2001:db8:5::1/64")
 	assert.Contains(t, six, "2001:db8:6::1/64")
+	// Usable at once: no duplicate address detection on the kernel's side.
+	assert.Contains(t, six, "2001:db8:5::1/64 scope global nodad \n")
+	assert.Contains(t, six, "2001:db8:6::1/64 scope global nodad \n")
 
 	_, err = Open(Config{Name: uniqueName(t), HostAddrs: []netip.Prefix{
 		netip.MustParsePrefix("198.18.77.1/24"), netip.MustParsePrefix("198.18.78.1/24"),
