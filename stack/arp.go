@@ -2,6 +2,7 @@ package stack
 
 import (
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/stack/internal/timer"
@@ -36,6 +37,9 @@ type neighbor struct {
 	until   int64 // reachable until
 	pending []*backend.Frame
 	seq     uint64 // creation order, for deterministic eviction
+	// confirmed is when an upper layer last confirmed the neighbour
+	// reachable (confirmReachable); any queue stores it.
+	confirmed atomic.Int64
 }
 
 // arpCache is the IPv4 neighbour cache of RFC 826 with the timers of
@@ -74,7 +78,11 @@ func (c *arpCache) resolve(ifc *iface, addr netip.Addr, f *backend.Frame) {
 			return
 		}
 		if n.state == neighReachable && c.q.now >= n.until {
-			n.state = neighStale
+			if reconfirmed(&n.confirmed, &n.until, c.q.now, int64(c.cfg.Reachable)) {
+				c.q.neighDirty = true
+			} else {
+				n.state = neighStale
+			}
 		}
 		if n.state == neighStale && !n.Pending() {
 			// Re-probe, still using the old address meanwhile.

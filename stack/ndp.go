@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/ustack/ustack/backend"
@@ -137,6 +138,9 @@ type ndNeighbor struct {
 	until   int64 // reachable until
 	pending []*backend.Frame
 	seq     uint64
+	// confirmed is when an upper layer last confirmed the neighbour
+	// reachable (confirmReachable); any queue stores it.
+	confirmed atomic.Int64
 }
 
 func newNDP(q *queue, cfg *IPv6Config, seed uint64, ifaces []*iface, addrs [][]netip.Prefix) *ndp {
@@ -396,7 +400,11 @@ func (nd *ndp) resolve(ifc *iface, addr netip.Addr, f *backend.Frame) {
 		return
 	case neighReachable:
 		if q.now >= n.until {
-			n.state = neighStale
+			if reconfirmed(&n.confirmed, &n.until, q.now, int64(nd.ifs[ifc.idx].reachable)) {
+				q.neighDirty = true
+			} else {
+				n.state = neighStale
+			}
 		}
 	}
 	if n.state == neighStale {
@@ -495,6 +503,14 @@ func (n *ndNeighbor) OnTimer(_ *timer.Timer, now int64) {
 		}
 		nd.solicit(n)
 	case neighDelay:
+		// §7.3.3: confirmed by an upper layer since the entry went to
+		// DELAY, it is REACHABLE again without a probe.
+		if conf := n.confirmed.Load(); conf != 0 && now-conf <= int64(nd.cfg.DelayFirstProbe) {
+			n.state = neighReachable
+			n.until = conf + int64(nd.ifs[n.ifc.idx].reachable)
+			nd.q.neighDirty = true
+			return
+		}
 		n.state = neighProbe
 		n.probes = 0
 		nd.solicit(n)

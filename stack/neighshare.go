@@ -20,6 +20,9 @@ type neighUse struct {
 	// meanwhile every queue goes on using the address, as a stale entry
 	// is used while it is probed (RFC 4861 §7.3.3, RFC 1122 §2.3.2.1).
 	asked atomic.Bool
+	// confirmed is the cache entry's time of the last upper-layer
+	// confirmation, which every queue may store (confirmReachable).
+	confirmed *atomic.Int64
 }
 
 // neighSnapshot is what queue 0 publishes of its neighbour caches for the
@@ -36,11 +39,13 @@ func (q *queue) publishNeighbors() {
 	m := make(neighSnapshot, len(q.arp.order)+len(q.nd.order))
 	for _, n := range q.arp.order {
 		if u, ok := usable(n.state, n.mac, n.until); ok {
+			u.confirmed = &n.confirmed
 			m[n.key] = u
 		}
 	}
 	for _, n := range q.nd.order {
 		if u, ok := usable(n.state, n.mac, n.until); ok {
+			u.confirmed = &n.confirmed
 			m[n.key] = u
 		}
 	}
@@ -83,4 +88,43 @@ func (q *queue) resolve(ifc *iface, addr netip.Addr, f *backend.Frame) {
 	if !q.pass(0, handoff{f: f, ifc: ifc, addr: addr, kind: handResolve}) {
 		backend.ReleaseOne(f)
 	}
+}
+
+// confirmReachable records that an upper layer saw forward progress
+// through the neighbour nh leads to: new data of a TCP connection
+// acknowledged (RFC 4861 §7.3.1, RFC 1122 §2.3.2.1). Queue 0 then keeps the
+// entry REACHABLE, or makes it so again from DELAY, without probing it, as
+// Linux's neighbour confirmation does. Any queue may call it.
+func (q *queue) confirmReachable(nh nextHop) {
+	if nh.local || nh.ifc == nil {
+		return
+	}
+	key := neighKey{nh.ifc.idx, nh.addr}
+	if q.id != 0 {
+		if m := q.s.neigh.Load(); m != nil {
+			if n := (*m)[key]; n != nil && n.confirmed != nil {
+				n.confirmed.Store(q.now)
+			}
+		}
+		return
+	}
+	if key.addr.Is4() {
+		if n := q.arp.entries[key]; n != nil {
+			n.confirmed.Store(q.now)
+		}
+	} else if n := q.nd.entries[key]; n != nil {
+		n.confirmed.Store(q.now)
+	}
+}
+
+// reconfirmed extends a REACHABLE entry whose time is up (*until) when an
+// upper layer confirmed it within reachable of now, and says whether it
+// did.
+func reconfirmed(confirmed *atomic.Int64, until *int64, now, reachable int64) bool {
+	conf := confirmed.Load()
+	if conf == 0 || now >= conf+reachable {
+		return false
+	}
+	*until = conf + reachable
+	return true
 }

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"fmt"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -21,15 +22,15 @@ type bulkPair struct {
 }
 
 func newBulkPair(tb testing.TB, link pipe.Config) *bulkPair {
-	return newBulkPairOn(tb, newSimNetOn(tb, 1, "", link))
+	return newBulkPairOn(tb, newSimNetOn(tb, 1, "", link), netip.MustParseAddrPort("10.0.0.2:80"))
 }
 
-// newBulkPairOn is newBulkPair on the network n.
-func newBulkPairOn(tb testing.TB, n *simNet) *bulkPair {
-	lnI, err := n.b.Listen("tcp", ":80")
+// newBulkPairOn is newBulkPair on the network n, to remote.
+func newBulkPairOn(tb testing.TB, n *simNet, remote netip.AddrPort) *bulkPair {
+	lnI, err := n.b.Listen("tcp", fmt.Sprintf(":%d", remote.Port()))
 	require.NoError(tb, err)
 	ln := lnI.(*tcpListener)
-	cl := dialManual(tb, n.a, netip.MustParseAddrPort("10.0.0.2:80"))
+	cl := dialManual(tb, n.a, remote)
 	p := &bulkPair{n: n, cl: cl, buf: make([]byte, 256<<10), data: make([]byte, 256<<10)}
 	for i := 0; p.srv == nil && i < 1000; i++ {
 		n.step()

@@ -159,6 +159,9 @@ type tcpConn struct {
 	lastSend   int64
 	lastRecv   int64
 	firstRTOAt int64 // when the oldest unacked data was first retransmitted, for the user timeout
+	// nextConfirm is when forward progress next confirms the neighbour
+	// the route leads to (confirmPath).
+	nextConfirm int64
 	// The loss timer (tcp_tlp.go): lossReorder says it times a
 	// reordering window rather than a probe; lossRestart that an ACK
 	// came or new data went since it was armed. tlpOut says a tail loss

@@ -396,6 +396,7 @@ func (c *tcpConn) newAck(seg *segment, acked int) {
 		c.sndNxt = c.sndUna
 	}
 	c.backoff = 0
+	c.confirmPath()
 	c.firstRTOAt = 0
 	// RTT (RFC 6298 §3, RFC 7323 §4.1): from the echoed timestamp, or
 	// from the timed segment if it was not retransmitted (Karn).
@@ -629,4 +630,15 @@ func (c *tcpConn) inputSynSent(seg *segment) {
 	seg.flags &^= wire.TCPFlagSYN
 	c.inputData(seg)
 	c.output()
+}
+
+// confirmPath tells the neighbour cache, at most once a second, that the
+// peer acknowledged new data: the neighbour on the way to it is reachable
+// (confirmReachable), and needs no probe while the connection makes
+// progress.
+func (c *tcpConn) confirmPath() {
+	if now := c.q.now; now >= c.nextConfirm {
+		c.nextConfirm = now + int64(time.Second)
+		c.q.confirmReachable(c.route)
+	}
 }

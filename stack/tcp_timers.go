@@ -216,6 +216,7 @@ func (c *tcpConn) established() {
 	}
 	c.backoff = 0
 	q.timers.Cancel(&c.timers[timerRTO].Timer)
+	c.confirmPath()
 	if c.keepAlive {
 		c.schedule(timerKeepAlive, c.keepIdle)
 	}
