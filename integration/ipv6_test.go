@@ -130,6 +130,27 @@ func TestTAPSLAACFromDnsmasq(t *testing.T) {
 	curlChecked(ctx, t, n, fmt.Sprintf("http://[%s]/bytes/1000000", addr))
 }
 
+// --addr-gen eui64 makes the SLAAC address from the MAC (RFC 4291
+// Appendix A), and --dad-transmits 0 has every address in use at once:
+// the static one is up before "ready", and the kernel's side, added
+// without duplicate address detection, answers at once too.
+func TestTAPSLAACEUI64WithoutDAD(t *testing.T) {
+	requireRoot(t, "dnsmasq", "ping")
+	ns := newV6Netns(t)
+	n := startUstack(t, ns, "serve", "--tap", "tap0", "--mac", "02:00:00:00:00:99", "--addr", "fd79::2/64", "--host-addr", "fd79::1/64",
+		"--addr-gen", "eui64", "--dad-transmits", "0", "--http", ":80")
+	n.waitLog(`(msg=ready)`, 10*time.Second)
+	require.Regexp(t, `msg="address up" addr=fd79::2/64 source=static.*\n.*msg=ready`, n.stderr.String())
+	dnsmasq := startDnsmasq(t, ns, "--port=0", "--enable-ra", "--dhcp-range=::,constructor:tap0,ra-only,64,10m", "--ra-param=tap0,4,600")
+	addr := n.waitLog(`msg="address up" addr=(fd79:[0-9a-f:]+)/64 source=slaac`, 15*time.Second)
+	assert.Equal(t, "fd79::ff:fe00:99", addr, "EUI-64 from 02:00:00:00:00:99")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := n.exec(ctx, nil, "ping", "-6", "-c", "1", "-W", "2", addr)
+	require.NoError(t, err, "dnsmasq:\n%s\nustack:\n%s", dnsmasq(), n.stderr.String())
+	assert.Contains(t, string(out), "1 received")
+}
+
 // RFC 2131 with dnsmasq as the server: `ustack serve --addr dhcp` gets a
 // lease, is reachable on it, and gives it back when it stops; `ustack get
 // --addr dhcp` resolves a name through the DNS server of its lease.

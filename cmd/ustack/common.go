@@ -27,6 +27,7 @@ type stackFlags struct {
 	addrs    addrFlag
 	addrGen  string
 	secret   string
+	dad      int
 	gateway  gatewayFlag
 	routes   routeList
 	mac      string
@@ -169,6 +170,7 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.addrs, "addr", "address with prefix length, e.g. 10.0.0.2/24, or dhcp to lease one (repeatable; IPv6 also configures itself from router advertisements)")
 	fs.StringVar(&f.addrGen, "addr-gen", "stable", "interface identifiers of IPv6 addresses from router advertisements: stable (RFC 7217) or eui64 (from the MAC)")
 	fs.StringVar(&f.secret, "stable-secret", "", "RFC 7217 secret key for stable IPv6 addresses (default: a fixed key; keep one to make them unpredictable)")
+	fs.IntVar(&f.dad, "dad-transmits", 1, "Neighbor Solicitations that check each IPv6 address is unique before it is used (RFC 4862; 0: used at once)")
 	fs.Var(&f.gateway, "gateway", "default gateway; repeatable: one IPv4, one IPv6")
 	fs.Var(&f.routes, "route", "static route CIDR=GATEWAY (repeatable)")
 	fs.StringVar(&f.mac, "mac", "", "Ethernet address (default: the device's, or a random local one)")
@@ -237,6 +239,9 @@ func (f *stackFlags) validate() error {
 			return errors.New("--backend pcap: --in FILE and --out FILE are required")
 		case f.faults != "" || f.pcap != "" || f.metrics != "" || f.dns != "" || f.gateway.set() || len(f.routes) > 0 || f.addrs.dhcp:
 			return errors.New("--backend pcap: a replay takes --addr CIDR, --mac and --seed; not --addr dhcp, --faults, --pcap, --metrics, --dns, --gateway or --route")
+		case f.addrGen != "stable" || f.secret != "" || f.dad != 1:
+			// A replay's addresses are only those of --addr, in use at once.
+			return errors.New("--backend pcap: a replay configures no addresses itself: not --addr-gen, --stable-secret or --dad-transmits")
 		}
 	} else if len(f.addrs.prefixes) == 0 && !f.addrs.dhcp {
 		return errors.New("--addr: at least one address is needed, e.g. --addr 10.0.0.2/24 or --addr dhcp")
@@ -245,6 +250,9 @@ func (f *stackFlags) validate() error {
 	case "stable", "eui64":
 	default:
 		return fmt.Errorf("--addr-gen %q: want stable or eui64", f.addrGen)
+	}
+	if f.dad < 0 || f.dad > 10 {
+		return fmt.Errorf("--dad-transmits %d: want 0 to 10", f.dad)
 	}
 	if f.mac != "" {
 		if m, err := net.ParseMAC(f.mac); err != nil || len(m) != 6 {
@@ -421,6 +429,11 @@ func (f *stackFlags) stackConfig(be backend.Backend, clock backend.Clock, log *s
 	}
 	routes := append(append([]stack.Route(nil), f.routes...), f.gateway.routes()...)
 	cfg := stack.Config{Interfaces: []stack.InterfaceConfig{ic}, Routes: routes, Seed: f.seed, Clock: clock, Logger: log, LoopStart: f.loopStart}
+	cfg.IPv6.AddrGen, cfg.IPv6.StableSecret = f.addrGen, f.secret
+	cfg.IPv6.DADTransmits = f.dad
+	if f.dad == 0 {
+		cfg.IPv6.DADTransmits = -1 // the configuration's 0 is the default
+	}
 	f.limits.apply(&cfg)
 	return cfg
 }

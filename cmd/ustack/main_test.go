@@ -61,6 +61,8 @@ func TestBadInputIsRefusedWithOneLine(t *testing.T) {
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--backend", "dpdk"}, "rebuild"},
 		{[]string{"serve"}, "--addr"},
 		{[]string{"serve", "--addr", "dhcp", "--addr-gen", "random"}, `--addr-gen "random"`},
+		{[]string{"serve", "--addr", "fd00::2/64", "--dad-transmits", "-1"}, "--dad-transmits -1"},
+		{[]string{"serve", "--backend", "pcap", "--in", "a.pcap", "--out", "b.pcap", "--addr-gen", "eui64"}, "not --addr-gen"},
 		{[]string{"serve", "--addr", "dhcpv6"}, "or dhcp"},
 		{[]string{"get", "--addr", "10.0.0.1/24"}, "missing URL"},
 		{[]string{"get", "--addr", "10.0.0.1/24", "ftp://x/"}, `URL "ftp://x/"`},
@@ -130,4 +132,23 @@ func TestConfigFilePrecedenceAndRefusals(t *testing.T) {
 	code, _, errs := runArgs("serve", "--config", "/nonexistent.toml")
 	assert.NotZero(t, code)
 	assert.Contains(t, errs, "/nonexistent.toml")
+}
+
+// The IPv6 addressing flags reach the stack's configuration.
+func TestIPv6FlagsSetTheStackConfig(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want stack.IPv6Config
+	}{
+		{nil, stack.IPv6Config{AddrGen: "stable", DADTransmits: 1}},
+		{[]string{"--addr-gen", "eui64", "--stable-secret", "s3cret", "--dad-transmits", "3"}, stack.IPv6Config{AddrGen: "eui64", StableSecret: "s3cret", DADTransmits: 3}},
+		{[]string{"--dad-transmits", "0"}, stack.IPv6Config{AddrGen: "stable", DADTransmits: -1}},
+	} {
+		fs := newFlags("serve", io.Discard)
+		var f stackFlags
+		f.register(fs)
+		require.NoError(t, fs.Parse(append([]string{"--addr", "fd00::2/64"}, c.args...)))
+		require.NoError(t, f.load(fs))
+		assert.Equal(t, c.want, f.stackConfig(nil, nil, nil).IPv6, c.args)
+	}
 }
