@@ -245,7 +245,7 @@ func replay(ctx context.Context, o *Options, w *capture.Writer, sum *Summary) er
 		// routers are the capture's hosts (no router solicitation), and
 		// had joined its groups (no MLD reports); addresses come from the
 		// capture, not from its routers' advertisements.
-		IPv6: stack.IPv6Config{DADTransmits: -1, RouterSolicitations: -1, MLDReports: -1, NoSLAAC: true},
+		IPv6: stack.IPv6Config{DADTransmits: -1, RouterSolicitations: -1, MLDReports: -1, NoSLAAC: true, NoDHCPv6: true},
 	})
 	if err != nil {
 		b.Close()

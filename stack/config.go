@@ -151,6 +151,9 @@ type IPv6Config struct {
 	// NoSLAAC: prefixes that routers advertise for autoconfiguration give
 	// no addresses.
 	NoSLAAC bool
+	// NoDHCPv6: a router's M flag (addresses from DHCPv6) or O flag (DNS
+	// servers from DHCPv6) starts no DHCPv6 client (RFC 8415).
+	NoDHCPv6 bool
 	// MLDReports is the number of unsolicited MLDv2 reports sent when a
 	// group is joined or left (RFC 3810 §9.1 Robustness Variable, default
 	// 2), up to a second apart (§9.11). Negative: no MLD at all, queries

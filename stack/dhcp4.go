@@ -502,7 +502,7 @@ func (s *Stack) Leases() []Lease { return slices.Clone(s.shared().leases) }
 // releaseLeases gives every lease back before the stack closes.
 func (s *Stack) releaseLeases() {
 	q := s.queues[0]
-	if s.closing.Load() || !slices.ContainsFunc(q.nd.ifs, func(x *ndIface) bool { return x.dhcp != nil }) {
+	if s.closing.Load() || !slices.ContainsFunc(q.nd.ifs, func(x *ndIface) bool { return x.dhcp != nil || x.dhcp6 != nil }) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -511,6 +511,9 @@ func (s *Stack) releaseLeases() {
 		for _, x := range q.nd.ifs {
 			if x.dhcp != nil {
 				x.dhcp.release()
+			}
+			if x.dhcp6 != nil {
+				x.dhcp6.release()
 			}
 		}
 		q.flush()

@@ -75,6 +75,8 @@ type ndIface struct {
 	// DHCP client, if it asks for one more.
 	static4 []netip.Prefix
 	dhcp    *dhcpClient
+	// dhcp6 is the DHCPv6 client, once a router's M or O flag started it.
+	dhcp6 *dhcp6Client
 }
 
 // ndTimer is a timer that calls a function of its owner.
@@ -306,6 +308,9 @@ func (nd *ndp) duplicate(a *addr6) {
 	q.log.Warn("ipv6: duplicate address, not used", "addr", a.prefix, "source", a.source, "iface", a.x.ifc.name)
 	if a.source == "slaac" {
 		a.x.retryStable(a)
+	}
+	if a.source == "dhcpv6" && a.x.dhcp6 != nil {
+		a.x.dhcp6.declineDuplicate(a)
 	}
 	nd.publish()
 	nd.addrsSettled()
@@ -747,6 +752,7 @@ func (nd *ndp) routerAdvertInput(ifc *iface, ip wire.IPv6, m wire.ICMPv6) {
 	if changed {
 		nd.publish()
 	}
+	x.dhcp6Advertised(ra.Managed, ra.Other)
 }
 
 // defaultRouter adds, refreshes or (with a zero lifetime) removes a
@@ -869,6 +875,11 @@ func (nd *ndp) publish() {
 		}
 		for _, r := range x.dns {
 			dns = append(dns, dnsServer{addr: r.addr, until: r.until})
+		}
+		if c := x.dhcp6; c != nil {
+			for _, a := range c.dns {
+				dns = append(dns, dnsServer{addr: a})
+			}
 		}
 		v6[i] = ifaceV6{groups: []netip.Addr{allNodes}, mtu: x.mtu, hopLimit: x.hopLimit}
 		for _, a := range x.addrs {

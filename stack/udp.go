@@ -199,6 +199,16 @@ func (q *queue) udpReceive(src, dst netip.Addr, check bool, b []byte) bool {
 			return true
 		}
 	}
+	if u.DstPort() == dhcp6ClientPort && dst.Is6() && dst.IsLinkLocalUnicast() {
+		// Queue 0 runs the DHCPv6 client.
+		if q.handOff(0) {
+			return true
+		}
+		if q.nd != nil && q.nd.dhcp6Input(u.Payload()) {
+			c.InDatagrams++
+			return true
+		}
+	}
 	if isBroadcast(q.shared(), dst) || dst.IsMulticast() {
 		q.udpBroadcast(from, to, u.Payload())
 		return true
