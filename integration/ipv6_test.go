@@ -151,6 +151,37 @@ func TestTAPSLAACEUI64WithoutDAD(t *testing.T) {
 	assert.Contains(t, string(out), "1 received")
 }
 
+// RFC 8415 with dnsmasq as the server: its router advertisement sets the
+// M flag, so ustack asks DHCPv6 for an address, is reachable on it,
+// takes the DNS server, and gives the address back when it stops.
+func TestTAPDHCPv6FromDnsmasq(t *testing.T) {
+	requireRoot(t, "dnsmasq", "ping", "curl")
+	ns := newV6Netns(t)
+	capture := filepath.Join(t.TempDir(), "serve.pcap")
+	n := startUstack(t, ns, "serve", "--tap", "tap0", "--host-addr", "10.82.0.1/24", "--host-addr", "fd7a::1/64",
+		"--addr", "10.82.0.2/24", "--http", ":80", "--pcap", capture)
+	n.waitLog(`(msg=ready)`, 10*time.Second)
+	dnsmasq := startDnsmasq(t, ns, "--port=0", "--enable-ra", "--dhcp-range=::100,::1ff,constructor:tap0,64,10m",
+		"--dhcp-option=option6:dns-server,[fd7a::53]")
+	addr := n.waitLog(`msg="address up" addr=(fd7a::[0-9a-f]+)/128 source=dhcpv6`, 20*time.Second)
+	a := netip.MustParseAddr(addr)
+	assert.True(t, netip.MustParsePrefix("fd7a::100/120").Contains(a), "%v from the range", a)
+	n.waitLog(`msg="dns server" addr=(fd7a::53) source=dhcpv6`, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := n.exec(ctx, nil, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", addr)
+	require.NoError(t, err, "dnsmasq:\n%s\nustack:\n%s", dnsmasq(), n.stderr.String())
+	assert.Contains(t, string(out), "3 received")
+	curlChecked(ctx, t, n, fmt.Sprintf("http://[%s]/bytes/1000000", addr))
+	assert.Contains(t, dnsmasq(), "DHCPREPLY(tap0) "+addr)
+	n.stop()
+	sent := dhcpSent(t, capture)
+	require.NotEmpty(t, sent)
+	assert.Equal(t, "Solicit", sent[0])
+	assert.Contains(t, sent, "Request")
+	assert.Equal(t, "Release", sent[len(sent)-1], "released on shutdown: %v", sent)
+}
+
 // RFC 2131 with dnsmasq as the server: `ustack serve --addr dhcp` gets a
 // lease, is reachable on it, and gives it back when it stops; `ustack get
 // --addr dhcp` resolves a name through the DNS server of its lease.
@@ -198,7 +229,8 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// dhcpSent lists the DHCP messages a capture holds, by type.
+// dhcpSent lists the DHCP and DHCPv6 messages ustack sent in a capture,
+// by type.
 func dhcpSent(t *testing.T, path string) []string {
 	t.Helper()
 	f, err := os.Open(path)
@@ -213,6 +245,10 @@ func dhcpSent(t *testing.T, path string) []string {
 			return types
 		}
 		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
+		if d6, ok := p.Layer(layers.LayerTypeDHCPv6).(*layers.DHCPv6); ok && p.Layer(layers.LayerTypeUDP).(*layers.UDP).SrcPort == 546 {
+			types = append(types, d6.MsgType.String())
+			continue
+		}
 		d, ok := p.Layer(layers.LayerTypeDHCPv4).(*layers.DHCPv4)
 		if !ok || d.Operation != layers.DHCPOpRequest {
 			continue

@@ -15,9 +15,9 @@ type dnsServer struct {
 	until int64
 }
 
-// DNSServers returns the DNS servers the stack learned: from DHCP leases
-// first, then from routers' advertisements (RFC 8106) whose lifetimes
-// have not ended.
+// DNSServers returns the DNS servers the stack learned: from DHCP and
+// DHCPv6 first, then from routers' advertisements (RFC 8106) whose
+// lifetimes have not ended, each once.
 func (s *Stack) DNSServers() []netip.Addr {
 	now := s.clock.Now()
 	var r []netip.Addr

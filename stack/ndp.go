@@ -873,12 +873,14 @@ func (nd *ndp) publish() {
 				dns = append(dns, dnsServer{addr: a})
 			}
 		}
-		for _, r := range x.dns {
-			dns = append(dns, dnsServer{addr: r.addr, until: r.until})
-		}
 		if c := x.dhcp6; c != nil {
 			for _, a := range c.dns {
 				dns = append(dns, dnsServer{addr: a})
+			}
+		}
+		for _, r := range x.dns {
+			if !slices.ContainsFunc(dns, func(d dnsServer) bool { return d.addr == r.addr }) {
+				dns = append(dns, dnsServer{addr: r.addr, until: r.until})
 			}
 		}
 		v6[i] = ifaceV6{groups: []netip.Addr{allNodes}, mtu: x.mtu, hopLimit: x.hopLimit}
