@@ -153,7 +153,9 @@ func TestTAPSLAACEUI64WithoutDAD(t *testing.T) {
 
 // RFC 8415 with dnsmasq as the server: its router advertisement sets the
 // M flag, so ustack asks DHCPv6 for an address, is reachable on it,
-// takes the DNS server, and gives the address back when it stops.
+// takes the DNS server, and gives the address back when it stops. `ustack
+// get` of an IPv6 URL waits for such an address rather than find the
+// network unreachable.
 func TestTAPDHCPv6FromDnsmasq(t *testing.T) {
 	requireRoot(t, "dnsmasq", "ping", "curl")
 	ns := newV6Netns(t)
@@ -180,6 +182,16 @@ func TestTAPDHCPv6FromDnsmasq(t *testing.T) {
 	assert.Equal(t, "Solicit", sent[0])
 	assert.Contains(t, sent, "Request")
 	assert.Equal(t, "Release", sent[len(sent)-1], "released on shutdown: %v", sent)
+
+	data := randomBytes(1 << 20)
+	ln := listenIn(t, ns, "[::]:8080")
+	clients := make(chan string, 1)
+	go serveBytesTo(ln, data, clients)
+	out, err = n.exec(ctx, nil, ustackBin, "get", "--tap", "tap0", "--host-addr", "10.82.0.1/24", "--host-addr", "fd7a::1/64", "--addr", "10.82.0.2/24", "http://[fd7a::1]:8080/data")
+	require.NoError(t, err, "%s\ndnsmasq:\n%s", out, dnsmasq())
+	assert.Contains(t, string(out), "sha256 "+sha256Hex(data))
+	from := netip.MustParseAddrPort(<-clients).Addr()
+	assert.True(t, netip.MustParsePrefix("fd7a::100/120").Contains(from), "from %v: the leased address, not the link-local one", from)
 }
 
 // RFC 2131 with dnsmasq as the server: `ustack serve --addr dhcp` gets a
@@ -215,7 +227,17 @@ func TestTAPDHCPFromDnsmasq(t *testing.T) {
 
 // serveBytes answers GET /data with data on ln until ln is closed.
 func serveBytes(ln net.Listener, data []byte) {
+	serveBytesTo(ln, data, nil)
+}
+
+// serveBytesTo is serveBytes that sends each client's address to clients,
+// if it has room.
+func serveBytesTo(ln net.Listener, data []byte, clients chan<- string) {
 	http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case clients <- r.RemoteAddr:
+		default:
+		}
 		if r.URL.Path != "/data" {
 			http.NotFound(w, r)
 			return

@@ -914,6 +914,7 @@ func (nd *ndp) publish() {
 	for _, qq := range q.s.queues {
 		qq.sh.Store(sh)
 	}
+	close(old.next)
 	for i, x := range nd.ifs {
 		x.mld.update(v6[i].groups)
 	}

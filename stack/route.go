@@ -2,6 +2,7 @@ package stack
 
 import (
 	"cmp"
+	"context"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -30,6 +31,8 @@ type shared struct {
 	v6     []ifaceV6   // per interface index
 	leases []Lease     // DHCP leases in use
 	dns    []dnsServer // DNS servers learned: from leases, then routers
+	// next is closed once a newer snapshot replaces this one.
+	next chan struct{}
 }
 
 // addrTable maps addresses to their interfaces. A host has few: up to
@@ -97,6 +100,7 @@ func newShared(ifaces []*iface, lo *iface, addrs [][]netip.Prefix, static []Rout
 		ifaces: ifaces,
 		addrs:  addrs,
 		lo:     lo,
+		next:   make(chan struct{}),
 	}
 	sh.routes = append(sh.routes, route{prefix: netip.MustParsePrefix("127.0.0.0/8"), ifc: lo, local: true},
 		route{prefix: netip.MustParsePrefix("::1/128"), ifc: lo, local: true})
@@ -265,4 +269,28 @@ func commonPrefixLen(a, b netip.Addr) int {
 		}
 	}
 	return 128
+}
+
+// WaitRoute waits until the stack can send to dst: it has a route there
+// and a source address in use for it, of dst's scope (a link-local source
+// reaches no further than the link). Some come after New: DHCP leases,
+// and what routers advertise (SLAAC and DHCPv6 addresses, default
+// routers, on-link prefixes), so that a dial at once finds the network
+// unreachable; a client that dials as soon as it starts waits with this,
+// under a deadline of its choice.
+func (s *Stack) WaitRoute(ctx context.Context, dst netip.Addr) error {
+	dst = dst.Unmap()
+	for {
+		sh := s.shared()
+		if nh, ok := sh.lookup(dst); ok && (nh.local || !nh.src.IsLinkLocalUnicast() || dst.IsLinkLocalUnicast() || dst.IsMulticast()) {
+			return nil
+		}
+		select {
+		case <-sh.next:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closed:
+			return errClosed
+		}
+	}
 }

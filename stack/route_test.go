@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"testing"
@@ -214,4 +215,37 @@ func TestAddrTable(t *testing.T) {
 		assert.Nil(t, tab.get(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)})))
 	}
 	assert.Nil(t, tab.small, "past %d addresses, a map", smallAddrTable)
+}
+
+// WaitRoute returns once the stack can send to the destination with a
+// source of its scope: an on-link prefix with only the link-local address
+// is not enough; the address SLAAC forms from the same prefix is.
+func TestWaitRouteWaitsForWhatRoutersAdvertise(t *testing.T) {
+	h := newHarness(t, false, Config{})
+	h.at(time.Second)
+	h.out()
+	dst := netip.MustParseAddr("2001:db8:5::9")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, h.s.WaitRoute(ctx, dst), context.DeadlineExceeded, "nothing advertised yet")
+	require.NoError(t, h.s.WaitRoute(context.Background(), netip.MustParseAddr("10.0.0.9")), "a static IPv4 address's subnet")
+
+	done := make(chan error, 1)
+	go func() { done <- h.s.WaitRoute(context.Background(), dst) }()
+	h.ra(0, prefixOpt(slaacPrefix, 0x80, 3600, 1800))
+	select {
+	case err := <-done:
+		t.Fatalf("returned with only the link-local source: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	h.ra(0, prefixOpt(slaacPrefix, flagsLA, 3600, 1800))
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("still waiting with a SLAAC address in the prefix")
+	}
+	nh, ok := h.s.shared().lookup(dst)
+	require.True(t, ok)
+	assert.True(t, slaacPrefix.Contains(nh.src), "source %v", nh.src)
 }

@@ -84,13 +84,27 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 		servers = append(servers, server)
 	}
 	resolver := s.Resolver(servers...)
+	// An IPv6 destination may need what routers advertise (SLAAC or
+	// DHCPv6 addresses, routes), which comes after start. Without a route
+	// in time, the dial says the network is unreachable.
+	waitRoute := func(ctx context.Context, ip netip.Addr) {
+		if ip.Is6() && !ip.Is4In6() {
+			wctx, cancel := context.WithTimeout(ctx, routeWait)
+			_ = s.WaitRoute(wctx, ip)
+			cancel()
+		}
+	}
+	dialIP := func(ctx context.Context, network string, ip netip.Addr, port string) (net.Conn, error) {
+		waitRoute(ctx, ip)
+		return s.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
+	}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := netip.ParseAddr(host); err == nil {
-			return s.DialContext(ctx, network, addr)
+		if ip, err := netip.ParseAddr(host); err == nil {
+			return dialIP(ctx, network, ip, port)
 		}
 		if len(servers) == 0 && len(s.DNSServers()) == 0 {
 			return nil, fmt.Errorf("%s is a host name: give --dns SERVER, or --addr dhcp, to resolve it through the stack", host)
@@ -102,7 +116,7 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 		// Each address in turn, as net.Dialer does.
 		var first error
 		for _, ip := range ips {
-			c, err := s.DialContext(ctx, network, net.JoinHostPort(ip.Unmap().String(), port))
+			c, err := dialIP(ctx, network, ip.Unmap(), port)
 			if err == nil {
 				return c, nil
 			}
@@ -119,6 +133,10 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	req.ContentLength = bodyLen
+	if ip, err := netip.ParseAddr(u.Hostname()); err == nil {
+		// Before the clock starts for the rate.
+		waitRoute(ctx, ip)
+	}
 	start := time.Now()
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
@@ -141,3 +159,9 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 }
 
 func newBytesReader(n int64) io.Reader { return services.NewBytes(n) }
+
+// routeWait bounds how long get waits for a route to an IPv6 destination:
+// a router answers the stack's solicitations within seconds (RFC 4861
+// §6.3.7: three, 4 s apart), and SLAAC or DHCPv6 then take a second or
+// two for an address.
+const routeWait = 15 * time.Second
