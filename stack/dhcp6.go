@@ -62,6 +62,8 @@ const (
 	maxDUID = 130
 	// maxIAAddrs bounds the addresses taken from one reply.
 	maxIAAddrs = 4
+	// dhcp6MinRenew is the least T1 and T2 in seconds the client chooses.
+	dhcp6MinRenew = 60
 )
 
 // allDHCPAgents is All_DHCP_Relay_Agents_and_Servers (§7.1).
@@ -652,19 +654,8 @@ func (c *dhcp6Client) bind(r *dhcp6Msg) {
 		}
 		changed = changed || l.valid == 0 || a.deprecated != wasDeprecated
 	}
-	// T1 and T2 (§21.4): the server's, or half and four fifths of the
-	// shortest preferred lifetime when it leaves them to the client.
-	t1, t2 := r.t1, r.t2
-	if t1 == 0 && t2 == 0 || t2 != 0 && t1 > t2 {
-		t1, t2 = minPref, minPref
-		if minPref != infiniteLifetime {
-			t1, t2 = minPref/2, minPref/5*4
-		}
-	}
+	t1, t2 := renewTimes(r.t1, r.t2, minPref)
 	c.t1, c.t2 = lifetimeEnd(q.now, t1), lifetimeEnd(q.now, t2)
-	if t2 == 0 {
-		c.t2 = c.t1
-	}
 	if c.t1 == 0 {
 		q.timers.Cancel(&c.life.Timer)
 	} else {
@@ -674,6 +665,28 @@ func (c *dhcp6Client) bind(r *dhcp6Msg) {
 		x.nd.publish()
 		x.nd.addrsSettled()
 	}
+}
+
+// renewTimes are T1 and T2 in seconds (§21.4): the server's, or where it
+// leaves one to the client (0) or gives them the wrong way round, half and
+// four fifths of the shortest preferred lifetime, at least
+// dhcp6MinRenew, so that deprecated addresses (preferred 0) are not
+// renewed over and over.
+func renewTimes(t1, t2, minPref uint32) (uint32, uint32) {
+	own1, own2 := minPref, minPref
+	if minPref != infiniteLifetime {
+		own1, own2 = max(minPref/2, dhcp6MinRenew), max(minPref/5*4, dhcp6MinRenew)
+	}
+	if t1 > t2 && t2 != 0 {
+		return own1, own2
+	}
+	if t1 == 0 {
+		t1 = own1
+	}
+	if t2 == 0 {
+		t2 = max(own2, t1)
+	}
+	return t1, t2
 }
 
 // informed takes a stateless Reply's DNS servers and schedules the

@@ -420,3 +420,22 @@ func hasOpt6(b []byte, code uint16) bool {
 	})
 	return found
 }
+
+// §21.4: T1 and T2 are the server's unless it leaves them to the client
+// or gives them the wrong way round; the client's own are never so short
+// that a deprecated address is renewed in a loop.
+func TestDHCPv6RenewTimes(t *testing.T) {
+	for _, c := range []struct{ t1, t2, pref, w1, w2 uint32 }{
+		{0, 0, 1800, 900, 1440},
+		{100, 200, 1800, 100, 200},
+		{300, 200, 1800, 900, 1440},
+		{0, 1000, 1800, 900, 1000},
+		{500, 0, 1800, 500, 1440},
+		{0, 0, 0, 60, 60},
+		{0, 0, infiniteLifetime, infiniteLifetime, infiniteLifetime},
+		{0, infiniteLifetime, 3600, 1800, infiniteLifetime},
+	} {
+		t1, t2 := renewTimes(c.t1, c.t2, c.pref)
+		assert.Equal(t, [2]uint32{c.w1, c.w2}, [2]uint32{t1, t2}, "T1 %d T2 %d preferred %d", c.t1, c.t2, c.pref)
+	}
+}
