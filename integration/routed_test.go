@@ -2,11 +2,24 @@ package integration
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Beyond a Linux router, with a default gateway per family: ustack serves
@@ -51,4 +64,77 @@ func TestTAPThroughARouter(t *testing.T) {
 	assert.Positive(t, m["ustack_icmp_in_dest_unreachs_total"], "Fragmentation Needed from the router")
 	assert.Positive(t, m["ustack_icmpv6_in_pkt_too_bigs_total"], "Packet Too Big from the router")
 	assert.GreaterOrEqual(t, m["ustack_tcp_pmtu_updates_total"], 2.0, "a path MTU per family")
+}
+
+// The README's recipe for the Internet from a laptop: the kernel forwards
+// and masquerades what ustack sends through its TAP device, here to
+// another namespace standing for the Internet, which has no route back to
+// ustack's subnet. `ustack get` resolves a name there over UDP and fetches
+// a file over TCP, both through the NAT, and again over TLS.
+func TestTAPThroughNAT(t *testing.T) {
+	requireRoot(t, "nft", "dnsmasq", "sysctl")
+	n := makeNetns(t, "nt") // the laptop
+	inet := makeNetns(t, "ni")
+	out, in := "vn"+inet.name[2:], "vi"+inet.name[2:]
+	run(t, "ip", "link", "add", out, "type", "veth", "peer", "name", in)
+	run(t, "ip", "link", "set", out, "netns", n.name)
+	run(t, "ip", "link", "set", in, "netns", inet.name)
+	for _, c := range [][]string{
+		{n.name, "addr", "add", "198.51.100.1/24", "dev", out},
+		{n.name, "link", "set", out, "up"},
+		{n.name, "route", "add", "default", "via", "198.51.100.2"},
+		{inet.name, "addr", "add", "198.51.100.2/24", "dev", in},
+		{inet.name, "addr", "add", "203.0.113.1/32", "dev", "lo"},
+		{inet.name, "link", "set", in, "up"},
+	} {
+		run(t, "ip", append([]string{"-n"}, c...)...)
+	}
+	nft := func(args ...string) { run(t, "ip", append([]string{"netns", "exec", n.name, "nft"}, args...)...) }
+	run(t, "ip", "netns", "exec", n.name, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	nft("add", "table", "ip", "nat")
+	nft("add", "chain", "ip", "nat", "post", "{ type nat hook postrouting priority srcnat ; }")
+	nft("add", "rule", "ip", "nat", "post", "ip", "saddr", "10.77.0.0/24", "oifname", out, "masquerade")
+
+	dns := startDnsmasq(t, inet.name, "--listen-address=203.0.113.1", "--address=/files.example/203.0.113.1")
+	require.Eventually(t, func() bool { return strings.Contains(dns(), "started") }, 10*time.Second, 10*time.Millisecond, "dnsmasq:\n%s", dns())
+	data := randomBytes(1 << 20)
+	ln := listenIn(t, inet.name, "203.0.113.1:8080")
+	clients := make(chan string, 1)
+	go serveBytesTo(ln, data, clients)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got, err := n.exec(ctx, nil, ustackBin, "get", "--tap", "tap0", "--host-addr", n.host+"/24", "--addr", n.ustack+"/24",
+		"--gateway", n.host, "--dns", "203.0.113.1", "http://files.example:8080/data")
+	require.NoError(t, err, "%s\ndnsmasq:\n%s", got, dns())
+	assert.Contains(t, string(got), "sha256 "+sha256Hex(data))
+	from := netip.MustParseAddrPort(<-clients).Addr()
+	assert.Equal(t, netip.MustParseAddr("198.51.100.1"), from, "masqueraded")
+
+	cert, caFile := selfSigned(t, "files.example")
+	tln := tls.NewListener(listenIn(t, inet.name, "203.0.113.1:8443"), &tls.Config{Certificates: []tls.Certificate{cert}})
+	go serveBytes(tln, data)
+	got, err = n.exec(ctx, nil, ustackBin, "get", "--tap", "tap0", "--host-addr", n.host+"/24", "--addr", n.ustack+"/24",
+		"--gateway", n.host, "--dns", "203.0.113.1", "--cacert", caFile, "https://files.example:8443/data")
+	require.NoError(t, err, "%s", got)
+	assert.Contains(t, string(got), "sha256 "+sha256Hex(data))
+}
+
+// selfSigned makes a certificate for host that is its own authority, and
+// returns it with the PEM file that trusts it.
+func selfSigned(t *testing.T, host string) (tls.Certificate, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, path
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -24,6 +27,7 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	method := fs.String("method", "GET", "HTTP method: GET, or POST with --data-size")
 	dataSize := fs.String("data-size", "", "POST this many pseudo-random bytes (e.g. 100MiB)")
+	caFile := fs.String("cacert", "", "PEM file of the certificate authorities an https server's certificate must come from (default: the system's)")
 	// The URL is the one argument with a scheme, wherever it stands.
 	var rawURL string
 	rest := args[:0:0]
@@ -43,11 +47,23 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("URL %q: want http://HOST[:PORT]/PATH", rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("URL %q: want http://HOST[:PORT]/PATH or https://", rawURL)
 	}
 	if err := f.load(fs); err != nil {
 		return err
+	}
+	var tlsConfig *tls.Config
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			return fmt.Errorf("--cacert: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("--cacert %s: no PEM certificate in it", *caFile)
+		}
+		tlsConfig = &tls.Config{RootCAs: roots}
 	}
 	var body io.Reader
 	var bodyLen int64
@@ -126,7 +142,8 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil, first
 	}
-	tr := &http.Transport{DialContext: dial, DisableCompression: true}
+	// TLS runs over the stack's connection, like any net.Conn.
+	tr := &http.Transport{DialContext: dial, DisableCompression: true, TLSClientConfig: tlsConfig, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, *method, u.String(), body)
 	if err != nil {
