@@ -135,3 +135,7 @@ func (p *Port) poolsFreed() bool {
 	}
 	return true
 }
+
+// allMulticast reports whether the port is in all-multicast mode. Tests
+// only.
+func (p *Port) allMulticast() bool { return C.rte_eth_allmulticast_get(C.uint16_t(p.id)) == 1 }

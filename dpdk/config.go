@@ -56,6 +56,10 @@ type Config struct {
 	// (default a backend.RealClock).
 	Clock backend.Clock
 	// Promiscuous receives frames for every destination address.
+	// Otherwise the port is in all-multicast mode: it receives every
+	// multicast frame, which IPv6 needs (Neighbor Discovery's
+	// solicited-node and all-nodes groups), as well as its own address's
+	// and broadcast ones.
 	Promiscuous bool
 	// IdlePolls is how many empty polls in a row Wait lets pass at once
 	// before it starts to back off (default 128; see Port.Wait).

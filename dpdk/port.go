@@ -238,6 +238,12 @@ func (p *Port) setup() error {
 		if r := C.us_promisc(C.uint16_t(p.id), 1); r < 0 {
 			return p.errorf("promiscuous mode: %v", syscall.Errno(-r))
 		}
+	} else if r := C.us_allmulti(C.uint16_t(p.id)); r < 0 {
+		// IPv6 lives on multicast: Neighbor Discovery asks for our
+		// addresses at their solicited-node groups, routers advertise to
+		// all nodes. A NIC drops the groups it was not told of; the
+		// stack filters them itself.
+		return p.errorf("all-multicast mode: %v", syscall.Errno(-r))
 	}
 	socket := C.int(C.rte_eth_dev_socket_id(C.uint16_t(p.id)))
 	seq := poolSeq.Add(1)

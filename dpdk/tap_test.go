@@ -90,6 +90,10 @@ func TestTapCaps(t *testing.T) {
 	l, err := r.p.Link()
 	require.NoError(t, err)
 	assert.True(t, l.Up, "link %v", l)
+	assert.True(t, r.p.allMulticast(), "all-multicast mode, for IPv6's groups")
+	out, err := exec.Command("ip", "link", "show", tapIface).CombinedOutput()
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "ALLMULTI", "net_tap passed the mode to its netdev")
 }
 
 // The kernel sends a UDP datagram to our address; it arrives on the port

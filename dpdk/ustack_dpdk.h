@@ -264,6 +264,13 @@ static inline int us_promisc(uint16_t port, int on) {
 	return us_err(on ? rte_eth_promiscuous_enable(port) : rte_eth_promiscuous_disable(port));
 }
 
+// us_allmulti has the port receive every multicast frame; a driver
+// without the switch (-ENOTSUP) filters none to begin with.
+static inline int us_allmulti(uint16_t port) {
+	int r = rte_eth_allmulticast_enable(port);
+	return r == -ENOTSUP ? 0 : us_err(r);
+}
+
 // us_dev_release detaches a device (rte_dev_remove) once none of its
 // ports is left, so that rte_dev_probe can attach it again; a device with
 // other ports open stays.
