@@ -60,8 +60,11 @@ const (
 	dhcp6MaxLen = 512
 	// maxDUID is the longest DUID (§11.1: 128 bytes and the type).
 	maxDUID = 130
-	// maxIAAddrs bounds the addresses taken from one reply.
+	// maxIAAddrs bounds the addresses taken from one reply, maxLeased6
+	// those held at once, which a server handing out new ones on every
+	// renewal would otherwise pile up.
 	maxIAAddrs = 4
+	maxLeased6 = 8
 	// dhcp6MinRenew is the least T1 and T2 in seconds the client chooses.
 	dhcp6MinRenew = 60
 )
@@ -633,7 +636,7 @@ func (c *dhcp6Client) bind(r *dhcp6Msg) {
 		minPref = min(minPref, l.preferred)
 		a := x.nd.addrOf(x.ifc, l.addr)
 		if a == nil {
-			if l.valid == 0 {
+			if l.valid == 0 || c.leased() >= maxLeased6 {
 				continue
 			}
 			if a = x.add(netip.PrefixFrom(l.addr, 128), "dhcpv6"); a == nil {

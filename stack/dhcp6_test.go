@@ -439,3 +439,25 @@ func TestDHCPv6RenewTimes(t *testing.T) {
 		assert.Equal(t, [2]uint32{c.w1, c.w2}, [2]uint32{t1, t2}, "T1 %d T2 %d preferred %d", c.t1, c.t2, c.pref)
 	}
 }
+
+// A server that gives new addresses on every renewal makes the client
+// hold no more than maxLeased6 at once.
+func TestDHCPv6BoundsLeasedAddresses(t *testing.T) {
+	var logs logBuffer
+	h := newDHCP6Harness(t, &logs, false)
+	h.lease(t)
+	for i := range 5 {
+		h.at(time.Duration(h.clock.Now()-t0) + 900*time.Second)
+		var ren *layers.DHCPv6
+		for _, d := range dhcp6Out(t, h) {
+			ren = d
+		}
+		require.NotNil(t, ren, "renewal %d", i)
+		var addrs []netip.Addr
+		for j := range maxIAAddrs {
+			addrs = append(addrs, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 8, 15: byte(i*maxIAAddrs + j + 1)}))
+		}
+		h.dhcp6From(ren, layers.DHCPv6MsgTypeReply, layers.NewDHCPv6Option(layers.DHCPv6OptIANA, ia(0, 0, 1800, 7200, addrs...)))
+	}
+	assert.Equal(t, maxLeased6, h.s.queues[0].nd.ifs[0].dhcp6.leased())
+}
