@@ -131,18 +131,26 @@ func (s *Stack) listenPacket(ctx context.Context, network, address string, raddr
 			fam = 4
 		}
 	}
-	// The socket sends from its own queue; every queue delivers to it, so
-	// queue 0 binds (concurrent binds meet in one table) and the others
-	// add it to their tables.
+	d, err := s.openDgram(ctx, network, proto, fam, ap, raddr)
+	if err != nil {
+		return nil, opErr(err)
+	}
+	return d, nil
+}
+
+// openDgram opens a datagram socket bound to laddr. It sends from its own
+// queue; every queue delivers to it, so queue 0 binds (concurrent binds
+// meet in one table) and the others add it to their tables.
+func (s *Stack) openDgram(ctx context.Context, network string, proto uint8, fam int, laddr, raddr netip.AddrPort) (*dgramSock, error) {
 	d := newDgramSock(s, s.pickQueue(), network, proto, fam)
-	d.laddr = ap
+	d.laddr = laddr
 	d.raddr = raddr
 	if err := s.call(ctx, s.queues[0], func(q *queue) error { return q.bind(d) }); err != nil {
-		return nil, opErr(err)
+		return nil, err
 	}
 	for _, q := range s.queues[1:] {
 		if err := s.call(ctx, q, func(q *queue) error { q.addDgram(d); return nil }); err != nil {
-			return nil, opErr(err)
+			return nil, err
 		}
 	}
 	return d, nil

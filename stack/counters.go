@@ -11,6 +11,7 @@ type Counters struct {
 	IPv6   IPv6Counters
 	ICMP   ICMPCounters
 	ICMPv6 ICMPv6Counters
+	IGMP   IGMPCounters
 	UDP    UDPCounters
 	TCP    TCPCounters
 	Queue  QueueCounters
@@ -136,6 +137,14 @@ type ICMPCounters struct {
 	OutEchos        uint64
 	OutEchoReps     uint64
 	OutRateLimited  uint64 // errors not sent because of the rate limit
+}
+
+// IGMPCounters count IGMP messages (RFC 3376, RFC 2236).
+type IGMPCounters struct {
+	InMsgs     uint64
+	InErrors   uint64 // malformed, or a bad checksum
+	InQueries  uint64
+	OutReports uint64 // reports and leaves
 }
 
 // ICMPv6Counters count ICMPv6 messages (RFC 4293 icmpStatsTable and

@@ -29,6 +29,9 @@ type dgramSock struct {
 	// Fixed once bound, before the loop sees the socket.
 	laddr netip.AddrPort // the address may be the zero Addr: any
 	raddr netip.AddrPort // valid when connected
+	// member: laddr is a group the socket joined on interface member-1
+	// (ListenMulticastUDP), which it leaves on Close.
+	member int
 
 	rx, tx         *ring.Bytes
 	rxWake, txWake chan struct{}
@@ -401,6 +404,9 @@ func (d *dgramSock) Close() error {
 	d.closeOnce.Do(func() { close(d.done) })
 	for _, q := range d.s.queues {
 		q.post(func(q *queue) { q.unbind(d) })
+	}
+	if d.member > 0 {
+		d.s.queues[0].post(func(q *queue) { q.nd.ifs[d.member-1].join(d.laddr.Addr(), -1) })
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package stack
 import (
 	"errors"
 	"net/netip"
+	"slices"
 
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/stack/internal/reasm"
@@ -50,7 +51,7 @@ func (q *queue) ipv4Input(ifc *iface, f *backend.Frame, b []byte, l2multicast bo
 		}
 	case dst == limitedBroadcast || sh.bcast.get(dst) == ifc:
 		c.InBcastPkts++
-	case dst == allHosts:
+	case dst == allHosts || dst.IsMulticast() && ifc.idx < len(sh.groups4) && slices.Contains(sh.groups4[ifc.idx], dst):
 		c.InMcastPkts++
 	default:
 		// We are a host: datagrams for other addresses are not ours to
@@ -83,6 +84,14 @@ func (q *queue) ipv4Input(ifc *iface, f *backend.Frame, b []byte, l2multicast bo
 		q.udpInput(ifc, f, ip, payload)
 	case wire.IPProtoTCP:
 		q.tcpInput(ifc, f, ip, payload)
+	case protoIGMP:
+		// Queue 0 runs IGMP.
+		if q.handOff(0) {
+			c.InReceives--
+			c.InDelivers--
+			return
+		}
+		q.igmpInput(ifc, ip, payload)
 	default:
 		c.InDelivers--
 		c.InUnknownProtos++

@@ -3,138 +3,36 @@ package stack
 import (
 	"encoding/binary"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/ustack/ustack/stack/wire"
 )
 
-// Multicast Listener Discovery version 2 (RFC 3810), host side: the groups
-// an interface joins (all-nodes and the solicited-node groups of its
-// addresses) are reported when joined or left, and again when a router
-// asks, so that switches that snoop MLD keep sending them to us.
+// Multicast Listener Discovery (RFC 3810, MLDv1 of RFC 2710 while an
+// MLDv1 router is heard): the IPv6 side of groups.go. The groups an
+// interface joins are all-nodes, the solicited-node groups of its
+// addresses and those the applications join.
 
-// MLDv2 constants (RFC 3810 §5.2.12, §9.11).
+// MLD constants (RFC 3810 §5.2).
 const (
-	mldv2Report          = wire.ICMPv6MLDv2Report
-	mldModeIsExclude     = 2
-	mldChangeToInclude   = 3
-	mldChangeToExclude   = 4
-	mldRecordLen         = 20
-	mldReportHeaderLen   = 8
-	mldUnsolicitedPeriod = time.Second
+	mldv2Report        = wire.ICMPv6MLDv2Report
+	mldRecordLen       = 20
+	mldReportHeaderLen = 8
 	// mldMaxRecords keeps a report within the minimum MTU (RFC 3810
 	// §5.2.15).
 	mldMaxRecords = (minMTU6 - wire.IPv6HeaderLen - 8 - mldReportHeaderLen) / mldRecordLen
 	// mldv1Len is the length of MLDv1 messages (RFC 2710 §3).
 	mldv1Len = 24
-	// mldOlderQuerierTimeout is how long after an MLDv1 query we speak
-	// MLDv1: Robustness Variable times the Query Interval, plus the Query
-	// Response Interval (RFC 3810 §9.12).
-	mldOlderQuerierTimeout = 2*125*time.Second + 10*time.Second
 )
 
 var mldv2Routers = netip.MustParseAddr("ff02::16")
-
-// mldState is an interface's MLD: the groups reported, the state changes
-// still to be repeated, and the answer to a query still to be sent.
-type mldState struct {
-	x        *ndIface
-	reported []netip.Addr
-	// changes are records still to be sent: type and group.
-	changes []mldChange
-	left    int // retransmissions of the changes still due
-	change  ndTimer
-	// Answers to queries: everything, or some groups.
-	answer       ndTimer
-	answerAll    bool
-	answerGroups []netip.Addr
-	// v1Until is when the last MLDv1 router heard is taken to be gone
-	// (§8.2.1): until then, we speak MLDv1.
-	v1Until int64
-	// body is scratch for a message.
-	body [mldReportHeaderLen + mldRecordLen*mldMaxRecords]byte
-}
-
-type mldChange struct {
-	typ   uint8
-	group netip.Addr
-}
-
-func (m *mldState) init(x *ndIface) {
-	m.x = x
-	m.change.fn = m.retransmit
-	m.change.Handler = &m.change
-	m.answer.fn = m.answerQuery
-	m.answer.Handler = &m.answer
-}
-
-// reportable says whether MLD speaks of group g: never of all-nodes
-// (RFC 3810 §6), nor of groups of interface or reserved scope.
-func reportable(g netip.Addr) bool {
-	scope := g.As16()[1] & 0x0f
-	return g != allNodes && scope > 1
-}
-
-// update reports the groups joined and left since the last call (RFC
-// 3810 §6.1): a state change report now, repeated MLDReports-1 times at
-// random within a second.
-func (m *mldState) update(groups []netip.Addr) {
-	nd := m.x.nd
-	if nd.cfg.MLDReports < 0 || m.x.ifc.loopback {
-		return
-	}
-	var changed bool
-	for _, g := range groups {
-		if reportable(g) && !slices.Contains(m.reported, g) {
-			m.reported = append(m.reported, g)
-			m.addChange(mldChangeToExclude, g)
-			changed = true
-		}
-	}
-	for _, g := range slices.Clone(m.reported) {
-		if !slices.Contains(groups, g) {
-			m.reported = slices.DeleteFunc(m.reported, func(o netip.Addr) bool { return o == g })
-			m.addChange(mldChangeToInclude, g)
-			changed = true
-		}
-	}
-	if !changed {
-		return
-	}
-	m.left = nd.cfg.MLDReports - 1
-	m.send(m.changes)
-	m.scheduleChange()
-}
-
-// addChange replaces any pending record of g with one of type typ.
-func (m *mldState) addChange(typ uint8, g netip.Addr) {
-	m.changes = slices.DeleteFunc(m.changes, func(c mldChange) bool { return c.group == g })
-	m.changes = append(m.changes, mldChange{typ, g})
-}
-
-func (m *mldState) scheduleChange() {
-	q := m.x.nd.q
-	if m.left <= 0 {
-		m.changes = m.changes[:0]
-		q.timers.Cancel(&m.change.Timer)
-		return
-	}
-	q.timers.Schedule(&m.change.Timer, q.now+m.x.nd.rng.Int64N(int64(mldUnsolicitedPeriod))+1)
-}
-
-func (m *mldState) retransmit(int64) {
-	m.left--
-	m.send(m.changes)
-	m.scheduleChange()
-}
 
 // queryInput handles a Multicast Listener Query (RFC 3810 §5.1, §6.2): a
 // general query is answered with every group after a random delay below
 // its maximum response delay, a group-specific one with that group if we
 // listen to it. An MLDv1 query (24 bytes) is answered the same way, in
 // MLDv1.
-func (m *mldState) queryInput(ip wire.IPv6, b []byte) {
+func (m *memberState) queryInput(ip wire.IPv6, b []byte) {
 	nd := m.x.nd
 	q := nd.q
 	if nd.cfg.MLDReports < 0 {
@@ -147,25 +45,9 @@ func (m *mldState) queryInput(ip wire.IPv6, b []byte) {
 	}
 	if len(b) < 28 {
 		// An MLDv1 router is on the link (§8.2.1).
-		m.v1Until = q.now + int64(mldOlderQuerierTimeout)
+		m.olderUntil = q.now + int64(olderQuerierTimeout)
 	}
-	group := netip.AddrFrom16([16]byte(b[8:24]))
-	if !group.IsUnspecified() && !slices.Contains(m.reported, group) {
-		return
-	}
-	delay := mldMaxResponseDelay(binary.BigEndian.Uint16(b[4:6]), len(b) >= 28)
-	at := q.now
-	if delay > 0 {
-		at += nd.rng.Int64N(int64(delay))
-	}
-	if group.IsUnspecified() {
-		m.answerAll = true
-	} else if !slices.Contains(m.answerGroups, group) {
-		m.answerGroups = append(m.answerGroups, group)
-	}
-	if !m.answer.Pending() || at < m.answer.When() {
-		q.timers.Schedule(&m.answer.Timer, at)
-	}
+	m.query(netip.AddrFrom16([16]byte(b[8:24])), mldMaxResponseDelay(binary.BigEndian.Uint16(b[4:6]), len(b) >= 28))
 }
 
 // mldMaxResponseDelay decodes a query's Maximum Response Code in
@@ -181,23 +63,11 @@ func mldMaxResponseDelay(code uint16, v2 bool) time.Duration {
 	return time.Duration(ms) * time.Millisecond
 }
 
-// answerQuery sends the current state of the groups queried.
-func (m *mldState) answerQuery(int64) {
-	var recs []mldChange
-	for _, g := range m.reported {
-		if m.answerAll || slices.Contains(m.answerGroups, g) {
-			recs = append(recs, mldChange{mldModeIsExclude, g})
-		}
-	}
-	m.answerAll, m.answerGroups = false, m.answerGroups[:0]
-	m.send(recs)
-}
-
-// send sends the records recs: in MLDv2 reports, or, while an MLDv1
+// sendMLD sends the records recs: in MLDv2 reports, or, while an MLDv1
 // router is present, as MLDv1 reports to each group and Dones to all
 // routers for groups left (RFC 3810 §8.2.1).
-func (m *mldState) send(recs []mldChange) {
-	if m.x.nd.q.now < m.v1Until {
+func (m *memberState) sendMLD(recs []memberChange) {
+	if m.x.nd.q.now < m.olderUntil {
 		for _, c := range recs {
 			body := m.body[:mldv1Len]
 			clear(body)
@@ -205,10 +75,10 @@ func (m *mldState) send(recs []mldChange) {
 			copy(body[8:24], g[:])
 			var dst netip.Addr
 			body[0], dst = wire.ICMPv6MLDReport, c.group
-			if c.typ == mldChangeToInclude {
+			if c.typ == changeToInclude {
 				body[0], dst = wire.ICMPv6MLDDone, allRouters
 			}
-			m.emit(dst, body)
+			m.emitMLD(dst, body)
 		}
 		return
 	}
@@ -224,16 +94,16 @@ func (m *mldState) send(recs []mldChange) {
 			g := c.group.As16()
 			copy(rec[4:20], g[:])
 		}
-		m.emit(mldv2Routers, body)
+		m.emitMLD(mldv2Routers, body)
 		recs = recs[n:]
 	}
 }
 
-// emit sends the MLD message body (its checksum is filled in) to dst,
+// emitMLD sends the MLD message body (its checksum is filled in) to dst,
 // from the link-local address or, while it is being checked, from the
 // unspecified one (RFC 3810 §5.2.13), with hop limit 1 and a Router Alert
 // (§5).
-func (m *mldState) emit(dst netip.Addr, body []byte) {
+func (m *memberState) emitMLD(dst netip.Addr, body []byte) {
 	x := m.x
 	q := x.nd.q
 	ifc := x.ifc

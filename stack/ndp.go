@@ -69,14 +69,18 @@ type ndIface struct {
 	rsSent int
 	gotRA  bool
 	// dns are the recursive DNS servers routers advertised (RFC 8106).
-	dns []*rdnss
-	mld mldState
+	dns  []*rdnss
+	mld  memberState
+	igmp memberState
 	// static4 are the interface's configured IPv4 addresses; dhcp its
 	// DHCP client, if it asks for one more.
 	static4 []netip.Prefix
 	dhcp    *dhcpClient
 	// dhcp6 is the DHCPv6 client, once a router's M or O flag started it.
 	dhcp6 *dhcp6Client
+	// joined are the groups applications joined, of both families, with
+	// the number of sockets in each.
+	joined map[netip.Addr]int
 }
 
 // ndTimer is a timer that calls a function of its owner.
@@ -154,7 +158,8 @@ func newNDP(q *queue, cfg *IPv6Config, seed uint64, ifaces []*iface, addrs [][]n
 		x := &ndIface{nd: nd, ifc: ifc, baseReach: cfg.ReachableTime}
 		x.rs.fn = x.solicitRouters
 		x.rs.Handler = &x.rs
-		x.mld.init(x)
+		x.mld.init(x, false)
+		x.igmp.init(x, true)
 		x.randomiseReachable()
 		x.add(linkLocalFor(ifc.mac), "linklocal")
 		for _, p := range addrs[ifc.idx] {
@@ -861,6 +866,7 @@ func (nd *ndp) publish() {
 	addrs := make([][]netip.Prefix, len(old.ifaces))
 	routes := slices.Clone(q.s.cfg.Routes)
 	v6 := make([]ifaceV6, len(old.ifaces))
+	groups4 := make([][]netip.Addr, len(old.ifaces))
 	var dns []dnsServer
 	for i, x := range nd.ifs {
 		addrs[i] = append(addrs[i], x.static4...)
@@ -884,6 +890,14 @@ func (nd *ndp) publish() {
 			}
 		}
 		v6[i] = ifaceV6{groups: []netip.Addr{allNodes}, mtu: x.mtu, hopLimit: x.hopLimit}
+		groups4[i] = []netip.Addr{allHosts}
+		for _, g := range x.joinedGroups() {
+			if g.Is4() {
+				groups4[i] = append(groups4[i], g)
+			} else {
+				v6[i].groups = append(v6[i].groups, g)
+			}
+		}
 		for _, a := range x.addrs {
 			switch a.state {
 			case addrPreferred:
@@ -909,6 +923,7 @@ func (nd *ndp) publish() {
 	}
 	sh := newShared(old.ifaces, old.lo, addrs, routes)
 	sh.v6 = v6
+	sh.groups4 = groups4
 	sh.leases = nd.leases()
 	sh.dns = dns
 	for _, qq := range q.s.queues {
@@ -917,5 +932,6 @@ func (nd *ndp) publish() {
 	close(old.next)
 	for i, x := range nd.ifs {
 		x.mld.update(v6[i].groups)
+		x.igmp.update(groups4[i])
 	}
 }

@@ -31,6 +31,8 @@ type shared struct {
 	v6     []ifaceV6   // per interface index
 	leases []Lease     // DHCP leases in use
 	dns    []dnsServer // DNS servers learned: from leases, then routers
+	// groups4 are the IPv4 groups each interface joined, by index.
+	groups4 [][]netip.Addr
 	// next is closed once a newer snapshot replaces this one.
 	next chan struct{}
 }
@@ -197,6 +199,19 @@ func (sh *shared) lookup(dst netip.Addr) (nextHop, bool) {
 			continue
 		}
 		return nh, true
+	}
+	if dst.IsMulticast() {
+		// A group no route covers goes out of the first interface with
+		// an address of its family (or the zone's), as from a socket
+		// without IP_MULTICAST_IF.
+		for _, ifc := range sh.ifaces {
+			if ifc.loopback || zone != "" && ifc.name != zone {
+				continue
+			}
+			if src := sh.sourceFor(ifc, dst); src.IsValid() && src.Is4() == dst.Is4() {
+				return nextHop{ifc: ifc, addr: dst, src: src}, true
+			}
+		}
 	}
 	return nextHop{}, false
 }

@@ -370,7 +370,7 @@ func TestMLDv1Compatibility(t *testing.T) {
 	auto := h.s.queues[0].nd.ifs[0].interfaceAddr(slaacPrefix, 0)
 	assert.Equal(t, solicitedNode(auto).String(), ip6Of(out[0]).DstIP.String())
 
-	h.at(6*time.Second + mldOlderQuerierTimeout)
+	h.at(6*time.Second + olderQuerierTimeout)
 	h.out()
 	h.ra(1800, prefixOpt(netip.MustParsePrefix("2001:db8:6::/64"), flagsLA, 3600, 3600))
 	assert.Len(t, mldReports(t, h.out()), 1, "MLDv2 again once the MLDv1 router is gone")

@@ -82,6 +82,11 @@ func (t *udpTable) conflicts(port uint16, d *dgramSock) bool {
 			continue
 		}
 		a, b := d.laddr.Addr(), o.laddr.Addr()
+		if a.IsMulticast() || b.IsMulticast() {
+			// Group members share the port with each other and with
+			// unicast sockets, as with SO_REUSEADDR.
+			continue
+		}
 		if !a.IsValid() || !b.IsValid() || a == b {
 			return true
 		}
@@ -264,10 +269,15 @@ func (q *queue) sendDatagram(d *dgramSock, to netip.AddrPort, payload []byte) {
 	}
 	nh := d.rtNH
 	src := nh.src
-	if a := d.laddr.Addr(); a.IsValid() {
+	if a := d.laddr.Addr(); a.IsValid() && !a.IsMulticast() {
 		src = a
 	}
 	dg := ipDatagram{src: src, dst: to.Addr(), proto: d.proto, csumOff: -1, payload: payload}
+	if to.Addr().IsMulticast() {
+		// The group's members on this link, unless told otherwise, as
+		// IP_MULTICAST_TTL and IPV6_MULTICAST_HOPS default.
+		dg.ttl = 1
+	}
 	switch d.proto {
 	case protoUDP:
 		hdr := q.l4hdr[:wire.UDPHeaderLen]
