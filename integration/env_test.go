@@ -156,12 +156,25 @@ func (n *netns) exec(ctx context.Context, stdin io.Reader, name string, args ...
 // listen opens a TCP listener inside the namespace.
 func (n *netns) listen(addr string) net.Listener { return listenIn(n.t, n.name, addr) }
 
-// listenIn opens a TCP listener inside namespace ns: a thread joins the
-// namespace just long enough to create the socket, which stays there.
+// listenIn opens a TCP listener inside namespace ns.
 func listenIn(t testing.TB, ns, addr string) net.Listener {
 	t.Helper()
+	return inNamespace(t, ns, func() (net.Listener, error) { return net.Listen("tcp", addr) })
+}
+
+// packetIn opens a datagram socket inside namespace ns.
+func packetIn(t testing.TB, ns, network, addr string) net.PacketConn {
+	t.Helper()
+	return inNamespace(t, ns, func() (net.PacketConn, error) { return net.ListenPacket(network, addr) })
+}
+
+// inNamespace opens a socket inside namespace ns, closed when the test
+// ends: a thread joins the namespace just long enough to create it, and
+// the socket stays there.
+func inNamespace[T io.Closer](t testing.TB, ns string, open func() (T, error)) T {
+	t.Helper()
 	type result struct {
-		ln  net.Listener
+		c   T
 		err error
 	}
 	ch := make(chan result, 1)
@@ -179,13 +192,13 @@ func listenIn(t testing.TB, ns, addr string) net.Listener {
 			ch <- result{err: err}
 			return
 		}
-		ln, err := net.Listen("tcp", addr)
-		ch <- result{ln, err}
+		c, err := open()
+		ch <- result{c, err}
 	}()
 	r := <-ch
 	require.NoError(t, r.err)
-	t.Cleanup(func() { r.ln.Close() })
-	return r.ln
+	t.Cleanup(func() { r.c.Close() })
+	return r.c
 }
 
 func run(t testing.TB, name string, args ...string) {

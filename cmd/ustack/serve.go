@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -27,6 +28,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	echo := fs.String("echo", "", "TCP echo port")
 	discard := fs.String("discard", "", "TCP discard port")
 	udpEcho := fs.String("udp-echo", "", "UDP echo port")
+	var groups groupList
+	fs.Var(&groups, "join", "join this multicast group and echo what is sent to it on the --udp-echo port (repeatable)")
 	grace := fs.Duration("grace", time.Second, "on SIGINT/SIGTERM, let connections finish for this long")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
@@ -41,6 +44,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
 			return fmt.Errorf("%s %q: want a port number 1-65535", name, p)
 		}
+	}
+	if len(groups) > 0 && *udpEcho == "" {
+		return errors.New("--join: the group's datagrams are echoed on the --udp-echo port: give one")
 	}
 	if *root != "" {
 		if st, err := os.Stat(*root); err != nil || !st.IsDir() {
@@ -95,6 +101,16 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		listeners = append(listeners, pc)
 		wg.Add(1)
 		go func() { defer wg.Done(); services.UDPEcho(pc) }()
+		port, _ := strconv.Atoi(*udpEcho)
+		for _, g := range groups {
+			mc, err := s.ListenMulticastUDP("udp", "", &net.UDPAddr{IP: g.AsSlice(), Port: port})
+			if err != nil {
+				return err
+			}
+			listeners = append(listeners, mc)
+			wg.Add(1)
+			go func() { defer wg.Done(); services.UDPEcho(mc) }()
+		}
 	}
 	var srv *http.Server
 	if *httpAddr != "" {
@@ -164,4 +180,17 @@ func servePcap(f *stackFlags, svc serviceFlags, stdout, stderr io.Writer) error 
 		printSummary(stdout, f.in, f.out, sum)
 	}
 	return err
+}
+
+// groupList is serve's repeatable --join: multicast groups.
+type groupList []netip.Addr
+
+func (l *groupList) String() string { return fmt.Sprint(*l) }
+func (l *groupList) Set(s string) error {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.IsMulticast() || a.Zone() != "" {
+		return errors.New("want a multicast group address such as 239.1.2.3 or ff05::1:3")
+	}
+	*l = append(*l, a)
+	return nil
 }
