@@ -50,16 +50,16 @@ func (q *queue) igmpInput(ifc *iface, ip wire.IPv4, b []byte) {
 	if b[0] != igmpQuery {
 		return
 	}
-	c.InQueries++
-	if ifc.loopback || q.nd == nil || q.nd.cfg.MLDReports < 0 {
-		return
-	}
-	m := &q.nd.ifs[ifc.idx].igmp
 	group := netip.AddrFrom4([4]byte(b[4:8]))
 	if !group.IsUnspecified() && !group.IsMulticast() {
 		c.InErrors++
 		return
 	}
+	c.InQueries++
+	if ifc.loopback || q.nd == nil || q.nd.cfg.MLDReports < 0 {
+		return
+	}
+	m := &q.nd.ifs[ifc.idx].igmp
 	var delay time.Duration
 	switch {
 	case len(b) >= 12:

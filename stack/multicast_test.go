@@ -244,3 +244,27 @@ func TestMulticastSend(t *testing.T) {
 	_, err = h.s.ListenMulticastUDP("udp4", "wlan9", net.UDPAddrFromAddrPort(netip.AddrPortFrom(group4, 5001)))
 	assert.ErrorContains(t, err, "no such interface")
 }
+
+// Malformed IGMP is counted and dropped: too short, a bad checksum, a
+// query for a group that is no group.
+func TestIGMPMalformed(t *testing.T) {
+	h := newHarness(t, false, Config{})
+	h.out()
+	send := func(b []byte) {
+		h.in(eth(peerMAC, net.HardwareAddr{0x01, 0, 0x5e, 0, 0, 1}, layers.EthernetTypeIPv4),
+			&layers.IPv4{Version: 4, IHL: 5, TTL: 1, Protocol: layers.IPProtocolIGMP, SrcIP: peerIP, DstIP: allHosts.AsSlice()}, gopacket.Payload(b))
+	}
+	withSum := func(b []byte) []byte {
+		binary.BigEndian.PutUint16(b[2:4], ^wire.Fold(wire.Sum(b, 0)))
+		return b
+	}
+	send([]byte{igmpQuery, 100, 0})
+	bad := withSum([]byte{igmpQuery, 100, 0, 0, 0, 0, 0, 0})
+	bad[2]++
+	send(bad)
+	send(withSum([]byte{igmpQuery, 100, 0, 0, 10, 0, 0, 1, 0, 125, 0, 0}))
+	c := h.s.Counters().IGMP
+	assert.Equal(t, uint64(3), c.InMsgs)
+	assert.Equal(t, uint64(3), c.InErrors)
+	assert.Empty(t, igmpOut(t, h))
+}
