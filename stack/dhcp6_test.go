@@ -461,3 +461,40 @@ func TestDHCPv6BoundsLeasedAddresses(t *testing.T) {
 	}
 	assert.Equal(t, maxLeased6, h.s.queues[0].nd.ifs[0].dhcp6.leased())
 }
+
+// §18.2.1: of the advertisements of the first timeout the one with the
+// highest preference is requested; a Reply without addresses (NoAddrsAvail)
+// to the Request sends the client back to soliciting.
+func TestDHCPv6PreferenceAndNoAddrs(t *testing.T) {
+	var logs logBuffer
+	h := newDHCP6Harness(t, &logs, false)
+	h.raWith(raManaged)
+	sol := dhcp6Out(t, h)[0]
+	other := []byte{0, 3, 0, 1, 2, 0, 0, 0, 0, 8}
+	adv := func(server []byte, pref byte, a netip.Addr) {
+		d := &layers.DHCPv6{MsgType: layers.DHCPv6MsgTypeAdverstise, TransactionID: sol.TransactionID, Options: []layers.DHCPv6Option{
+			layers.NewDHCPv6Option(layers.DHCPv6OptServerID, server),
+			layers.NewDHCPv6Option(layers.DHCPv6OptClientID, ourDUID),
+			layers.NewDHCPv6Option(layers.DHCPv6OptPreference, []byte{pref}),
+			layers.NewDHCPv6Option(layers.DHCPv6OptIANA, ia(0, 0, 1800, 3600, a))}}
+		h.in6(eth(peerMAC, ourMAC, layers.EthernetTypeIPv6), ip6(peerLL, ourLL, layers.IPProtocolUDP, 64), &layers.UDP{SrcPort: 547, DstPort: 546}, d)
+	}
+	adv(serverDUID, 10, leased6)
+	adv(other, 20, netip.MustParseAddr("2001:db8:7::60"))
+	adv(serverDUID, 5, netip.MustParseAddr("2001:db8:7::70"))
+	h.at(time.Duration(h.clock.Now()-t0) + 1200*time.Millisecond)
+	out := dhcp6Out(t, h)
+	require.Len(t, out, 1)
+	req := out[0]
+	assert.Equal(t, other, opt6(req, layers.DHCPv6OptServerID), "the highest preference")
+	assert.Equal(t, []netip.Addr{netip.MustParseAddr("2001:db8:7::60")}, iaAddrs(t, req))
+
+	noAddrs := binary.BigEndian.AppendUint32(nil, binary.BigEndian.Uint32(ourMAC[2:6]))
+	noAddrs = append(noAddrs, make([]byte, 8)...)
+	noAddrs = append(noAddrs, 0, 13, 0, 2, 0, status6NoAddrsAvail)
+	h.dhcp6From(req, layers.DHCPv6MsgTypeReply, layers.NewDHCPv6Option(layers.DHCPv6OptIANA, noAddrs))
+	h.at(time.Duration(h.clock.Now()-t0) + 10*time.Millisecond)
+	out = dhcp6Out(t, h)
+	require.Len(t, out, 1)
+	assert.Equal(t, layers.DHCPv6MsgTypeSolicit, out[0].MsgType, "soliciting anew")
+}
