@@ -145,7 +145,7 @@ func (h *harness) lease(t *testing.T) *layers.DHCPv6 {
 	sol := out[0]
 	h.dhcp6From(sol, layers.DHCPv6MsgTypeAdverstise, layers.NewDHCPv6Option(layers.DHCPv6OptIANA, ia(0, 0, 1800, 3600, leased6)))
 	require.Empty(t, dhcp6Out(t, h), "advertisements are gathered for the first timeout")
-	h.at(time.Duration(h.clock.Now()-t0) + 1200*time.Millisecond)
+	h.after(1200*time.Millisecond)
 	out = dhcp6Out(t, h)
 	require.Len(t, out, 1)
 	req := out[0]
@@ -214,9 +214,7 @@ func TestDHCPv6AdvertisementChoice(t *testing.T) {
 		layers.NewDHCPv6Option(layers.DHCPv6OptPreference, []byte{255}))
 	assert.Empty(t, dhcp6Out(t, h), "no addresses, no offer")
 	h.dhcp6From(sol, layers.DHCPv6MsgTypeAdverstise, addrIA, layers.NewDHCPv6Option(layers.DHCPv6OptPreference, []byte{255}))
-	out := dhcp6Out(t, h)
-	require.Len(t, out, 1)
-	assert.Equal(t, layers.DHCPv6MsgTypeRequest, out[0].MsgType, "preference 255: at once")
+	oneDHCP6(t, h, layers.DHCPv6MsgTypeRequest)
 }
 
 // §18.2.4, §18.2.5: at T1 (half the shortest preferred lifetime when the
@@ -298,10 +296,8 @@ func TestDHCPv6DeclinesDuplicate(t *testing.T) {
 	assert.Equal(t, []netip.Addr{leased6}, iaAddrs(t, dec))
 	assert.False(t, hasAddr(h, leased6))
 	h.dhcp6From(dec, layers.DHCPv6MsgTypeReply)
-	h.at(time.Duration(h.clock.Now()-t0) + 10*time.Millisecond)
-	out = dhcp6Out(t, h)
-	require.Len(t, out, 1)
-	assert.Equal(t, layers.DHCPv6MsgTypeSolicit, out[0].MsgType)
+	h.after(10*time.Millisecond)
+	oneDHCP6(t, h, layers.DHCPv6MsgTypeSolicit)
 }
 
 // §18.2.7: the leased addresses go back to the server as the stack
@@ -312,11 +308,9 @@ func TestDHCPv6ReleaseOnClose(t *testing.T) {
 	h.lease(t)
 	h.out()
 	require.NoError(t, h.s.Close())
-	out := dhcp6Out(t, h)
-	require.Len(t, out, 1)
-	assert.Equal(t, layers.DHCPv6MsgTypeRelease, out[0].MsgType)
-	assert.Equal(t, serverDUID, opt6(out[0], layers.DHCPv6OptServerID))
-	assert.Equal(t, []netip.Addr{leased6}, iaAddrs(t, out[0]))
+	rel := oneDHCP6(t, h, layers.DHCPv6MsgTypeRelease)
+	assert.Equal(t, serverDUID, opt6(rel, layers.DHCPv6OptServerID))
+	assert.Equal(t, []netip.Addr{leased6}, iaAddrs(t, rel))
 }
 
 // §18.2.6: the O flag alone asks for the DNS servers only, with an
@@ -338,15 +332,11 @@ func TestDHCPv6Stateless(t *testing.T) {
 	h.at(informed + 3599*time.Second)
 	assert.Empty(t, dhcp6Out(t, h))
 	h.at(informed + 3600*time.Second)
-	out = dhcp6Out(t, h)
-	require.Len(t, out, 1)
-	assert.Equal(t, layers.DHCPv6MsgTypeInformationRequest, out[0].MsgType, "refreshed")
+	oneDHCP6(t, h, layers.DHCPv6MsgTypeInformationRequest)
 
 	// A managed link later: addresses too.
 	h.raWith(raManaged | raOther)
-	out = dhcp6Out(t, h)
-	require.Len(t, out, 1)
-	assert.Equal(t, layers.DHCPv6MsgTypeSolicit, out[0].MsgType)
+	oneDHCP6(t, h, layers.DHCPv6MsgTypeSolicit)
 }
 
 // §15: a Solicit unanswered is sent again after about a second, then
@@ -447,7 +437,7 @@ func TestDHCPv6BoundsLeasedAddresses(t *testing.T) {
 	h := newDHCP6Harness(t, &logs, false)
 	h.lease(t)
 	for i := range 5 {
-		h.at(time.Duration(h.clock.Now()-t0) + 900*time.Second)
+		h.after(900*time.Second)
 		var ren *layers.DHCPv6
 		for _, d := range dhcp6Out(t, h) {
 			ren = d
@@ -482,7 +472,7 @@ func TestDHCPv6PreferenceAndNoAddrs(t *testing.T) {
 	adv(serverDUID, 10, leased6)
 	adv(other, 20, netip.MustParseAddr("2001:db8:7::60"))
 	adv(serverDUID, 5, netip.MustParseAddr("2001:db8:7::70"))
-	h.at(time.Duration(h.clock.Now()-t0) + 1200*time.Millisecond)
+	h.after(1200*time.Millisecond)
 	out := dhcp6Out(t, h)
 	require.Len(t, out, 1)
 	req := out[0]
@@ -493,8 +483,19 @@ func TestDHCPv6PreferenceAndNoAddrs(t *testing.T) {
 	noAddrs = append(noAddrs, make([]byte, 8)...)
 	noAddrs = append(noAddrs, 0, 13, 0, 2, 0, status6NoAddrsAvail)
 	h.dhcp6From(req, layers.DHCPv6MsgTypeReply, layers.NewDHCPv6Option(layers.DHCPv6OptIANA, noAddrs))
-	h.at(time.Duration(h.clock.Now()-t0) + 10*time.Millisecond)
-	out = dhcp6Out(t, h)
-	require.Len(t, out, 1)
-	assert.Equal(t, layers.DHCPv6MsgTypeSolicit, out[0].MsgType, "soliciting anew")
+	h.after(10*time.Millisecond)
+	oneDHCP6(t, h, layers.DHCPv6MsgTypeSolicit)
 }
+
+// oneDHCP6 returns the one DHCPv6 message sent since the last call, which
+// is of type typ.
+func oneDHCP6(t *testing.T, h *harness, typ layers.DHCPv6MsgType) *layers.DHCPv6 {
+	t.Helper()
+	out := dhcp6Out(t, h)
+	require.Len(t, out, 1)
+	require.Equal(t, typ, out[0].MsgType)
+	return out[0]
+}
+
+// after moves time d on and runs the stack.
+func (h *harness) after(d time.Duration) { h.at(time.Duration(h.clock.Now()-t0) + d) }

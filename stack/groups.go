@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"slices"
 	"time"
@@ -20,6 +21,7 @@ const (
 	changeToInclude   = 3
 	changeToExclude   = 4
 	unsolicitedPeriod = time.Second // RFC 3810 §9.11, RFC 3376 §8.11
+	reportHeaderLen   = 8
 	// olderQuerierTimeout is how long after an older version's query we
 	// speak that version: Robustness Variable times the Query Interval,
 	// plus the Query Response Interval (RFC 3810 §9.12, RFC 3376 §8.12).
@@ -48,7 +50,7 @@ type memberState struct {
 	olderUntil int64
 	v1Until    int64
 	// body is scratch for a message.
-	body [mldReportHeaderLen + mldRecordLen*mldMaxRecords]byte
+	body [reportHeaderLen + mldRecordLen*mldMaxRecords]byte
 }
 
 type memberChange struct {
@@ -162,6 +164,27 @@ func (m *memberState) answerQuery(int64) {
 	}
 	m.answerAll, m.answerGroups = false, m.answerGroups[:0]
 	m.send(recs)
+}
+
+// sendRecords sends recs in reports of type typ, at most max records of
+// recLen bytes each behind the 8-byte header: the layout MLDv2 and IGMPv3
+// share but for the sizes (RFC 3810 §5.2, RFC 3376 §4.2). The records
+// name no sources: they say include none, or exclude none.
+func (m *memberState) sendRecords(recs []memberChange, typ uint8, recLen, max int, emit func(body []byte)) {
+	for len(recs) > 0 {
+		n := min(len(recs), max)
+		body := m.body[:reportHeaderLen+recLen*n]
+		clear(body)
+		body[0] = typ
+		binary.BigEndian.PutUint16(body[6:8], uint16(n))
+		for i, c := range recs[:n] {
+			rec := body[reportHeaderLen+i*recLen:]
+			rec[0] = c.typ
+			copy(rec[4:recLen], c.group.AsSlice())
+		}
+		emit(body)
+		recs = recs[n:]
+	}
 }
 
 // send sends the records recs in the family's messages.

@@ -15,17 +15,16 @@ import (
 
 // IGMP constants (RFC 3376 §4, RFC 2236 §2).
 const (
-	protoIGMP           = 2
-	igmpQuery           = 0x11
-	igmpv1Report        = 0x12
-	igmpv2Report        = 0x16
-	igmpv2Leave         = 0x17
-	igmpv3Report        = 0x22
-	igmpRecordLen       = 8
-	igmpReportHeaderLen = 8
+	protoIGMP     = 2
+	igmpQuery     = 0x11
+	igmpv1Report  = 0x12
+	igmpv2Report  = 0x16
+	igmpv2Leave   = 0x17
+	igmpv3Report  = 0x22
+	igmpRecordLen = 8
 	// igmpMaxRecords keeps a report within 576 bytes, which every IPv4
 	// link carries (RFC 791).
-	igmpMaxRecords = (576 - igmpHeaderLen - igmpReportHeaderLen) / igmpRecordLen
+	igmpMaxRecords = (576 - igmpHeaderLen - reportHeaderLen) / igmpRecordLen
 	// igmpHeaderLen is IGMP's IPv4 header: with the Router Alert option.
 	igmpHeaderLen = wire.IPv4HeaderLen + 4
 	// igmpv1Delay is the response delay of an IGMPv1 query, which has none
@@ -113,21 +112,7 @@ func (m *memberState) sendIGMP(recs []memberChange) {
 		}
 		return
 	}
-	for len(recs) > 0 {
-		n := min(len(recs), igmpMaxRecords)
-		body := m.body[:igmpReportHeaderLen+igmpRecordLen*n]
-		clear(body)
-		body[0] = igmpv3Report
-		binary.BigEndian.PutUint16(body[6:8], uint16(n))
-		for i, c := range recs[:n] {
-			rec := body[igmpReportHeaderLen+i*igmpRecordLen:]
-			rec[0] = c.typ
-			g := c.group.As4()
-			copy(rec[4:8], g[:])
-		}
-		m.emitIGMP(igmpv3Routers, body)
-		recs = recs[n:]
-	}
+	m.sendRecords(recs, igmpv3Report, igmpRecordLen, igmpMaxRecords, func(body []byte) { m.emitIGMP(igmpv3Routers, body) })
 }
 
 // emitIGMP sends the IGMP message body (its checksum is filled in) to

@@ -15,12 +15,11 @@ import (
 
 // MLD constants (RFC 3810 §5.2).
 const (
-	mldv2Report        = wire.ICMPv6MLDv2Report
-	mldRecordLen       = 20
-	mldReportHeaderLen = 8
+	mldv2Report  = wire.ICMPv6MLDv2Report
+	mldRecordLen = 20
 	// mldMaxRecords keeps a report within the minimum MTU (RFC 3810
 	// §5.2.15).
-	mldMaxRecords = (minMTU6 - wire.IPv6HeaderLen - 8 - mldReportHeaderLen) / mldRecordLen
+	mldMaxRecords = (minMTU6 - wire.IPv6HeaderLen - 8 - reportHeaderLen) / mldRecordLen
 	// mldv1Len is the length of MLDv1 messages (RFC 2710 §3).
 	mldv1Len = 24
 )
@@ -82,21 +81,7 @@ func (m *memberState) sendMLD(recs []memberChange) {
 		}
 		return
 	}
-	for len(recs) > 0 {
-		n := min(len(recs), mldMaxRecords)
-		body := m.body[:mldReportHeaderLen+mldRecordLen*n]
-		clear(body)
-		body[0] = mldv2Report
-		binary.BigEndian.PutUint16(body[6:8], uint16(n))
-		for i, c := range recs[:n] {
-			rec := body[mldReportHeaderLen+i*mldRecordLen:]
-			rec[0] = c.typ
-			g := c.group.As16()
-			copy(rec[4:20], g[:])
-		}
-		m.emitMLD(mldv2Routers, body)
-		recs = recs[n:]
-	}
+	m.sendRecords(recs, mldv2Report, mldRecordLen, mldMaxRecords, func(body []byte) { m.emitMLD(mldv2Routers, body) })
 }
 
 // emitMLD sends the MLD message body (its checksum is filled in) to dst,
