@@ -145,7 +145,7 @@ func (h *harness) lease(t *testing.T) *layers.DHCPv6 {
 	sol := out[0]
 	h.dhcp6From(sol, layers.DHCPv6MsgTypeAdverstise, layers.NewDHCPv6Option(layers.DHCPv6OptIANA, ia(0, 0, 1800, 3600, leased6)))
 	require.Empty(t, dhcp6Out(t, h), "advertisements are gathered for the first timeout")
-	h.after(1200*time.Millisecond)
+	h.after(1200 * time.Millisecond)
 	out = dhcp6Out(t, h)
 	require.Len(t, out, 1)
 	req := out[0]
@@ -296,7 +296,7 @@ func TestDHCPv6DeclinesDuplicate(t *testing.T) {
 	assert.Equal(t, []netip.Addr{leased6}, iaAddrs(t, dec))
 	assert.False(t, hasAddr(h, leased6))
 	h.dhcp6From(dec, layers.DHCPv6MsgTypeReply)
-	h.after(10*time.Millisecond)
+	h.after(10 * time.Millisecond)
 	oneDHCP6(t, h, layers.DHCPv6MsgTypeSolicit)
 }
 
@@ -437,7 +437,7 @@ func TestDHCPv6BoundsLeasedAddresses(t *testing.T) {
 	h := newDHCP6Harness(t, &logs, false)
 	h.lease(t)
 	for i := range 5 {
-		h.after(900*time.Second)
+		h.after(900 * time.Second)
 		var ren *layers.DHCPv6
 		for _, d := range dhcp6Out(t, h) {
 			ren = d
@@ -472,7 +472,7 @@ func TestDHCPv6PreferenceAndNoAddrs(t *testing.T) {
 	adv(serverDUID, 10, leased6)
 	adv(other, 20, netip.MustParseAddr("2001:db8:7::60"))
 	adv(serverDUID, 5, netip.MustParseAddr("2001:db8:7::70"))
-	h.after(1200*time.Millisecond)
+	h.after(1200 * time.Millisecond)
 	out := dhcp6Out(t, h)
 	require.Len(t, out, 1)
 	req := out[0]
@@ -483,7 +483,7 @@ func TestDHCPv6PreferenceAndNoAddrs(t *testing.T) {
 	noAddrs = append(noAddrs, make([]byte, 8)...)
 	noAddrs = append(noAddrs, 0, 13, 0, 2, 0, status6NoAddrsAvail)
 	h.dhcp6From(req, layers.DHCPv6MsgTypeReply, layers.NewDHCPv6Option(layers.DHCPv6OptIANA, noAddrs))
-	h.after(10*time.Millisecond)
+	h.after(10 * time.Millisecond)
 	oneDHCP6(t, h, layers.DHCPv6MsgTypeSolicit)
 }
 
