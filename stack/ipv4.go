@@ -3,7 +3,6 @@ package stack
 import (
 	"errors"
 	"net/netip"
-	"slices"
 
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/stack/internal/reasm"
@@ -51,7 +50,7 @@ func (q *queue) ipv4Input(ifc *iface, f *backend.Frame, b []byte, l2multicast bo
 		}
 	case dst == limitedBroadcast || sh.bcast.get(dst) == ifc:
 		c.InBcastPkts++
-	case dst == allHosts || dst.IsMulticast() && ifc.idx < len(sh.groups4) && slices.Contains(sh.groups4[ifc.idx], dst):
+	case dst == allHosts || dst.IsMulticast() && sh.member(ifc, dst):
 		c.InMcastPkts++
 	default:
 		// We are a host: datagrams for other addresses are not ours to

@@ -20,7 +20,8 @@ import (
 // share the port with unicast sockets. It sends like any UDP socket, from
 // the interface's address; to a group, with TTL or hop limit 1 and out
 // of the interface the routes give (else the first with an address of
-// the family). Its own datagrams to the group do not come back to it.
+// the family). The group's members on this stack get them too, the
+// sender among them, as with IP_MULTICAST_LOOP.
 func (s *Stack) ListenMulticastUDP(network, ifname string, gaddr *net.UDPAddr) (net.PacketConn, error) {
 	opErr := func(err error) error {
 		return &net.OpError{Op: "listen", Net: network, Addr: gaddr, Err: err}
@@ -96,4 +97,12 @@ func (x *ndIface) joinedGroups() []netip.Addr {
 	}
 	slices.SortFunc(gs, func(a, b netip.Addr) int { return a.Compare(b) })
 	return gs
+}
+
+// member says whether ifc has joined group g, of either family.
+func (sh *shared) member(ifc *iface, g netip.Addr) bool {
+	if g.Is4() {
+		return ifc.idx < len(sh.groups4) && slices.Contains(sh.groups4[ifc.idx], g)
+	}
+	return sh.joined(ifc, g)
 }

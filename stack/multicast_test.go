@@ -213,7 +213,8 @@ func TestMulticastIPv6AndPortSharing(t *testing.T) {
 }
 
 // A datagram to a group goes to its MAC with TTL 1, from the interface's
-// address, even without a route; a bad group or interface is refused.
+// address, even without a route, and to the group's members here; a bad
+// group or interface is refused.
 func TestMulticastSend(t *testing.T) {
 	h := newHarness(t, false, Config{})
 	h.out()
@@ -231,6 +232,9 @@ func TestMulticastSend(t *testing.T) {
 		}
 	}
 	require.Len(t, sent, 1)
+	got, err := readGroup(t, c)
+	require.NoError(t, err)
+	assert.Equal(t, "hello group", got, "looped back to the group's members, the sender among them")
 	ip := sent[0].Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 	assert.Equal(t, uint8(1), ip.TTL)
 	assert.Equal(t, ourIP.String(), ip.SrcIP.String())

@@ -300,4 +300,9 @@ func (q *queue) sendDatagram(d *dgramSock, to netip.AddrPort, payload []byte) {
 	if err := q.output(nh, &dg); err != nil {
 		q.counters.UDP.SndbufErrors++
 	}
+	if d.proto == protoUDP && dst.IsMulticast() && sh.member(nh.ifc, dst) {
+		// The group's members here get it too, as with IP_MULTICAST_LOOP
+		// (on by default).
+		q.udpBroadcast(netip.AddrPortFrom(src, d.laddr.Port()), to, payload)
+	}
 }
