@@ -612,8 +612,20 @@ func (c *dhcp6Client) input(r *dhcp6Msg) {
 			c.begin(dhcp6Soliciting)
 		case r.status != status6Success:
 			// A server's failure: the retransmissions go on.
-		case !r.hasIA || r.iaStatus == status6NoAddrsAvail || r.iaStatus == status6NoBinding || r.naddrs == 0:
-			if c.state == dhcp6Requesting || r.iaStatus == status6NoBinding {
+		case r.iaStatus == status6NoBinding && c.state != dhcp6Requesting:
+			// §18.2.10.1: the server lost our binding; ask it for the
+			// addresses we hold.
+			c.best = *r
+			c.best.naddrs = 0
+			for _, a := range c.x.addrs {
+				if a.source == "dhcpv6" && c.best.naddrs < len(c.best.addrs) {
+					c.best.addrs[c.best.naddrs] = iaAddr{addr: a.prefix.Addr()}
+					c.best.naddrs++
+				}
+			}
+			c.request()
+		case !r.hasIA || r.iaStatus != status6Success || r.naddrs == 0:
+			if c.state == dhcp6Requesting {
 				c.begin(dhcp6Soliciting)
 			}
 		default:

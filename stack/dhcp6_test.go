@@ -499,3 +499,22 @@ func oneDHCP6(t *testing.T, h *harness, typ layers.DHCPv6MsgType) *layers.DHCPv6
 
 // after moves time d on and runs the stack.
 func (h *harness) after(d time.Duration) { h.at(time.Duration(h.clock.Now()-t0) + d) }
+
+// §18.2.10.1: a server that answers a Renew with NoBinding (it lost the
+// lease) is sent a Request for the addresses the client holds.
+func TestDHCPv6RenewNoBinding(t *testing.T) {
+	var logs logBuffer
+	h := newDHCP6Harness(t, &logs, false)
+	h.lease(t)
+	h.after(900 * time.Second)
+	ren := oneDHCP6(t, h, layers.DHCPv6MsgTypeRenew)
+	noBinding := ia(0, 0, 0, 0)
+	noBinding = append(noBinding, 0, 13, 0, 2, 0, status6NoBinding)
+	h.dhcp6From(ren, layers.DHCPv6MsgTypeReply, layers.NewDHCPv6Option(layers.DHCPv6OptIANA, noBinding))
+	req := oneDHCP6(t, h, layers.DHCPv6MsgTypeRequest)
+	assert.Equal(t, serverDUID, opt6(req, layers.DHCPv6OptServerID))
+	assert.Equal(t, []netip.Addr{leased6}, iaAddrs(t, req))
+	assert.True(t, hasAddr(h, leased6), "still held meanwhile")
+	h.dhcp6From(req, layers.DHCPv6MsgTypeReply, layers.NewDHCPv6Option(layers.DHCPv6OptIANA, ia(0, 0, 1800, 3600, leased6)))
+	assert.Equal(t, dhcp6Bound, h.s.queues[0].nd.ifs[0].dhcp6.state)
+}
