@@ -38,7 +38,11 @@ type dgramSock struct {
 	done           chan struct{}
 	closed         atomic.Bool
 	broadcast      atomic.Bool
-	softErr        atomic.Int32 // a pending errno from ICMP, reported once
+	// Multicast sending: the TTL or hop limit (0: 1) and whether the
+	// group's members on the stack do not get a copy.
+	mcastTTL    atomic.Uint32
+	mcastNoLoop atomic.Bool
+	softErr     atomic.Int32 // a pending errno from ICMP, reported once
 
 	rmu, wmu sync.Mutex // serialise application readers and writers
 	rxMu     sync.Mutex // serialises the queues delivering to rx
@@ -395,6 +399,22 @@ func isBroadcast(sh *shared, a netip.Addr) bool {
 
 // SetBroadcast allows sending to broadcast addresses (SO_BROADCAST).
 func (d *dgramSock) SetBroadcast(on bool) { d.broadcast.Store(on) }
+
+// SetMulticastTTL sets the TTL or hop limit of the datagrams the socket
+// sends to groups: 1 (the link) by default, up to 255 to cross multicast
+// routers (IP_MULTICAST_TTL, IPV6_MULTICAST_HOPS).
+func (d *dgramSock) SetMulticastTTL(ttl int) error {
+	if ttl < 1 || ttl > 255 {
+		return d.opError("set", nil, syscall.EINVAL)
+	}
+	d.mcastTTL.Store(uint32(ttl))
+	return nil
+}
+
+// SetMulticastLoopback sets whether the group's members on this stack get
+// a copy of what the socket sends to a group (IP_MULTICAST_LOOP), as they
+// do by default.
+func (d *dgramSock) SetMulticastLoopback(on bool) { d.mcastNoLoop.Store(!on) }
 
 // Close implements net.PacketConn.
 func (d *dgramSock) Close() error {

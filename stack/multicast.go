@@ -21,7 +21,11 @@ import (
 // the interface's address; to a group, with TTL or hop limit 1 and out
 // of the interface the routes give (else the first with an address of
 // the family). The group's members on this stack get them too, the
-// sender among them, as with IP_MULTICAST_LOOP.
+// sender among them, as with IP_MULTICAST_LOOP. The socket's
+// SetMulticastTTL and SetMulticastLoopback change both, as the methods
+// of this interface:
+//
+//	c.(interface{ SetMulticastTTL(int) error }).SetMulticastTTL(16)
 func (s *Stack) ListenMulticastUDP(network, ifname string, gaddr *net.UDPAddr) (net.PacketConn, error) {
 	opErr := func(err error) error {
 		return &net.OpError{Op: "listen", Net: network, Addr: gaddr, Err: err}

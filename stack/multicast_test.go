@@ -272,3 +272,34 @@ func TestIGMPMalformed(t *testing.T) {
 	assert.Equal(t, uint64(3), c.InErrors)
 	assert.Empty(t, igmpOut(t, h))
 }
+
+// SetMulticastTTL and SetMulticastLoopback change what a socket sends to
+// a group: the TTL, and whether the members here get a copy.
+func TestMulticastSocketOptions(t *testing.T) {
+	h := newHarness(t, false, Config{})
+	h.out()
+	c, err := h.s.ListenMulticastUDP("udp4", "", net.UDPAddrFromAddrPort(netip.AddrPortFrom(group4, 5000)))
+	require.NoError(t, err)
+	defer c.Close()
+	opts := c.(interface {
+		SetMulticastTTL(int) error
+		SetMulticastLoopback(bool)
+	})
+	require.NoError(t, opts.SetMulticastTTL(16))
+	assert.Error(t, opts.SetMulticastTTL(0))
+	assert.Error(t, opts.SetMulticastTTL(256))
+	opts.SetMulticastLoopback(false)
+	h.out()
+	_, err = c.WriteTo([]byte("far"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(group4, 5000)))
+	require.NoError(t, err)
+	h.poll()
+	var ttl []uint8
+	for _, p := range h.out() {
+		if ip, ok := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok && ip.Protocol == layers.IPProtocolUDP {
+			ttl = append(ttl, ip.TTL)
+		}
+	}
+	assert.Equal(t, []uint8{16}, ttl)
+	_, err = readGroup(t, c)
+	assert.Error(t, err, "no copy with loopback off")
+}

@@ -274,9 +274,9 @@ func (q *queue) sendDatagram(d *dgramSock, to netip.AddrPort, payload []byte) {
 	}
 	dg := ipDatagram{src: src, dst: to.Addr(), proto: d.proto, csumOff: -1, payload: payload}
 	if to.Addr().IsMulticast() {
-		// The group's members on this link, unless told otherwise, as
-		// IP_MULTICAST_TTL and IPV6_MULTICAST_HOPS default.
-		dg.ttl = 1
+		// The group's members on this link, unless the socket says
+		// otherwise (SetMulticastTTL).
+		dg.ttl = uint8(max(d.mcastTTL.Load(), 1))
 	}
 	switch d.proto {
 	case protoUDP:
@@ -300,7 +300,7 @@ func (q *queue) sendDatagram(d *dgramSock, to netip.AddrPort, payload []byte) {
 	if err := q.output(nh, &dg); err != nil {
 		q.counters.UDP.SndbufErrors++
 	}
-	if d.proto == protoUDP && dst.IsMulticast() && sh.member(nh.ifc, dst) {
+	if d.proto == protoUDP && dst.IsMulticast() && !d.mcastNoLoop.Load() && sh.member(nh.ifc, dst) {
 		// The group's members here get it too, as with IP_MULTICAST_LOOP
 		// (on by default).
 		q.udpBroadcast(netip.AddrPortFrom(src, d.laddr.Port()), to, payload)
