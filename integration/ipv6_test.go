@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -223,6 +224,30 @@ func TestTAPDHCPFromDnsmasq(t *testing.T) {
 	out, err = n.exec(ctx, nil, ustackBin, "get", "--tap", "tap0", "--host-addr", "10.79.0.1/24", "--addr", "dhcp", "http://test.example:8080/data")
 	require.NoError(t, err, "dnsmasq:\n%s", dnsmasq())
 	assert.Contains(t, string(out), "sha256 "+sha256Hex(data))
+}
+
+// RFC 2131 §4.4.1 with dnsmasq as the server: the one address it can
+// lease is the kernel's too, so ustack's ARP probe is answered and the
+// lease declined, which dnsmasq logs.
+func TestTAPDHCPDeclinesAddressInUse(t *testing.T) {
+	requireRoot(t, "dnsmasq")
+	ns := newV6Netns(t)
+	// The device exists before ustack attaches to it, with both of the
+	// kernel's addresses.
+	for _, c := range [][]string{
+		{"tuntap", "add", "dev", "tap0", "mode", "tap"},
+		{"addr", "add", "10.79.1.1/24", "dev", "tap0"},
+		{"addr", "add", "10.79.1.50/32", "dev", "tap0"},
+		{"link", "set", "tap0", "up"},
+	} {
+		run(t, "ip", append([]string{"-n", ns}, c...)...)
+	}
+	dnsmasq := startDnsmasq(t, ns, "--no-ping", "--dhcp-range=10.79.1.50,10.79.1.50,255.255.255.0,2m")
+	n := startUstack(t, ns, "serve", "--tap", "tap0", "--addr", "dhcp", "--http", ":80")
+	n.waitLog(`msg="dhcp: leased address in use, declined" addr=(10\.79\.1\.50)`, 20*time.Second)
+	require.Eventually(t, func() bool { return strings.Contains(dnsmasq(), "DHCPDECLINE(tap0) 10.79.1.50") }, 5*time.Second, 50*time.Millisecond,
+		"dnsmasq:\n%s", dnsmasq())
+	assert.NotContains(t, n.stderr.String(), `msg="address up" addr=10.79.1.50`)
 }
 
 // serveBytes answers GET /data with data on ln until ln is closed.

@@ -255,6 +255,11 @@ func (q *queue) arpInput(ifc *iface, b []byte) {
 		q.counters.ARP.InMalformed++
 		return
 	}
+	if q.nd != nil && ifc.idx < len(q.nd.ifs) && smac != ifc.mac {
+		if c := q.nd.ifs[ifc.idx].dhcp; c != nil && c.checkARP(sender, target) {
+			return
+		}
+	}
 	if owner, ok := sh.ownerOf(sender); ok && owner == ifc && smac != ifc.mac {
 		q.counters.ARP.Conflicts++
 		q.log.Warn("arp: address conflict", "addr", sender, "mac", smac, "iface", ifc.name)
@@ -281,11 +286,21 @@ func (q *queue) arpInput(ifc *iface, b []byte) {
 // sendARP sends an ARP packet from ifc: to the Ethernet address dst, asking
 // for or answering about addr (target hardware address tmac).
 func (q *queue) sendARP(ifc *iface, op uint16, dst, tmac wire.MAC, addr netip.Addr) {
-	sh := q.shared()
-	src, ok := sh.addr4(ifc)
+	src, ok := q.shared().addr4(ifc)
 	if !ok {
 		return
 	}
+	q.emitARP(ifc, op, dst, tmac, src.Addr(), addr)
+}
+
+// arpProbe asks whether another host has addr, from no address (RFC 5227
+// §2.1.1), to the broadcast address.
+func (q *queue) arpProbe(ifc *iface, addr netip.Addr) {
+	q.emitARP(ifc, wire.ARPRequest, wire.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, wire.MAC{}, netip.IPv4Unspecified(), addr)
+}
+
+// emitARP sends an ARP packet from ifc with sender address src.
+func (q *queue) emitARP(ifc *iface, op uint16, dst, tmac wire.MAC, src, addr netip.Addr) {
 	f := q.alloc(ifc, wire.EthernetHeaderLen+wire.ARPLen)
 	if f == nil {
 		return
@@ -300,7 +315,7 @@ func (q *queue) sendARP(ifc *iface, op uint16, dst, tmac wire.MAC, addr netip.Ad
 	wire.ARPFields{
 		Op:         op,
 		SenderMAC:  ifc.mac,
-		SenderAddr: src.Addr(),
+		SenderAddr: src,
 		TargetMAC:  tmac,
 		TargetAddr: addr,
 	}.Emit(b[wire.EthernetHeaderLen:])

@@ -94,6 +94,12 @@ type ARPConfig struct {
 	QueueLen int
 	// MaxEntries bounds the cache (default 1024).
 	MaxEntries int
+	// Probes is the number of ARP probes that check an address a DHCP
+	// server leases is free before it is used (RFC 2131 §4.4.1, RFC 5227
+	// §2.1), RetryInterval apart (default 1). Negative: none. A host
+	// that answers, or probes for the same address, has the lease
+	// declined.
+	Probes int
 }
 
 // IPv6Config tunes IPv6 Neighbor Discovery (RFC 4861) and duplicate
@@ -309,6 +315,9 @@ func (c *Config) fill() error {
 	a.Retries = defInt(a.Retries, 3)
 	a.QueueLen = defInt(a.QueueLen, 3)
 	a.MaxEntries = defInt(a.MaxEntries, 1024)
+	if a.Probes == 0 {
+		a.Probes = 1
+	}
 	v6 := &c.IPv6
 	if v6.DADTransmits == 0 {
 		v6.DADTransmits = 1

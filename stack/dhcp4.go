@@ -45,6 +45,7 @@ const (
 	dhcpRequest  = 3
 	dhcpAck      = 5
 	dhcpNak      = 6
+	dhcpDecline  = 4
 	dhcpRelease  = 7
 
 	optSubnetMask   = 1
@@ -70,6 +71,8 @@ const (
 	dhcpBound
 	dhcpRenewing  // T1 passed: asking the server that granted it
 	dhcpRebinding // T2 passed: asking any server
+	dhcpChecking  // ACKed: probing whether another host has the address
+	dhcpDeclined  // another host had it: waiting to start over
 )
 
 // Retransmission (RFC 2131 §4.1): 4 s doubling to 64 s, each ±1 s; a
@@ -82,6 +85,9 @@ const (
 	// dhcpRequestTries bounds the REQUESTs for one offer before starting
 	// over with a DISCOVER.
 	dhcpRequestTries = 4
+	// dhcpDeclineWait is how long after a DECLINE the client starts over
+	// (RFC 2131 §3.1 step 5: at least ten seconds).
+	dhcpDeclineWait = 10 * time.Second
 )
 
 // dhcpClient is the DHCP client of one interface.
@@ -99,6 +105,9 @@ type dhcpClient struct {
 	// The offer being requested.
 	offered netip.Addr
 	server  netip.Addr
+	// The ACK whose address is being probed, and the probes sent.
+	acked  dhcpReply
+	probes int
 	// The lease and its times, while bound, renewing or rebinding.
 	lease      Lease
 	has        bool
@@ -159,11 +168,16 @@ func (c *dhcpClient) send() {
 }
 
 func (c *dhcpClient) retransmit(int64) {
-	if c.state == dhcpRequesting && c.tries >= dhcpRequestTries {
+	switch {
+	case c.state == dhcpChecking:
+		c.probe()
+	case c.state == dhcpDeclined:
 		c.discover()
-		return
+	case c.state == dhcpRequesting && c.tries >= dhcpRequestTries:
+		c.discover()
+	default:
+		c.send()
 	}
-	c.send()
 }
 
 // transmit builds and sends one message: ciaddr while we hold an address
@@ -205,7 +219,7 @@ func (c *dhcpClient) transmit(typ uint8, ciaddr, requested, server netip.Addr) {
 		a := server.As4()
 		put(optServerID, a[:]...)
 	}
-	if typ != dhcpRelease {
+	if typ != dhcpRelease && typ != dhcpDecline {
 		put(optParamRequest, optSubnetMask, optRouter, optDNS, optLeaseTime, optRenewalTime, optRebindTime)
 	}
 	o[n] = optEnd
@@ -338,17 +352,56 @@ func (c *dhcpClient) input(r *dhcpReply) {
 		c.state, c.tries = dhcpRequesting, 0
 		c.requested = q.now
 		c.send()
-	case r.typ == dhcpAck && c.state != dhcpSelecting && c.state != dhcpBound:
+	case r.typ == dhcpAck && (c.state == dhcpRequesting || c.state == dhcpRenewing || c.state == dhcpRebinding):
 		if !r.hasLease || !usableLeaseAddr(r.yiaddr) {
 			q.counters.UDP.InErrors++
 			return
 		}
-		c.bind(r)
-	case r.typ == dhcpNak && c.state != dhcpSelecting && c.state != dhcpBound:
+		if c.has && r.yiaddr == c.lease.Addr.Addr() || q.s.cfg.ARP.Probes < 0 {
+			c.bind(r)
+			return
+		}
+		// §4.4.1: a new address is checked first.
+		c.acked, c.probes, c.state = *r, 0, dhcpChecking
+		c.probe()
+	case r.typ == dhcpNak && (c.state == dhcpRequesting || c.state == dhcpRenewing || c.state == dhcpRebinding):
 		q.log.Warn("dhcp: server refused", "server", r.server, "iface", c.x.ifc.name)
 		c.drop()
 		c.discover()
 	}
+}
+
+// probe sends the next ARP probe for the ACKed address, or binds it once
+// ARPConfig.Probes have gone unanswered for RetryInterval each (RFC 5227
+// §2.1.1).
+func (c *dhcpClient) probe() {
+	q := c.q()
+	if c.probes >= q.s.cfg.ARP.Probes {
+		c.bind(&c.acked)
+		return
+	}
+	c.probes++
+	q.arpProbe(c.x.ifc, c.acked.yiaddr)
+	q.timers.Schedule(&c.retx.Timer, q.now+int64(q.s.cfg.ARP.RetryInterval))
+}
+
+// checkARP looks at an ARP packet from another host while the ACKed
+// address is probed: one from the address, or a probe for it, means
+// another host has it or wants it (RFC 5227 §2.1.1). The lease is then
+// declined (RFC 2131 §4.4.1) and the client starts over ten seconds
+// later. It reports whether the packet was such a conflict.
+func (c *dhcpClient) checkARP(sender, target netip.Addr) bool {
+	a := c.acked.yiaddr
+	if c.state != dhcpChecking || sender != a && !(sender.IsUnspecified() && target == a) {
+		return false
+	}
+	q := c.q()
+	q.counters.ARP.Conflicts++
+	q.log.Warn("dhcp: leased address in use, declined", "addr", a, "server", c.acked.server, "iface", c.x.ifc.name)
+	c.transmit(dhcpDecline, netip.Addr{}, a, c.acked.server)
+	c.state = dhcpDeclined
+	q.timers.Schedule(&c.retx.Timer, q.now+int64(dhcpDeclineWait))
+	return true
 }
 
 func usableLeaseAddr(a netip.Addr) bool {

@@ -131,6 +131,17 @@ func TestDHCPObtainsLease(t *testing.T) {
 	own := h.s.shared().own.get(leasedIP) != nil
 	assert.False(t, own, "not ours before the ACK")
 	h.dhcpReply(req, layers.DHCPMsgTypeAck, 600)
+	// RFC 2131 §4.4.1, RFC 5227 §2.1.1: an ARP probe from no address
+	// first, and the address is ours a second later.
+	probes := h.out()
+	require.Len(t, probes, 1)
+	probe := probes[0].Layer(layers.LayerTypeARP).(*layers.ARP)
+	assert.Equal(t, uint16(layers.ARPRequest), probe.Operation)
+	assert.Equal(t, "0.0.0.0", net.IP(probe.SourceProtAddress).String())
+	assert.Equal(t, leasedIP.String(), net.IP(probe.DstProtAddress).String())
+	assert.Equal(t, []byte(bcastMAC), []byte(dstMAC(probes[0])))
+	assert.False(t, h.s.shared().own.get(leasedIP) != nil, "checked first")
+	h.after(time.Second)
 	own = h.s.shared().own.get(leasedIP) != nil
 	assert.True(t, own)
 	assert.Contains(t, logs.String(), `msg="address up" addr=10.0.0.50/24 source=dhcp iface=eth0`)
@@ -157,7 +168,7 @@ func TestDHCPRenewRebindExpire(t *testing.T) {
 	h := newDHCPHarness(t, &logs)
 	disc := dhcpOf(dhcpOut(t, h)[0])
 	h.dhcpReply(disc, layers.DHCPMsgTypeOffer, 600)
-	h.dhcpReply(dhcpOf(dhcpOut(t, h)[0]), layers.DHCPMsgTypeAck, 600)
+	h.dhcpAck(dhcpOf(dhcpOut(t, h)[0]), 600)
 	h.out()
 
 	h.at(300*time.Second - 1)
@@ -240,7 +251,7 @@ func TestDHCPLeaseTimesFromRequest(t *testing.T) {
 	h.at(7 * time.Second)
 	h.dhcpReply(dhcpOf(out[0]), layers.DHCPMsgTypeOffer, 600)
 	h.at(8 * time.Second)
-	h.dhcpReply(dhcpOf(dhcpOut(t, h)[0]), layers.DHCPMsgTypeAck, 600)
+	h.dhcpAck(dhcpOf(dhcpOut(t, h)[0]), 600)
 	h.out()
 	h.at(307*time.Second - 1)
 	assert.Empty(t, dhcpOut(t, h))
@@ -254,7 +265,7 @@ func TestDHCPReleaseOnClose(t *testing.T) {
 	h := newDHCPHarness(t, &logs)
 	disc := dhcpOf(dhcpOut(t, h)[0])
 	h.dhcpReply(disc, layers.DHCPMsgTypeOffer, 600)
-	h.dhcpReply(dhcpOf(dhcpOut(t, h)[0]), layers.DHCPMsgTypeAck, 600)
+	h.dhcpAck(dhcpOf(dhcpOut(t, h)[0]), 600)
 	h.out()
 	require.NoError(t, h.s.Close())
 	out := dhcpOut(t, h)
@@ -296,4 +307,43 @@ func FuzzDHCPReply(f *testing.F) {
 		var r dhcpReply
 		parseDHCP(b, &r)
 	})
+}
+
+// dhcpAck ACKs req, and lets the ARP probe of the address go unanswered.
+func (h *harness) dhcpAck(req *layers.DHCPv4, lease uint32) {
+	h.dhcpReply(req, layers.DHCPMsgTypeAck, lease)
+	h.after(time.Second)
+}
+
+// RFC 2131 §4.4.1: a host that answers the probe for the leased address
+// has it, so the lease is declined to the server and the client starts
+// over ten seconds later; a probe of another host for it counts too.
+func TestDHCPDeclinesAddressInUse(t *testing.T) {
+	for _, probe := range []bool{false, true} {
+		var logs logBuffer
+		h := newDHCPHarness(t, &logs)
+		disc := dhcpOf(dhcpOut(t, h)[0])
+		h.dhcpReply(disc, layers.DHCPMsgTypeOffer, 600)
+		h.dhcpReply(dhcpOf(dhcpOut(t, h)[0]), layers.DHCPMsgTypeAck, 600)
+		h.out()
+		sender := leasedIP.AsSlice()
+		if probe {
+			sender = net.IPv4zero.To4()
+		}
+		h.in(eth(peerMAC, bcastMAC, layers.EthernetTypeARP), arpPkt(layers.ARPRequest, peerMAC, sender, make(net.HardwareAddr, 6), leasedIP.AsSlice()))
+		out := dhcpOut(t, h)
+		require.Len(t, out, 1)
+		dec := dhcpOf(out[0])
+		assert.Equal(t, layers.DHCPMsgTypeDecline, dhcpType(dec))
+		assert.Equal(t, leasedIP.AsSlice(), dhcpOpt(dec, layers.DHCPOptRequestIP))
+		assert.Equal(t, []byte(dhcpServerIP), dhcpOpt(dec, layers.DHCPOptServerID))
+		assert.Contains(t, logs.String(), "leased address in use, declined")
+		h.after(2 * time.Second)
+		assert.False(t, h.s.shared().own.get(leasedIP) != nil, "not taken")
+		assert.Empty(t, dhcpOut(t, h))
+		h.after(9 * time.Second)
+		out = dhcpOut(t, h)
+		require.Len(t, out, 1)
+		assert.Equal(t, layers.DHCPMsgTypeDiscover, dhcpType(dhcpOf(out[0])), "starting over")
+	}
 }

@@ -170,7 +170,7 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.addrs, "addr", "address with prefix length, e.g. 10.0.0.2/24, or dhcp to lease one (repeatable; IPv6 also configures itself from router advertisements)")
 	fs.StringVar(&f.addrGen, "addr-gen", "stable", "interface identifiers of IPv6 addresses from router advertisements: stable (RFC 7217) or eui64 (from the MAC)")
 	fs.StringVar(&f.secret, "stable-secret", "", "RFC 7217 secret key for stable IPv6 addresses (default: a fixed key; keep one to make them unpredictable)")
-	fs.IntVar(&f.dad, "dad-transmits", 1, "Neighbor Solicitations that check each IPv6 address is unique before it is used (RFC 4862; 0: used at once)")
+	fs.IntVar(&f.dad, "dad-transmits", 1, "Neighbor Solicitations that check each IPv6 address is unique before it is used (RFC 4862), and ARP probes that check a DHCP lease (RFC 5227); 0: used at once")
 	fs.Var(&f.gateway, "gateway", "default gateway; repeatable: one IPv4, one IPv6")
 	fs.Var(&f.routes, "route", "static route CIDR=GATEWAY (repeatable)")
 	fs.StringVar(&f.mac, "mac", "", "Ethernet address (default: the device's, or a random local one)")
@@ -430,9 +430,10 @@ func (f *stackFlags) stackConfig(be backend.Backend, clock backend.Clock, log *s
 	routes := append(append([]stack.Route(nil), f.routes...), f.gateway.routes()...)
 	cfg := stack.Config{Interfaces: []stack.InterfaceConfig{ic}, Routes: routes, Seed: f.seed, Clock: clock, Logger: log, LoopStart: f.loopStart}
 	cfg.IPv6.AddrGen, cfg.IPv6.StableSecret = f.addrGen, f.secret
-	cfg.IPv6.DADTransmits = f.dad
+	cfg.IPv6.DADTransmits, cfg.ARP.Probes = f.dad, f.dad
 	if f.dad == 0 {
-		cfg.IPv6.DADTransmits = -1 // the configuration's 0 is the default
+		// The configuration's 0 is the default.
+		cfg.IPv6.DADTransmits, cfg.ARP.Probes = -1, -1
 	}
 	f.limits.apply(&cfg)
 	return cfg

@@ -151,6 +151,8 @@ func TestIPv6FlagsSetTheStackConfig(t *testing.T) {
 		f.register(fs)
 		require.NoError(t, fs.Parse(append([]string{"--addr", "fd00::2/64"}, c.args...)))
 		require.NoError(t, f.load(fs))
-		assert.Equal(t, c.want, f.stackConfig(nil, nil, nil).IPv6, c.args)
+		cfg := f.stackConfig(nil, nil, nil)
+		assert.Equal(t, c.want, cfg.IPv6, c.args)
+		assert.Equal(t, c.want.DADTransmits, cfg.ARP.Probes, "ARP probes of DHCP leases, %v", c.args)
 	}
 }
