@@ -138,3 +138,42 @@ func selfSigned(t *testing.T, host string) (tls.Certificate, string) {
 	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, path
 }
+
+// Two ustacks on VLAN 100 of a Linux bridge (this kernel has no 802.1Q of
+// its own to be the peer): serve on one TAP port, get on another fetches a
+// file through the bridge; on VLAN 200, or untagged, get reaches nothing.
+// serve's capture holds only tagged frames of its own, and tshark reads
+// them whole.
+func TestTAPVLANThroughABridge(t *testing.T) {
+	requireRoot(t, "tshark")
+	n := makeNetns(t, "vl")
+	run(t, "ip", "-n", n.name, "link", "add", "br0", "type", "bridge")
+	run(t, "ip", "-n", n.name, "link", "set", "br0", "up")
+	for _, tap := range []string{"tva", "tvb", "tvc"} {
+		for _, c := range [][]string{{"tuntap", "add", "dev", tap, "mode", "tap"}, {"link", "set", tap, "master", "br0"}, {"link", "set", tap, "up"}} {
+			run(t, "ip", append([]string{"-n", n.name}, c...)...)
+		}
+	}
+	capture := filepath.Join(t.TempDir(), "serve.pcap")
+	const mac = "02:00:00:00:85:02"
+	n.start(10*time.Second, "serve", "--tap", "tva", "--vlan", "100", "--mac", mac, "--addr", "10.85.0.2/24", "--http", ":80", "--pcap", capture)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got, err := n.exec(ctx, nil, ustackBin, "get", "--tap", "tvb", "--vlan", "100", "--addr", "10.85.0.3/24", "http://10.85.0.2/bytes/3000000")
+	require.NoError(t, err, "%s\nserve:\n%s", got, n.stderr.String())
+	assert.Contains(t, string(got), "bytes 3000000")
+	for _, vlan := range []string{"200", "0"} {
+		_, err := n.exec(ctx, nil, ustackBin, "get", "--tap", "tvc", "--vlan", vlan, "--addr", "10.85.0.4/24", "--timeout", "3s", "http://10.85.0.2/bytes/1000")
+		assert.Error(t, err, "reached from VLAN %s", vlan)
+	}
+	n.stop()
+	ours, err := n.exec(ctx, nil, "tshark", "-n", "-r", capture, "-Y", "eth.src == "+mac+" && !vlan")
+	require.NoError(t, err)
+	assert.Empty(t, strings.TrimSpace(string(ours)), "untagged frames sent")
+	tagged, err := n.exec(ctx, nil, "tshark", "-n", "-r", capture, "-Y", "vlan.id == 100 && tcp")
+	require.NoError(t, err)
+	assert.Greater(t, strings.Count(string(tagged), "\n"), 100, "the transfer, tagged")
+	bad, err := n.exec(ctx, nil, "tshark", "-n", "-r", capture, "-Y", "_ws.malformed || _ws.expert.severity >= error")
+	require.NoError(t, err)
+	assert.Empty(t, strings.TrimSpace(string(bad)), "malformed packets")
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/backend/capture"
 	"github.com/ustack/ustack/backend/faults"
+	"github.com/ustack/ustack/backend/vlan"
 	"github.com/ustack/ustack/dpdk"
 	"github.com/ustack/ustack/stack"
 	"github.com/ustack/ustack/stack/metrics"
@@ -28,6 +29,7 @@ type stackFlags struct {
 	addrGen  string
 	secret   string
 	dad      int
+	vlan     int
 	gateway  gatewayFlag
 	routes   routeList
 	mac      string
@@ -173,6 +175,7 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.dad, "dad-transmits", 1, "Neighbor Solicitations that check each IPv6 address is unique before it is used (RFC 4862), and ARP probes that check a DHCP lease (RFC 5227); 0: used at once")
 	fs.Var(&f.gateway, "gateway", "default gateway; repeatable: one IPv4, one IPv6")
 	fs.Var(&f.routes, "route", "static route CIDR=GATEWAY (repeatable)")
+	fs.IntVar(&f.vlan, "vlan", 0, "put the stack on this IEEE 802.1Q VLAN of the device: frames go out tagged, frames of other VLANs and untagged ones are dropped; transmit offloads are off (0: untagged)")
 	fs.StringVar(&f.mac, "mac", "", "Ethernet address (default: the device's, or a random local one)")
 	fs.IntVar(&f.mtu, "mtu", 0, "MTU (default: the device's)")
 	fs.Uint64Var(&f.seed, "seed", 0, "seed for all randomness (0: from crypto/rand)")
@@ -239,6 +242,8 @@ func (f *stackFlags) validate() error {
 			return errors.New("--backend pcap: --in FILE and --out FILE are required")
 		case f.faults != "" || f.pcap != "" || f.metrics != "" || f.dns != "" || f.gateway.set() || len(f.routes) > 0 || f.addrs.dhcp:
 			return errors.New("--backend pcap: a replay takes --addr CIDR, --mac and --seed; not --addr dhcp, --faults, --pcap, --metrics, --dns, --gateway or --route")
+		case f.vlan != 0:
+			return errors.New("--backend pcap: a replay takes the capture's frames as they are: not --vlan")
 		case f.addrGen != "stable" || f.secret != "" || f.dad != 1:
 			// A replay's addresses are only those of --addr, in use at once.
 			return errors.New("--backend pcap: a replay configures no addresses itself: not --addr-gen, --stable-secret or --dad-transmits")
@@ -250,6 +255,9 @@ func (f *stackFlags) validate() error {
 	case "stable", "eui64":
 	default:
 		return fmt.Errorf("--addr-gen %q: want stable or eui64", f.addrGen)
+	}
+	if f.vlan < 0 || f.vlan > 4094 {
+		return fmt.Errorf("--vlan %d: want a VLAN ID from 1 to 4094 (0: untagged)", f.vlan)
 	}
 	if f.dad < 0 || f.dad > 10 {
 		return fmt.Errorf("--dad-transmits %d: want 0 to 10", f.dad)
@@ -369,6 +377,16 @@ func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() er
 		}
 		be = capture.Wrap(be, w, clock)
 		closers = append(closers, w.Close)
+	}
+	if f.vlan != 0 {
+		// Outside the capture and the faults: they see the wire's
+		// tagged frames.
+		vb, err := vlan.Wrap(be, f.vlan)
+		if err != nil {
+			be.Close()
+			return nil, nil, fmt.Errorf("--vlan: %w", err)
+		}
+		be = vb
 	}
 	done := func() error {
 		var errs []error
