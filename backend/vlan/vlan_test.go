@@ -193,3 +193,36 @@ func TestStacksOnAVLAN(t *testing.T) {
 	}
 }
 
+
+// Whatever arrives, the wrapper neither panics nor hands the stack a
+// tagged frame or one of another VLAN, and every buffer goes back.
+func FuzzRecv(f *testing.F) {
+	f.Add(frame(true, 100, "ours"), false, uint16(0))
+	f.Add(frame(false, 0, "untagged"), true, uint16(100))
+	f.Add([]byte{1, 2, 3}, false, uint16(0))
+	f.Add(frame(true, 100, "")[:15], false, uint16(0))
+	f.Fuzz(func(t *testing.T, b []byte, stripped bool, tci uint16) {
+		if len(b) < 14 || len(b) > 1514 {
+			return
+		}
+		ea, eb, err := pipe.New(pipe.Config{})
+		require.NoError(t, err)
+		defer eb.Close()
+		v, err := vlan.Wrap(ea, 100)
+		require.NoError(t, err)
+		defer v.Close()
+		send(t, eb, [][]byte{b}, func(f *backend.Frame) { f.HasVLAN, f.VLAN = stripped, tci })
+		fs := make([]*backend.Frame, 4)
+		n, err := v.Recv(0, fs)
+		require.NoError(t, err)
+		for _, g := range fs[:n] {
+			d := g.AppendTo(nil)
+			require.False(t, g.HasVLAN)
+			if !stripped {
+				require.Equal(t, append(append([]byte(nil), b[:12]...), b[16:]...), d, "the tag, and only it, is gone")
+			}
+		}
+		backend.Release(fs[:n])
+		require.Zero(t, ea.Outstanding()+eb.Outstanding())
+	})
+}
