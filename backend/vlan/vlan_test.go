@@ -193,7 +193,6 @@ func TestStacksOnAVLAN(t *testing.T) {
 	}
 }
 
-
 // Whatever arrives, the wrapper neither panics nor hands the stack a
 // tagged frame or one of another VLAN, and every buffer goes back.
 func FuzzRecv(f *testing.F) {
