@@ -128,6 +128,7 @@ type ICMPCounters struct {
 	InDestUnreachs  uint64
 	InTimeExcds     uint64
 	InParmProbs     uint64
+	InRedirects     uint64 // followed or, when they fail RFC 1122's checks, counted in InErrors too
 	InEchos         uint64
 	InEchoReps      uint64
 	InOther         uint64

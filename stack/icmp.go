@@ -68,6 +68,11 @@ func (q *queue) icmpInput(ifc *iface, f *backend.Frame, ip wire.IPv4, b []byte) 
 	case wire.ICMPv4ParameterProblem:
 		c.InParmProbs++
 		q.icmpErrorInput(m)
+	case wire.ICMPv4Redirect:
+		c.InRedirects++
+		if q.nd != nil {
+			q.nd.redirect4Input(ifc, ip, m)
+		}
 	default:
 		c.InOther++
 	}

@@ -64,8 +64,8 @@ func (q *queue) icmp6Input(ifc *iface, ip wire.IPv6, b []byte, check, l2multicas
 		c.InNeighborAdvertisements++
 		q.nd.advertInput(ifc, ip, m)
 	case wire.ICMPv6Redirect:
-		// Redirects are not followed (yet): the default router forwards.
 		c.InRedirects++
+		q.nd.redirectInput(ifc, ip, m)
 	case wire.ICMPv6MLDQuery:
 		c.InGroupMembQueries++
 		if !ifc.loopback {

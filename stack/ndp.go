@@ -58,6 +58,8 @@ type ndIface struct {
 	addrs    []*addr6
 	routers  []*router6
 	prefixes []*prefix6
+	// redirects are the destinations routers redirected (redirect.go).
+	redirects []*redirect
 	// What routers said of the link (RFC 4861 §6.3.4); zero: not said.
 	mtu       int
 	hopLimit  uint8
@@ -920,6 +922,7 @@ func (nd *ndp) publish() {
 		for _, p := range x.prefixes {
 			routes = append(routes, Route{Prefix: p.prefix, Interface: x.ifc.name})
 		}
+		routes = append(routes, x.redirectRoutes()...)
 	}
 	sh := newShared(old.ifaces, old.lo, addrs, routes)
 	sh.v6 = v6

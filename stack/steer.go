@@ -119,6 +119,9 @@ func (q *queue) toOwner(key connKey) bool {
 func (q *queue) steerICMP(m wire.ICMPv4) bool {
 	switch m.Type() {
 	case wire.ICMPv4DestUnreachable, wire.ICMPv4TimeExceeded, wire.ICMPv4ParameterProblem:
+	case wire.ICMPv4Redirect:
+		// Queue 0 owns the routes.
+		return q.handOff(0)
 	default:
 		return false
 	}
@@ -138,7 +141,7 @@ func (q *queue) steerICMP(m wire.ICMPv4) bool {
 func (q *queue) steerICMPv6(m wire.ICMPv6) bool {
 	switch m.Type() {
 	case wire.ICMPv6RouterAdvertisement, wire.ICMPv6NeighborSolicitation, wire.ICMPv6NeighborAdvertisement,
-		wire.ICMPv6MLDQuery:
+		wire.ICMPv6MLDQuery, wire.ICMPv6Redirect:
 		return q.handOff(0)
 	case wire.ICMPv6DestUnreachable, wire.ICMPv6PacketTooBig, wire.ICMPv6TimeExceeded, wire.ICMPv6ParameterProblem:
 		src, dst, proto, l4, ok := quotedTransport(m.Payload())
