@@ -174,6 +174,10 @@ type ICMPConfig struct {
 	// icmp_msgs_per_sec and icmp_msgs_burst.
 	RateLimit int
 	RateBurst int
+	// IgnoreRedirects: ICMP and ICMPv6 redirects are counted and not
+	// followed (Linux's accept_redirects=0), for links where a host
+	// could forge one as the router.
+	IgnoreRedirects bool
 }
 
 // ReassemblyConfig bounds IP fragment reassembly.

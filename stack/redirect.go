@@ -84,6 +84,9 @@ func (nd *ndp) redirect4Input(ifc *iface, ip wire.IPv4, m wire.ICMPv4) {
 // passed since the last redirect for it.
 func (x *ndIface) follow(dst, target, router netip.Addr) {
 	q := x.nd.q
+	if q.s.cfg.ICMP.IgnoreRedirects {
+		return
+	}
 	i := slices.IndexFunc(x.redirects, func(o *redirect) bool { return o.dst == dst })
 	if i < 0 {
 		if len(x.redirects) >= maxRedirects {

@@ -123,3 +123,13 @@ func TestRedirectIPv4(t *testing.T) {
 	assert.Equal(t, uint64(3), h.s.Counters().ICMP.InRedirects)
 	assert.Equal(t, router2MAC, send(), "the better gateway")
 }
+
+// ICMPConfig.IgnoreRedirects leaves the routes alone.
+func TestRedirectsIgnored(t *testing.T) {
+	h := newHarness6(t, false, Config{ICMP: ICMPConfig{IgnoreRedirects: true}}, Neighbor{Addr: routerLL, MAC: routerMAC})
+	h.ra(1800)
+	h.out()
+	h.redirect(routerMAC, routerLL, router2LL, farDst, 255, router2MAC)
+	assert.Equal(t, uint64(1), h.s.Counters().ICMPv6.InRedirects)
+	assert.Equal(t, routerMAC, sendTo6(t, h, farDst))
+}
