@@ -115,7 +115,7 @@ func TestRedirectIPv4(t *testing.T) {
 	}
 	assert.Equal(t, routerMAC, send())
 	errs := h.s.Counters().ICMP.InErrors
-	redirect(peerIP, peerMAC, gw2)                 // not the gateway
+	redirect(peerIP, peerMAC, gw2)                // not the gateway
 	redirect(gw, routerMAC, net.IP{192, 0, 2, 1}) // a gateway off the subnet
 	assert.Equal(t, errs+2, h.s.Counters().ICMP.InErrors)
 	assert.Equal(t, routerMAC, send())
