@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -132,4 +133,47 @@ func TestRedirectsIgnored(t *testing.T) {
 	h.redirect(routerMAC, routerLL, router2LL, farDst, 255, router2MAC)
 	assert.Equal(t, uint64(1), h.s.Counters().ICMPv6.InRedirects)
 	assert.Equal(t, routerMAC, sendTo6(t, h, farDst))
+}
+
+// An open TCP connection takes a redirect too: its segments go to the new
+// gateway, from the same address.
+func TestRedirectMovesOpenConnection(t *testing.T) {
+	gw, gw2 := netip.MustParseAddr("10.0.0.254"), netip.MustParseAddr("10.0.0.253")
+	h := newHarness6(t, false, Config{Routes: []Route{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: gw}}},
+		Neighbor{Addr: gw, MAC: routerMAC}, Neighbor{Addr: gw2, MAC: router2MAC})
+	h.out()
+	ln, err := h.s.Listen("tcp", ":80")
+	require.NoError(t, err)
+	defer ln.Close()
+	far := net.IP{192, 0, 2, 7}
+	seg := func(flags string, seq, ack uint32, payload string) {
+		tcp := &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: seq, Ack: ack, Window: 65535, SYN: flags == "S", ACK: flags != "S", PSH: payload != ""}
+		ip := ip4(far, ourIP, layers.IPProtocolTCP)
+		require.NoError(t, tcp.SetNetworkLayerForChecksum(ip))
+		h.in(eth(routerMAC, ourMAC, layers.EthernetTypeIPv4), ip, tcp, gopacket.Payload(payload))
+	}
+	sentTo := func() (net.HardwareAddr, *layers.TCP) {
+		for _, p := range h.out() {
+			if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok {
+				return p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet).DstMAC, tcp
+			}
+		}
+		return nil, nil
+	}
+	seg("S", 1000, 0, "")
+	mac, synAck := sentTo()
+	require.NotNil(t, synAck)
+	assert.Equal(t, routerMAC, mac)
+	seg("A", 1001, synAck.Seq+1, "")
+
+	quoted := ip4(ourIP, far, layers.IPProtocolTCP)
+	g := gw2.As4()
+	h.in(eth(routerMAC, ourMAC, layers.EthernetTypeIPv4), ip4(gw.AsSlice(), ourIP, layers.IPProtocolICMPv4),
+		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeRedirect, 1), Id: uint16(g[0])<<8 | uint16(g[1]), Seq: uint16(g[2])<<8 | uint16(g[3])},
+		quoted, gopacket.Payload(make([]byte, 8)))
+	seg("A", 1001, synAck.Seq+1, "data")
+	h.at(time.Second)
+	mac, ack := sentTo()
+	require.NotNil(t, ack, "the data is acknowledged")
+	assert.Equal(t, router2MAC, mac, "through the new gateway")
 }

@@ -74,6 +74,9 @@ type tcpConn struct {
 	sock   *tcpSock     // nil for an orphan (closed by the application)
 	ln     *listenQueue // the listener a passive open belongs to, until accepted
 	route  nextHop      // how to reach the peer
+	// routeSh is the routing snapshot route's next hop was last checked
+	// against (refreshRoute).
+	routeSh *shared
 
 	// Send sequence variables (RFC 9293 §3.3.1). sndMax is the highest
 	// sequence number sent; sndNxt the next to send, which falls back to

@@ -294,7 +294,20 @@ func (c *tcpConn) emit(s seq.Value, flags wire.TCPFlags, opts *wire.TCPOptions, 
 		dg.pins = c.pinsFor(sb)
 		dg.pinPos = sb.Pos() + uint64(c.sndLag) + uint64(s.Sub(c.sndUna))
 	}
+	if sh := q.shared(); sh != c.routeSh {
+		c.refreshRoute(sh)
+	}
 	q.output(c.route, &dg)
+}
+
+// refreshRoute takes the next hop the routes of snapshot sh give for the
+// peer, a redirect's or a new router's, keeping the interface and the
+// source the connection has.
+func (c *tcpConn) refreshRoute(sh *shared) {
+	c.routeSh = sh
+	if nh, ok := sh.lookup(c.key.remote.Addr()); ok && !nh.local && nh.ifc == c.route.ifc {
+		c.route.addr = nh.addr
+	}
 }
 
 // advertise computes the window field to send: the receive buffer's free
