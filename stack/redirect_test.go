@@ -33,10 +33,10 @@ func (h *harness) redirect(srcMAC net.HardwareAddr, src, target, dst netip.Addr,
 		icmp6(layers.ICMPv6TypeRedirect, 0), &layers.ICMPv6Redirect{TargetAddress: target.AsSlice(), DestinationAddress: dst.AsSlice(), Options: opts})
 }
 
-// sendTo6 sends a UDP datagram to dst and returns the MAC it went to.
-func sendTo6(t *testing.T, h *harness, dst netip.Addr) net.HardwareAddr {
+// sendTo sends a UDP datagram to dst and returns the MAC it went to.
+func sendTo(t *testing.T, h *harness, dst netip.Addr) net.HardwareAddr {
 	t.Helper()
-	c, err := h.s.ListenPacket("udp6", ":0")
+	c, err := h.s.ListenPacket("udp", ":0")
 	require.NoError(t, err)
 	defer c.Close()
 	_, err = c.WriteTo([]byte("hi"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 9)))
@@ -54,7 +54,7 @@ func TestRedirectToAnotherRouter(t *testing.T) {
 	h := newHarness6(t, false, Config{}, Neighbor{Addr: routerLL, MAC: routerMAC})
 	h.ra(1800)
 	h.out()
-	assert.Equal(t, routerMAC, sendTo6(t, h, farDst), "the default router")
+	assert.Equal(t, routerMAC, sendTo(t, h, farDst), "the default router")
 
 	// §8.1: not from the destination's router, or forwarded: ignored.
 	invalid := h.s.Counters().NDP.InInvalid
@@ -62,15 +62,15 @@ func TestRedirectToAnotherRouter(t *testing.T) {
 	h.redirect(routerMAC, routerLL, router2LL, farDst, 64, router2MAC)
 	h.redirect(routerMAC, routerLL, peer6, farDst, 255, router2MAC) // a target that is no router
 	assert.Equal(t, invalid+3, h.s.Counters().NDP.InInvalid)
-	assert.Equal(t, routerMAC, sendTo6(t, h, farDst))
+	assert.Equal(t, routerMAC, sendTo(t, h, farDst))
 
 	h.redirect(routerMAC, routerLL, router2LL, farDst, 255, router2MAC)
-	assert.Equal(t, router2MAC, sendTo6(t, h, farDst), "the better router")
-	assert.Equal(t, routerMAC, sendTo6(t, h, netip.MustParseAddr("2001:db8:98::1")), "other destinations stay")
+	assert.Equal(t, router2MAC, sendTo(t, h, farDst), "the better router")
+	assert.Equal(t, routerMAC, sendTo(t, h, netip.MustParseAddr("2001:db8:98::1")), "other destinations stay")
 
 	h.at(redirectLife + time.Second)
 	h.out()
-	assert.Equal(t, routerMAC, sendTo6(t, h, farDst), "the redirect timed out")
+	assert.Equal(t, routerMAC, sendTo(t, h, farDst), "the redirect timed out")
 }
 
 // A redirect whose target is the destination says it is on the link.
@@ -82,7 +82,7 @@ func TestRedirectOnLink(t *testing.T) {
 	nh, ok := h.s.shared().lookup(farDst)
 	require.True(t, ok)
 	assert.Equal(t, farDst, nh.addr, "on the link")
-	assert.Equal(t, farMAC, sendTo6(t, h, farDst))
+	assert.Equal(t, farMAC, sendTo(t, h, farDst))
 }
 
 // RFC 1122 §3.2.2.2: an ICMP Redirect from the gateway a destination's
@@ -94,20 +94,7 @@ func TestRedirectIPv4(t *testing.T) {
 		Neighbor{Addr: netip.AddrFrom4([4]byte(gw)), MAC: routerMAC}, Neighbor{Addr: netip.AddrFrom4([4]byte(gw2)), MAC: router2MAC})
 	h.out()
 	far := net.IP{192, 0, 2, 7}
-	send := func() net.HardwareAddr {
-		c, err := h.s.ListenPacket("udp4", ":0")
-		require.NoError(t, err)
-		defer c.Close()
-		_, err = c.WriteTo([]byte("hi"), &net.UDPAddr{IP: far, Port: 9})
-		require.NoError(t, err)
-		h.poll()
-		for _, p := range h.out() {
-			if p.Layer(layers.LayerTypeUDP) != nil {
-				return p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet).DstMAC
-			}
-		}
-		return nil
-	}
+	send := func() net.HardwareAddr { return sendTo(t, h, netip.AddrFrom4([4]byte(far))) }
 	redirect := func(from net.IP, fromMAC net.HardwareAddr, to net.IP) {
 		quoted := ip4(ourIP, far, layers.IPProtocolUDP)
 		h.in(eth(fromMAC, ourMAC, layers.EthernetTypeIPv4), ip4(from, ourIP, layers.IPProtocolICMPv4),
@@ -132,7 +119,7 @@ func TestRedirectsIgnored(t *testing.T) {
 	h.out()
 	h.redirect(routerMAC, routerLL, router2LL, farDst, 255, router2MAC)
 	assert.Equal(t, uint64(1), h.s.Counters().ICMPv6.InRedirects)
-	assert.Equal(t, routerMAC, sendTo6(t, h, farDst))
+	assert.Equal(t, routerMAC, sendTo(t, h, farDst))
 }
 
 // An open TCP connection takes a redirect too: its segments go to the new

@@ -67,12 +67,7 @@ func recv(t *testing.T, e backend.Backend) [][]byte {
 // frames and other VLANs' are dropped and counted. What is sent goes out
 // tagged.
 func TestTagsAndFilters(t *testing.T) {
-	ea, eb, err := pipe.New(pipe.Config{})
-	require.NoError(t, err)
-	defer eb.Close()
-	v, err := vlan.Wrap(ea, 100)
-	require.NoError(t, err)
-	defer v.Close()
+	v, ea, eb := onVLAN(t, pipe.Config{}, 100)
 
 	send(t, eb, [][]byte{frame(true, 100, "ours"), frame(true, 200, "theirs"), frame(false, 0, "untagged"), frame(true, 5<<13|100, "ours, priority 5")}, nil)
 	assert.Equal(t, [][]byte{frame(false, 0, "ours"), frame(false, 0, "ours, priority 5")}, recv(t, v))
@@ -89,12 +84,7 @@ func TestTagsAndFilters(t *testing.T) {
 
 // A tag a NIC stripped into the frame's metadata counts as the tag.
 func TestStrippedTags(t *testing.T) {
-	ea, eb, err := pipe.New(pipe.Config{})
-	require.NoError(t, err)
-	defer eb.Close()
-	v, err := vlan.Wrap(ea, 7)
-	require.NoError(t, err)
-	defer v.Close()
+	v, _, eb := onVLAN(t, pipe.Config{}, 7)
 	send(t, eb, [][]byte{frame(false, 0, "seven")}, func(f *backend.Frame) { f.HasVLAN, f.VLAN = true, 7 })
 	send(t, eb, [][]byte{frame(false, 0, "eight")}, func(f *backend.Frame) { f.HasVLAN, f.VLAN = true, 8 })
 	fs := make([]*backend.Frame, 4)
@@ -110,12 +100,7 @@ func TestStrippedTags(t *testing.T) {
 // Frames the device does not take are given back as they were, so that
 // the stack can send them again.
 func TestUnsentFramesLoseTheTag(t *testing.T) {
-	ea, eb, err := pipe.New(pipe.Config{QueueDepth: 2})
-	require.NoError(t, err)
-	defer eb.Close()
-	v, err := vlan.Wrap(ea, 100)
-	require.NoError(t, err)
-	defer v.Close()
+	v, _, eb := onVLAN(t, pipe.Config{QueueDepth: 2}, 100)
 	fs := make([]*backend.Frame, 4)
 	require.Equal(t, 4, v.Alloc(0, fs, 100))
 	for i, f := range fs {
@@ -204,12 +189,7 @@ func FuzzRecv(f *testing.F) {
 		if len(b) < 14 || len(b) > 1514 {
 			return
 		}
-		ea, eb, err := pipe.New(pipe.Config{})
-		require.NoError(t, err)
-		defer eb.Close()
-		v, err := vlan.Wrap(ea, 100)
-		require.NoError(t, err)
-		defer v.Close()
+		v, ea, eb := onVLAN(t, pipe.Config{}, 100)
 		send(t, eb, [][]byte{b}, func(f *backend.Frame) { f.HasVLAN, f.VLAN = stripped, tci })
 		fs := make([]*backend.Frame, 4)
 		n, err := v.Recv(0, fs)
@@ -224,4 +204,16 @@ func FuzzRecv(f *testing.F) {
 		backend.Release(fs[:n])
 		require.Zero(t, ea.Outstanding()+eb.Outstanding())
 	})
+}
+
+// onVLAN is a pipe configured by cfg whose first end is on VLAN id, all
+// closed when the test ends.
+func onVLAN(t *testing.T, cfg pipe.Config, id int) (*vlan.Backend, *pipe.End, *pipe.End) {
+	t.Helper()
+	ea, eb, err := pipe.New(cfg)
+	require.NoError(t, err)
+	v, err := vlan.Wrap(ea, id)
+	require.NoError(t, err)
+	t.Cleanup(func() { v.Close(); eb.Close() })
+	return v, ea, eb
 }
