@@ -319,3 +319,27 @@ func TestDPDKBadInput(t *testing.T) {
 		})
 	}
 }
+
+// A DPDK port on VLAN 100 of a Linux bridge (this kernel has no 802.1Q of
+// its own) serves a ustack on a TAP port of the same bridge and VLAN, over
+// two queues.
+func TestDPDKVLANThroughABridge(t *testing.T) {
+	requireDPDK(t)
+	n := newDPDKNetns(t)
+	d := newDPDKPort(n.name)
+	run(t, "ip", "-n", n.name, "link", "add", "br0", "type", "bridge")
+	run(t, "ip", "-n", n.name, "link", "set", "br0", "up")
+	for _, c := range [][]string{{"tuntap", "add", "dev", "tvb", "mode", "tap"}, {"link", "set", "tvb", "master", "br0"}, {"link", "set", "tvb", "up"}} {
+		run(t, "ip", append([]string{"-n", n.name}, c...)...)
+	}
+	n.start(20*time.Second, append(append([]string{"serve"}, d.args("10.87.0.2/24")...), "--queues", "2", "--vlan", "100", "--http", ":80")...)
+	// The port's netdev joins the bridge, with a MAC of its own: the
+	// bridge keeps its ports' addresses for itself.
+	d.configureHost(t, "10.87.0.1/24")
+	run(t, "ip", "-n", n.name, "link", "set", d.iface, "master", "br0")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := n.exec(ctx, nil, ustackBin, "get", "--tap", "tvb", "--vlan", "100", "--addr", "10.87.0.3/24", "http://10.87.0.2/bytes/5000000")
+	require.NoError(t, err, "%s\nserve:\n%s", out, n.stderr.String())
+	assert.Contains(t, string(out), "bytes 5000000")
+}
