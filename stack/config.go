@@ -252,6 +252,10 @@ type TCPConfig struct {
 	// SynCookies: "auto" (when the SYN queue is full, default), "always"
 	// or "never".
 	SynCookies string
+	// ECN is Explicit Congestion Notification (RFC 3168): "accept"
+	// (default) agrees to it when a peer's SYN asks, as Linux's
+	// tcp_ecn=2; "on" also asks in our SYNs; "off" never uses it.
+	ECN string
 	// DisableTLP turns off tail loss probes and the reordering window
 	// (RFC 8985 §7 and §6.3): losses at the end of a flight then wait for
 	// the retransmission timeout. They need SACK and are on by default,
@@ -388,6 +392,13 @@ func (c *Config) fill() error {
 	case "auto", "always", "never":
 	default:
 		return fmt.Errorf("stack: tcp syn cookies %q: want auto, always or never", t.SynCookies)
+	}
+	switch t.ECN {
+	case "":
+		t.ECN = "accept"
+	case "accept", "on", "off":
+	default:
+		return fmt.Errorf("stack: tcp ecn %q: want accept, on or off", t.ECN)
 	}
 	return c.fillLimits()
 }

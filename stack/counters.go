@@ -203,13 +203,17 @@ type TCPCounters struct {
 	EstabResets  uint64
 	InSegs       uint64
 	OutSegs      uint64
-	RetransSegs  uint64
-	InErrs       uint64 // malformed, bad options, not unicast
-	InCsumErrors uint64
-	InBadOptions uint64
-	OutRsts      uint64
-	InRsts       uint64
-	NoPorts      uint64 // segments for no connection or listener, answered with RST
+	// ECN (RFC 3168): data segments that came marked Congestion
+	// Experienced, and window reductions for the peer's ECN-Echo.
+	InCEMarked    uint64
+	ECNReductions uint64
+	RetransSegs   uint64
+	InErrs        uint64 // malformed, bad options, not unicast
+	InCsumErrors  uint64
+	InBadOptions  uint64
+	OutRsts       uint64
+	InRsts        uint64
+	NoPorts       uint64 // segments for no connection or listener, answered with RST
 
 	ListenOverflows  uint64 // SYNs dropped because the accept queue was full
 	ListenDrops      uint64 // SYNs dropped because the SYN queue was full and cookies are off

@@ -285,7 +285,7 @@ func (q *queue) ipv6Deliver(ifc *iface, f *backend.Frame, ip wire.IPv6, ch *wire
 		}
 	case wire.IPProtoTCP:
 		c.InDelivers++
-		q.tcpSegment(ip.SrcAddr(), ip.DstAddr(), check, b)
+		q.tcpSegment(ip.SrcAddr(), ip.DstAddr(), check, ip.ECN(), b)
 	case wire.IPProtoNoNextHeader:
 		// RFC 8200 §4.7: nothing follows; what is left is ignored.
 	default:

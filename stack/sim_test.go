@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ustack/ustack/backend"
@@ -66,11 +67,20 @@ func simPipe(t testing.TB, seed uint64, spec string, pc pipe.Config) simEnds {
 // (e.ea, or something wrapped around it): addrA and addrB, and with v6
 // addr6A and addr6B besides.
 func newSimNetOver(t testing.TB, seed uint64, e simEnds, v6 bool) *simNet {
+	return newSimNetWith(t, seed, e, v6, nil)
+}
+
+// newSimNetWith is newSimNetOver with both stacks' configurations changed
+// by tweak first.
+func newSimNetWith(t testing.TB, seed uint64, e simEnds, v6 bool, tweak func(*Config)) *simNet {
 	cfg := func(be backend.Backend, seed uint64, p4, p6 netip.Prefix) Config {
 		c := Config{Interfaces: []InterfaceConfig{{Backend: be, Addrs: []netip.Prefix{p4}}}, Seed: seed, Clock: e.clock, Manual: true, Logger: quietLogger()}
 		if v6 {
 			c.Interfaces[0].Addrs = append(c.Interfaces[0].Addrs, p6)
 			c.IPv6 = fastIPv6
+		}
+		if tweak != nil {
+			tweak(&c)
 		}
 		return c
 	}
@@ -394,4 +404,32 @@ func (c *tcpConn) debug() string {
 	return fmt.Sprintf("%v una=%d nxt=%d max=%d end=%d wnd=%d cwnd=%d ssthresh=%d rec=%v dup=%d backoff=%d rto=%v pending=%v rcvNxt=%d rcvAdv=%d ooo=%d fin=%v/%v closeWrite=%v",
 		c.state, c.sndUna-c.iss, c.sndNxt-c.iss, c.sndMax-c.iss, c.dataEnd()-c.iss, c.sndWnd, c.cc.Cwnd(), c.cc.Ssthresh(), c.inRecovery, c.dupAcks,
 		c.backoff, c.rtt.RTO(), c.timers[timerRTO].Pending(), c.rcvNxt-c.irs, c.rcvAdv-c.irs, c.ooo.n, c.finSent, c.finRcv, c.closeWrite)
+}
+
+// ECN end to end on virtual time: the link marks CE (and loses a few
+// frames) in both directions of an exchange between two stacks that ask
+// for ECN; every transfer arrives whole, and marks are echoed and answered
+// by window reductions.
+func TestTCPExchangesUnderECNManySeeds(t *testing.T) {
+	seeds := 30
+	if testing.Short() {
+		seeds = 5
+	}
+	const spec = "ce=0.02,loss=0.005"
+	var marked, reductions uint64
+	for _, link := range simLinks {
+		for seed := uint64(1); seed <= uint64(seeds); seed++ {
+			n := newSimNetWith(t, seed, simPipe(t, seed, spec, simLink(link.cfg)), false, func(c *Config) { c.TCP.ECN = "on" })
+			simRunOn(t, n, seed, spec, netip.MustParseAddrPort("10.0.0.2:80"), 256<<10, true)
+			for _, s := range []*Stack{n.a, n.b} {
+				c := s.Counters().TCP
+				marked += c.InCEMarked
+				reductions += c.ECNReductions
+			}
+		}
+	}
+	t.Logf("%d CE marks, %d reductions", marked, reductions)
+	assert.Positive(t, marked, "CE marks received")
+	assert.Positive(t, reductions, "window reductions for ECN-Echo")
+	assert.LessOrEqual(t, reductions, marked, "at most one reduction per mark")
 }

@@ -178,9 +178,15 @@ type tcpConn struct {
 	tlpEnd      seq.Value
 
 	// ACK generation.
-	ackNow      bool
-	segsUnacked int // full segments received since our last ACK
-	onAckList   bool
+	ackNow bool
+	// ECN (tcp_ecn.go): negotiated; echoing a CE mark until the peer's
+	// CWR; a reduction to announce with CWR; the next segment to be
+	// ECN-capable; and, after a reduction, the ACK that ends the round
+	// trip in which ECE is not answered again.
+	ecnOK, eceSend, cwrPending, ectNow, ecnWaiting bool
+	ecnRecover                                     seq.Value
+	segsUnacked                                    int // full segments received since our last ACK
+	onAckList                                      bool
 
 	// Options the application set.
 	nodelay     bool

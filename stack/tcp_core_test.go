@@ -24,6 +24,7 @@ type tcpPeer struct {
 	seq   uint32 // our next sequence number
 	ack   uint32 // what we acknowledge
 	wnd   uint16 // the window we advertise; 0 means 65535
+	ecn   uint8  // the ECN field of our IP headers
 }
 
 func newTCPHarness(t *testing.T, mbuf bool, cfg Config) *harness {
@@ -50,9 +51,14 @@ func (p *tcpPeer) send(flags string, payload []byte, opts ...layers.TCPOption) {
 			tcp.RST = true
 		case 'P':
 			tcp.PSH = true
+		case 'E':
+			tcp.ECE = true
+		case 'C':
+			tcp.CWR = true
 		}
 	}
 	ip := ip4(peerIP, ourIP, layers.IPProtocolTCP)
+	ip.TOS = p.ecn
 	tcp.SetNetworkLayerForChecksum(ip)
 	p.h.in(eth(peerMAC, ourMAC, layers.EthernetTypeIPv4), ip, tcp, gopacket.Payload(payload))
 }

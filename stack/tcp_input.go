@@ -21,6 +21,7 @@ type segment struct {
 	wnd     uint16
 	opts    wire.TCPOptions
 	payload []byte
+	ce      bool // the IP header says Congestion Experienced (RFC 3168 §5)
 }
 
 // seqLen is the sequence space the segment occupies (RFC 9293 §3.4).
@@ -39,12 +40,12 @@ func (s *segment) has(f wire.TCPFlags) bool { return s.flags&f != 0 }
 
 // tcpInput demultiplexes a TCP segment (RFC 9293 §3.10.7).
 func (q *queue) tcpInput(ifc *iface, f *backend.Frame, ip wire.IPv4, b []byte) {
-	q.tcpSegment(ip.SrcAddr(), ip.DstAddr(), ip.IsFragment() || !verified(f), b)
+	q.tcpSegment(ip.SrcAddr(), ip.DstAddr(), ip.IsFragment() || !verified(f), ip.ECN(), b)
 }
 
 // tcpSegment is tcpInput for a segment b from src to dst of either family;
 // check says its checksum is still to be verified.
-func (q *queue) tcpSegment(src, dst netip.Addr, check bool, b []byte) {
+func (q *queue) tcpSegment(src, dst netip.Addr, check bool, ecn uint8, b []byte) {
 	c := &q.counters.TCP
 	c.InSegs++
 	t := wire.TCP(b)
@@ -63,7 +64,7 @@ func (q *queue) tcpSegment(src, dst netip.Addr, check bool, b []byte) {
 		return
 	}
 	seg := &q.seg
-	*seg = segment{seq: seq.Value(t.Seq()), ack: seq.Value(t.Ack()), flags: t.Flags(), wnd: t.Window(), payload: t.Payload()}
+	*seg = segment{seq: seq.Value(t.Seq()), ack: seq.Value(t.Ack()), flags: t.Flags(), wnd: t.Window(), payload: t.Payload(), ce: ecn == ecnCE}
 	if err := seg.opts.Parse(t.Options()); err != nil {
 		// RFC 9293 §3.1: a malformed option is grounds to drop the
 		// segment (and a length-0 option would loop forever).
@@ -194,6 +195,9 @@ func (c *tcpConn) input(seg *segment) {
 		// that fills the hole).
 		c.tsRecent = seg.opts.TSVal
 		c.tsRecentT = c.q.now
+	}
+	if c.ecnOK {
+		c.ecnInput(seg)
 	}
 	if !c.inputACK(seg) {
 		return
@@ -604,6 +608,8 @@ func (c *tcpConn) inputSynSent(seg *segment) {
 	c.rcvNxt = seg.seq.Add(1)
 	c.rcvAdv = c.rcvNxt
 	c.negotiate(&seg.opts, true)
+	// RFC 3168 §6.1.1: our ECN-setup SYN answered by an ECN-setup SYN-ACK.
+	c.ecnOK = c.q.s.cfg.TCP.ECN == "on" && seg.flags&(wire.TCPFlagECE|wire.TCPFlagCWR) == wire.TCPFlagECE
 	// Windows in SYN segments are never scaled (RFC 7323 §2.2).
 	c.sndWnd = int(seg.wnd)
 	c.maxWnd = c.sndWnd

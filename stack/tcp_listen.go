@@ -112,6 +112,8 @@ func (ln *listenQueue) input(key connKey, seg *segment) {
 	c.rcvNxt = seg.seq.Add(1)
 	c.rcvAdv = c.rcvNxt
 	c.negotiate(&seg.opts, false)
+	// RFC 3168 §6.1.1: an ECN-setup SYN, answered with ECE alone.
+	c.ecnOK = cfg.ECN != "off" && seg.flags&(wire.TCPFlagECE|wire.TCPFlagCWR) == wire.TCPFlagECE|wire.TCPFlagCWR
 	c.sndWnd = int(seg.wnd)
 	c.maxWnd = c.sndWnd
 	c.sndWl1 = seg.seq

@@ -85,6 +85,10 @@ func (c *tcpConn) sendData() {
 			l3 := ipHeaderLen(c.key.remote.Addr())
 			limit = max(mss, min(ifc.tsoMax-l3-c.hdrLen(), 65535-l3-c.hdrLen())/mss*mss)
 		}
+		if c.cwrPending {
+			// CWR goes on one segment, not on all a TSO frame makes.
+			limit = mss
+		}
 		if c.sackOK && c.sndNxt.LessThan(c.sndMax) {
 			// Going back over sent data after a timeout: skip what the
 			// receiver has SACKed (RFC 6675 §5.1).
@@ -207,6 +211,15 @@ func (c *tcpConn) sendSegment(s seq.Value, n int, flags wire.TCPFlags) {
 		a, b = c.sndBuf.Load().Slices(int(s.Sub(c.sndUna))+c.sndLag, n)
 	}
 	fin := flags&wire.TCPFlagFIN != 0
+	if c.ecnOK && n > 0 && c.sndMax.LessEq(s) && c.sndWnd > 0 {
+		// New data is ECN-capable; retransmissions and window probes
+		// are not (RFC 3168 §6.1.5, §6.1.6).
+		c.ectNow = true
+		if c.cwrPending {
+			flags |= wire.TCPFlagCWR
+			c.cwrPending = false
+		}
+	}
 	c.emit(s, flags, &opts, a, b, n)
 	end := s.Add(n)
 	if fin {
@@ -264,6 +277,9 @@ func (c *tcpConn) emit(s seq.Value, flags wire.TCPFlags, opts *wire.TCPOptions, 
 		q.timers.Cancel(&c.timers[timerDelACK].Timer)
 	}
 	wnd := c.advertise()
+	if c.eceSend && flags&wire.TCPFlagSYN == 0 {
+		flags |= wire.TCPFlagECE
+	}
 	if flags&wire.TCPFlagSYN != 0 {
 		// RFC 7323 §2.2: the window field of a SYN or SYN-ACK is never
 		// scaled.
@@ -285,6 +301,9 @@ func (c *tcpConn) emit(s seq.Value, flags wire.TCPFlags, opts *wire.TCPOptions, 
 	dg := ipv4Datagram{
 		src: c.key.local.Addr(), dst: c.key.remote.Addr(), proto: wire.IPProtoTCP, df: true,
 		hdr: hdr, payload: a, payload2: b, csumOff: 16, pseudo: true,
+	}
+	if c.ectNow {
+		dg.tos, c.ectNow = ecnECT0, false
 	}
 	if mss := c.segMSS(); n > mss {
 		dg.gsoSize = mss
@@ -438,7 +457,11 @@ func (c *tcpConn) sendSyn() {
 	var opts wire.TCPOptions
 	c.synOptions(&opts, false)
 	c.q.counters.TCP.OutSegs++
-	c.emit(c.iss, wire.TCPFlagSYN, &opts, nil, nil, 0)
+	flags := wire.TCPFlagSYN
+	if c.q.s.cfg.TCP.ECN == "on" {
+		flags |= wire.TCPFlagECE | wire.TCPFlagCWR
+	}
+	c.emit(c.iss, flags, &opts, nil, nil, 0)
 	c.sndNxt = c.iss.Add(1)
 	c.sndMax = c.sndNxt
 	if !c.timers[timerRTO].Pending() {
@@ -451,7 +474,11 @@ func (c *tcpConn) sendSynAck() {
 	var opts wire.TCPOptions
 	c.synOptions(&opts, true)
 	c.q.counters.TCP.OutSegs++
-	c.emit(c.iss, wire.TCPFlagSYN|wire.TCPFlagACK, &opts, nil, nil, 0)
+	flags := wire.TCPFlagSYN | wire.TCPFlagACK
+	if c.ecnOK {
+		flags |= wire.TCPFlagECE
+	}
+	c.emit(c.iss, flags, &opts, nil, nil, 0)
 	c.sndNxt = c.iss.Add(1)
 	c.sndMax = c.sndNxt
 	if !c.timers[timerRTO].Pending() {

@@ -30,6 +30,8 @@ type DirStats struct {
 	// CorruptSkipped: corruptions not made because the frame's bytes were
 	// another's (Offloads.SG) and the backend had no buffer for a copy.
 	Corrupted, Truncated, CorruptSkipped uint64
+	// CEMarked: ECN-capable packets marked Congestion Experienced.
+	CEMarked uint64
 	// Delayed: frames held past the instant they were offered, by Delay or
 	// by the rate limit.
 	Delayed uint64
@@ -52,6 +54,7 @@ func (s *DirStats) add(o *DirStats) {
 	s.Corrupted += o.Corrupted
 	s.Truncated += o.Truncated
 	s.CorruptSkipped += o.CorruptSkipped
+	s.CEMarked += o.CEMarked
 	s.Delayed += o.Delayed
 	s.RateDropped += o.RateDropped
 	s.HoldDropped += o.HoldDropped
@@ -145,6 +148,12 @@ func (p *path) damage(q *queue, f *backend.Frame) *backend.Frame {
 	if p.roll(p.cfg.Corrupt) {
 		f = p.corruptOwn(q, f)
 	}
+	if p.roll(p.cfg.CE) && ecnCapable(f) {
+		var ok bool
+		if f, ok = p.own(q, f); ok && markCE(f) {
+			p.stats.CEMarked++
+		}
+	}
 	if p.roll(p.cfg.Truncate) && p.truncate(f) {
 		p.stats.Truncated++
 	}
@@ -155,19 +164,84 @@ func (p *path) damage(q *queue, f *backend.Frame) *backend.Frame {
 // (queue.gathers: a sender's, who sends them again), a copy of f that
 // takes its place; without a buffer for the copy, nothing.
 func (p *path) corruptOwn(q *queue, f *backend.Frame) *backend.Frame {
-	if q.gathers {
-		c := q.clone(f)
-		if c == nil {
-			p.stats.CorruptSkipped++
-			return f
-		}
-		backend.ReleaseOne(f)
-		f = c
+	f, ok := p.own(q, f)
+	if !ok {
+		p.stats.CorruptSkipped++
+		return f
 	}
 	if p.corrupt(f) {
 		p.stats.Corrupted++
 	}
 	return f
+}
+
+// own returns f, or when f's bytes may be another's (queue.gathers) a copy
+// of f that takes its place, for a fault to write to; false, and f as it
+// is, when there is no buffer for the copy.
+func (p *path) own(q *queue, f *backend.Frame) (*backend.Frame, bool) {
+	if !q.gathers {
+		return f, true
+	}
+	c := q.clone(f)
+	if c == nil {
+		return f, false
+	}
+	backend.ReleaseOne(f)
+	return c, true
+}
+
+// ecnCapable reports whether f carries an IP packet whose ECN field says
+// ECT(0) or ECT(1) (RFC 3168 §5).
+func ecnCapable(f *backend.Frame) bool {
+	ecn, _, ok := ecnField(f)
+	return ok && (ecn == 1 || ecn == 2)
+}
+
+// ecnField reads the ECN field of f's IP header and where the byte that
+// holds it is.
+func ecnField(f *backend.Frame) (ecn uint8, off int, ok bool) {
+	h, err := offload.ParseHeaders(f)
+	if err != nil || h.IPVersion == 0 {
+		return 0, 0, false
+	}
+	var b [2]byte
+	f.CopyTo(b[:], h.L2Len)
+	if h.IPVersion == 4 {
+		return b[1] & 3, h.L2Len + 1, true
+	}
+	return b[1] >> 4 & 3, h.L2Len + 1, true
+}
+
+// markCE sets f's ECN field to CE, and mends an IPv4 header's checksum.
+func markCE(f *backend.Frame) bool {
+	h, err := offload.ParseHeaders(f)
+	_, off, ok := ecnField(f)
+	if err != nil || !ok {
+		return false
+	}
+	var b [1]byte
+	f.CopyTo(b[:], off)
+	if h.IPVersion == 4 {
+		b[0] |= 3
+	} else {
+		b[0] |= 3 << 4
+	}
+	f.CopyFrom(b[:], off)
+	if h.IPVersion == 4 {
+		var buf [60]byte // the longest IPv4 header
+		hdr := buf[:min(int(h.L3Len), len(buf))]
+		f.CopyTo(hdr, h.L2Len)
+		hdr[10], hdr[11] = 0, 0
+		var sum uint32
+		for i := 0; i+1 < len(hdr); i += 2 {
+			sum += uint32(hdr[i])<<8 | uint32(hdr[i+1])
+		}
+		for sum > 0xffff {
+			sum = sum&0xffff + sum>>16
+		}
+		f.CopyFrom([]byte{byte(^sum >> 8), byte(^sum)}, h.L2Len+10)
+	}
+	return true
 }
 
 // corrupt flips one bit that a checksum covers: past the Ethernet header

@@ -17,6 +17,10 @@ type Dir struct {
 	// each in [0,1], that a frame is dropped, duplicated, held back behind
 	// the next frame, has one bit flipped, or is cut short.
 	Loss, Dup, Reorder, Corrupt, Truncate float64
+	// CE is the probability that an ECN-capable IP packet (ECT) is marked
+	// Congestion Experienced, as a router's active queue management
+	// would mark it rather than drop it (RFC 3168 §5).
+	CE float64
 	// Delay holds every frame for Delay ± Jitter (uniform). Jitter never
 	// exceeds Delay and never reorders frames: use Reorder for that.
 	Delay, Jitter time.Duration
@@ -31,7 +35,7 @@ func (d Dir) IsZero() bool { return d == Dir{} }
 // perFrame reports whether a fault may pick out single frames, so that GSO
 // frames must be cut into what a wire carries first.
 func (d Dir) perFrame() bool {
-	return d.Loss > 0 || d.Dup > 0 || d.Reorder > 0 || d.Corrupt > 0 || d.Truncate > 0
+	return d.Loss > 0 || d.Dup > 0 || d.Reorder > 0 || d.Corrupt > 0 || d.Truncate > 0 || d.CE > 0
 }
 
 // Spec is a fault specification: what to do to received (Rx) and sent (Tx)
@@ -50,12 +54,13 @@ const (
 	keyReorder
 	keyCorrupt
 	keyTruncate
+	keyCE
 	keyDelay
 	keyRate
 	numKeys
 )
 
-var keyNames = [numKeys]string{"loss", "dup", "reorder", "corrupt", "truncate", "delay", "rate"}
+var keyNames = [numKeys]string{"loss", "dup", "reorder", "corrupt", "truncate", "ce", "delay", "rate"}
 
 // keyAliases are other names of keys: netem's "duplicate".
 var keyAliases = map[string]int{"duplicate": keyDup}
@@ -78,6 +83,8 @@ func (d *Dir) prob(k int) *float64 {
 		return &d.Corrupt
 	case keyTruncate:
 		return &d.Truncate
+	case keyCE:
+		return &d.CE
 	}
 	return nil
 }
@@ -87,8 +94,8 @@ func (d *Dir) prob(k int) *float64 {
 const maxRate = 1e12
 
 // Parse reads a fault specification in the grammar of ustack's --faults
-// flag: comma-separated key=value items; loss, dup, reorder, corrupt and
-// truncate take a probability in [0,1]; delay takes a duration or
+// flag: comma-separated key=value items; loss, dup, reorder, corrupt,
+// truncate and ce take a probability in [0,1]; delay takes a duration or
 // DURATION~JITTER (time.ParseDuration syntax, jitter at most the delay);
 // duplicate is another name of dup, as netem spells it;
 // rate takes bits per second, a decimal number with an optional suffix k or
@@ -98,7 +105,7 @@ const maxRate = 1e12
 // Errors name the item and say what is wrong with it, as
 //
 //	faults: loss=1.5: probability must be in [0,1]
-//	faults: unknown key "lose": the keys are loss, dup, reorder, corrupt, truncate, delay, rate, with an optional rx: or tx: prefix
+//	faults: unknown key "lose": the keys are loss, dup, reorder, corrupt, truncate, ce, delay, rate, with an optional rx: or tx: prefix
 //
 // Setting a key twice for one direction (loss=0.1,rx:loss=0.2) is an error.
 func Parse(s string) (Spec, error) {

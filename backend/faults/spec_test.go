@@ -61,10 +61,10 @@ func TestParseAccepts(t *testing.T) {
 
 func TestParseRefuses(t *testing.T) {
 	cases := []struct{ in, want string }{
-		{"lose=0.1", `faults: unknown key "lose": the keys are loss, dup, reorder, corrupt, truncate, delay, rate, with an optional rx: or tx: prefix`},
-		{"rx:lose=0.1", `faults: unknown key "rx:lose": the keys are loss, dup, reorder, corrupt, truncate, delay, rate, with an optional rx: or tx: prefix`},
+		{"lose=0.1", `faults: unknown key "lose": the keys are loss, dup, reorder, corrupt, truncate, ce, delay, rate, with an optional rx: or tx: prefix`},
+		{"rx:lose=0.1", `faults: unknown key "rx:lose": the keys are loss, dup, reorder, corrupt, truncate, ce, delay, rate, with an optional rx: or tx: prefix`},
 		{"dup=0.1,duplicate=0.1", `faults: duplicate=0.1: dup already set for rx and tx`},
-		{"up:loss=0.1", `faults: unknown key "up:loss": the keys are loss, dup, reorder, corrupt, truncate, delay, rate, with an optional rx: or tx: prefix`},
+		{"up:loss=0.1", `faults: unknown key "up:loss": the keys are loss, dup, reorder, corrupt, truncate, ce, delay, rate, with an optional rx: or tx: prefix`},
 		{"loss", `faults: "loss": want key=value`},
 		{"loss=0.1,", `faults: empty item in "loss=0.1,"`},
 		{"loss=1.5", `faults: loss=1.5: probability must be in [0,1]`},

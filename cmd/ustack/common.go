@@ -30,6 +30,7 @@ type stackFlags struct {
 	secret   string
 	dad      int
 	vlan     int
+	ecn      string
 	gateway  gatewayFlag
 	routes   routeList
 	mac      string
@@ -175,6 +176,7 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.dad, "dad-transmits", 1, "Neighbor Solicitations that check each IPv6 address is unique before it is used (RFC 4862), and ARP probes that check a DHCP lease (RFC 5227); 0: used at once")
 	fs.Var(&f.gateway, "gateway", "default gateway; repeatable: one IPv4, one IPv6")
 	fs.Var(&f.routes, "route", "static route CIDR=GATEWAY (repeatable)")
+	fs.StringVar(&f.ecn, "ecn", "accept", "TCP Explicit Congestion Notification (RFC 3168): accept (when the peer asks), on (ask too) or off")
 	fs.IntVar(&f.vlan, "vlan", 0, "put the stack on this IEEE 802.1Q VLAN of the device: frames go out tagged, frames of other VLANs and untagged ones are dropped; transmit offloads are off (0: untagged)")
 	fs.StringVar(&f.mac, "mac", "", "Ethernet address (default: the device's, or a random local one)")
 	fs.IntVar(&f.mtu, "mtu", 0, "MTU (default: the device's)")
@@ -255,6 +257,11 @@ func (f *stackFlags) validate() error {
 	case "stable", "eui64":
 	default:
 		return fmt.Errorf("--addr-gen %q: want stable or eui64", f.addrGen)
+	}
+	switch f.ecn {
+	case "accept", "on", "off":
+	default:
+		return fmt.Errorf("--ecn %q: want accept, on or off", f.ecn)
 	}
 	if f.vlan < 0 || f.vlan > 4094 {
 		return fmt.Errorf("--vlan %d: want a VLAN ID from 1 to 4094 (0: untagged)", f.vlan)
@@ -448,6 +455,7 @@ func (f *stackFlags) stackConfig(be backend.Backend, clock backend.Clock, log *s
 	routes := append(append([]stack.Route(nil), f.routes...), f.gateway.routes()...)
 	cfg := stack.Config{Interfaces: []stack.InterfaceConfig{ic}, Routes: routes, Seed: f.seed, Clock: clock, Logger: log, LoopStart: f.loopStart}
 	cfg.IPv6.AddrGen, cfg.IPv6.StableSecret = f.addrGen, f.secret
+	cfg.TCP.ECN = f.ecn
 	cfg.IPv6.DADTransmits, cfg.ARP.Probes = f.dad, f.dad
 	if f.dad == 0 {
 		// The configuration's 0 is the default.
