@@ -164,12 +164,12 @@ func TestTAPDHCPv6FromDnsmasq(t *testing.T) {
 	n := startUstack(t, ns, "serve", "--tap", "tap0", "--host-addr", "10.82.0.1/24", "--host-addr", "fd7a::1/64",
 		"--addr", "10.82.0.2/24", "--http", ":80", "--pcap", capture)
 	n.waitLog(`(msg=ready)`, 10*time.Second)
-	dnsmasq := startDnsmasq(t, ns, "--port=0", "--enable-ra", "--dhcp-range=::100,::1ff,constructor:tap0,64,10m",
-		"--dhcp-option=option6:dns-server,[fd7a::53]")
+	dnsmasq := startDnsmasq(t, ns, "--enable-ra", "--dhcp-range=::100,::1ff,constructor:tap0,64,10m",
+		"--dhcp-option=option6:dns-server,[fd7a::1]", "--address=/files6.example/fd7a::1")
 	addr := n.waitLog(`msg="address up" addr=(fd7a::[0-9a-f]+)/128 source=dhcpv6`, 20*time.Second)
 	a := netip.MustParseAddr(addr)
 	assert.True(t, netip.MustParsePrefix("fd7a::100/120").Contains(a), "%v from the range", a)
-	n.waitLog(`msg="dns server" addr=(fd7a::53) source=dhcpv6`, time.Second)
+	n.waitLog(`msg="dns server" addr=(fd7a::1) source=dhcpv6`, time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := n.exec(ctx, nil, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", addr)
@@ -188,11 +188,14 @@ func TestTAPDHCPv6FromDnsmasq(t *testing.T) {
 	ln := listenIn(t, ns, "[::]:8080")
 	clients := make(chan string, 1)
 	go serveBytesTo(ln, data, clients)
-	out, err = n.exec(ctx, nil, ustackBin, "get", "--tap", "tap0", "--host-addr", "10.82.0.1/24", "--host-addr", "fd7a::1/64", "--addr", "10.82.0.2/24", "http://[fd7a::1]:8080/data")
-	require.NoError(t, err, "%s\ndnsmasq:\n%s", out, dnsmasq())
-	assert.Contains(t, string(out), "sha256 "+sha256Hex(data))
-	from := netip.MustParseAddrPort(<-clients).Addr()
-	assert.True(t, netip.MustParsePrefix("fd7a::100/120").Contains(from), "from %v: the leased address, not the link-local one", from)
+	// A host name with no --dns: the server DHCPv6 gives resolves it.
+	for _, url := range []string{"http://[fd7a::1]:8080/data", "http://files6.example:8080/data"} {
+		out, err = n.exec(ctx, nil, ustackBin, "get", "--tap", "tap0", "--host-addr", "10.82.0.1/24", "--host-addr", "fd7a::1/64", "--addr", "10.82.0.2/24", url)
+		require.NoError(t, err, "%s: %s\ndnsmasq:\n%s", url, out, dnsmasq())
+		assert.Contains(t, string(out), "sha256 "+sha256Hex(data))
+		from := netip.MustParseAddrPort(<-clients).Addr()
+		assert.True(t, netip.MustParsePrefix("fd7a::100/120").Contains(from), "%s: from %v: the leased address, not the link-local one", url, from)
+	}
 }
 
 // RFC 2131 with dnsmasq as the server: `ustack serve --addr dhcp` gets a

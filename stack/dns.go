@@ -29,6 +29,28 @@ func (s *Stack) DNSServers() []netip.Addr {
 	return r
 }
 
+// WaitDNS waits until the stack knows a DNS server (DNSServers): one comes
+// with a DHCP lease, or from routers' advertisements or DHCPv6, some time
+// after start.
+func (s *Stack) WaitDNS(ctx context.Context) error {
+	for {
+		sh := s.shared()
+		now := s.clock.Now()
+		for _, d := range sh.dns {
+			if d.until == 0 || d.until > now {
+				return nil
+			}
+		}
+		select {
+		case <-sh.next:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closed:
+			return errClosed
+		}
+	}
+}
+
 // errNoDNS: there is no DNS server to ask.
 var errNoDNS = errors.New("no DNS server: none given, and none learned from DHCP or router advertisements")
 

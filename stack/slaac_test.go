@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"encoding/binary"
 	"log/slog"
 	"net"
@@ -229,12 +230,23 @@ func TestSLAACDuplicateGetsNewIdentifier(t *testing.T) {
 // lifetime.
 func TestRDNSSFromRouterAdvertisement(t *testing.T) {
 	h := newHarness6(t, false, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, h.s.WaitDNS(ctx), context.DeadlineExceeded, "none yet")
+	waited := make(chan error, 1)
+	go func() { waited <- h.s.WaitDNS(context.Background()) }()
 	d := make([]byte, 6+16)
 	binary.BigEndian.PutUint32(d[2:], 600)
 	dns := netip.MustParseAddr("2001:db8::53")
 	copy(d[6:], dns.AsSlice())
 	h.ra(1800, layers.ICMPv6Option{Type: wire.NDPOptRDNSS, Data: d})
 	assert.Equal(t, []netip.Addr{dns}, h.s.DNSServers())
+	select {
+	case err := <-waited:
+		require.NoError(t, err, "WaitDNS returns with the advertised server")
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitDNS still waiting")
+	}
 	h.clock.Set(t0 + int64(600*time.Second))
 	assert.Empty(t, h.s.DNSServers(), "its lifetime is over")
 }

@@ -122,8 +122,14 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 		if ip, err := netip.ParseAddr(host); err == nil {
 			return dialIP(ctx, network, ip, port)
 		}
-		if len(servers) == 0 && len(s.DNSServers()) == 0 {
-			return nil, fmt.Errorf("%s is a host name: give --dns SERVER, or --addr dhcp, to resolve it through the stack", host)
+		if len(servers) == 0 {
+			// Routers' advertisements or DHCPv6 may bring one soon.
+			wctx, cancel := context.WithTimeout(ctx, dnsWait)
+			err := s.WaitDNS(wctx)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("%s is a host name and no DNS server came in %v: give --dns SERVER, or --addr dhcp, to resolve it through the stack", host, dnsWait)
+			}
 		}
 		ips, err := resolver.LookupNetIP(ctx, "ip", host)
 		if err != nil {
@@ -182,3 +188,8 @@ func newBytesReader(n int64) io.Reader { return services.NewBytes(n) }
 // §6.3.7: three, 4 s apart), and SLAAC or DHCPv6 then take a second or
 // two for an address.
 const routeWait = 15 * time.Second
+
+// dnsWait bounds how long get waits for a DNS server to resolve a name
+// when none was given: routers that give one answer a solicitation at
+// once, and DHCPv6 takes a second or two more.
+const dnsWait = 5 * time.Second
