@@ -129,6 +129,19 @@ func TestTAPSLAACFromDnsmasq(t *testing.T) {
 	require.NoError(t, err, "dnsmasq:\n%s\nustack:\n%s", dnsmasq(), n.stderr.String())
 	assert.Contains(t, string(out), "3 received")
 	curlChecked(ctx, t, n, fmt.Sprintf("http://[%s]/bytes/1000000", addr))
+
+	// With --addr auto, ustack get has no address but what the
+	// advertisement gives, and fetches from the kernel with it.
+	n.stop()
+	data := randomBytes(1 << 20)
+	ln := listenIn(t, ns, "[::]:8080")
+	clients := make(chan string, 1)
+	go serveBytesTo(ln, data, clients)
+	out, err = n.exec(ctx, nil, ustackBin, "get", "--tap", "tap0", "--host-addr", "fd78::1/64", "--addr", "auto", "http://[fd78::1]:8080/data")
+	require.NoError(t, err, "%s\ndnsmasq:\n%s", out, dnsmasq())
+	assert.Contains(t, string(out), "sha256 "+sha256Hex(data))
+	from := netip.MustParseAddrPort(<-clients).Addr()
+	assert.True(t, netip.MustParsePrefix("fd78::/64").Contains(from), "from %v, a SLAAC address", from)
 }
 
 // --addr-gen eui64 makes the SLAAC address from the MAC (RFC 4291

@@ -75,27 +75,37 @@ func (l *prefixList) Set(s string) error {
 	return nil
 }
 
-// addrFlag is the stack's repeatable --addr: addresses, or "dhcp" to ask a
-// DHCP server for one.
+// addrFlag is the stack's repeatable --addr: addresses, "dhcp" to ask a
+// DHCP server for one, or "auto" for none but those IPv6 configures from
+// router advertisements (SLAAC, DHCPv6), which every stack takes anyway.
 type addrFlag struct {
 	prefixes prefixList
 	dhcp     bool
+	auto     bool
 }
 
 func (a *addrFlag) String() string {
+	s := a.prefixes.String()
 	if a.dhcp {
-		return a.prefixes.String() + " dhcp"
+		s += " dhcp"
 	}
-	return a.prefixes.String()
+	if a.auto {
+		s += " auto"
+	}
+	return s
 }
 
 func (a *addrFlag) Set(s string) error {
-	if s == "dhcp" {
+	switch s {
+	case "dhcp":
 		a.dhcp = true
+		return nil
+	case "auto":
+		a.auto = true
 		return nil
 	}
 	if err := a.prefixes.Set(s); err != nil {
-		return fmt.Errorf("want an address with a prefix length such as 10.0.0.2/24, or dhcp")
+		return fmt.Errorf("want an address with a prefix length such as 10.0.0.2/24, dhcp, or auto")
 	}
 	return nil
 }
@@ -170,7 +180,7 @@ func (l *routeList) Set(s string) error {
 func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", "read flags from this TOML file (keys are flag names); the command line wins")
 	fs.StringVar(&f.backend, "backend", "tap", "device backend: tap, dpdk or pcap")
-	fs.Var(&f.addrs, "addr", "address with prefix length, e.g. 10.0.0.2/24, or dhcp to lease one (repeatable; IPv6 also configures itself from router advertisements)")
+	fs.Var(&f.addrs, "addr", "address with prefix length, e.g. 10.0.0.2/24, dhcp to lease one, or auto for only those IPv6 configures from router advertisements, which it does in every case (repeatable)")
 	fs.StringVar(&f.addrGen, "addr-gen", "stable", "interface identifiers of IPv6 addresses from router advertisements: stable (RFC 7217) or eui64 (from the MAC)")
 	fs.StringVar(&f.secret, "stable-secret", "", "RFC 7217 secret key for stable IPv6 addresses (default: a fixed key; keep one to make them unpredictable)")
 	fs.IntVar(&f.dad, "dad-transmits", 1, "Neighbor Solicitations that check each IPv6 address is unique before it is used (RFC 4862), and ARP probes that check a DHCP lease (RFC 5227); 0: used at once")
@@ -242,16 +252,16 @@ func (f *stackFlags) validate() error {
 		switch {
 		case f.in == "" || f.out == "":
 			return errors.New("--backend pcap: --in FILE and --out FILE are required")
-		case f.faults != "" || f.pcap != "" || f.metrics != "" || f.dns != "" || f.gateway.set() || len(f.routes) > 0 || f.addrs.dhcp:
-			return errors.New("--backend pcap: a replay takes --addr CIDR, --mac and --seed; not --addr dhcp, --faults, --pcap, --metrics, --dns, --gateway or --route")
+		case f.faults != "" || f.pcap != "" || f.metrics != "" || f.dns != "" || f.gateway.set() || len(f.routes) > 0 || f.addrs.dhcp || f.addrs.auto:
+			return errors.New("--backend pcap: a replay takes --addr CIDR, --mac and --seed; not --addr dhcp or auto, --faults, --pcap, --metrics, --dns, --gateway or --route")
 		case f.vlan != 0:
 			return errors.New("--backend pcap: a replay takes the capture's frames as they are: not --vlan")
 		case f.addrGen != "stable" || f.secret != "" || f.dad != 1:
 			// A replay's addresses are only those of --addr, in use at once.
 			return errors.New("--backend pcap: a replay configures no addresses itself: not --addr-gen, --stable-secret or --dad-transmits")
 		}
-	} else if len(f.addrs.prefixes) == 0 && !f.addrs.dhcp {
-		return errors.New("--addr: at least one address is needed, e.g. --addr 10.0.0.2/24 or --addr dhcp")
+	} else if len(f.addrs.prefixes) == 0 && !f.addrs.dhcp && !f.addrs.auto {
+		return errors.New("--addr: at least one address is needed, e.g. --addr 10.0.0.2/24, --addr dhcp, or --addr auto for IPv6's from router advertisements")
 	}
 	switch f.addrGen {
 	case "stable", "eui64":

@@ -67,7 +67,7 @@ func TestBadInputIsRefusedWithOneLine(t *testing.T) {
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--udp-echo", "7", "--join", "10.0.0.9"}, `invalid value "10.0.0.9" for flag -join: want a multicast group`},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--join", "239.1.2.3"}, "--join: the group's datagrams are echoed on the --udp-echo port"},
 		{[]string{"serve", "--backend", "pcap", "--in", "a.pcap", "--out", "b.pcap", "--addr-gen", "eui64"}, "not --addr-gen"},
-		{[]string{"serve", "--addr", "dhcpv6"}, "or dhcp"},
+		{[]string{"serve", "--addr", "dhcpv6"}, "dhcp, or auto"},
 		{[]string{"get", "--addr", "10.0.0.1/24"}, "missing URL"},
 		{[]string{"get", "--addr", "10.0.0.1/24", "ftp://x/"}, `URL "ftp://x/"`},
 		{[]string{"nosuch"}, `unknown command "nosuch"`},
