@@ -126,3 +126,33 @@ func serveDNS(pc net.PacketConn, addr netip.Addr) {
 		_, _ = pc.WriteTo(msg, from)
 	}
 }
+
+// A multicast group: the server's stack joins it, the client sends to it.
+func ExampleStack_ListenMulticastUDP() {
+	client, server := twoStacks()
+	defer client.Close()
+	defer server.Close()
+
+	group := &net.UDPAddr{IP: net.IPv4(239, 1, 2, 3), Port: 5000}
+	member, err := server.ListenMulticastUDP("udp4", "", group)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer member.Close()
+
+	sender, err := client.ListenPacket("udp4", ":0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sender.Close()
+	if _, err := sender.WriteTo([]byte("to all members"), group); err != nil {
+		log.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	n, from, err := member.ReadFrom(buf)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s from %s\n", buf[:n], from.(*net.UDPAddr).IP)
+	// Output: to all members from 10.9.0.2
+}
