@@ -6,6 +6,7 @@ import (
 
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/backend/offload"
+	"github.com/ustack/ustack/stack/wire"
 )
 
 // ReorderHold is how long a frame held back for reordering waits for a
@@ -193,54 +194,49 @@ func (p *path) own(q *queue, f *backend.Frame) (*backend.Frame, bool) {
 // ecnCapable reports whether f carries an IP packet whose ECN field says
 // ECT(0) or ECT(1) (RFC 3168 §5).
 func ecnCapable(f *backend.Frame) bool {
-	ecn, _, ok := ecnField(f)
-	return ok && (ecn == 1 || ecn == 2)
+	var buf [maxIPHeader]byte
+	_, _, ok := ectHeader(f, &buf)
+	return ok
 }
 
-// ecnField reads the ECN field of f's IP header and where the byte that
-// holds it is.
-func ecnField(f *backend.Frame) (ecn uint8, off int, ok bool) {
+// maxIPHeader is the longest IPv4 header, and more than the first bytes
+// of an IPv6 one that hold its traffic class.
+const maxIPHeader = 60
+
+// ectHeader reads the IP header of f into buf, when f carries an IP
+// packet whose ECN field says ECT(0) or ECT(1), and returns it with its
+// offset in f.
+func ectHeader(f *backend.Frame, buf *[maxIPHeader]byte) (hdr []byte, off int, ok bool) {
 	h, err := offload.ParseHeaders(f)
 	if err != nil || h.IPVersion == 0 {
-		return 0, 0, false
+		return nil, 0, false
 	}
-	var b [2]byte
-	f.CopyTo(b[:], h.L2Len)
+	hdr = buf[:min(int(h.L3Len), len(buf))]
+	f.CopyTo(hdr, h.L2Len)
+	var ecn uint8
 	if h.IPVersion == 4 {
-		return b[1] & 3, h.L2Len + 1, true
+		ecn = wire.IPv4(hdr).ECN()
+	} else {
+		ecn = wire.IPv6(hdr).ECN()
 	}
-	return b[1] >> 4 & 3, h.L2Len + 1, true
+	return hdr, h.L2Len, ecn == 1 || ecn == 2
 }
 
-// markCE sets f's ECN field to CE, and mends an IPv4 header's checksum.
+// markCE sets the ECN field of f's ECN-capable IP packet to CE, mending an
+// IPv4 header's checksum; it reports whether f had one.
 func markCE(f *backend.Frame) bool {
-	h, err := offload.ParseHeaders(f)
-	_, off, ok := ecnField(f)
-	if err != nil || !ok {
+	var buf [maxIPHeader]byte
+	hdr, off, ok := ectHeader(f, &buf)
+	if !ok {
 		return false
 	}
-	var b [1]byte
-	f.CopyTo(b[:], off)
-	if h.IPVersion == 4 {
-		b[0] |= 3
+	if ip := wire.IPv4(hdr); ip.Version() == 4 {
+		ip.SetTOS(ip.TOS() | 3)
+		ip.SetChecksum(ip.ComputeChecksum())
 	} else {
-		b[0] |= 3 << 4
+		hdr[1] |= 3 << 4 // the traffic class spans the first two bytes
 	}
-	f.CopyFrom(b[:], off)
-	if h.IPVersion == 4 {
-		var buf [60]byte // the longest IPv4 header
-		hdr := buf[:min(int(h.L3Len), len(buf))]
-		f.CopyTo(hdr, h.L2Len)
-		hdr[10], hdr[11] = 0, 0
-		var sum uint32
-		for i := 0; i+1 < len(hdr); i += 2 {
-			sum += uint32(hdr[i])<<8 | uint32(hdr[i+1])
-		}
-		for sum > 0xffff {
-			sum = sum&0xffff + sum>>16
-		}
-		f.CopyFrom([]byte{byte(^sum >> 8), byte(^sum)}, h.L2Len+10)
-	}
+	f.CopyFrom(hdr, off)
 	return true
 }
 
