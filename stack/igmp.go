@@ -133,24 +133,24 @@ func (m *memberState) emitIGMP(dst netip.Addr, body []byte) {
 		return
 	}
 	binary.BigEndian.PutUint16(body[2:4], 0)
-	binary.BigEndian.PutUint16(body[2:4], ^wire.Fold(wire.Sum(body, 0)))
+	binary.BigEndian.PutUint16(body[2:4], wire.Checksum(body, 0))
 	var hdr [wire.EthernetHeaderLen + igmpHeaderLen]byte
 	eth := wire.Ethernet(hdr[:])
 	eth.SetDst(wire.MulticastMAC(dst))
 	eth.SetSrc(ifc.mac)
 	eth.SetEtherType(wire.EtherTypeIPv4)
-	ip := hdr[wire.EthernetHeaderLen:]
-	ip[0] = 0x40 | igmpHeaderLen/4
-	ip[1] = 0xc0 // internetwork control, as Linux sends IGMP
-	binary.BigEndian.PutUint16(ip[2:4], uint16(igmpHeaderLen+len(body)))
+	ip := wire.IPv4(hdr[wire.EthernetHeaderLen:])
+	ip.SetHeaderLen(igmpHeaderLen)
+	ip.SetTOS(0xc0) // internetwork control, as Linux sends IGMP
+	ip.SetTotalLen(uint16(igmpHeaderLen + len(body)))
 	q.ipID++
-	binary.BigEndian.PutUint16(ip[4:6], q.ipID)
-	ip[8], ip[9] = 1, protoIGMP
-	s, d := src.As4(), dst.As4()
-	copy(ip[12:16], s[:])
-	copy(ip[16:20], d[:])
-	copy(ip[20:24], []byte{0x94, 0x04, 0, 0}) // Router Alert
-	binary.BigEndian.PutUint16(ip[10:12], ^wire.Fold(wire.Sum(ip, 0)))
+	ip.SetID(q.ipID)
+	ip.SetTTL(1)
+	ip.SetProtocol(protoIGMP)
+	ip.SetSrcAddr(src)
+	ip.SetDstAddr(dst)
+	copy(ip[wire.IPv4HeaderLen:], []byte{0x94, 0x04, 0, 0}) // Router Alert
+	ip.SetChecksum(ip.ComputeChecksum())
 	f.SetLen(frameLen)
 	f.CopyFrom(hdr[:], 0)
 	f.CopyFrom(body, len(hdr))

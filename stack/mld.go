@@ -92,9 +92,9 @@ func (m *memberState) emitMLD(dst netip.Addr, body []byte) {
 	x := m.x
 	q := x.nd.q
 	ifc := x.ifc
-	src := netip.IPv6Unspecified()
-	if len(x.addrs) > 0 && x.addrs[0].source == "linklocal" && x.addrs[0].state == addrPreferred {
-		src = x.addrs[0].prefix.Addr()
+	src := x.linkLocal()
+	if !src.IsValid() {
+		src = netip.IPv6Unspecified()
 	}
 	const hbhLen = 8
 	frameLen := wire.EthernetHeaderLen + wire.IPv6HeaderLen + hbhLen + len(body)
