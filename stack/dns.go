@@ -19,9 +19,13 @@ type dnsServer struct {
 // DHCPv6 first, then from routers' advertisements (RFC 8106) whose
 // lifetimes have not ended, each once.
 func (s *Stack) DNSServers() []netip.Addr {
-	now := s.clock.Now()
-	var r []netip.Addr
-	for _, d := range s.shared().dns {
+	return s.shared().liveDNS(s.clock.Now(), nil)
+}
+
+// liveDNS appends to r the DNS servers of sh whose lifetimes have not
+// ended at now.
+func (sh *shared) liveDNS(now int64, r []netip.Addr) []netip.Addr {
+	for _, d := range sh.dns {
 		if d.until == 0 || d.until > now {
 			r = append(r, d.addr)
 		}
@@ -33,22 +37,7 @@ func (s *Stack) DNSServers() []netip.Addr {
 // with a DHCP lease, or from routers' advertisements or DHCPv6, some time
 // after start.
 func (s *Stack) WaitDNS(ctx context.Context) error {
-	for {
-		sh := s.shared()
-		now := s.clock.Now()
-		for _, d := range sh.dns {
-			if d.until == 0 || d.until > now {
-				return nil
-			}
-		}
-		select {
-		case <-sh.next:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.closed:
-			return errClosed
-		}
-	}
+	return s.waitShared(ctx, func(sh *shared) bool { return len(sh.liveDNS(s.clock.Now(), nil)) > 0 })
 }
 
 // errNoDNS: there is no DNS server to ask.

@@ -295,9 +295,18 @@ func commonPrefixLen(a, b netip.Addr) int {
 // under a deadline of its choice.
 func (s *Stack) WaitRoute(ctx context.Context, dst netip.Addr) error {
 	dst = dst.Unmap()
+	return s.waitShared(ctx, func(sh *shared) bool {
+		nh, ok := sh.lookup(dst)
+		return ok && (nh.local || !nh.src.IsLinkLocalUnicast() || dst.IsLinkLocalUnicast() || dst.IsMulticast())
+	})
+}
+
+// waitShared waits until ready says yes of the shared state, asking again
+// each time queue 0 publishes a new one.
+func (s *Stack) waitShared(ctx context.Context, ready func(sh *shared) bool) error {
 	for {
 		sh := s.shared()
-		if nh, ok := sh.lookup(dst); ok && (nh.local || !nh.src.IsLinkLocalUnicast() || dst.IsLinkLocalUnicast() || dst.IsMulticast()) {
+		if ready(sh) {
 			return nil
 		}
 		select {
