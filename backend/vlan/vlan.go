@@ -100,9 +100,7 @@ func (b *Backend) untag(f *backend.Frame) bool {
 		b.other.Add(1)
 		return false
 	}
-	copy(d[tagLen:tagLen+macs], d[:macs])
-	f.TrimFront(tagLen)
-	shiftMeta(f, -tagLen)
+	strip(f)
 	return true
 }
 
@@ -125,14 +123,14 @@ func (b *Backend) Send(q int, frames []*backend.Frame) (int, error) {
 	for i, f := range frames {
 		if !b.tag(f) {
 			for _, g := range frames[:i] {
-				untagSent(g)
+				strip(g)
 			}
 			return 0, errNoHeadroom
 		}
 	}
 	n, err := b.inner.Send(q, frames)
 	for _, f := range frames[n:] {
-		untagSent(f)
+		strip(f)
 	}
 	return n, err
 }
@@ -150,8 +148,9 @@ func (b *Backend) tag(f *backend.Frame) bool {
 	return true
 }
 
-// untagSent takes the tag that tag inserted back off a frame not sent.
-func untagSent(f *backend.Frame) {
+// strip takes the tag after f's addresses off: a received frame's, or the
+// one tag inserted into a frame not sent.
+func strip(f *backend.Frame) {
 	d := f.Bytes()
 	copy(d[tagLen:tagLen+macs], d[:macs])
 	f.TrimFront(tagLen)
