@@ -801,12 +801,4 @@ func (c *dhcp6Client) release() {
 }
 
 // leased is the number of leased addresses.
-func (c *dhcp6Client) leased() int {
-	n := 0
-	for _, a := range c.x.addrs {
-		if a.source == "dhcpv6" {
-			n++
-		}
-	}
-	return n
-}
+func (c *dhcp6Client) leased() int { return c.x.countFrom("dhcpv6") }

@@ -54,7 +54,7 @@ func (x *ndIface) autoconfigure(p netip.Prefix, valid, preferred uint32) bool {
 	}
 	// (d): a new prefix makes an address when it leaves 64 bits for the
 	// interface identifier (RFC 4291 §2.5.1).
-	if valid == 0 || p.Bits() != 64 || x.autoAddrs() >= maxAutoAddrs {
+	if valid == 0 || p.Bits() != 64 || x.countFrom("slaac") >= maxAutoAddrs {
 		return false
 	}
 	a := x.add(netip.PrefixFrom(x.interfaceAddr(p, 0), 64), "slaac")
@@ -68,10 +68,12 @@ func (x *ndIface) autoconfigure(p netip.Prefix, valid, preferred uint32) bool {
 	return true
 }
 
-func (x *ndIface) autoAddrs() int {
+// countFrom is the number of the interface's addresses acquired by
+// source ("slaac", "dhcpv6", ...).
+func (x *ndIface) countFrom(source string) int {
 	n := 0
 	for _, a := range x.addrs {
-		if a.source == "slaac" {
+		if a.source == source {
 			n++
 		}
 	}
