@@ -180,13 +180,12 @@ type tcpConn struct {
 	// ACK generation.
 	ackNow bool
 	// ECN (tcp_ecn.go): negotiated; echoing a CE mark until the peer's
-	// CWR; a reduction to announce with CWR; the next segment to be
-	// ECN-capable; and, after a reduction, the ACK that ends the round
-	// trip in which ECE is not answered again.
-	ecnOK, eceSend, cwrPending, ectNow, ecnWaiting bool
-	ecnRecover                                     seq.Value
-	segsUnacked                                    int // full segments received since our last ACK
-	onAckList                                      bool
+	// CWR; a reduction to announce with CWR; and, after a reduction, the
+	// ACK that ends the round trip in which ECE is not answered again.
+	ecnOK, eceSend, cwrPending, ecnWaiting bool
+	ecnRecover                             seq.Value
+	segsUnacked                            int // full segments received since our last ACK
+	onAckList                              bool
 
 	// Options the application set.
 	nodelay     bool

@@ -158,7 +158,7 @@ func (ln *listenQueue) sendCookie(key connKey, seg *segment, nh nextHop) {
 	if c.tsOK {
 		opts.TSVal = tsval
 	}
-	c.emit(c.iss, wire.TCPFlagSYN|wire.TCPFlagACK, &opts, nil, nil, 0)
+	c.emit(c.iss, wire.TCPFlagSYN|wire.TCPFlagACK, &opts, nil, nil, 0, false)
 	q.counters.TCP.OutSegs++
 }
 

@@ -211,16 +211,16 @@ func (c *tcpConn) sendSegment(s seq.Value, n int, flags wire.TCPFlags) {
 		a, b = c.sndBuf.Load().Slices(int(s.Sub(c.sndUna))+c.sndLag, n)
 	}
 	fin := flags&wire.TCPFlagFIN != 0
-	if c.ecnOK && n > 0 && c.sndMax.LessEq(s) && c.sndWnd > 0 {
-		// New data is ECN-capable; retransmissions and window probes
-		// are not (RFC 3168 §6.1.5, §6.1.6).
-		c.ectNow = true
+	// New data is ECN-capable; retransmissions and window probes are not
+	// (RFC 3168 §6.1.5, §6.1.6).
+	ect := c.ecnOK && n > 0 && c.sndMax.LessEq(s) && c.sndWnd > 0
+	if ect {
 		if c.cwrPending {
 			flags |= wire.TCPFlagCWR
 			c.cwrPending = false
 		}
 	}
-	c.emit(s, flags, &opts, a, b, n)
+	c.emit(s, flags, &opts, a, b, n, ect)
 	end := s.Add(n)
 	if fin {
 		if !c.finSent {
@@ -265,8 +265,9 @@ func (c *tcpConn) sendSegment(s seq.Value, n int, flags wire.TCPFlags) {
 }
 
 // emit builds and sends one segment: the TCP header with options, then
-// the payload pieces a and b (of n bytes in all).
-func (c *tcpConn) emit(s seq.Value, flags wire.TCPFlags, opts *wire.TCPOptions, a, b []byte, n int) {
+// the payload pieces a and b (of n bytes in all), ECN-capable (ECT(0))
+// when ect is set.
+func (c *tcpConn) emit(s seq.Value, flags wire.TCPFlags, opts *wire.TCPOptions, a, b []byte, n int, ect bool) {
 	q := c.q
 	c.segsOut++
 	c.lastSend = q.now
@@ -302,8 +303,8 @@ func (c *tcpConn) emit(s seq.Value, flags wire.TCPFlags, opts *wire.TCPOptions, 
 		src: c.key.local.Addr(), dst: c.key.remote.Addr(), proto: wire.IPProtoTCP, df: true,
 		hdr: hdr, payload: a, payload2: b, csumOff: 16, pseudo: true,
 	}
-	if c.ectNow {
-		dg.tos, c.ectNow = ecnECT0, false
+	if ect {
+		dg.tos = ecnECT0
 	}
 	if mss := c.segMSS(); n > mss {
 		dg.gsoSize = mss
@@ -432,7 +433,7 @@ func (c *tcpConn) sendACK() {
 		c.sackBlocks(&opts)
 	}
 	c.q.counters.TCP.OutSegs++
-	c.emit(c.sndNxt, wire.TCPFlagACK, &opts, nil, nil, 0)
+	c.emit(c.sndNxt, wire.TCPFlagACK, &opts, nil, nil, 0, false)
 }
 
 // synOptions are the options of our SYN or SYN-ACK: all we support on a
@@ -461,7 +462,7 @@ func (c *tcpConn) sendSyn() {
 	if c.q.s.cfg.TCP.ECN == "on" {
 		flags |= wire.TCPFlagECE | wire.TCPFlagCWR
 	}
-	c.emit(c.iss, flags, &opts, nil, nil, 0)
+	c.emit(c.iss, flags, &opts, nil, nil, 0, false)
 	c.sndNxt = c.iss.Add(1)
 	c.sndMax = c.sndNxt
 	if !c.timers[timerRTO].Pending() {
@@ -478,7 +479,7 @@ func (c *tcpConn) sendSynAck() {
 	if c.ecnOK {
 		flags |= wire.TCPFlagECE
 	}
-	c.emit(c.iss, flags, &opts, nil, nil, 0)
+	c.emit(c.iss, flags, &opts, nil, nil, 0, false)
 	c.sndNxt = c.iss.Add(1)
 	c.sndMax = c.sndNxt
 	if !c.timers[timerRTO].Pending() {

@@ -177,7 +177,7 @@ func (c *tcpConn) onKeepAlive() {
 	if c.tsOK {
 		opts.HasTimestamps, opts.TSVal, opts.TSEcr = true, c.tsNow(), c.tsRecent
 	}
-	c.emit(c.sndUna.Add(-1), wire.TCPFlagACK, &opts, nil, nil, 0)
+	c.emit(c.sndUna.Add(-1), wire.TCPFlagACK, &opts, nil, nil, 0, false)
 	c.schedule(timerKeepAlive, c.keepIntvl)
 }
 
