@@ -187,6 +187,27 @@ func (m *memberState) sendRecords(recs []memberChange, typ uint8, recLen, max in
 	}
 }
 
+// sendOlder sends recs one message each, as MLDv1 and IGMPv2 and v1 do:
+// a report of type report to a group joined, a message of type leave to
+// routers for a group left, or nothing for it when leave is 0 (IGMPv1).
+// Messages are bodyLen bytes long, with the group at groupOff.
+func (m *memberState) sendOlder(recs []memberChange, bodyLen, groupOff int, report, leave uint8, routers netip.Addr, emit func(dst netip.Addr, body []byte)) {
+	for _, c := range recs {
+		body := m.body[:bodyLen]
+		clear(body)
+		copy(body[groupOff:], c.group.AsSlice())
+		body[0] = report
+		dst := c.group
+		if c.typ == changeToInclude {
+			if leave == 0 {
+				continue
+			}
+			body[0], dst = leave, routers
+		}
+		emit(dst, body)
+	}
+}
+
 // send sends the records recs in the family's messages.
 func (m *memberState) send(recs []memberChange) {
 	if m.v4 {

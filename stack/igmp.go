@@ -22,6 +22,7 @@ const (
 	igmpv2Leave   = 0x17
 	igmpv3Report  = 0x22
 	igmpRecordLen = 8
+	igmpv2Len     = 8 // IGMPv1 and v2 messages (RFC 2236 §2)
 	// igmpMaxRecords keeps a report within 576 bytes, which every IPv4
 	// link carries (RFC 791).
 	igmpMaxRecords = (576 - igmpHeaderLen - reportHeaderLen) / igmpRecordLen
@@ -90,29 +91,14 @@ func igmpMaxResponseDelay(code uint8) time.Duration {
 // group and Leaves to all routers, or IGMPv1 reports and no Leave at all
 // (RFC 3376 §7.2.1).
 func (m *memberState) sendIGMP(recs []memberChange) {
-	now := m.x.nd.q.now
-	if now < m.v1Until || now < m.olderUntil {
-		for _, c := range recs {
-			body := m.body[:8]
-			clear(body)
-			g := c.group.As4()
-			copy(body[4:8], g[:])
-			dst := c.group
-			switch {
-			case c.typ == changeToInclude && now < m.v1Until:
-				continue
-			case c.typ == changeToInclude:
-				body[0], dst = igmpv2Leave, allRouters4
-			case now < m.v1Until:
-				body[0] = igmpv1Report
-			default:
-				body[0] = igmpv2Report
-			}
-			m.emitIGMP(dst, body)
-		}
-		return
+	switch now := m.x.nd.q.now; {
+	case now < m.v1Until:
+		m.sendOlder(recs, igmpv2Len, 4, igmpv1Report, 0, netip.Addr{}, m.emitIGMP)
+	case now < m.olderUntil:
+		m.sendOlder(recs, igmpv2Len, 4, igmpv2Report, igmpv2Leave, allRouters4, m.emitIGMP)
+	default:
+		m.sendRecords(recs, igmpv3Report, igmpRecordLen, igmpMaxRecords, func(body []byte) { m.emitIGMP(igmpv3Routers, body) })
 	}
-	m.sendRecords(recs, igmpv3Report, igmpRecordLen, igmpMaxRecords, func(body []byte) { m.emitIGMP(igmpv3Routers, body) })
 }
 
 // emitIGMP sends the IGMP message body (its checksum is filled in) to

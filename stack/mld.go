@@ -67,18 +67,7 @@ func mldMaxResponseDelay(code uint16, v2 bool) time.Duration {
 // routers for groups left (RFC 3810 §8.2.1).
 func (m *memberState) sendMLD(recs []memberChange) {
 	if m.x.nd.q.now < m.olderUntil {
-		for _, c := range recs {
-			body := m.body[:mldv1Len]
-			clear(body)
-			g := c.group.As16()
-			copy(body[8:24], g[:])
-			var dst netip.Addr
-			body[0], dst = wire.ICMPv6MLDReport, c.group
-			if c.typ == changeToInclude {
-				body[0], dst = wire.ICMPv6MLDDone, allRouters
-			}
-			m.emitMLD(dst, body)
-		}
+		m.sendOlder(recs, mldv1Len, 8, wire.ICMPv6MLDReport, wire.ICMPv6MLDDone, allRouters, m.emitMLD)
 		return
 	}
 	m.sendRecords(recs, mldv2Report, mldRecordLen, mldMaxRecords, func(body []byte) { m.emitMLD(mldv2Routers, body) })
