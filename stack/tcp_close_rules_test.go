@@ -286,7 +286,8 @@ func TestTCPRuleTimeWaitRetransmittedFIN(t *testing.T) {
 // RFC 1122 §4.2.2.13 and RFC 6191: a new SYN may take over a connection in
 // TIME-WAIT when it cannot be from the old incarnation: without
 // timestamps its sequence number is above the old RCV.NXT, with
-// timestamps its TSval is newer. It gets a SYN-ACK (TimeWaitReuses);
+// timestamps its TSval is newer, or the same with a sequence number above
+// RCV.NXT. It gets a SYN-ACK (TimeWaitReuses);
 // other SYNs get an ACK.
 func TestTCPRuleTimeWaitReuse(t *testing.T) {
 	modesT(t, func(t *testing.T, mbuf bool) {
@@ -322,6 +323,24 @@ func TestTCPRuleTimeWaitReuse(t *testing.T) {
 			_, ecr, _ := tsOf(sa2)
 			assert.Equal(t, uint32(peerTS+1000), ecr)
 			assert.Equal(t, uint64(1), h.s.Counters().TCP.TimeWaitReuses)
+		})
+		t.Run("the same timestamp", func(t *testing.T) {
+			// A client reconnecting within its clock's tick (Linux's
+			// is a millisecond) sends the TSval the old incarnation
+			// ended with; its sequence number decides.
+			h := newRuleHarness(t, mbuf, Config{})
+			p, sa := timeWait(t, h, listen80(t, h, 16), mssOpt(1460), tsOpt(peerTS, 0))
+			rcvNxt := p.seq
+			p.seq = rcvNxt - 100
+			p.send("S", nil, mssOpt(1460), tsOpt(peerTS+10, 0))
+			assertSeg(t, p.one(t, "ACK"), "A", sa.Seq+2, rcvNxt, "the same TSval and an old sequence number")
+			assert.Equal(t, "TIME-WAIT", stateOf(h, 40000))
+			p.seq = rcvNxt + 100
+			p.send("S", nil, mssOpt(1460), tsOpt(peerTS+10, 0))
+			sa2 := p.one(t, "SYN-ACK")
+			assertSeg(t, sa2, "SA", sa2.Seq, rcvNxt+101, "the same TSval and a newer sequence number")
+			assert.Equal(t, uint64(1), h.s.Counters().TCP.TimeWaitReuses)
+			assert.Equal(t, "SYN-RECEIVED", stateOf(h, 40000))
 		})
 	})
 }

@@ -212,16 +212,19 @@ func (c *tcpConn) input(seg *segment) {
 }
 
 // reuseTimeWait lets a new SYN take over a connection in TIME-WAIT when it
-// is certainly not from the old incarnation: its timestamp is newer
-// (RFC 6191) or, without timestamps, its sequence number is beyond the old
-// connection's (RFC 1122 §4.2.2.13). It reports whether it did.
+// is certainly not from the old incarnation: its timestamp is newer, or
+// the same (a client that reconnects within its clock's tick) with a
+// sequence number beyond the old connection's (RFC 6191 §2); without
+// timestamps, its sequence number is beyond the old connection's (RFC 1122
+// §4.2.2.13). It reports whether it did.
 func (c *tcpConn) reuseTimeWait(seg *segment) bool {
 	if !seg.has(wire.TCPFlagSYN) || seg.has(wire.TCPFlagACK) || seg.has(wire.TCPFlagRST) {
 		return false
 	}
 	newer := c.rcvNxt.LessThan(seg.seq)
 	if c.tsOK && seg.opts.HasTimestamps {
-		newer = int32(seg.opts.TSVal-c.tsRecent) > 0
+		d := int32(seg.opts.TSVal - c.tsRecent)
+		newer = d > 0 || d == 0 && newer
 	}
 	if !newer {
 		return false
