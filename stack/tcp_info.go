@@ -2,8 +2,11 @@ package stack
 
 import (
 	"context"
+	"iter"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/ustack/ustack/stack/internal/ring"
@@ -73,16 +76,158 @@ func (t *tcpSock) Info() (TCPInfo, error) {
 	return in, err
 }
 
-// Connections lists every TCP connection of the stack, like ss.
+// Connections lists every TCP connection of the stack, like ss, by local
+// and then remote address. On a stack with many connections,
+// ConnectionTable costs its loops less.
 func (s *Stack) Connections() []TCPInfo {
 	var all []TCPInfo
 	for _, q := range s.queues {
+		s.walkConns(q, func(c *tcpConn) { all = append(all, c.info()) })
+	}
+	slices.SortFunc(all, func(a, b TCPInfo) int { return compareConns(false, false, a.Local, b.Local, a.Remote, b.Remote) })
+	return all
+}
+
+// walkChunk is how many connections walkConns visits per turn of a loop
+// (a variable for tests).
+var walkChunk = 2048
+
+// walkConns calls fn on q's loop for each of its connections, walkChunk
+// at a time: between chunks the loop goes on with its work, so that a
+// walk of a million connections never holds it for long. Like ss, the walk
+// is not a snapshot: a connection that comes or goes during it may be
+// missed, and fn may see one whose state has changed since the last chunk.
+func (s *Stack) walkConns(q *queue, fn func(c *tcpConn)) {
+	next, stop := iter.Pull2(maps.All(q.tcp.conns))
+	defer stop()
+	for more := true; more; {
+		err := s.call(context.Background(), q, func(q *queue) error {
+			for range walkChunk {
+				_, c, ok := next()
+				if !ok {
+					more = false
+					return nil
+				}
+				if c.state != stateClosed {
+					fn(c)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return
+		}
+	}
+}
+
+// ConnectionTable is a summary of a stack's TCP connections, like ss -s,
+// with a bounded list of them.
+type ConnectionTable struct {
+	// States counts the connections in each state, from SYN-SENT to
+	// TIME-WAIT (the names of TCPInfo.State), zeros included.
+	States map[string]int
+	// Total is the number of connections.
+	Total int
+	// Listed are some of the connections: those not in TIME-WAIT first,
+	// each part by local and then remote address.
+	Listed []TCPInfo
+}
+
+// ConnectionTable counts the stack's connections by state and lists up to
+// list of them. Its walk of the connections spends a comparison on each
+// and fills a TCPInfo only for those listed, and lets the loops work
+// between chunks of it (see walkConns), so that a monitor can ask often
+// of a stack with a million connections.
+func (s *Stack) ConnectionTable(list int) ConnectionTable {
+	list = max(list, 0)
+	var counts [stateTimeWait + 1]int
+	var listed []TCPInfo
+	for _, q := range s.queues {
+		sel := connSelection{max: list}
+		s.walkConns(q, func(c *tcpConn) {
+			counts[c.state]++
+			sel.offer(c)
+		})
 		s.call(context.Background(), q, func(q *queue) error {
-			for _, c := range q.tcp.sortedConns() {
-				all = append(all, c.info())
+			for _, c := range sel.cs {
+				if c.state != stateClosed {
+					listed = append(listed, c.info())
+				}
 			}
 			return nil
 		})
 	}
-	return all
+	slices.SortFunc(listed, func(a, b TCPInfo) int {
+		return compareConns(a.State == "TIME-WAIT", b.State == "TIME-WAIT", a.Local, b.Local, a.Remote, b.Remote)
+	})
+	t := ConnectionTable{States: make(map[string]int, stateTimeWait-stateSynSent+1), Listed: listed[:min(len(listed), list)]}
+	for st := stateSynSent; st <= stateTimeWait; st++ {
+		t.States[st.String()] = counts[st]
+		t.Total += counts[st]
+	}
+	return t
+}
+
+// compareConns orders connections as ConnectionTable lists them.
+func compareConns(aTW, bTW bool, aLocal, bLocal, aRemote, bRemote netip.AddrPort) int {
+	if aTW != bTW {
+		if aTW {
+			return 1
+		}
+		return -1
+	}
+	if r := aLocal.Compare(bLocal); r != 0 {
+		return r
+	}
+	return aRemote.Compare(bRemote)
+}
+
+// connSelection keeps the first max connections offered in
+// ConnectionTable's order: a max-heap by that order, whose top an earlier
+// connection replaces.
+type connSelection struct {
+	max int
+	cs  []*tcpConn
+}
+
+func (h *connSelection) less(i, j int) bool {
+	a, b := h.cs[i], h.cs[j]
+	return compareConns(a.state == stateTimeWait, b.state == stateTimeWait, a.key.local, b.key.local, a.key.remote, b.key.remote) < 0
+}
+
+func (h *connSelection) offer(c *tcpConn) {
+	if h.max == 0 {
+		return
+	}
+	if len(h.cs) < h.max {
+		h.cs = append(h.cs, c)
+		for i := len(h.cs) - 1; i > 0; {
+			p := (i - 1) / 2
+			if !h.less(p, i) {
+				break
+			}
+			h.cs[p], h.cs[i] = h.cs[i], h.cs[p]
+			i = p
+		}
+		return
+	}
+	top := h.cs[0]
+	if compareConns(c.state == stateTimeWait, top.state == stateTimeWait, c.key.local, top.key.local, c.key.remote, top.key.remote) >= 0 {
+		return
+	}
+	h.cs[0] = c
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(h.cs) && h.less(m, l) {
+			m = l
+		}
+		if r < len(h.cs) && h.less(m, r) {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		h.cs[m], h.cs[i] = h.cs[i], h.cs[m]
+		i = m
+	}
 }
