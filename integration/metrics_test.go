@@ -42,11 +42,16 @@ func TestTAPMetricsMoveWithTraffic(t *testing.T) {
 	rose("ustack_ip_in_receives_total", 14)
 	rose(`ustack_queue_rx_packets_total{iface="eth0",queue="0"}`, 14)
 	rose(`ustack_queue_tx_bytes_total{iface="eth0",queue="0"}`, 1<<20)
+	assert.Contains(t, after, `ustack_tcp_connections{state="ESTABLISHED"}`, "connections by state")
+	assert.Contains(t, after, "ustack_tcp_connections_unlisted")
 
 	out, err := n.exec(ctx, nil, ustackBin, "stats", "--metrics", "127.0.0.1:9100")
 	require.NoError(t, err)
 	assert.Contains(t, string(out), "passive_opens")
 	assert.Contains(t, string(out), "in_echos")
+	out, err = n.exec(ctx, nil, ustackBin, "stats", "--metrics", "127.0.0.1:9100", "--connections")
+	require.NoError(t, err)
+	assert.Regexp(t, `^State +Recv-Q +Send-Q +Local +Peer`, string(out))
 }
 
 // scrape reads the Prometheus text served in the namespace into a map of

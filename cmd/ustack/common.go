@@ -44,7 +44,9 @@ type stackFlags struct {
 	logFmt   string
 	dns      string
 	metrics  string
-	config   string
+	// metricsConns bounds the connections /metrics lists one by one.
+	metricsConns int
+	config       string
 
 	tapName string
 	in, out string // pcap backend
@@ -199,6 +201,7 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logFmt, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.dns, "dns", "", "DNS server (IP or IP:port) for host names (default: those from DHCP or router advertisements)")
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics on the host's own network")
+	fs.IntVar(&f.metricsConns, "metrics-conns", metrics.DefaultListConnections, "most TCP connections --metrics lists one by one, those in TIME-WAIT last; all are counted by state (0: none)")
 	fs.StringVar(&f.tapName, "tap", "ustack0", "TAP device name (tap backend)")
 	fs.StringVar(&f.in, "in", "", "capture to replay on virtual time (pcap backend)")
 	fs.StringVar(&f.out, "out", "", "pcap file for what the stack sends (pcap backend)")
@@ -324,6 +327,9 @@ func (f *stackFlags) validate() error {
 			return fmt.Errorf("--metrics %q: want HOST:PORT, e.g. 127.0.0.1:9100", f.metrics)
 		}
 	}
+	if f.metricsConns < 0 {
+		return fmt.Errorf("--metrics-conns %d: want 0 or more", f.metricsConns)
+	}
 	if _, err := faults.Parse(f.faults); err != nil {
 		return fmt.Errorf("--faults: %w", err)
 	}
@@ -442,8 +448,12 @@ func (f *stackFlags) start(stderr io.Writer) (s *stack.Stack, log *slog.Logger, 
 			closeCapture()
 			return nil, nil, nil, fmt.Errorf("--metrics %q: %w", f.metrics, err)
 		}
+		list := f.metricsConns
+		if list == 0 {
+			list = -1 // the flag's none is the Source's negative
+		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", metrics.Handler(metrics.Source{Stack: s, Backends: map[string]backend.Backend{"eth0": be}}))
+		mux.Handle("GET /metrics", metrics.Handler(metrics.Source{Stack: s, Backends: map[string]backend.Backend{"eth0": be}, ListConnections: list}))
 		srv := &http.Server{Handler: mux}
 		go srv.Serve(ln)
 		stopMetrics = func() { srv.Close() }

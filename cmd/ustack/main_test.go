@@ -64,6 +64,7 @@ func TestBadInputIsRefusedWithOneLine(t *testing.T) {
 		{[]string{"serve", "--addr", "fd00::2/64", "--dad-transmits", "-1"}, "--dad-transmits -1"},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--vlan", "4095"}, "--vlan 4095"},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--ecn", "maybe"}, `--ecn "maybe"`},
+		{[]string{"serve", "--addr", "10.0.0.1/24", "--metrics-conns", "-5"}, "--metrics-conns -5"},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--udp-echo", "7", "--join", "10.0.0.9"}, `invalid value "10.0.0.9" for flag -join: want a multicast group`},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--join", "239.1.2.3"}, "--join: the group's datagrams are echoed on the --udp-echo port"},
 		{[]string{"serve", "--backend", "pcap", "--in", "a.pcap", "--out", "b.pcap", "--addr-gen", "eui64"}, "not --addr-gen"},

@@ -6,15 +6,18 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"text/tabwriter"
 	"time"
 )
 
-// runStats fetches a running ustack's metrics and prints the counters
-// that are not zero, for a person.
+// runStats fetches a running ustack's metrics and prints, for a person,
+// the counters that are not zero and the connections by state, or with
+// --connections the connections the metrics list, like ss.
 func runStats(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("stats", stderr)
 	addr := fs.String("metrics", "127.0.0.1:9100", "the --metrics address of the running ustack")
 	all := fs.Bool("all", false, "print zero counters too")
+	conns := fs.Bool("connections", false, "print the TCP connections the metrics list (up to serve's --metrics-conns), like ss")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
@@ -27,6 +30,11 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("--metrics %s: %s", *addr, resp.Status)
 	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	if *conns {
+		fmt.Fprintln(tw, "State\tRecv-Q\tSend-Q\tLocal\tPeer\tRTT(ms)\tCwnd")
+	}
+	unlisted := "0"
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -35,12 +43,66 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		name, value, ok := strings.Cut(line, " ")
-		if !ok || (!*all && value == "0") {
+		if !ok {
+			continue
+		}
+		info, isConn := strings.CutPrefix(name, "ustack_tcp_connection_info{")
+		if *conns {
+			if isConn {
+				l := labels(strings.TrimSuffix(info, "}"))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l["state"], l["recv_queue"], l["send_queue"], l["local"], l["remote"], millis(l["rtt_us"]), l["cwnd"])
+			} else if name == "ustack_tcp_connections_unlisted" {
+				unlisted = value
+			}
+			continue
+		}
+		if isConn || (!*all && value == "0") {
 			continue
 		}
 		name = strings.TrimPrefix(name, "ustack_")
 		name = strings.Replace(strings.TrimSuffix(name, "_total"), "_total{", "{", 1)
-		fmt.Fprintf(stdout, "%-60s %s\n", name, value)
+		fmt.Fprintf(tw, "%s\t%s\n", name, value)
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if unlisted != "0" {
+		fmt.Fprintf(stdout, "%s more connections, not listed (serve's --metrics-conns)\n", unlisted)
+	}
+	return nil
+}
+
+// labels parses the labels of a Prometheus sample, k="v",... with Go's
+// escapes in the values.
+func labels(s string) map[string]string {
+	m := map[string]string{}
+	for s != "" {
+		k, rest, ok := strings.Cut(s, `="`)
+		if !ok {
+			break
+		}
+		var v strings.Builder
+		i := 0
+		for ; i < len(rest) && rest[i] != '"'; i++ {
+			if rest[i] == '\\' && i+1 < len(rest) {
+				i++
+			}
+			v.WriteByte(rest[i])
+		}
+		m[k] = v.String()
+		s = strings.TrimPrefix(rest[min(i+1, len(rest)):], ",")
+	}
+	return m
+}
+
+// millis writes microseconds as milliseconds.
+func millis(us string) string {
+	var n int64
+	if _, err := fmt.Sscan(us, &n); err != nil {
+		return us
+	}
+	return fmt.Sprintf("%.3f", float64(n)/1000)
 }

@@ -23,7 +23,17 @@ type Source struct {
 	Stack *stack.Stack
 	// Backends by interface name, for their per-queue counters.
 	Backends map[string]backend.Backend
+	// ListConnections bounds the connections listed one by one as
+	// ustack_tcp_connection_info (0: DefaultListConnections; negative:
+	// none). Every connection is counted by state in
+	// ustack_tcp_connections whatever the bound.
+	ListConnections int
 }
+
+// DefaultListConnections is how many connections the metrics list one by
+// one unless told otherwise: a page a person reads, and a bound on each
+// scrape's size and on the series a monitor keeps.
+const DefaultListConnections = 1000
 
 // Handler serves /metrics.
 func Handler(src Source) http.Handler {
@@ -69,9 +79,30 @@ func Write(w io.Writer, src Source) {
 		}
 	}
 	writeDeviceStats(w, src.Backends, names)
-	conns := src.Stack.Connections()
+	writeConnections(w, src)
+}
+
+// writeConnections writes the connections counted by state, how many are
+// not listed, and the list: ss -s, then ss.
+func writeConnections(w io.Writer, src Source) {
+	list := src.ListConnections
+	if list == 0 {
+		list = DefaultListConnections
+	}
+	tab := src.Stack.ConnectionTable(list)
+	states := make([]string, 0, len(tab.States))
+	for st := range tab.States {
+		states = append(states, st)
+	}
+	slices.Sort(states)
+	fmt.Fprintf(w, "# HELP ustack_tcp_connections TCP connections by state\n# TYPE ustack_tcp_connections gauge\n")
+	for _, st := range states {
+		fmt.Fprintf(w, "ustack_tcp_connections{state=%q} %d\n", st, tab.States[st])
+	}
+	fmt.Fprintf(w, "# HELP ustack_tcp_connections_unlisted TCP connections beyond the bound of ustack_tcp_connection_info's list, which has those in TIME-WAIT last\n# TYPE ustack_tcp_connections_unlisted gauge\nustack_tcp_connections_unlisted %d\n",
+		tab.Total-len(tab.Listed))
 	fmt.Fprintf(w, "# HELP ustack_tcp_connection_info TCP connections, like ss: state, addresses, rtt, cwnd, queues, buffer sizes\n# TYPE ustack_tcp_connection_info gauge\n")
-	for _, ci := range conns {
+	for _, ci := range tab.Listed {
 		fmt.Fprintf(w, "ustack_tcp_connection_info{state=%q,local=%q,remote=%q,rtt_us=\"%d\",cwnd=\"%d\",send_queue=\"%d\",recv_queue=\"%d\",send_buffer=\"%d\",recv_buffer=\"%d\"} 1\n",
 			ci.State, ci.Local.String(), ci.Remote.String(), ci.RTT.Microseconds(), ci.Cwnd, ci.SendQueue, ci.RecvQueue, ci.SendBuffer, ci.RecvBuffer)
 	}

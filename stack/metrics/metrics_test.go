@@ -113,3 +113,46 @@ func TestDeviceStatsAreFamiliesLabelledByInterface(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(got, "# TYPE ustack_dpdk_rx_good_packets_total "))
 	assert.NotContains(t, got, `iface="lo"} `, "a device without statistics of its own")
 }
+
+// Every connection is counted by state; the list is bounded, and says how
+// many it leaves out.
+func TestConnectionsAreCountedAndListedUpToTheBound(t *testing.T) {
+	ea, eb, err := pipe.New(pipe.Config{})
+	require.NoError(t, err)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "a", Backend: ea, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}}, Seed: 1, Logger: log})
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "b", Backend: eb, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}}}, Seed: 2, Logger: log})
+	require.NoError(t, err)
+	defer b.Close()
+	ln, err := b.Listen("tcp", ":80")
+	require.NoError(t, err)
+	defer ln.Close()
+	for range 3 {
+		c, err := a.Dial("tcp", "10.0.0.2:80")
+		require.NoError(t, err)
+		defer c.Close()
+		s, err := ln.Accept()
+		require.NoError(t, err)
+		defer s.Close()
+	}
+	scrape := func(list int) string {
+		var out strings.Builder
+		Write(&out, Source{Stack: b, ListConnections: list})
+		return out.String()
+	}
+	got := scrape(0)
+	assert.Contains(t, got, "# TYPE ustack_tcp_connections gauge\n")
+	assert.Contains(t, got, "ustack_tcp_connections{state=\"ESTABLISHED\"} 3\n")
+	assert.Contains(t, got, "ustack_tcp_connections{state=\"TIME-WAIT\"} 0\n", "states without connections too")
+	assert.Contains(t, got, "ustack_tcp_connections_unlisted 0\n")
+	assert.Equal(t, 3, strings.Count(got, "ustack_tcp_connection_info{"))
+	got = scrape(2)
+	assert.Equal(t, 2, strings.Count(got, "ustack_tcp_connection_info{"))
+	assert.Contains(t, got, "ustack_tcp_connections_unlisted 1\n")
+	got = scrape(-1)
+	assert.Zero(t, strings.Count(got, "ustack_tcp_connection_info{"))
+	assert.Contains(t, got, "ustack_tcp_connections{state=\"ESTABLISHED\"} 3\n")
+	assert.Contains(t, got, "ustack_tcp_connections_unlisted 3\n")
+}
