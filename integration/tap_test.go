@@ -129,6 +129,15 @@ func TestTAPGetFromLinuxServer(t *testing.T) {
 			assert.Contains(t, string(out), fmt.Sprintf("bytes %d", len(data)))
 			_, err = n.exec(ctx, nil, ustackBin, append(args, "http://"+n.host+":8080/missing")...)
 			require.Error(t, err, "a 404 is a failure")
+			if mode.args == nil {
+				// No DNS server there: Linux's port unreachable ends
+				// the lookup at once, and the error names the server
+				// asked, not the host's resolv.conf one.
+				_, err = n.exec(ctx, nil, ustackBin, append(args, "--dns", n.host, "http://nosuch.example/")...)
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "lookup nosuch.example: read udp ")
+				assert.Contains(t, err.Error(), n.host+":53: connection refused")
+			}
 		})
 	}
 }

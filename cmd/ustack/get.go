@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -132,6 +133,12 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		ips, err := resolver.LookupNetIP(ctx, "ip", host)
+		if de := (*net.DNSError)(nil); errors.As(err, &de) {
+			// Go names the host's resolv.conf server, which the stack's
+			// resolver does not ask; the error below it names the one
+			// it asked.
+			de.Server = ""
+		}
 		if err != nil {
 			return nil, err
 		}
