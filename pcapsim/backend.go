@@ -71,6 +71,7 @@ type Backend struct {
 	stats    backend.QueueStats
 	skipOut  uint64 // outgoing frames skipped
 	oversize uint64 // frames no buffer of the pool could hold
+	partial  uint64 // frames whose checksum their sender left to the NIC
 	closed   bool
 	wake     chan struct{}
 	timer    *time.Timer
@@ -195,6 +196,12 @@ func (b *Backend) Recv(q int, frames []*backend.Frame) (int, error) {
 			f.SetLen(len(data))
 			f.CopyFrom(data, 0)
 			f.Timestamp = at
+			if start, off, ok := offloadedChecksum(data); ok {
+				// As the capturing host's stack had it: to be filled
+				// in by the NIC, and trusted by the receiver.
+				f.Csum, f.CsumStart, f.CsumOffset = backend.CsumPartial, start, off
+				b.partial++
+			}
 			frames[n] = f
 			n++
 			b.stats.RxPackets++
@@ -349,6 +356,12 @@ type Stats struct {
 	// Oversize: frames longer than any buffer of the pool (also counted
 	// in QueueStats.RxDrops).
 	Oversize uint64
+	// OffloadedChecksums: TCP and UDP packets fed as their sender's stack
+	// left them, with the checksum to be filled in by its NIC (the field
+	// holds the pseudo-header's sum; see a capture taken on the sending
+	// host, or on a veth). The stack trusts them, as a receiver of such a
+	// packet on the same host does; other bad checksums are still bad.
+	OffloadedChecksums uint64
 	// BytesRead is how far into the capture (uncompressed) the reader
 	// is, for progress reports.
 	BytesRead int64
@@ -359,12 +372,13 @@ func (b *Backend) Stats() Stats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return Stats{
-		Records:         b.rd.num,
-		SkippedOutgoing: b.skipOut,
-		SkippedLinkType: b.rd.skippedLink,
-		SkippedShort:    b.rd.skippedHeader,
-		Oversize:        b.oversize,
-		BytesRead:       b.rd.bytesRead(),
+		Records:            b.rd.num,
+		SkippedOutgoing:    b.skipOut,
+		SkippedLinkType:    b.rd.skippedLink,
+		SkippedShort:       b.rd.skippedHeader,
+		Oversize:           b.oversize,
+		OffloadedChecksums: b.partial,
+		BytesRead:          b.rd.bytesRead(),
 	}
 }
 

@@ -32,6 +32,12 @@
 //     cooked capture marks as sent by its host (PACKET_OUTGOING) are the
 //     captured host's own and are skipped unless Config.Outgoing is set.
 //   - Any other link type is refused with a *LinkTypeError naming it.
+//   - A TCP or UDP packet whose checksum field holds its pseudo-header's
+//     sum was captured on its sender (or on a veth) before the NIC was to
+//     fill the checksum in, as Linux leaves it: it is fed as the frame the
+//     sender's stack made (backend.CsumPartial), which the stack trusts as
+//     a receiver on the same host would (Stats.OffloadedChecksums). Any
+//     other bad checksum is dropped and counted by the stack.
 //   - A truncated or unreadable last record ends the capture: it is
 //     reported (Summary.Truncated, a *RecordError) and the records before it
 //     are replayed.

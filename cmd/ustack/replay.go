@@ -139,6 +139,9 @@ func printSummary(w io.Writer, in, out string, sum pcapsim.Summary) {
 	if c := sum.Capture; c.SkippedOutgoing+c.SkippedLinkType+c.SkippedShort+sum.RxDrops > 0 {
 		fmt.Fprintf(w, "not fed: %d outgoing, %d of other link types, %d too short, %d with no buffer\n", c.SkippedOutgoing, c.SkippedLinkType, c.SkippedShort, sum.RxDrops)
 	}
+	if n := sum.Capture.OffloadedChecksums; n > 0 {
+		fmt.Fprintf(w, "%d TCP and UDP packets with checksums left to the sender's NIC (taken as good)\n", n)
+	}
 	if len(sum.Drops) == 0 {
 		fmt.Fprintln(w, "drops: none")
 	} else {

@@ -1,0 +1,98 @@
+package pcapsim
+
+import (
+	"bytes"
+	"encoding/binary"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ustack/ustack/stack/wire"
+)
+
+// partial rewrites the checksum of frame's transport header at off (from
+// the frame's start) as Linux leaves it for the NIC: the folded sum of the
+// pseudo-header.
+func partial(t *testing.T, frame []byte, l3, l4, csumOff int) []byte {
+	t.Helper()
+	f := bytes.Clone(frame)
+	var src, dst []byte
+	var proto uint8
+	if f[l3]>>4 == 4 {
+		src, dst, proto = f[l3+12:l3+16], f[l3+16:l3+20], f[l3+9]
+	} else {
+		src, dst, proto = f[l3+8:l3+24], f[l3+24:l3+40], f[l3+6]
+	}
+	binary.BigEndian.PutUint16(f[l4+csumOff:], wire.Fold(wire.PseudoHeaderSum(src, dst, proto, len(f)-l4)))
+	return f
+}
+
+// A checksum left to the NIC is told from a correct one and from a wrong
+// one, for TCP and UDP over IPv4 and IPv6; fragments and cut frames are
+// never taken for one.
+func TestOffloadedChecksumsAreRecognised(t *testing.T) {
+	data := gopacket.Payload([]byte("some data"))
+	tcp4 := ethIPv4(t, peerMAC, hostMAC, ip4(peerIP, hostIP, layers.IPProtocolTCP), syn(40000, 80, 1), data)
+	udp6 := serialize(t, eth(peerMAC, hostMAC, layers.EthernetTypeIPv6), ip6(peer6IP, host6IP, layers.IPProtocolUDP),
+		&layers.UDP{SrcPort: 5000, DstPort: 53}, data)
+	p4, p6 := partial(t, tcp4, 14, 34, 16), partial(t, udp6, 14, 54, 6)
+
+	start, off, ok := offloadedChecksum(p4)
+	require.True(t, ok)
+	assert.Equal(t, [2]uint16{34, 16}, [2]uint16{start, off})
+	start, off, ok = offloadedChecksum(p6)
+	require.True(t, ok)
+	assert.Equal(t, [2]uint16{54, 6}, [2]uint16{start, off})
+
+	for name, f := range map[string][]byte{
+		"correct TCP": tcp4, "correct UDP": udp6,
+		"wrong TCP":         func() []byte { f := bytes.Clone(tcp4); f[50]++; return f }(),
+		"a fragment":        func() []byte { f := bytes.Clone(p4); f[20] |= 0x20; return f }(),
+		"cut short":         p4[:len(p4)-1],
+		"short of a header": p6[:14+40+4],
+		"ICMP":              ethIPv4(t, peerMAC, hostMAC, ip4(peerIP, hostIP, layers.IPProtocolICMPv4), echoRequest(1, 1)...),
+		"ARP":               serialize(t, eth(peerMAC, broadcastMAC, layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4, Operation: 1, SourceHwAddress: peerMAC, SourceProtAddress: peerIP.AsSlice(), DstHwAddress: make([]byte, 6), DstProtAddress: hostIP.AsSlice()}),
+		"nothing":           nil,
+	} {
+		_, _, ok := offloadedChecksum(f)
+		assert.False(t, ok, name)
+	}
+}
+
+// A capture taken on a client records its SYN with the checksum its NIC
+// was to fill in. Replayed, the stack answers it as its host's stack did,
+// and counts it; a SYN whose checksum is merely wrong is still dropped.
+func TestReplayTakesChecksumsLeftToTheNIC(t *testing.T) {
+	good := ethIPv4(t, peerMAC, hostMAC, ip4(peerIP, hostIP, layers.IPProtocolTCP), syn(40000, 80, 1))
+	offloaded := partial(t, ethIPv4(t, peerMAC, hostMAC, ip4(peerIP, hostIP, layers.IPProtocolTCP), syn(40001, 80, 1)), 14, 34, 16)
+	wrong := ethIPv4(t, peerMAC, hostMAC, ip4(peerIP, hostIP, layers.IPProtocolTCP), syn(40002, 80, 1))
+	wrong[34+16]++
+	in := filepath.Join(t.TempDir(), "client.pcap")
+	writePcap(t, in, 1, false, []rec{{t0, good, 0}, {t0.Add(time.Millisecond), offloaded, 0}, {t0.Add(2 * time.Millisecond), wrong, 0}})
+	sum, out, err := replayBytes(t, Options{In: in, Listen: []uint16{80}})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), sum.Capture.OffloadedChecksums)
+	assert.Equal(t, uint64(1), sum.Counters.TCP.InCsumErrors, "the wrong checksum")
+	var synAcks []layers.TCPPort
+	r, err := pcapgo.NewReader(bytes.NewReader(out))
+	require.NoError(t, err)
+	for {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
+		if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && tcp.SYN && tcp.ACK {
+			synAcks = append(synAcks, tcp.DstPort)
+		}
+	}
+	slices.Sort(synAcks)
+	assert.Equal(t, []layers.TCPPort{40000, 40001}, slices.Compact(synAcks), "SYN-ACKs (and their retransmissions) to the good and the offloaded SYN")
+}
