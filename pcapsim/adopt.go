@@ -45,6 +45,11 @@ type Adoption struct {
 	// it: /24 for IPv4, /64 for IPv6 (hosts outside it are reached on
 	// link through Neighbors).
 	Prefix netip.Prefix
+	// Other is, for a host chosen by its SYN (AdoptSYN), its address of
+	// the other family, when the capture has it: the receiver of the first
+	// SYN of that family, at the same MAC. A dual-stack host's clients
+	// (curl with happy eyeballs, browsers) reach it over both.
+	Other netip.Prefix
 	// MAC is the host's Ethernet address: the destination of the frame
 	// that chose it, or, when the capture records none (raw IP, and
 	// cooked captures without outgoing frames), Config.MAC or
@@ -99,10 +104,13 @@ func adopt(r io.Reader, cfg Config) (Adoption, error) {
 	}
 	var (
 		syn, uni, arp candidate
-		ownMAC        net.HardwareAddr // a cooked capture's host, from its outgoing frames
-		neigh         []Neighbor
-		seen          = map[netip.Addr]bool{}
-		syns          = map[synKey]bool{}
+		// synAt is the first SYN of each family (IPv4, IPv6) to each
+		// unicast MAC.
+		synAt  = map[[6]byte]*[2]candidate{}
+		ownMAC net.HardwareAddr // a cooked capture's host, from its outgoing frames
+		neigh  []Neighbor
+		seen   = map[netip.Addr]bool{}
+		syns   = map[synKey]bool{}
 	)
 	learn := func(a netip.Addr, mac []byte) {
 		if !isHostAddr(a) || !isUnicastMAC(mac) || seen[a] {
@@ -157,6 +165,16 @@ func adopt(r io.Reader, cfg Config) (Adoption, error) {
 			}
 			syn = candidate{p.dst, mac, rec.num}
 		}
+		if p.syn && isUnicastMAC(dmac) {
+			at := synAt[[6]byte(dmac)]
+			if at == nil {
+				at = new([2]candidate)
+				synAt[[6]byte(dmac)] = at
+			}
+			if fam := familyIndex(p.dst); !at[fam].addr.IsValid() {
+				at[fam] = candidate{p.dst, nil, rec.num}
+			}
+		}
 		if !uni.addr.IsValid() && isUnicastMAC(dmac) {
 			uni = candidate{p.dst, bytes.Clone(dmac), rec.num}
 		}
@@ -168,15 +186,16 @@ func adopt(r io.Reader, cfg Config) (Adoption, error) {
 	}{{AdoptSYN, syn}, {AdoptUnicast, uni}, {AdoptARP, arp}} {
 		if c.c.addr.IsValid() {
 			a.How, a.Record = c.how, c.c.record
-			bits := 24
-			if c.c.addr.Is6() {
-				bits = 64
-			}
-			a.Prefix = netip.PrefixFrom(c.c.addr, bits)
+			a.Prefix = hostPrefix(c.c.addr)
 			if c.c.mac != nil && !bytes.Equal(c.c.mac, placeholder) {
 				a.MAC = c.c.mac
 			}
 			break
+		}
+	}
+	if a.How == AdoptSYN && syn.mac != nil {
+		if o := synAt[[6]byte(syn.mac)][1-familyIndex(syn.addr)]; o.addr.IsValid() {
+			a.Other = hostPrefix(o.addr)
 		}
 	}
 	if bytes.Equal(a.MAC, placeholder) && ownMAC != nil {
@@ -185,11 +204,37 @@ func adopt(r io.Reader, cfg Config) (Adoption, error) {
 		a.MAC = ownMAC
 	}
 	for _, n := range neigh {
-		if n.Addr != a.Prefix.Addr() {
+		if n.Addr != a.Prefix.Addr() && n.Addr != a.Other.Addr() {
 			a.Neighbors = append(a.Neighbors, n)
 		}
 	}
 	return a, nil
+}
+
+// Prefixes are the adopted host's addresses: Prefix, and Other when it
+// has one.
+func (a Adoption) Prefixes() []netip.Prefix {
+	if a.Other.IsValid() {
+		return []netip.Prefix{a.Prefix, a.Other}
+	}
+	return []netip.Prefix{a.Prefix}
+}
+
+// hostPrefix gives an adopted address the prefix length a replay gives
+// it: /24 for IPv4, /64 for IPv6.
+func hostPrefix(a netip.Addr) netip.Prefix {
+	if a.Is6() {
+		return netip.PrefixFrom(a, 64)
+	}
+	return netip.PrefixFrom(a, 24)
+}
+
+// familyIndex is 0 for an IPv4 address, 1 for IPv6.
+func familyIndex(a netip.Addr) int {
+	if a.Is6() {
+		return 1
+	}
+	return 0
 }
 
 // isHostAddr says whether a is the address of one host on a link.

@@ -29,7 +29,10 @@ func TestAdopt(t *testing.T) {
 	})
 	vlanSYN := serialize(t, eth(peerMAC, hostMAC, layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypeIPv4},
 		ip4(peerIP, hostIP, layers.IPProtocolTCP), syn(1, 2, 3))
-	v6SYN := serialize(t, eth(peerMAC, hostMAC, layers.EthernetTypeIPv6), ip6(peer6IP, host6IP, layers.IPProtocolTCP), syn(1, 2, 3))
+	v6SYNTo := func(dmac net.HardwareAddr) []byte {
+		return serialize(t, eth(peerMAC, dmac, layers.EthernetTypeIPv6), ip6(peer6IP, host6IP, layers.IPProtocolTCP), syn(1, 2, 3))
+	}
+	v6SYN := v6SYNTo(hostMAC)
 	hbh := ip6(peer6IP, host6IP, layers.IPProtocolIPv6HopByHop)
 	hbh.HopByHop = &layers.IPv6HopByHop{}
 	hbh.HopByHop.NextHeader = layers.IPProtocolTCP
@@ -45,6 +48,7 @@ func TestAdopt(t *testing.T) {
 		cfg    Config
 		frames [][]byte
 		prefix string
+		other  string // Adoption.Other, when valid
 		mac    net.HardwareAddr
 		how    string
 		record int
@@ -78,6 +82,16 @@ func TestAdopt(t *testing.T) {
 			name:   "an IPv6 SYN",
 			frames: [][]byte{v6SYN},
 			prefix: "2001:db8::1/64", mac: hostMAC, how: AdoptSYN, record: 1,
+		},
+		{
+			name:   "a dual-stack host: its first SYN of the other family, at the same MAC",
+			frames: [][]byte{tcp(peerIP, hostIP, peerMAC, hostMAC, syn(1, 2, 3)), v6SYNTo(otherMAC), v6SYN},
+			prefix: "10.0.0.1/24", other: "2001:db8::1/64", mac: hostMAC, how: AdoptSYN, record: 1,
+		},
+		{
+			name:   "a SYN of the other family at another MAC is another host's",
+			frames: [][]byte{tcp(peerIP, hostIP, peerMAC, hostMAC, syn(1, 2, 3)), v6SYNTo(otherMAC)},
+			prefix: "10.0.0.1/24", mac: hostMAC, how: AdoptSYN, record: 1,
 		},
 		{
 			name:   "an IPv6 SYN after a hop-by-hop header",
@@ -136,6 +150,11 @@ func TestAdopt(t *testing.T) {
 			a, err := adopt(bytes.NewReader(pcapBytes(t, c.link, false, recs)), c.cfg)
 			require.NoError(t, err)
 			assert.Equal(t, c.prefix, a.Prefix.String())
+			if c.other == "" {
+				assert.False(t, a.Other.IsValid(), "no other address: %v", a.Other)
+			} else {
+				assert.Equal(t, c.other, a.Other.String())
+			}
 			assert.Equal(t, c.mac, a.MAC)
 			assert.Equal(t, c.how, a.How)
 			assert.Equal(t, c.record, a.Record)

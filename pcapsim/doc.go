@@ -48,7 +48,9 @@
 // capture's receiving host (Adopt): the receiver of the first TCP SYN, else
 // of the first unicast IP packet, else the address the first ARP request
 // asks for; its MAC, or a generated one (GeneratedMAC) when the capture
-// records none. In both modes the capture's other hosts become static
+// records none. A host chosen by its SYN also takes its address of the
+// other family, where a SYN of that family reached the same MAC (a
+// dual-stack server, Adoption.Other). In both modes the capture's other hosts become static
 // neighbours at the MAC their frames came from, and an on-link default
 // route per address family lets the stack answer hosts outside its prefix
 // through them, as the captured host did through its router. The stack

@@ -212,7 +212,7 @@ func replay(ctx context.Context, o *Options, w *capture.Writer, sum *Summary) er
 	sum.Conversations = ad.Conversations
 	if len(o.Addrs) == 0 {
 		sum.Adoption = &ad
-		sum.Addrs = []netip.Prefix{ad.Prefix}
+		sum.Addrs = ad.Prefixes()
 		if cfg.MAC == nil {
 			cfg.MAC = ad.MAC
 		}

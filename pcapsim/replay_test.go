@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 	"github.com/stretchr/testify/assert"
@@ -169,4 +170,33 @@ func TestDropsAreTheCountersOfDroppedPackets(t *testing.T) {
 	c.TCP.OutSegs = 4
 	assert.Equal(t, []Count{{"Link.InOtherHost", 3}, {"IP.InAddrErrors", 2}, {"TCP.NoPorts", 4}}, Drops(c))
 	assert.Len(t, NonZero(c), 6)
+}
+
+// A dual-stack host's clients reach it over both families (curl's happy
+// eyeballs, a browser's): adopting it, the stack takes both addresses and
+// answers both SYNs.
+func TestReplayAdoptsBothAddressesOfADualStackHost(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "dual.pcap")
+	writePcap(t, in, linkEthernet, false, []rec{
+		{t0, serialize(t, eth(peerMAC, hostMAC, layers.EthernetTypeIPv6), ip6(peer6IP, host6IP, layers.IPProtocolTCP), syn(40000, 80, 1)), 0},
+		{t0.Add(time.Millisecond), ethIPv4(t, peerMAC, hostMAC, ip4(peerIP, hostIP, layers.IPProtocolTCP), syn(40001, 80, 1)), 0},
+	})
+	sum, out, err := replayBytes(t, Options{In: in, Listen: []uint16{80}})
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("2001:db8::1/64"), netip.MustParsePrefix("10.0.0.1/24")}, sum.Addrs)
+	assert.Empty(t, sum.Drops)
+	r, err := pcapgo.NewReader(bytes.NewReader(out))
+	require.NoError(t, err)
+	answered := map[layers.TCPPort]bool{}
+	for {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
+		if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && tcp.SYN && tcp.ACK {
+			answered[tcp.DstPort] = true
+		}
+	}
+	assert.Equal(t, map[layers.TCPPort]bool{40000: true, 40001: true}, answered)
 }
