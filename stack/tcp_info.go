@@ -2,8 +2,6 @@ package stack
 
 import (
 	"context"
-	"iter"
-	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -92,31 +90,36 @@ func (s *Stack) Connections() []TCPInfo {
 // (a variable for tests).
 var walkChunk = 2048
 
-// walkConns calls fn on q's loop for each of its connections, walkChunk
-// at a time: between chunks the loop goes on with its work, so that a
-// walk of a million connections never holds it for long. Like ss, the walk
-// is not a snapshot: a connection that comes or goes during it may be
-// missed, and fn may see one whose state has changed since the last chunk.
+// walkConns calls fn on q's loop for each of its connections. One turn of
+// the loop copies the table's pointers, which reads no connection; the
+// connections are then visited walkChunk at a time, and between chunks the
+// loop goes on with its work, so that a walk of a million connections
+// never holds it for long. Like ss, the walk is not a snapshot: a
+// connection that opens during it is missed, one that closed before its
+// chunk is skipped, and fn may see a state younger than the first turn.
+// (Go's map iteration cannot be resumed across turns; iter.Pull's could,
+// but its coroutine may not move to a loop's locked thread.)
 func (s *Stack) walkConns(q *queue, fn func(c *tcpConn)) {
-	next, stop := iter.Pull2(maps.All(q.tcp.conns))
-	defer stop()
-	for more := true; more; {
-		err := s.call(context.Background(), q, func(q *queue) error {
-			for range walkChunk {
-				_, c, ok := next()
-				if !ok {
-					more = false
-					return nil
-				}
+	var cs []*tcpConn
+	err := s.call(context.Background(), q, func(q *queue) error {
+		cs = make([]*tcpConn, 0, len(q.tcp.conns))
+		for _, c := range q.tcp.conns {
+			cs = append(cs, c)
+		}
+		return nil
+	})
+	for len(cs) > 0 && err == nil {
+		chunk := cs[:min(len(cs), walkChunk)]
+		cs = cs[len(chunk):]
+		err = s.call(context.Background(), q, func(q *queue) error {
+			for _, c := range chunk {
+				// A connection is never reused once closed.
 				if c.state != stateClosed {
 					fn(c)
 				}
 			}
 			return nil
 		})
-		if err != nil {
-			return
-		}
 	}
 }
 

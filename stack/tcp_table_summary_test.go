@@ -62,11 +62,13 @@ func TestConnectionTableCountsAndLists(t *testing.T) {
 // The walk lets the loop work between its chunks, so connections come and
 // go under it: each answer stays consistent (its counts add up, its list
 // is within the bound and holds no closed connection) while thousands of
-// connections open and close, and the race detector watches.
+// connections open and close, and the race detector watches. The loops
+// run on locked threads, as DPDK's do.
 func TestConnectionTableWhileConnectionsChurn(t *testing.T) {
 	defer func(n int) { walkChunk = n }(walkChunk)
 	walkChunk = 16
-	p := newPair(t, pipe.Config{}, nil)
+	// Loops on locked threads, as on DPDK (LoopStart locks them).
+	p := newPairWith(t, pipe.Config{}, nil, Config{LoopStart: func(int) error { return nil }})
 	defer p.close(t)
 	ln, err := p.b.Listen("tcp", ":80")
 	require.NoError(t, err)
