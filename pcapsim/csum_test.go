@@ -20,7 +20,7 @@ import (
 // partial rewrites the checksum of frame's transport header at off (from
 // the frame's start) as Linux leaves it for the NIC: the folded sum of the
 // pseudo-header.
-func partial(t *testing.T, frame []byte, l3, l4, csumOff int) []byte {
+func partial(t testing.TB, frame []byte, l3, l4, csumOff int) []byte {
 	t.Helper()
 	f := bytes.Clone(frame)
 	var src, dst []byte
