@@ -166,6 +166,10 @@ func (s *Stack) chargeBuffers(n int) bool {
 // bounds.
 func (s *Stack) BufferMemory() int { return int(s.bufMem.Load()) }
 
+// BufferMemoryLimit is Limits.BufferMemory as the stack applies it (the
+// default filled in).
+func (s *Stack) BufferMemoryLimit() int { return s.cfg.Limits.BufferMemory }
+
 // evictions counts the datagrams a reassembler discarded to stay within
 // its memory and datagram limits.
 func evictions(r *reasm.Reassembler) uint64 {

@@ -79,6 +79,7 @@ func Write(w io.Writer, src Source) {
 		}
 	}
 	writeDeviceStats(w, src.Backends, names)
+	writeGauges(w, src)
 	writeConnections(w, src)
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -155,4 +156,39 @@ func TestConnectionsAreCountedAndListedUpToTheBound(t *testing.T) {
 	assert.Zero(t, strings.Count(got, "ustack_tcp_connection_info{"))
 	assert.Contains(t, got, "ustack_tcp_connections{state=\"ESTABLISHED\"} 3\n")
 	assert.Contains(t, got, "ustack_tcp_connections_unlisted 3\n")
+}
+
+// The stack's buffer memory and the process's own gauges, under the names
+// of Prometheus's Go client.
+func TestGaugesOfMemoryAndTheProcess(t *testing.T) {
+	ea, eb, err := pipe.New(pipe.Config{})
+	require.NoError(t, err)
+	defer eb.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "a", Backend: ea, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}},
+		Limits: stack.LimitsConfig{BufferMemory: 64 << 20}, Seed: 1, Logger: log})
+	require.NoError(t, err)
+	defer s.Close()
+	var out strings.Builder
+	Write(&out, Source{Stack: s})
+	m := map[string]float64{}
+	for line := range strings.SplitSeq(out.String(), "\n") {
+		name, v, ok := strings.Cut(line, " ")
+		if ok && !strings.HasPrefix(line, "#") {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err, line)
+			m[name] = f
+		}
+	}
+	assert.Contains(t, out.String(), "# TYPE ustack_tcp_buffer_memory_bytes gauge\nustack_tcp_buffer_memory_bytes 0\n")
+	assert.Equal(t, float64(64<<20), m["ustack_tcp_buffer_memory_limit_bytes"])
+	assert.Positive(t, m["go_goroutines"])
+	assert.Positive(t, m["go_memstats_heap_alloc_bytes"])
+	assert.Positive(t, m["process_resident_memory_bytes"])
+	assert.Greater(t, m["process_virtual_memory_bytes"], m["process_resident_memory_bytes"])
+	assert.Positive(t, m["process_open_fds"])
+	assert.GreaterOrEqual(t, m["process_max_fds"], m["process_open_fds"])
+	assert.Contains(t, m, "process_cpu_seconds_total", "in ticks of 10 ms: 0 this early")
+	start := time.Unix(int64(m["process_start_time_seconds"]), 0)
+	assert.WithinDuration(t, time.Now(), start, time.Hour, "the test process started %v", start)
 }
