@@ -152,9 +152,9 @@ func (s *Stack) ConnectionTable(list int) ConnectionTable {
 			sel.offer(c)
 		})
 		s.call(context.Background(), q, func(q *queue) error {
-			for _, c := range sel.cs {
-				if c.state != stateClosed {
-					listed = append(listed, c.info())
+			for _, p := range sel.cs {
+				if p.c.state != stateClosed {
+					listed = append(listed, p.c.info())
 				}
 			}
 			return nil
@@ -187,38 +187,46 @@ func compareConns(aTW, bTW bool, aLocal, bLocal, aRemote, bRemote netip.AddrPort
 
 // connSelection keeps the first max connections offered in
 // ConnectionTable's order: a max-heap by that order, whose top an earlier
-// connection replaces.
+// connection replaces. Each keeps the order it was offered in, as a
+// connection's state may change between chunks of the walk.
 type connSelection struct {
 	max int
-	cs  []*tcpConn
+	cs  []connPick
 }
 
-func (h *connSelection) less(i, j int) bool {
-	a, b := h.cs[i], h.cs[j]
-	return compareConns(a.state == stateTimeWait, b.state == stateTimeWait, a.key.local, b.key.local, a.key.remote, b.key.remote) < 0
+// connPick is a connection offered, with whether it was in TIME-WAIT.
+type connPick struct {
+	c  *tcpConn
+	tw bool
 }
+
+func (a connPick) compare(b connPick) int {
+	return compareConns(a.tw, b.tw, a.c.key.local, b.c.key.local, a.c.key.remote, b.c.key.remote)
+}
+
+func (h *connSelection) less(i, j int) bool { return h.cs[i].compare(h.cs[j]) < 0 }
 
 func (h *connSelection) offer(c *tcpConn) {
+	p := connPick{c, c.state == stateTimeWait}
 	if h.max == 0 {
 		return
 	}
 	if len(h.cs) < h.max {
-		h.cs = append(h.cs, c)
+		h.cs = append(h.cs, p)
 		for i := len(h.cs) - 1; i > 0; {
-			p := (i - 1) / 2
-			if !h.less(p, i) {
+			up := (i - 1) / 2
+			if !h.less(up, i) {
 				break
 			}
-			h.cs[p], h.cs[i] = h.cs[i], h.cs[p]
-			i = p
+			h.cs[up], h.cs[i] = h.cs[i], h.cs[up]
+			i = up
 		}
 		return
 	}
-	top := h.cs[0]
-	if compareConns(c.state == stateTimeWait, top.state == stateTimeWait, c.key.local, top.key.local, c.key.remote, top.key.remote) >= 0 {
+	if p.compare(h.cs[0]) >= 0 {
 		return
 	}
-	h.cs[0] = c
+	h.cs[0] = p
 	for i := 0; ; {
 		l, r, m := 2*i+1, 2*i+2, i
 		if l < len(h.cs) && h.less(m, l) {
