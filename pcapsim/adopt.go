@@ -47,7 +47,7 @@ type Adoption struct {
 	Prefix netip.Prefix
 	// Other is, for a host chosen by its SYN (AdoptSYN), its address of
 	// the other family, when the capture has it: the receiver of the first
-	// SYN of that family, at the same MAC. A dual-stack host's clients
+	// SYN of that family, at the same MAC on the same VLAN. A dual-stack host's clients
 	// (curl with happy eyeballs, browsers) reach it over both.
 	Other netip.Prefix
 	// MAC is the host's Ethernet address: the destination of the frame
@@ -68,6 +68,10 @@ type Adoption struct {
 	// Conversations counts the TCP connections the capture opens: SYNs
 	// without ACK, retransmissions not counted.
 	Conversations int
+	// VLAN is the IEEE 802.1Q VLAN of the frame that chose the host (0:
+	// untagged, a priority tag, or two tags): a capture on a trunk. The
+	// replay puts the stack on it (backend/vlan).
+	VLAN int
 }
 
 // Adopt scans the capture at path for the host a replay should stand in
@@ -91,6 +95,7 @@ type candidate struct {
 	addr   netip.Addr
 	mac    net.HardwareAddr
 	record int
+	vlan   uint16
 }
 
 func adopt(r io.Reader, cfg Config) (Adoption, error) {
@@ -105,8 +110,8 @@ func adopt(r io.Reader, cfg Config) (Adoption, error) {
 	var (
 		syn, uni, arp candidate
 		// synAt is the first SYN of each family (IPv4, IPv6) to each
-		// unicast MAC.
-		synAt  = map[[6]byte]*[2]candidate{}
+		// unicast MAC on each VLAN.
+		synAt  = map[macVLAN]*[2]candidate{}
 		ownMAC net.HardwareAddr // a cooked capture's host, from its outgoing frames
 		neigh  []Neighbor
 		seen   = map[netip.Addr]bool{}
@@ -145,7 +150,7 @@ func adopt(r io.Reader, cfg Config) (Adoption, error) {
 		if p.arp {
 			learn(p.src, smac)
 			if p.arpRequest && !arp.addr.IsValid() && isHostAddr(p.dst) && p.dst != p.src {
-				arp = candidate{p.dst, nil, rec.num}
+				arp = candidate{p.dst, nil, rec.num, p.vlan}
 			}
 			continue
 		}
@@ -163,20 +168,21 @@ func adopt(r io.Reader, cfg Config) (Adoption, error) {
 			if isUnicastMAC(dmac) {
 				mac = bytes.Clone(dmac)
 			}
-			syn = candidate{p.dst, mac, rec.num}
+			syn = candidate{p.dst, mac, rec.num, p.vlan}
 		}
 		if p.syn && isUnicastMAC(dmac) {
-			at := synAt[[6]byte(dmac)]
+			k := macVLAN{[6]byte(dmac), p.vlan}
+			at := synAt[k]
 			if at == nil {
 				at = new([2]candidate)
-				synAt[[6]byte(dmac)] = at
+				synAt[k] = at
 			}
 			if fam := familyIndex(p.dst); !at[fam].addr.IsValid() {
-				at[fam] = candidate{p.dst, nil, rec.num}
+				at[fam] = candidate{p.dst, nil, rec.num, p.vlan}
 			}
 		}
 		if !uni.addr.IsValid() && isUnicastMAC(dmac) {
-			uni = candidate{p.dst, bytes.Clone(dmac), rec.num}
+			uni = candidate{p.dst, bytes.Clone(dmac), rec.num, p.vlan}
 		}
 	}
 	a := Adoption{How: AdoptNone, Prefix: DefaultPrefix, MAC: placeholder, Conversations: len(syns)}
@@ -185,7 +191,7 @@ func adopt(r io.Reader, cfg Config) (Adoption, error) {
 		c   candidate
 	}{{AdoptSYN, syn}, {AdoptUnicast, uni}, {AdoptARP, arp}} {
 		if c.c.addr.IsValid() {
-			a.How, a.Record = c.how, c.c.record
+			a.How, a.Record, a.VLAN = c.how, c.c.record, int(c.c.vlan)
 			a.Prefix = hostPrefix(c.c.addr)
 			if c.c.mac != nil && !bytes.Equal(c.c.mac, placeholder) {
 				a.MAC = c.c.mac
@@ -194,7 +200,7 @@ func adopt(r io.Reader, cfg Config) (Adoption, error) {
 		}
 	}
 	if a.How == AdoptSYN && syn.mac != nil {
-		if o := synAt[[6]byte(syn.mac)][1-familyIndex(syn.addr)]; o.addr.IsValid() {
+		if o := synAt[macVLAN{[6]byte(syn.mac), syn.vlan}][1-familyIndex(syn.addr)]; o.addr.IsValid() {
 			a.Other = hostPrefix(o.addr)
 		}
 	}
@@ -248,6 +254,12 @@ func isUnicastMAC(mac []byte) bool {
 	return len(mac) == 6 && mac[0]&1 == 0
 }
 
+// macVLAN is a host's place on a trunk: its MAC on a VLAN.
+type macVLAN struct {
+	mac  [6]byte
+	vlan uint16
+}
+
 // synKey tells a connection's SYN from its retransmissions.
 type synKey struct {
 	src, dst     netip.Addr
@@ -264,20 +276,44 @@ type packet struct {
 	isn        uint32
 	arp        bool // an ARP packet: src is the sender, dst the target
 	arpRequest bool
+	vlan       uint16 // the VLAN ID of the frame's single tag, or 0
 }
 
 // parseFrame reads the addresses of an Ethernet frame carrying IPv4, IPv6
 // or ARP, through up to two VLAN tags.
 func parseFrame(fr []byte) (packet, bool) {
-	if len(fr) < ethHeaderLen {
+	et, b, vid, ok := untag(fr)
+	if !ok {
 		return packet{}, false
 	}
-	et := binary.BigEndian.Uint16(fr[12:])
-	b := fr[ethHeaderLen:]
-	for i := 0; i < 2 && (et == etherTypeVLAN || et == etherTypeQinQ) && len(b) >= 4; i++ {
+	p, ok := parseL3(et, b)
+	p.vlan = vid
+	return p, ok
+}
+
+// untag reads an Ethernet header through up to two VLAN tags: the
+// EtherType and payload after them, and the VLAN ID of a single tag (0
+// without a tag, for a priority tag and for two tags).
+func untag(fr []byte) (et uint16, b []byte, vid uint16, ok bool) {
+	if len(fr) < ethHeaderLen {
+		return 0, nil, 0, false
+	}
+	et = binary.BigEndian.Uint16(fr[12:])
+	b = fr[ethHeaderLen:]
+	tags := 0
+	for ; tags < 2 && (et == etherTypeVLAN || et == etherTypeQinQ) && len(b) >= 4; tags++ {
+		vid = binary.BigEndian.Uint16(b[0:]) & 0x0fff
 		et = binary.BigEndian.Uint16(b[2:])
 		b = b[4:]
 	}
+	if tags != 1 {
+		vid = 0
+	}
+	return et, b, vid, true
+}
+
+// parseL3 reads the addresses of an IPv4, IPv6 or ARP packet.
+func parseL3(et uint16, b []byte) (packet, bool) {
 	switch et {
 	case etherTypeARP:
 		// RFC 826 for IPv4 over Ethernet.

@@ -49,6 +49,7 @@ func TestAdopt(t *testing.T) {
 		frames [][]byte
 		prefix string
 		other  string // Adoption.Other, when valid
+		vlan   int
 		mac    net.HardwareAddr
 		how    string
 		record int
@@ -76,7 +77,7 @@ func TestAdopt(t *testing.T) {
 		{
 			name:   "a SYN in a VLAN",
 			frames: [][]byte{vlanSYN},
-			prefix: "10.0.0.1/24", mac: hostMAC, how: AdoptSYN, record: 1,
+			prefix: "10.0.0.1/24", vlan: 7, mac: hostMAC, how: AdoptSYN, record: 1,
 		},
 		{
 			name:   "an IPv6 SYN",
@@ -155,6 +156,7 @@ func TestAdopt(t *testing.T) {
 			} else {
 				assert.Equal(t, c.other, a.Other.String())
 			}
+			assert.Equal(t, c.vlan, a.VLAN)
 			assert.Equal(t, c.mac, a.MAC)
 			assert.Equal(t, c.how, a.How)
 			assert.Equal(t, c.record, a.Record)

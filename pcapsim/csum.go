@@ -6,8 +6,8 @@ import (
 	"github.com/ustack/ustack/stack/wire"
 )
 
-// offloadedChecksum reports whether frame, an Ethernet frame, is a TCP or
-// UDP packet whose sender left its checksum to the NIC (Linux's
+// offloadedChecksum reports whether frame, an Ethernet frame (VLAN tags
+// and all), is a TCP or UDP packet whose sender left its checksum to the NIC (Linux's
 // CHECKSUM_PARTIAL): the checksum field holds the sum of the pseudo-header
 // alone, not the checksum. A capture on the sending host records its
 // packets so, and a capture on a veth records both ways so, because the
@@ -17,14 +17,14 @@ import (
 // the frame and the checksum's offset from there, as backend.Meta's
 // CsumStart and CsumOffset.
 func offloadedChecksum(frame []byte) (start, offset uint16, ok bool) {
-	if len(frame) < ethHeaderLen {
+	et, ip, _, ok := untag(frame)
+	if !ok {
 		return 0, 0, false
 	}
-	ip := frame[ethHeaderLen:]
 	var src, dst, l4 []byte
 	var proto uint8
 	var l4off int
-	switch binary.BigEndian.Uint16(frame[12:]) {
+	switch et {
 	case etherTypeIPv4:
 		if len(ip) < wire.IPv4HeaderLen || ip[0]>>4 != 4 {
 			return 0, 0, false
@@ -60,5 +60,5 @@ func offloadedChecksum(frame []byte) (start, offset uint16, ok bool) {
 		// Not the pseudo-header's sum, or a checksum that verifies.
 		return 0, 0, false
 	}
-	return uint16(ethHeaderLen + l4off), offset, true
+	return uint16(len(frame) - len(ip) + l4off), offset, true
 }

@@ -50,7 +50,10 @@
 // asks for; its MAC, or a generated one (GeneratedMAC) when the capture
 // records none. A host chosen by its SYN also takes its address of the
 // other family, where a SYN of that family reached the same MAC (a
-// dual-stack server, Adoption.Other). In both modes the capture's other hosts become static
+// dual-stack server, Adoption.Other). A host reached through an IEEE
+// 802.1Q tag (a capture on a trunk) puts the stack on that VLAN, as
+// backend/vlan does on a device: its answers go out tagged, and frames of
+// no VLAN or of another are dropped before it (Options.VLAN chooses). In both modes the capture's other hosts become static
 // neighbours at the MAC their frames came from, and an on-link default
 // route per address family lets the stack answer hosts outside its prefix
 // through them, as the captured host did through its router. The stack

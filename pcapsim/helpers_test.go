@@ -324,3 +324,27 @@ func summary(data []byte) string {
 	}
 	return s + fmt.Sprintf(" > %v: proto %v, length %d", ip.DstIP, ip.Protocol, len(ip.Payload))
 }
+
+// synAcked reads a replay's output: the ports its SYN-ACKs went to, and
+// the VLAN ID of every frame (0 untagged).
+func synAcked(t testing.TB, out []byte) (ports map[layers.TCPPort]bool, vlans map[uint16]int) {
+	t.Helper()
+	r, err := pcapgo.NewReader(bytes.NewReader(out))
+	require.NoError(t, err)
+	ports, vlans = map[layers.TCPPort]bool{}, map[uint16]int{}
+	for {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			return ports, vlans
+		}
+		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
+		var vid uint16
+		if tag, ok := p.Layer(layers.LayerTypeDot1Q).(*layers.Dot1Q); ok {
+			vid = tag.VLANIdentifier
+		}
+		vlans[vid]++
+		if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && tcp.SYN && tcp.ACK {
+			ports[tcp.DstPort] = true
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/backend/capture"
+	"github.com/ustack/ustack/backend/vlan"
 	"github.com/ustack/ustack/stack"
 )
 
@@ -65,6 +66,11 @@ type Options struct {
 	// Outgoing feeds the frames a cooked capture marks as its host's own
 	// transmissions (skipped by default).
 	Outgoing bool
+	// VLAN puts the stack on this IEEE 802.1Q VLAN of the capture, as
+	// backend/vlan does on a device: frames of other VLANs and untagged
+	// ones are dropped, and the stack's go out tagged. 0: the adopted
+	// host's VLAN (Adoption.VLAN) when adopting, else none.
+	VLAN int
 	// Logger receives the stack's logs (default: none).
 	Logger *slog.Logger
 	// Progress, when set, is called every ProgressEvery frames (default
@@ -97,7 +103,9 @@ type Summary struct {
 	Capture Stats
 	RxDrops uint64
 	// Counters are the stack's at the end of the drain; Drops the
-	// non-zero ones that count dropped packets, by reason.
+	// non-zero ones that count dropped packets, by reason, and on a VLAN
+	// the frames of no VLAN or of another (VLAN.Untagged,
+	// VLAN.OtherVLANs), which the stack never saw.
 	Counters stack.Counters
 	Drops    []Count
 	// Truncated is non-nil when the capture ended in a truncated
@@ -107,10 +115,11 @@ type Summary struct {
 	// Adoption is the host the stack stood in for, when Options.Addrs was
 	// empty.
 	Adoption *Adoption
-	// Addrs, MAC and Neighbors are what the stack was given.
+	// Addrs, MAC, Neighbors and VLAN are what the stack was given.
 	Addrs     []netip.Prefix
 	MAC       net.HardwareAddr
 	Neighbors []Neighbor
+	VLAN      int
 	// Start is the virtual time (Unix nanoseconds) of the first frame;
 	// Virtual the virtual time replayed, drain included; Wall the wall
 	// time it took.
@@ -233,8 +242,20 @@ func replay(ctx context.Context, o *Options, w *capture.Writer, sum *Summary) er
 		clock.Set(at)
 	}
 	sum.Start = clock.Now()
+	var dev backend.Backend = b
+	var vb *vlan.Backend
+	if sum.VLAN = o.VLAN; sum.VLAN == 0 && len(o.Addrs) == 0 {
+		sum.VLAN = ad.VLAN
+	}
+	if sum.VLAN != 0 {
+		if vb, err = vlan.Wrap(b, sum.VLAN); err != nil {
+			b.Close()
+			return fmt.Errorf("pcapsim: %w", err)
+		}
+		dev = vb
+	}
 	s, err := stack.New(stack.Config{
-		Interfaces: []stack.InterfaceConfig{{Name: Iface, Backend: b, Addrs: sum.Addrs, Neighbors: stackNeighbors(sum.Neighbors)}},
+		Interfaces: []stack.InterfaceConfig{{Name: Iface, Backend: dev, Addrs: sum.Addrs, Neighbors: stackNeighbors(sum.Neighbors)}},
 		Routes:     onLinkDefaults(sum.Addrs, Iface),
 		Seed:       o.Seed,
 		Clock:      clock,
@@ -271,6 +292,15 @@ func replay(ctx context.Context, o *Options, w *capture.Writer, sum *Summary) er
 
 	sum.Counters = s.Counters()
 	sum.Drops = Drops(sum.Counters)
+	if vb != nil {
+		// Not the stack's drops: the VLAN's, before the stack.
+		st := vb.Stats()
+		for _, c := range []Count{{"VLAN.Untagged", st.Untagged}, {"VLAN.OtherVLANs", st.OtherVLANs}} {
+			if c.N > 0 {
+				sum.Drops = append(sum.Drops, c)
+			}
+		}
+	}
 	st := b.QueueStats(0)
 	sum.FramesIn, sum.FramesOut, sum.RxDrops = st.RxPackets, st.TxPackets, st.RxDrops
 	sum.Capture = b.Stats()

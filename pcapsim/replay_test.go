@@ -3,9 +3,11 @@ package pcapsim
 import (
 	"bytes"
 	"context"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -185,18 +187,37 @@ func TestReplayAdoptsBothAddressesOfADualStackHost(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("2001:db8::1/64"), netip.MustParsePrefix("10.0.0.1/24")}, sum.Addrs)
 	assert.Empty(t, sum.Drops)
-	r, err := pcapgo.NewReader(bytes.NewReader(out))
-	require.NoError(t, err)
-	answered := map[layers.TCPPort]bool{}
-	for {
-		data, _, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
-		if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && tcp.SYN && tcp.ACK {
-			answered[tcp.DstPort] = true
-		}
-	}
+	answered, _ := synAcked(t, out)
 	assert.Equal(t, map[layers.TCPPort]bool{40000: true, 40001: true}, answered)
+}
+
+// A capture on a trunk: the stack goes on the adopted host's VLAN,
+// answers tagged, and the frames of no VLAN are dropped before it; a
+// checksum left to the NIC is found behind the tag.
+func TestReplayOnTheAdoptedHostsVLAN(t *testing.T) {
+	tagged := func(vid uint16, ls ...gopacket.SerializableLayer) []byte {
+		return serialize(t, append([]gopacket.SerializableLayer{eth(peerMAC, hostMAC, layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: vid, Type: layers.EthernetTypeIPv4}}, ls...)...)
+	}
+	offloaded := partial(t, tagged(7, ip4(peerIP, hostIP, layers.IPProtocolTCP), syn(40001, 80, 1)), 18, 38, 16)
+	in := filepath.Join(t.TempDir(), "trunk.pcap")
+	writePcap(t, in, linkEthernet, false, []rec{
+		{t0, tagged(7, ip4(peerIP, hostIP, layers.IPProtocolTCP), syn(40000, 80, 1)), 0},
+		{t0.Add(time.Millisecond), offloaded, 0},
+		{t0.Add(2 * time.Millisecond), ethIPv4(t, peerMAC, hostMAC, ip4(peerIP, hostIP, layers.IPProtocolTCP), syn(40002, 80, 1)), 0},
+	})
+	sum, out, err := replayBytes(t, Options{In: in, Listen: []uint16{80}})
+	require.NoError(t, err)
+	assert.Equal(t, 7, sum.VLAN)
+	assert.Equal(t, []Count{{"VLAN.Untagged", 1}}, sum.Drops)
+	assert.Equal(t, uint64(1), sum.Capture.OffloadedChecksums)
+	answered, vlans := synAcked(t, out)
+	assert.Equal(t, map[layers.TCPPort]bool{40000: true, 40001: true}, answered)
+	assert.Equal(t, []uint16{7}, slices.Collect(maps.Keys(vlans)), "every frame tagged")
+
+	sum, out, err = replayBytes(t, Options{In: in, Listen: []uint16{80}, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}, MAC: hostMAC})
+	require.NoError(t, err)
+	assert.Zero(t, sum.VLAN, "given addresses: untagged unless told")
+	answered, vlans = synAcked(t, out)
+	assert.Equal(t, map[layers.TCPPort]bool{40002: true}, answered, "only the untagged SYN")
+	assert.Equal(t, []uint16{0}, slices.Collect(maps.Keys(vlans)))
 }

@@ -36,6 +36,7 @@ func runReplay(args []string, stdout, stderr io.Writer) error {
 	drain := fs.Duration("drain", pcapsim.DefaultDrain, "virtual time to run after the last frame")
 	mbuf := fs.Bool("mbuf", false, "DPDK-shaped memory: 2 KiB buffers from a bounded pool, chained")
 	outgoing := fs.Bool("outgoing", false, "feed the frames a cooked capture marks as sent by its host (skipped by default)")
+	vlanID := fs.Int("vlan", 0, "put the stack on this IEEE 802.1Q VLAN of the capture (default: the adopted host's; with --addr, untagged)")
 	level := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	converse := fs.Bool("converse", false, "play the client's side of each TCP conversation against the stack's services and compare the answers")
 	report := fs.String("report", "", "with --converse: write the JSON report to this file")
@@ -57,6 +58,10 @@ func runReplay(args []string, stdout, stderr io.Writer) error {
 		return errors.New("--adopt and --addr: give one or the other")
 	case *drain < 0:
 		return fmt.Errorf("--drain %v: want a duration of zero or more", *drain)
+	case *vlanID < 0 || *vlanID > 4094:
+		return fmt.Errorf("--vlan %d: want a VLAN ID from 1 to 4094", *vlanID)
+	case *vlanID != 0 && *converse:
+		return errors.New("--vlan: not with --converse, whose conversations are read through their tags")
 	}
 	for _, p := range addrs {
 		if a := p.Addr(); a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
@@ -91,7 +96,7 @@ func runReplay(args []string, stdout, stderr io.Writer) error {
 	sum, err := pcapsim.Replay(ctx, pcapsim.Options{
 		In: *in, Out: *out,
 		Addrs: addrs, MAC: hw, Listen: listen, Serve: serve,
-		Seed: *seed, Drain: d, Mbuf: *mbuf, Outgoing: *outgoing,
+		Seed: *seed, Drain: d, Mbuf: *mbuf, Outgoing: *outgoing, VLAN: *vlanID,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})),
 		Progress: func(p pcapsim.Progress) {
 			// At most a line a second, and none for short replays.
@@ -134,7 +139,11 @@ func printSummary(w io.Writer, in, out string, sum pcapsim.Summary) {
 			who += fmt.Sprintf(", record %d", a.Record)
 		}
 	}
-	fmt.Fprintf(w, "stack %s %v (%s), %d static neighbours\n", strings.Join(addrs, " "), sum.MAC, who, len(sum.Neighbors))
+	on := ""
+	if sum.VLAN != 0 {
+		on = fmt.Sprintf(" on VLAN %d", sum.VLAN)
+	}
+	fmt.Fprintf(w, "stack %s %v%s (%s), %d static neighbours\n", strings.Join(addrs, " "), sum.MAC, on, who, len(sum.Neighbors))
 	fmt.Fprintf(w, "frames in %d, out %d; %v of virtual time in %v; %d TCP conversations\n", sum.FramesIn, sum.FramesOut, sum.Virtual.Round(time.Microsecond), sum.Wall.Round(time.Millisecond), sum.Conversations)
 	if c := sum.Capture; c.SkippedOutgoing+c.SkippedLinkType+c.SkippedShort+sum.RxDrops > 0 {
 		fmt.Fprintf(w, "not fed: %d outgoing, %d of other link types, %d too short, %d with no buffer\n", c.SkippedOutgoing, c.SkippedLinkType, c.SkippedShort, sum.RxDrops)

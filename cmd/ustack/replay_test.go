@@ -101,6 +101,8 @@ func TestReplayCommandRefusesBadFlags(t *testing.T) {
 		{[]string{"--in", in, "--out", out, "--drain", "-1s"}, "--drain"},
 		{[]string{"--in", in, "--out", out, "--listen", "70000"}, "-listen"},
 		{[]string{"--in", in, "--out", out, "--log-level", "loud"}, "--log-level"},
+		{[]string{"--in", in, "--out", out, "--vlan", "4095"}, "--vlan 4095"},
+		{[]string{"--in", in, "--converse", "--vlan", "7"}, "--vlan: not with --converse"},
 		{[]string{"--in", in, "--out", out, "extra"}, "extra"},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
