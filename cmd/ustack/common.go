@@ -257,8 +257,6 @@ func (f *stackFlags) validate() error {
 			return errors.New("--backend pcap: --in FILE and --out FILE are required")
 		case f.faults != "" || f.pcap != "" || f.metrics != "" || f.dns != "" || f.gateway.set() || len(f.routes) > 0 || f.addrs.dhcp || f.addrs.auto:
 			return errors.New("--backend pcap: a replay takes --addr CIDR, --mac and --seed; not --addr dhcp or auto, --faults, --pcap, --metrics, --dns, --gateway or --route")
-		case f.vlan != 0:
-			return errors.New("--backend pcap: a replay takes the capture's frames as they are: not --vlan")
 		case f.addrGen != "stable" || f.secret != "" || f.dad != 1:
 			// A replay's addresses are only those of --addr, in use at once.
 			return errors.New("--backend pcap: a replay configures no addresses itself: not --addr-gen, --stable-secret or --dad-transmits")

@@ -153,6 +153,14 @@ func TestServePcapBackend(t *testing.T) {
 	assert.Contains(t, o.String(), "; 2 TCP conversations\n")
 	assert.Greater(t, records(t, out), 1)
 
+	// --vlan puts the replayed stack on a VLAN: this capture has none, so
+	// nothing reaches it.
+	o.Reset()
+	err = runServe([]string{"--backend", "pcap", "--in", testdata("tcp-handshake.pcap"), "--out", out, "--http", ":80", "--vlan", "9", "--log-level", "warn"}, &o, &e)
+	require.NoError(t, err)
+	assert.Contains(t, o.String(), " on VLAN 9 (")
+	assert.Contains(t, o.String(), "drops: VLAN.Untagged 2\n")
+
 	err = runServe([]string{"--backend", "pcap", "--in", testdata("tcp-handshake.pcap")}, &o, &e)
 	require.EqualError(t, err, "--backend pcap: --in FILE and --out FILE are required")
 }

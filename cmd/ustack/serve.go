@@ -172,7 +172,7 @@ func servePcap(f *stackFlags, svc serviceFlags, stdout, stderr io.Writer) error 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.Info("ready", "backend", "pcap", "in", f.in, "http", svc.http, "echo", svc.echo, "discard", svc.discard)
-	sum, err := pcapsim.Replay(ctx, pcapsim.Options{In: f.in, Out: f.out, Addrs: f.addrs.prefixes, MAC: mac, Seed: seed, Serve: serve, Logger: log})
+	sum, err := pcapsim.Replay(ctx, pcapsim.Options{In: f.in, Out: f.out, Addrs: f.addrs.prefixes, MAC: mac, Seed: seed, VLAN: f.vlan, Serve: serve, Logger: log})
 	if sum.Truncated != nil {
 		log.Warn("truncated capture", "err", sum.Truncated)
 	}
