@@ -217,7 +217,7 @@ func TestSYNFloodWhileTransferring(t *testing.T) {
 		}
 		if flooded < total {
 			off := sent % len(data)
-			w := srv.writeSome(data[off:])
+			w, _ := srv.writeSome(data[off:])
 			sentHash.Write(data[off : off+w])
 			sent += w
 		}

@@ -111,7 +111,7 @@ func (x *sgTransfer) run() {
 			}
 		}
 		if x.srv != nil && tcpState(x.cl.c.shState.Load()) >= stateEstablished && x.sent < len(x.data) {
-			w := x.cl.writeSome(x.data[x.sent:])
+			w, _ := x.cl.writeSome(x.data[x.sent:])
 			x.sent += w
 			progress = w > 0
 		}

@@ -15,12 +15,15 @@ import (
 // level, at most once per LogInterval per limit.
 type LimitsConfig struct {
 	// BufferMemory bounds the send and receive buffers of all TCP
-	// connections together (default 8 GiB), as Linux's tcp_mem: a
-	// connection that would go beyond it is reset once established
-	// (TCPCounters.AbortOnMemory) or refused with ENOBUFS when dialled,
-	// and a buffer is not grown past it. UDP sockets are opened only by
-	// local applications, so peers cannot multiply them; they are not
-	// counted.
+	// connections together (default 8 GiB), as Linux's tcp_mem. A buffer
+	// counts from when its first data goes into it, at its size, so that
+	// idle connections count nothing. A connection whose buffers would not
+	// fit is reset once established (TCPCounters.AbortOnMemory) or
+	// refused with ENOBUFS when dialled; one whose buffer finds no room
+	// when its first data comes is reset, and a Write that would make it
+	// fails with ENOBUFS; a buffer is not grown past it. UDP sockets are
+	// opened only by local applications, so peers cannot multiply them;
+	// they are not counted.
 	BufferMemory int
 	// SocketBuffer bounds one socket's send or receive buffer, whatever
 	// SetReadBuffer and SetWriteBuffer ask (default 16 MiB, as Linux's

@@ -91,19 +91,29 @@ func TestLimitMaxConnectionsCountedAndLoggedRateLimited(t *testing.T) {
 	require.NotNil(t, tryAccept(ln))
 }
 
-// LimitsConfig.BufferMemory: a connection whose buffers would exceed it is
-// reset once its handshake completes; a dial fails with ENOBUFS; closing a
-// connection gives its memory back.
+// LimitsConfig.BufferMemory counts the rings connections have made, a
+// ring when its first data goes in, so that idle connections hold none: a
+// connection whose buffers would not fit is reset once its handshake
+// completes, a dial fails with ENOBUFS, and closing a connection gives its
+// memory back.
 func TestLimitBufferMemoryResetsNewConnections(t *testing.T) {
 	var logs logBuffer
 	cfg := Config{TCP: TCPConfig{SendBuffer: 64 << 10, RecvBuffer: 64 << 10}, Limits: LimitsConfig{BufferMemory: 256 << 10}, Logger: logTo(&logs)}
 	h := newRuleHarness(t, false, cfg)
 	ln := listen80(t, h, 16)
-	_, _, s1 := handshake(t, h, ln, 40000, mssOpt(1460))
-	_, _, s2 := handshake(t, h, ln, 40001, mssOpt(1460))
-	require.NotNil(t, s1)
-	require.NotNil(t, s2)
-	assert.Equal(t, 256<<10, h.s.BufferMemory())
+	p1, _, s1 := handshake(t, h, ln, 40000, mssOpt(1460))
+	p2, _, s2 := handshake(t, h, ln, 40001, mssOpt(1460))
+	assert.Zero(t, h.s.BufferMemory(), "idle connections hold no buffers")
+	for _, c := range []struct {
+		p *tcpPeer
+		s *tcpSock
+	}{{p1, s1}, {p2, s2}} {
+		c.p.sendData("PA", []byte("request"))
+		h.poll()
+		writeNow(t, h, c.s, []byte("answer"))
+		h.out()
+	}
+	assert.Equal(t, 256<<10, h.s.BufferMemory(), "both rings of both connections")
 
 	p := &tcpPeer{h: h, port: 40002, lport: 80, seq: peerISN}
 	p.send("S", nil, mssOpt(1460))
@@ -128,8 +138,35 @@ func TestLimitBufferMemoryResetsNewConnections(t *testing.T) {
 	assert.NotNil(t, s3, "the memory was given back")
 }
 
-// LimitsConfig.SocketBuffer caps SetReadBuffer and SetWriteBuffer, and the
-// growth is charged to the stack's buffer memory.
+// A connection opened while there was room, whose first data finds none,
+// is reset: data from the peer, or a Write, which fails with ENOBUFS.
+func TestLimitBufferMemoryResetsAConnectionWhoseRingFindsNoRoom(t *testing.T) {
+	cfg := Config{TCP: TCPConfig{SendBuffer: 64 << 10, RecvBuffer: 64 << 10}, Limits: LimitsConfig{BufferMemory: 128 << 10}}
+	h := newRuleHarness(t, false, cfg)
+	ln := listen80(t, h, 16)
+	p1, _, s1 := handshake(t, h, ln, 40000, mssOpt(1460))
+	p2, _, _ := handshake(t, h, ln, 40001, mssOpt(1460))
+	_, _, s3 := handshake(t, h, ln, 40002, mssOpt(1460))
+	assert.Zero(t, h.s.BufferMemory(), "three idle connections fit where one's rings do")
+	p1.sendData("PA", []byte("request"))
+	h.poll()
+	writeNow(t, h, s1, []byte("answer"))
+	h.out()
+	assert.Equal(t, 128<<10, h.s.BufferMemory())
+
+	p2.sendData("PA", []byte("request"))
+	h.poll()
+	assert.Equal(t, "R", flagsOf(p2.one(t, "RST: no room for its receive ring")))
+	_, err := s3.Write([]byte("hello"))
+	assert.ErrorIs(t, err, syscall.ENOBUFS)
+	h.poll()
+	assert.Equal(t, "none", stateOf(h, 40002), "reset")
+	assert.Equal(t, uint64(2), h.s.Counters().TCP.AbortOnMemory)
+	assert.Equal(t, 128<<10, h.s.BufferMemory(), "the failed rings charge nothing")
+}
+
+// LimitsConfig.SocketBuffer caps SetReadBuffer and SetWriteBuffer, and a
+// ring is charged at its size when made, and as it shrinks.
 func TestLimitSocketBufferCapsSetBuffer(t *testing.T) {
 	cfg := Config{TCP: TCPConfig{SendBuffer: 64 << 10, RecvBuffer: 64 << 10}, Limits: LimitsConfig{SocketBuffer: 1 << 20}}
 	h := newRuleHarness(t, false, cfg)
@@ -140,12 +177,13 @@ func TestLimitSocketBufferCapsSetBuffer(t *testing.T) {
 	h.poll()
 	assert.Equal(t, 1<<20, s.c.rcvSize)
 	assert.Equal(t, 1<<20, s.c.sndSize)
-	assert.Equal(t, 2<<20, h.s.BufferMemory())
+	assert.Zero(t, h.s.BufferMemory(), "no ring made yet")
 	writeNow(t, h, s, []byte("x"))
 	assert.Equal(t, 1<<20, s.c.sndBuf.Load().Cap(), "the ring is made at the size set")
+	assert.Equal(t, 1<<20, h.s.BufferMemory())
 	require.NoError(t, s.SetWriteBuffer(64<<10))
 	h.poll()
-	assert.Equal(t, 1<<20+64<<10, h.s.BufferMemory(), "shrinking gives memory back")
+	assert.Equal(t, 64<<10, h.s.BufferMemory(), "shrinking gives memory back")
 }
 
 // LimitsConfig.AcceptBacklog caps the backlog a listener asks for: SYNs

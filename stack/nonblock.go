@@ -111,7 +111,10 @@ func (t *tcpSock) TryWrite(p []byte) (int, error) {
 		return 0, t.opError("write", syscall.EPIPE)
 	}
 	t.applySndGrowth()
-	n := t.writeSome(p)
+	n, err := t.writeSome(p)
+	if err != nil {
+		return 0, t.opError("write", err)
+	}
 	// A short write is an application waiting for room until its next
 	// TryWrite, as Write waits: what auto-tuning grows the ring for.
 	t.sndWaiting.Store(n < len(p))

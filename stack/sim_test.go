@@ -262,7 +262,7 @@ func simRunOn(t testing.TB, n *simNet, seed uint64, spec string, dst netip.AddrP
 		done := true
 		for _, f := range flows {
 			if f.w != nil && tcpState(f.w.c.shState.Load()) >= stateEstablished && f.sent < size {
-				if w := f.w.writeSome(f.data[f.sent:]); w > 0 {
+				if w, _ := f.w.writeSome(f.data[f.sent:]); w > 0 {
 					progress = true
 					f.sent += w
 				}

@@ -61,7 +61,9 @@ func TestSoakManyConnections(t *testing.T) {
 		msgs := make([][]byte, conns)
 		for i, c := range cls {
 			msgs[i] = []byte(fmt.Sprintf("round %d connection %d %s", r, i, bytes.Repeat([]byte{'x'}, (i*7+r)%200)))
-			require.Equal(t, len(msgs[i]), c.writeSome(msgs[i]))
+			n, err := c.writeSome(msgs[i])
+			require.NoError(t, err)
+			require.Equal(t, len(msgs[i]), n)
 		}
 		// Echo until every client has its message back.
 		got := make([][]byte, conns)
@@ -76,7 +78,9 @@ func TestSoakManyConnections(t *testing.T) {
 			}
 			for _, s := range srvs {
 				if k := s.readSome(buf); k > 0 {
-					require.Equal(t, k, s.writeSome(buf[:k]), "the echo fits")
+					n, err := s.writeSome(buf[:k])
+					require.NoError(t, err)
+					require.Equal(t, k, n, "the echo fits")
 				}
 			}
 			for i, c := range cls {

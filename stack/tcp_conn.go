@@ -97,11 +97,17 @@ type tcpConn struct {
 	// sndLag is how many acknowledged bytes the send ring still holds
 	// because frames sent by reference point into them (sg.go); pins
 	// are those frames' pins on the ring.
-	sndLag  int
-	pins    *sendPins
-	bufMem  int // TCP buffer memory reserved from the stack for the rings
-	finSent bool
-	finSeq  seq.Value // the FIN's sequence number, once sent
+	sndLag int
+	pins   *sendPins
+	// sndMem and rcvMem are the TCP buffer memory the rings made so far
+	// charge to the stack (Limits.BufferMemory): a ring is made, and
+	// charged, when the first data goes into it (the send ring's in the
+	// application's Write, the receive ring's on the loop), so that idle
+	// connections hold none, as Linux's tcp_mem counts memory queued,
+	// not buffer sizes. They are given back when the connection closes.
+	sndMem, rcvMem atomic.Int64
+	finSent        bool
+	finSeq         seq.Value // the FIN's sequence number, once sent
 	// Receive sequence variables.
 	irs    seq.Value
 	rcvNxt seq.Value

@@ -488,6 +488,14 @@ func (c *tcpConn) inputData(seg *segment) {
 		off := int(start.Sub(c.rcvNxt))
 		rb := c.rcvBuf.Load()
 		if rb == nil {
+			if !c.q.s.chargeRing(&c.rcvMem, c.rcvSize) {
+				// Limits.BufferMemory: reset, as one that would
+				// not fit when it opened.
+				c.q.counters.TCP.AbortOnMemory++
+				c.q.limitReached(limitBufferMemory)
+				c.abort()
+				return
+			}
 			rb = ring.Get(c.rcvSize)
 			c.rcvBuf.Store(rb)
 		}

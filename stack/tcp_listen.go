@@ -237,7 +237,7 @@ func (ln *listenQueue) cookieACK(key connKey, seg *segment) bool {
 func (ln *listenQueue) ready(c *tcpConn) {
 	ln.synRcvd--
 	c.ln = nil
-	if !c.reserveBuffers() {
+	if !c.buffersFit() {
 		c.abort()
 		return
 	}

@@ -212,10 +212,21 @@ func readFrom(rb *ring.Bytes, avail int, h *rcvHeld, p []byte) int {
 }
 
 // writeSome puts as much of p as fits into the send ring, making the ring
-// on the first write, and tells the loop.
-func (t *tcpSock) writeSome(p []byte) int {
+// on the first write, and tells the loop. A ring the stack's buffer
+// memory has no room for fails the write with ENOBUFS and resets the
+// connection, as one that would not fit when it opened.
+func (t *tcpSock) writeSome(p []byte) (int, error) {
 	sb := t.c.sndBuf.Load()
 	if sb == nil {
+		if !t.s.chargeRing(&t.c.sndMem, t.c.sndSize) {
+			c := t.c
+			t.q.post(func(q *queue) {
+				q.counters.TCP.AbortOnMemory++
+				q.limitReached(limitBufferMemory)
+				c.abort()
+			})
+			return 0, syscall.ENOBUFS
+		}
 		sb = ring.Get(t.c.sndSize)
 		t.c.sndBuf.Store(sb)
 	}
@@ -223,7 +234,7 @@ func (t *tcpSock) writeSome(p []byte) int {
 	if n > 0 {
 		t.push()
 	}
-	return n
+	return n, nil
 }
 
 // push asks the loop to look at the connection.
@@ -260,7 +271,11 @@ func (t *tcpSock) Write(p []byte) (int, error) {
 			return done, nil
 		}
 		t.applySndGrowth()
-		if n := t.writeSome(p[done:]); n > 0 {
+		n, err := t.writeSome(p[done:])
+		if err != nil {
+			return done, t.opError("write", err)
+		}
+		if n > 0 {
 			done += n
 			continue
 		}
@@ -459,7 +474,7 @@ func (t *tcpSock) resizeRcv(n int, app bool) error {
 		if rb == nil {
 			// Not made yet: it will be made at n, but never below the
 			// window already advertised.
-			if size := max(n, int(c.rcvAdv.Sub(c.rcvNxt))); c.resizeBuffer(c.rcvSize, size) {
+			if size := max(n, int(c.rcvAdv.Sub(c.rcvNxt))); c.resizeBuffer(&c.rcvMem, c.rcvSize, size) {
 				c.rcvSize = size
 			}
 			return
@@ -469,7 +484,7 @@ func (t *tcpSock) resizeRcv(n int, app bool) error {
 			ahead = max(ahead, int(c.ooo.ranges[c.ooo.n-1].end.Sub(c.rcvNxt)))
 		}
 		want := max(n, rb.Len()+max(ahead, 0))
-		if !c.resizeBuffer(c.rcvSize, want) {
+		if !c.resizeBuffer(&c.rcvMem, c.rcvSize, want) {
 			return
 		}
 		nb := rb.Grown(want, max(ahead, 0))
@@ -505,12 +520,12 @@ func (t *tcpSock) resizeSnd(n int, app bool) error {
 		}
 		sb := c.sndBuf.Load()
 		if sb == nil {
-			if c.resizeBuffer(c.sndSize, n) {
+			if c.resizeBuffer(&c.sndMem, c.sndSize, n) {
 				c.sndSize = n
 			}
 			return
 		}
-		if !c.resizeBuffer(c.sndSize, max(n, sb.Len()-c.sndLag)) {
+		if !c.resizeBuffer(&c.sndMem, c.sndSize, max(n, sb.Len()-c.sndLag)) {
 			return
 		}
 		// Acknowledged bytes frames still point into stay in the old

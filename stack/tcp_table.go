@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/ustack/ustack/stack/internal/ring"
@@ -225,24 +226,40 @@ func newController(name string, mss int) cc.Controller {
 	return cc.NewCubic(cc.Config{MSS: mss})
 }
 
-// reserveBuffers reserves the connection's buffer memory, made as the
-// rings are first used; false, counted and logged, when the stack's
-// buffer memory is spent.
-func (c *tcpConn) reserveBuffers() bool {
+// buffersFit says whether the stack's buffer memory has room for the
+// rings of a new connection, which it charges only as they are made;
+// false, counted and logged, when it has not.
+func (c *tcpConn) buffersFit() bool {
 	q := c.q
 	n := ring.Size(c.sndSize) + ring.Size(c.rcvSize)
-	if !q.s.chargeBuffers(n) {
+	if q.s.bufMem.Load()+int64(n) > int64(q.s.cfg.Limits.BufferMemory) {
 		q.counters.TCP.AbortOnMemory++
 		q.limitReached(limitBufferMemory)
 		return false
 	}
-	c.bufMem = n
+	return true
+}
+
+// chargeRing charges a ring of size bytes, about to be made, to mem (the
+// connection's sndMem or rcvMem) and the stack; false when the stack's
+// buffer memory has no room for it.
+func (s *Stack) chargeRing(mem *atomic.Int64, size int) bool {
+	n := ring.Size(size)
+	if !s.chargeBuffers(n) {
+		return false
+	}
+	mem.Add(int64(n))
 	return true
 }
 
 // resizeBuffer charges the change of a ring's size from one size to
-// another and says whether it fits the stack's buffer memory.
-func (c *tcpConn) resizeBuffer(from, to int) bool {
+// another to mem and the stack, and says whether it fits the stack's
+// buffer memory. A ring not made yet (mem 0) charges nothing: it is
+// charged at its size when made.
+func (c *tcpConn) resizeBuffer(mem *atomic.Int64, from, to int) bool {
+	if mem.Load() == 0 {
+		return true
+	}
 	d := ring.Size(to) - ring.Size(from)
 	if d > 0 && !c.q.s.chargeBuffers(d) {
 		c.q.limitReached(limitBufferMemory)
@@ -251,8 +268,13 @@ func (c *tcpConn) resizeBuffer(from, to int) bool {
 	if d < 0 {
 		c.q.s.bufMem.Add(int64(d))
 	}
-	c.bufMem += d
+	mem.Add(int64(d))
 	return true
+}
+
+// unchargeBuffers gives back what the connection's rings charged.
+func (c *tcpConn) unchargeBuffers() {
+	c.q.s.bufMem.Add(-(c.sndMem.Swap(0) + c.rcvMem.Swap(0)))
 }
 
 // negotiate applies the options of the peer's SYN (RFC 7323, RFC 2018).
@@ -302,7 +324,7 @@ func (q *queue) connect(sock *tcpSock, local, remote netip.AddrPort, nh nextHop)
 	c.sock = sock
 	c.nodelay = sock.nodelay
 	c.setMSS(c.advMSS)
-	if !c.reserveBuffers() {
+	if !c.buffersFit() {
 		if q.s.multiQueue() {
 			q.s.flows.release(key, q.id)
 		}

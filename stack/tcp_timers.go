@@ -264,8 +264,7 @@ func (c *tcpConn) destroy() {
 	if c.ln != nil {
 		c.ln.forget(c)
 	}
-	q.s.bufMem.Add(-int64(c.bufMem))
-	c.bufMem = 0
+	c.unchargeBuffers()
 	c.releaseBuffers()
 	if c.sock != nil {
 		c.sock.wakeAll()
@@ -281,8 +280,9 @@ func (c *tcpConn) releaseBuffers() {
 	if !c.appClosed {
 		return
 	}
-	c.q.s.bufMem.Add(-int64(c.bufMem))
-	c.bufMem = 0
+	// A Write between the connection's end and the application's Close
+	// may have made and charged the send ring since destroy.
+	c.unchargeBuffers()
 	if sb := c.sndBuf.Swap(nil); sb != nil && (c.pins == nil || c.pins.ring != sb || !c.pins.pinned()) {
 		// A ring frames still point into is left to the collector.
 		ring.Put(sb)
