@@ -249,6 +249,16 @@ func TestTCPRuleOrphanLimit(t *testing.T) {
 func timeWait(t *testing.T, h *harness, ln *tcpListener, opts ...layers.TCPOption) (*tcpPeer, *layers.TCP) {
 	p, sa, s := handshake(t, h, ln, 40000, opts...)
 	require.NoError(t, s.Close())
+	peerClosesToo(t, h, p, sa)
+	require.Equal(t, "TIME-WAIT", stateOf(h, 40000))
+	return p, sa
+}
+
+// peerClosesToo takes the FIN of an application's Close or CloseWrite and
+// answers it with the peer's FIN (with a timestamp when the handshake, sa,
+// had them): the connection goes to TIME-WAIT.
+func peerClosesToo(t *testing.T, h *harness, p *tcpPeer, sa *layers.TCP) {
+	t.Helper()
 	h.poll()
 	p.one(t, "FIN")
 	p.ack = sa.Seq + 2
@@ -259,8 +269,6 @@ func timeWait(t *testing.T, h *harness, ln *tcpListener, opts ...layers.TCPOptio
 	p.send("FA", nil, ts...)
 	p.seq++
 	p.one(t, "ACK of FIN")
-	require.Equal(t, "TIME-WAIT", stateOf(h, 40000))
-	return p, sa
 }
 
 // RFC 9293 §3.10.7.4 (TIME-WAIT): a retransmission of the peer's FIN is
@@ -413,12 +421,7 @@ func TestTCPRuleKeepAliveLeavesTimeWait(t *testing.T) {
 		ln := listen80(t, h, 16)
 		p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
 		require.NoError(t, s.CloseWrite())
-		h.poll()
-		p.one(t, "FIN")
-		p.ack = sa.Seq + 2
-		p.send("FA", nil)
-		p.seq++
-		p.one(t, "ACK of FIN")
+		peerClosesToo(t, h, p, sa)
 		require.Equal(t, "TIME-WAIT", stateOf(h, 40000))
 		require.NoError(t, s.SetKeepAlive(true))
 		require.NoError(t, s.SetKeepAlivePeriod(time.Second))

@@ -27,14 +27,8 @@ func TestConnectionTableCountsAndLists(t *testing.T) {
 		if port%3 != 0 {
 			continue
 		}
-		// The application closes first, the peer answers: TIME-WAIT.
 		require.NoError(t, s.Close())
-		h.poll()
-		p.one(t, "FIN")
-		p.ack = sa.Seq + 2
-		p.send("FA", nil)
-		p.seq++
-		p.one(t, "ACK of FIN")
+		peerClosesToo(t, h, p, sa)
 		tw++
 	}
 	all := h.s.Connections()

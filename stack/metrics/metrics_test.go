@@ -34,17 +34,25 @@ func TestSnakeNamesReadLikeTheMIB(t *testing.T) {
 	}
 }
 
-// Metrics move with traffic over a real backend (the pipe).
-func TestMetricsMoveWithTraffic(t *testing.T) {
+// linkedStacks are stacks a (10.0.0.1) and b (10.0.0.2) on the two ends of
+// a pipe; eb is b's end.
+func linkedStacks(t *testing.T) (a, b *stack.Stack, eb *pipe.End) {
+	t.Helper()
 	ea, eb, err := pipe.New(pipe.Config{})
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "a", Backend: ea, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}}, Seed: 1, Logger: log})
+	a, err = stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "a", Backend: ea, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}}, Seed: 1, Logger: log})
 	require.NoError(t, err)
-	defer a.Close()
-	b, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "b", Backend: eb, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}}}, Seed: 2, Logger: log})
+	t.Cleanup(func() { a.Close() })
+	b, err = stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "b", Backend: eb, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}}}, Seed: 2, Logger: log})
 	require.NoError(t, err)
-	defer b.Close()
+	t.Cleanup(func() { b.Close() })
+	return a, b, eb
+}
+
+// Metrics move with traffic over a real backend (the pipe).
+func TestMetricsMoveWithTraffic(t *testing.T) {
+	a, b, eb := linkedStacks(t)
 	srv := httptest.NewServer(Handler(Source{Stack: b, Backends: map[string]backend.Backend{"b": eb}}))
 	defer srv.Close()
 	scrape := func() string {
@@ -118,15 +126,7 @@ func TestDeviceStatsAreFamiliesLabelledByInterface(t *testing.T) {
 // Every connection is counted by state; the list is bounded, and says how
 // many it leaves out.
 func TestConnectionsAreCountedAndListedUpToTheBound(t *testing.T) {
-	ea, eb, err := pipe.New(pipe.Config{})
-	require.NoError(t, err)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "a", Backend: ea, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}}, Seed: 1, Logger: log})
-	require.NoError(t, err)
-	defer a.Close()
-	b, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "b", Backend: eb, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}}}, Seed: 2, Logger: log})
-	require.NoError(t, err)
-	defer b.Close()
+	a, b, _ := linkedStacks(t)
 	ln, err := b.Listen("tcp", ":80")
 	require.NoError(t, err)
 	defer ln.Close()
