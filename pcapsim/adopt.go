@@ -47,8 +47,9 @@ type Adoption struct {
 	Prefix netip.Prefix
 	// Other is, for a host chosen by its SYN (AdoptSYN), its address of
 	// the other family, when the capture has it: the receiver of the first
-	// SYN of that family, at the same MAC on the same VLAN. A dual-stack host's clients
-	// (curl with happy eyeballs, browsers) reach it over both.
+	// SYN of that family, at the same MAC on the same VLAN. A dual-stack
+	// host's clients (curl with happy eyeballs, browsers) reach it over
+	// both.
 	Other netip.Prefix
 	// MAC is the host's Ethernet address: the destination of the frame
 	// that chose it, or, when the capture records none (raw IP, and

@@ -7,9 +7,9 @@ import (
 )
 
 // offloadedChecksum reports whether frame, an Ethernet frame (VLAN tags
-// and all), is a TCP or UDP packet whose sender left its checksum to the NIC (Linux's
-// CHECKSUM_PARTIAL): the checksum field holds the sum of the pseudo-header
-// alone, not the checksum. A capture on the sending host records its
+// and all), is a TCP or UDP packet whose sender left its checksum to the
+// NIC (Linux's CHECKSUM_PARTIAL): the checksum field holds the sum of the
+// pseudo-header alone, not the checksum. A capture on the sending host records its
 // packets so, and a capture on a veth records both ways so, because the
 // packets never met a NIC; Wireshark does not check these checksums by
 // default for that reason. A frame with a checksum that is merely wrong
