@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,11 @@ func TestTAPPing(t *testing.T) {
 	out, err = n.exec(context.Background(), nil, "ping", "-c", "3", "-s", "4000", "-W", "2", n.ustack)
 	require.NoError(t, err, "fragmented echo")
 	assert.Contains(t, string(out), "3 received")
+	// The reply returns the request's record route with ustack's address
+	// added (RFC 1122 §3.2.2.6): the kernel's, ustack's, the kernel's.
+	out, err = n.exec(context.Background(), nil, "ping", "-c", "1", "-R", "-W", "2", n.ustack)
+	require.NoError(t, err, "record route")
+	assert.Regexp(t, fmt.Sprintf(`RR:\s+%s\s+%s\s+%s\s`, regexp.QuoteMeta(n.host), regexp.QuoteMeta(n.ustack), regexp.QuoteMeta(n.host)), string(out))
 }
 
 func TestTAPCurlDownloadAndUpload100MiB(t *testing.T) {

@@ -79,7 +79,8 @@ func (q *queue) icmpInput(ifc *iface, f *backend.Frame, ip wire.IPv4, b []byte) 
 }
 
 // echoReply answers an echo request with the same identifier, sequence
-// number and data (RFC 792), from the address it was sent to.
+// number and data (RFC 792), from the address it was sent to, and with its
+// record-route and timestamp options (echoOptions).
 func (q *queue) echoReply(ip wire.IPv4, m wire.ICMPv4) {
 	sh := q.shared()
 	nh, ok := sh.lookup(ip.SrcAddr())
@@ -95,6 +96,9 @@ func (q *queue) echoReply(ip wire.IPv4, m wire.ICMPv4) {
 	dg := ipv4Datagram{
 		src: ip.DstAddr(), dst: ip.SrcAddr(), proto: protoICMP, tos: ip.TOS(),
 		hdr: hdr, payload: m.Payload(), csumOff: 2,
+	}
+	if opts := ip.Options(); len(opts) > 0 {
+		dg.opts = echoOptions(q.ipOpts[:], opts, ip.DstAddr(), q.now)
 	}
 	q.counters.ICMP.OutMsgs++
 	q.counters.ICMP.OutEchoReps++

@@ -218,6 +218,10 @@ type ipv4Datagram struct {
 	csumOff    int
 	pseudo     bool
 	zeroIsNone bool
+	// opts are IPv4 options, a multiple of 4 bytes long (echoOptions'),
+	// sent only on a datagram that goes whole: one that must be
+	// fragmented goes without them.
+	opts []byte
 }
 
 // errMsgSize: the datagram is larger than the path allows and may not be
@@ -240,15 +244,19 @@ func (q *queue) output4(nh nextHop, d *ipv4Datagram) error {
 	}
 	q.ipID++
 	id := q.ipID
-	tso := d.gsoSize > 0 && ifc.tsoMax >= wire.IPv4HeaderLen+l4len && ifc.txCsum
-	if wire.IPv4HeaderLen+l4len <= ifc.mtu || tso {
-		f, payload, extra := q.l4Frame(ifc, d, wire.IPv4HeaderLen)
+	if wire.IPv4HeaderLen+len(d.opts)+l4len > ifc.mtu {
+		d.opts = nil
+	}
+	hl := wire.IPv4HeaderLen + len(d.opts)
+	tso := d.gsoSize > 0 && ifc.tsoMax >= hl+l4len && ifc.txCsum
+	if hl+l4len <= ifc.mtu || tso {
+		f, payload, extra := q.l4Frame(ifc, d, hl)
 		if f == nil {
 			c.OutDiscards++
 			return nil
 		}
 		q.fillIPv4(f, ifc, d, id, 0, false, d.hdr, payload, extra)
-		if wire.IPv4HeaderLen+l4len > ifc.mtu {
+		if hl+l4len > ifc.mtu {
 			f.GSO, f.GSOSize = backend.GSOTCPv4, uint16(d.gsoSize)
 			f.L4Len = uint16(len(d.hdr))
 		}
@@ -289,7 +297,8 @@ func (q *queue) l4Frame(ifc *iface, d *ipDatagram, l3 int) (f *backend.Frame, pa
 // hdr and payload into f, sized for extra bytes more after them. The
 // destination MAC is filled later.
 func (q *queue) fillIPv4(f *backend.Frame, ifc *iface, d *ipv4Datagram, id uint16, off int, mf bool, hdr, payload []byte, extra int) {
-	total := wire.EthernetHeaderLen + wire.IPv4HeaderLen + len(hdr) + len(payload) + extra
+	hl := wire.IPv4HeaderLen + len(d.opts)
+	total := wire.EthernetHeaderLen + hl + len(hdr) + len(payload) + extra
 	f.SetLen(total)
 	b := f.Bytes()
 	eth := wire.Ethernet(b)
@@ -305,12 +314,13 @@ func (q *queue) fillIPv4(f *backend.Frame, ifc *iface, d *ipv4Datagram, id uint1
 		Protocol:       d.proto,
 		Src:            d.src,
 		Dst:            d.dst,
-		PayloadLen:     total - wire.EthernetHeaderLen - wire.IPv4HeaderLen,
+		Options:        d.opts,
+		PayloadLen:     total - wire.EthernetHeaderLen - hl,
 	}.Emit(b[wire.EthernetHeaderLen:]) // with the header checksum
-	start := wire.EthernetHeaderLen + wire.IPv4HeaderLen
+	start := wire.EthernetHeaderLen + hl
 	f.CopyFrom(hdr, start)
 	f.CopyFrom(payload, start+len(hdr))
-	f.L2Len, f.L3Len = wire.EthernetHeaderLen, wire.IPv4HeaderLen
+	f.L2Len, f.L3Len = wire.EthernetHeaderLen, uint16(hl)
 }
 
 // checksumL4 fills the transport checksum of an unfragmented datagram: a
@@ -320,7 +330,7 @@ func (q *queue) checksumL4(f *backend.Frame, ifc *iface, d *ipv4Datagram, l4len 
 	if d.csumOff < 0 {
 		return
 	}
-	start := wire.EthernetHeaderLen + wire.IPv4HeaderLen
+	start := wire.EthernetHeaderLen + wire.IPv4HeaderLen + len(d.opts)
 	b := f.Bytes()
 	field := b[start+d.csumOff : start+d.csumOff+2]
 	field[0], field[1] = 0, 0

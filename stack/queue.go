@@ -63,7 +63,9 @@ type queue struct {
 	gather *backend.Frame
 
 	// Scratch space for building packets and ring records.
-	l4hdr   [64]byte
+	l4hdr [64]byte
+	// ipOpts is scratch for the options an echo reply returns.
+	ipOpts  [ipOptMaxLen]byte
 	quote   []byte
 	txHdr   [recHdrLen]byte
 	reasmT  timer.Timer
