@@ -136,6 +136,16 @@ func TestTAPGetFromLinuxServer(t *testing.T) {
 			_, err = n.exec(ctx, nil, ustackBin, append(args, "http://"+n.host+":8080/missing")...)
 			require.Error(t, err, "a 404 is a failure")
 			if mode.args == nil {
+				// --output keeps the body; with -, on standard output.
+				file := filepath.Join(t.TempDir(), "body")
+				_, err = n.exec(ctx, nil, ustackBin, append(args, "--output", file, "http://"+n.host+":8080/data")...)
+				require.NoError(t, err)
+				got, err := os.ReadFile(file)
+				require.NoError(t, err)
+				assert.Equal(t, sum, sha256.Sum256(got))
+				out, err = n.exec(ctx, nil, ustackBin, append(args, "--output", "-", "http://"+n.host+":8080/data")...)
+				require.NoError(t, err)
+				assert.Equal(t, sum, sha256.Sum256(out), "the body alone on standard output")
 				// No DNS server there: Linux's port unreachable ends
 				// the lookup at once, and the error names the server
 				// asked, not the host's resolv.conf one.

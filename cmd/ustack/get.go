@@ -29,6 +29,7 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	method := fs.String("method", "GET", "HTTP method: GET, or POST with --data-size")
 	dataSize := fs.String("data-size", "", "POST this many pseudo-random bytes (e.g. 100MiB)")
 	caFile := fs.String("cacert", "", "PEM file of the certificate authorities an https server's certificate must come from (default: the system's)")
+	output := fs.String("output", "", "write the body to this file, or to standard output with - (sha256 and bytes then go to standard error)")
 	// The URL is the one argument with a scheme, wherever it stands.
 	var rawURL string
 	rest := args[:0:0]
@@ -78,6 +79,15 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 		body, bodyLen = newBytesReader(n), n
 	default:
 		return fmt.Errorf("--method %q: want GET or POST", *method)
+	}
+	// The body's file is made before the device opens, so that a path
+	// that cannot be written is refused first, as a bad flag is.
+	var file *os.File
+	if *output != "" && *output != "-" {
+		if file, err = os.Create(*output); err != nil {
+			return fmt.Errorf("--output: %w", err)
+		}
+		defer file.Close()
 	}
 	s, _, stop, err := f.start(stderr)
 	if err != nil {
@@ -174,13 +184,26 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	}
 	defer resp.Body.Close()
 	h := sha256.New()
-	n, err := io.CopyBuffer(h, resp.Body, make([]byte, 256<<10))
+	var dst io.Writer = h
+	summary := stdout
+	switch {
+	case *output == "-":
+		dst, summary = io.MultiWriter(h, stdout), stderr
+	case file != nil:
+		dst = io.MultiWriter(h, file)
+	}
+	n, err := io.CopyBuffer(dst, resp.Body, make([]byte, 256<<10))
 	if err != nil {
 		return fmt.Errorf("reading the body: %w", err)
 	}
 	elapsed := time.Since(start)
-	fmt.Fprintf(stdout, "sha256 %s\n", hex.EncodeToString(h.Sum(nil)))
-	fmt.Fprintf(stdout, "bytes %d\n", n)
+	if file != nil {
+		if err := file.Close(); err != nil {
+			return fmt.Errorf("--output: %w", err)
+		}
+	}
+	fmt.Fprintf(summary, "sha256 %s\n", hex.EncodeToString(h.Sum(nil)))
+	fmt.Fprintf(summary, "bytes %d\n", n)
 	fmt.Fprintf(stderr, "%s %s: %s, %.1f Mbit/s\n", *method, u, resp.Status, float64(n+bodyLen)*8/elapsed.Seconds()/1e6)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("%s %s: %s", *method, u, resp.Status)

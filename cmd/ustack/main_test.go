@@ -71,6 +71,7 @@ func TestBadInputIsRefusedWithOneLine(t *testing.T) {
 		{[]string{"serve", "--addr", "dhcpv6"}, "dhcp, or auto"},
 		{[]string{"get", "--addr", "10.0.0.1/24"}, "missing URL"},
 		{[]string{"get", "--addr", "10.0.0.1/24", "ftp://x/"}, `URL "ftp://x/"`},
+		{[]string{"get", "--addr", "10.0.0.1/24", "--output", "/nonexistent/dir/body", "http://x/"}, "--output: open /nonexistent/dir/body"},
 		{[]string{"nosuch"}, `unknown command "nosuch"`},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
