@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ustack/ustack/backend"
@@ -379,26 +381,22 @@ func (c *Config) fill() error {
 	t.MaxOrphans = defInt(t.MaxOrphans, 8192)
 	t.SynBacklog = defInt(t.SynBacklog, 1024)
 	t.MaxConnections = defInt(t.MaxConnections, 1<<20)
-	switch t.Congestion {
-	case "":
-		t.Congestion = "cubic"
-	case "cubic", "reno":
-	default:
-		return fmt.Errorf("stack: tcp congestion control %q: want cubic or reno", t.Congestion)
-	}
-	switch t.SynCookies {
-	case "":
-		t.SynCookies = "auto"
-	case "auto", "always", "never":
-	default:
-		return fmt.Errorf("stack: tcp syn cookies %q: want auto, always or never", t.SynCookies)
-	}
-	switch t.ECN {
-	case "":
-		t.ECN = "accept"
-	case "accept", "on", "off":
-	default:
-		return fmt.Errorf("stack: tcp ecn %q: want accept, on or off", t.ECN)
+	for _, o := range []struct {
+		v      *string
+		name   string
+		values []string // the default first
+	}{
+		{&t.Congestion, "congestion control", []string{"cubic", "reno"}},
+		{&t.SynCookies, "syn cookies", []string{"auto", "always", "never"}},
+		{&t.ECN, "ecn", []string{"accept", "on", "off"}},
+	} {
+		if *o.v == "" {
+			*o.v = o.values[0]
+		}
+		if !slices.Contains(o.values, *o.v) {
+			last := len(o.values) - 1
+			return fmt.Errorf("stack: tcp %s %q: want %s or %s", o.name, *o.v, strings.Join(o.values[:last], ", "), o.values[last])
+		}
 	}
 	return c.fillLimits()
 }
