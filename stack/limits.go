@@ -165,6 +165,12 @@ func (s *Stack) chargeBuffers(n int) bool {
 	return true
 }
 
+// bufferRoom is how much more TCP buffer memory Limits.BufferMemory
+// allows now.
+func (s *Stack) bufferRoom() int64 {
+	return int64(s.cfg.Limits.BufferMemory) - s.bufMem.Load()
+}
+
 // BufferMemory is the TCP buffer memory in use: what Limits.BufferMemory
 // bounds.
 func (s *Stack) BufferMemory() int { return int(s.bufMem.Load()) }

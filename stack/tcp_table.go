@@ -232,7 +232,7 @@ func newController(name string, mss int) cc.Controller {
 func (c *tcpConn) buffersFit() bool {
 	q := c.q
 	n := ring.Size(c.sndSize) + ring.Size(c.rcvSize)
-	if q.s.bufMem.Load()+int64(n) > int64(q.s.cfg.Limits.BufferMemory) {
+	if int64(n) > q.s.bufferRoom() {
 		q.counters.TCP.AbortOnMemory++
 		q.limitReached(limitBufferMemory)
 		return false

@@ -106,8 +106,7 @@ func (c *tcpConn) tuneSnd(sb *ring.Bytes) {
 // Limits.BufferMemory has room for; 0 for no growth. Tuning gives way to
 // the limit quietly: the connection goes on at the size it has.
 func (c *tcpConn) growTo(size, want, limit int) int {
-	s := c.q.s
-	room := int64(s.cfg.Limits.BufferMemory) - s.bufMem.Load()
+	room := c.q.s.bufferRoom()
 	n := ring.Size(want)
 	for n > size && (n > limit || int64(n-size) > room) {
 		n >>= 1
