@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strconv"
+	"sync"
 	"syscall"
 )
 
@@ -97,8 +98,11 @@ func readProcess() (process, error) {
 }
 
 // bootTime is the system's boot time in Unix seconds (btime in
-// /proc/stat), what a process's start time in /proc counts from.
-func bootTime() (float64, error) {
+// /proc/stat), what a process's start time in /proc counts from. It does
+// not change, so it is read once.
+var bootTime = sync.OnceValues(readBootTime)
+
+func readBootTime() (float64, error) {
 	stat, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, err
