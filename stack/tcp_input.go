@@ -489,11 +489,7 @@ func (c *tcpConn) inputData(seg *segment) {
 		rb := c.rcvBuf.Load()
 		if rb == nil {
 			if !c.q.s.chargeRing(&c.rcvMem, c.rcvSize) {
-				// Limits.BufferMemory: reset, as one that would
-				// not fit when it opened.
-				c.q.counters.TCP.AbortOnMemory++
-				c.q.limitReached(limitBufferMemory)
-				c.abort()
+				c.abortOnMemory()
 				return
 			}
 			rb = ring.Get(c.rcvSize)

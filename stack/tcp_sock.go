@@ -219,12 +219,7 @@ func (t *tcpSock) writeSome(p []byte) (int, error) {
 	sb := t.c.sndBuf.Load()
 	if sb == nil {
 		if !t.s.chargeRing(&t.c.sndMem, t.c.sndSize) {
-			c := t.c
-			t.q.post(func(q *queue) {
-				q.counters.TCP.AbortOnMemory++
-				q.limitReached(limitBufferMemory)
-				c.abort()
-			})
+			t.q.post(func(*queue) { t.c.abortOnMemory() })
 			return 0, syscall.ENOBUFS
 		}
 		sb = ring.Get(t.c.sndSize)
@@ -472,11 +467,9 @@ func (t *tcpSock) resizeRcv(n int, app bool) error {
 		}
 		rb := c.rcvBuf.Load()
 		if rb == nil {
-			// Not made yet: it will be made at n, but never below the
-			// window already advertised.
-			if size := max(n, int(c.rcvAdv.Sub(c.rcvNxt))); c.resizeBuffer(&c.rcvMem, c.rcvSize, size) {
-				c.rcvSize = size
-			}
+			// Not made yet: it will be made, and charged, at n, but
+			// never below the window already advertised.
+			c.rcvSize = max(n, int(c.rcvAdv.Sub(c.rcvNxt)))
 			return
 		}
 		ahead := int(c.rcvAdv.Sub(c.rcvNxt))
@@ -520,9 +513,8 @@ func (t *tcpSock) resizeSnd(n int, app bool) error {
 		}
 		sb := c.sndBuf.Load()
 		if sb == nil {
-			if c.resizeBuffer(&c.sndMem, c.sndSize, n) {
-				c.sndSize = n
-			}
+			// Not made yet: it will be made, and charged, at n.
+			c.sndSize = n
 			return
 		}
 		if !c.resizeBuffer(&c.sndMem, c.sndSize, max(n, sb.Len()-c.sndLag)) {

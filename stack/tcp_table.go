@@ -252,14 +252,10 @@ func (s *Stack) chargeRing(mem *atomic.Int64, size int) bool {
 	return true
 }
 
-// resizeBuffer charges the change of a ring's size from one size to
+// resizeBuffer charges the change of a made ring's size from one size to
 // another to mem and the stack, and says whether it fits the stack's
-// buffer memory. A ring not made yet (mem 0) charges nothing: it is
-// charged at its size when made.
+// buffer memory. (A ring not made yet is charged at its size when made.)
 func (c *tcpConn) resizeBuffer(mem *atomic.Int64, from, to int) bool {
-	if mem.Load() == 0 {
-		return true
-	}
 	d := ring.Size(to) - ring.Size(from)
 	if d > 0 && !c.q.s.chargeBuffers(d) {
 		c.q.limitReached(limitBufferMemory)
@@ -270,6 +266,15 @@ func (c *tcpConn) resizeBuffer(mem *atomic.Int64, from, to int) bool {
 	}
 	mem.Add(int64(d))
 	return true
+}
+
+// abortOnMemory resets a connection whose ring Limits.BufferMemory has no
+// room for when its first data comes, as one that would not fit when it
+// opened is.
+func (c *tcpConn) abortOnMemory() {
+	c.q.counters.TCP.AbortOnMemory++
+	c.q.limitReached(limitBufferMemory)
+	c.abort()
 }
 
 // unchargeBuffers gives back what the connection's rings charged.
