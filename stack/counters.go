@@ -77,6 +77,7 @@ type IPCounters struct {
 	InTruncatedPkts uint64 // total length beyond the frame
 	InAddrErrors    uint64 // not for us (we do not forward)
 	InMartians      uint64 // impossible source address: broadcast, multicast, loopback from a wire, ours
+	InSourceRouted  uint64 // loose or strict source route option: dropped, as Linux does by default
 	InUnknownProtos uint64
 	InDiscards      uint64
 	InDelivers      uint64

@@ -7,6 +7,8 @@ const (
 	ipOptEnd          = 0
 	ipOptNop          = 1
 	ipOptRecordRoute  = 7
+	ipOptLSRR         = 131 // loose source and record route
+	ipOptSSRR         = 137 // strict source and record route
 	ipOptTimestamp    = 68
 	ipOptMaxLen       = 40
 	tsOnly            = 0 // timestamp option flags
@@ -116,4 +118,28 @@ func stampOption(t []byte, self [4]byte, ms uint32) {
 	if over := t[3] >> 4; over < 15 {
 		t[3] = (over+1)<<4 | flag
 	}
+}
+
+// sourceRouted reports whether options opts hold a loose or strict source
+// route. A host drops such datagrams, as Linux does unless
+// accept_source_route is set and as RFC 7126 §4.3-4.4 advises: the route
+// would let a sender steer our replies past filters. Malformed options
+// end the scan; what came before them counts.
+func sourceRouted(opts []byte) bool {
+	for i := 0; i < len(opts); {
+		switch opts[i] {
+		case ipOptEnd:
+			return false
+		case ipOptNop:
+			i++
+			continue
+		case ipOptLSRR, ipOptSSRR:
+			return true
+		}
+		if i+1 >= len(opts) || opts[i+1] < 2 {
+			return false
+		}
+		i += int(opts[i+1])
+	}
+	return false
 }

@@ -94,3 +94,45 @@ func TestEchoReplyReturnsRecordRoute(t *testing.T) {
 		assert.Empty(t, out[0].Layer(layers.LayerTypeIPv4).(*layers.IPv4).Options)
 	})
 }
+
+// sourceRouted finds a loose or strict source route among the options,
+// behind others, and not behind the end of the list or a malformed one.
+func TestSourceRouted(t *testing.T) {
+	lsrr := []byte{131, 7, 4, 10, 0, 0, 9}
+	ssrr := []byte{137, 7, 4, 10, 0, 0, 9}
+	for name, c := range map[string]struct {
+		opts []byte
+		want bool
+	}{
+		"loose":                      {lsrr, true},
+		"strict":                     {ssrr, true},
+		"after a NOP and a route":    {append([]byte{1, 7, 7, 4, 0, 0, 0, 0}, lsrr...), true},
+		"record route only":          {[]byte{7, 7, 4, 0, 0, 0, 0, 0}, false},
+		"after the end of the list":  {append([]byte{0}, lsrr...), false},
+		"after a length of 0":        {append([]byte{7, 0}, ssrr...), false},
+		"a length byte cut":          {[]byte{7}, false},
+		"a length beyond the header": {[]byte{7, 40, 4}, false},
+		"none":                       {nil, false},
+	} {
+		assert.Equal(t, c.want, sourceRouted(c.opts), name)
+	}
+}
+
+// A source-routed echo request is dropped and counted, not answered: a
+// host does not act on source routes (Linux's accept_source_route=0).
+func TestSourceRoutedDatagramDropped(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{})
+		h.out()
+		for _, typ := range []uint8{131, 137} {
+			ip := ip4(peerIP, ourIP, layers.IPProtocolICMPv4)
+			ip.Options = []layers.IPv4Option{{OptionType: typ, OptionLength: 7, OptionData: []byte{8, 10, 0, 0, 9}}}
+			h.in(eth(peerMAC, ourMAC, layers.EthernetTypeIPv4), ip, echoReq(1, 1), gopacket.Payload(make([]byte, 56)))
+			h.at(time.Millisecond)
+			assert.Empty(t, h.out(), "option %d: no reply", typ)
+		}
+		c := h.s.Counters()
+		assert.Equal(t, uint64(2), c.IP.InSourceRouted)
+		assert.Zero(t, c.ICMP.InEchos)
+	})
+}

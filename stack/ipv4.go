@@ -58,6 +58,10 @@ func (q *queue) ipv4Input(ifc *iface, f *backend.Frame, b []byte, l2multicast bo
 		c.InAddrErrors++
 		return
 	}
+	if ip.HeaderLen() > wire.IPv4HeaderLen && sourceRouted(ip.Options()) {
+		c.InSourceRouted++
+		return
+	}
 	payload := ip.Payload()
 	if ip.IsFragment() {
 		// Queue 0 reassembles: a device may steer the fragments of a
