@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"syscall"
@@ -69,6 +71,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The watch on a shutdown (below) outlasts stop: it runs after it.
+	endWatch := func() {}
+	defer func() { endWatch() }()
 	defer stop()
 
 	var wg sync.WaitGroup
@@ -125,6 +130,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	log.Info("ready", "backend", f.backend, "http", *httpAddr, "echo", *echo, "discard", *discard, "udp-echo", *udpEcho)
 	got := <-sig
 	log.Info("shutting down", "signal", got.String(), "grace", *grace)
+	endWatch = watchShutdown(sig, log, *grace+shutdownStuck, stderr, os.Exit)
 	ctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
 	for _, l := range listeners {
@@ -147,6 +153,37 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	return nil
+}
+
+// shutdownStuck is how long past the grace period a shutdown may take
+// before watchShutdown reports it stuck.
+const shutdownStuck = 5 * time.Second
+
+// watchShutdown guards a shutdown that hangs, until the returned function
+// is called: another signal on sig exits at once with status 1 (the DPDK
+// runtime directory may then be left), and a shutdown still running after
+// limit writes every goroutine's stack to stderr, once, so that the hang
+// can be reported.
+func watchShutdown(sig <-chan os.Signal, log *slog.Logger, limit time.Duration, stderr io.Writer, exit func(int)) (end func()) {
+	ended := make(chan struct{})
+	go func() {
+		stuck := time.NewTimer(limit)
+		defer stuck.Stop()
+		for {
+			select {
+			case got := <-sig:
+				log.Error("second signal: exiting without finishing the shutdown", "signal", got.String())
+				exit(1)
+				return
+			case <-stuck.C:
+				log.Error("shutdown still running; a second SIGINT or SIGTERM exits at once. The goroutines follow", "after", limit)
+				pprof.Lookup("goroutine").WriteTo(stderr, 2)
+			case <-ended:
+				return
+			}
+		}
+	}()
+	return func() { close(ended) }
 }
 
 // servePcap is `ustack serve --backend pcap`: the capture replayed on
