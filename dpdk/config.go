@@ -49,8 +49,10 @@ type Config struct {
 	// MTU is the largest IP packet; zero keeps the device's (1500).
 	MTU int
 	// MAC, when set, becomes the port's address
-	// (rte_eth_dev_default_mac_addr_set). net_tap gives the port the
-	// kernel netdev's address otherwise.
+	// (rte_eth_dev_default_mac_addr_set). On net_tap, whose device
+	// address is its kernel netdev's, it is the stack's alone, and
+	// without it the stack takes one derived from the kernel's: the two
+	// ends of the link keep addresses of their own.
 	MAC net.HardwareAddr
 	// Clock timestamps received frames and measures Wait deadlines
 	// (default a backend.RealClock).

@@ -134,10 +134,11 @@
 //   - net_tap logs "All rt-signals are in use": the Go runtime handles
 //     every signal, so the driver has no RX interrupt signal. Polling does
 //     not need one.
-//   - net_tap gives the kernel netdev the port's MAC address, and setting
-//     Config.MAC (rte_eth_dev_default_mac_addr_set) changes both. Give the
-//     kernel side its own address (ip link set dtap0 address ...) before
-//     using IPv6 over it.
+//   - net_tap's device address is its kernel netdev's, and setting it
+//     (rte_eth_dev_default_mac_addr_set) would change both. The port
+//     leaves it alone and reports another as Caps().MAC: Config.MAC, or
+//     the kernel's with the last bit flipped. net_tap passes up every frame
+//     the kernel sends, so the stack receives at its own address.
 //   - Close detaches the device; Probe attaches it again (a net_ring
 //     vdev reattaches to its old rings and logs "RING: Cannot reserve
 //     memory" on the way).

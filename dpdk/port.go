@@ -225,7 +225,9 @@ func (p *Port) setup() error {
 		return p.errorf("%d mbufs per queue are too few: %d rx and %d tx descriptors, %d bursts of %d and a cache of %d need at least %d",
 			cfg.Mbufs, p.rxd, p.txd, 2+stashBursts, cfg.Burst, cfg.MbufCache, need)
 	}
-	if cfg.MAC != nil {
+	if cfg.MAC != nil && p.drvName != "net_tap" {
+		// net_tap's address is its kernel netdev's, and setting it sets
+		// both: describe gives the stack an address of its own instead.
 		var mac [6]C.uint8_t
 		for i, b := range cfg.MAC {
 			mac[i] = C.uint8_t(b)
@@ -272,6 +274,23 @@ func (p *Port) setup() error {
 	return p.describe(rss, &info)
 }
 
+// tapStackMAC is the stack's address on a net_tap port whose device (and
+// kernel netdev) has address dev: given, the configured one; otherwise
+// dev with the locally administered bit set and the last bit of its last
+// byte flipped. net_tap passes up every frame the kernel sends, whatever
+// its destination, so the stack needs no help from the device to take an
+// address of its own, and each end of the link keeps its own, as IPv6's
+// link-local addresses need.
+func tapStackMAC(dev, configured net.HardwareAddr) net.HardwareAddr {
+	if configured != nil {
+		return configured
+	}
+	own := slices.Clone(dev)
+	own[0] = own[0]&^0x01 | 0x02
+	own[5] ^= 0x01
+	return own
+}
+
 func cbool(b bool) C.int {
 	if b {
 		return 1
@@ -289,9 +308,13 @@ func (p *Port) describe(rss bool, info *C.struct_rte_eth_dev_info) error {
 	if r := C.us_mtu_get(C.uint16_t(p.id), &mtu); r < 0 {
 		return p.errorf("read mtu: %v", syscall.Errno(-r))
 	}
+	addr := net.HardwareAddr{byte(mac[0]), byte(mac[1]), byte(mac[2]), byte(mac[3]), byte(mac[4]), byte(mac[5])}
+	if p.drvName == "net_tap" {
+		addr = tapStackMAC(addr, p.cfg.MAC)
+	}
 	p.caps = backend.Caps{
 		Name:     p.name,
-		MAC:      net.HardwareAddr{byte(mac[0]), byte(mac[1]), byte(mac[2]), byte(mac[3]), byte(mac[4]), byte(mac[5])},
+		MAC:      addr,
 		MTU:      int(mtu),
 		Queues:   p.cfg.Queues,
 		BufSize:  p.dataRoom,

@@ -33,8 +33,8 @@ type tapRig struct {
 	ifindex int
 }
 
-// tapMAC is the port's address; net_tap would otherwise share the
-// kernel's.
+// tapMAC is the stack's address on the port; the kernel netdev keeps its
+// own.
 var tapMAC = net.HardwareAddr{0x02, 0x75, 0x73, 0x74, 0x6b, 0x01}
 
 func run(t testing.TB, args ...string) {
@@ -50,14 +50,7 @@ func openTap(t testing.TB) *tapRig {
 	require.Equal(t, tapMAC, p.Caps().MAC)
 	ifi, err := net.InterfaceByName(tapIface)
 	require.NoError(t, err)
-	if ifi.HardwareAddr.String() == tapMAC.String() {
-		// net_tap gave the kernel netdev our address as well; the two
-		// ends of a link need their own.
-		t.Logf("net_tap set %s's address to the port's (%v): giving the kernel side its own", tapIface, tapMAC)
-		run(t, "ip", "link", "set", tapIface, "address", "02:75:73:74:6b:02")
-		ifi, err = net.InterfaceByName(tapIface)
-		require.NoError(t, err)
-	}
+	require.NotEqual(t, tapMAC.String(), ifi.HardwareAddr.String(), "the kernel netdev keeps an address of its own")
 	var n [1]byte
 	_, err = rand.Read(n[:])
 	require.NoError(t, err)
@@ -76,6 +69,22 @@ func openTap(t testing.TB) *tapRig {
 	run(t, "ip", "link", "set", tapIface, "up")
 	run(t, "ip", "neigh", "replace", r.self.String(), "lladdr", tapMAC.String(), "dev", tapIface, "nud", "permanent")
 	return r
+}
+
+// Without a configured address the stack takes one of its own on net_tap,
+// derived from the kernel netdev's, which the port leaves as it was.
+func TestTapStackAddressOfItsOwn(t *testing.T) {
+	lockThread(t)
+	p := openPort(t, Config{Port: "net_tap0", RxDesc: 256, TxDesc: 256, Mbufs: 2047})
+	ifi, err := net.InterfaceByName(tapIface)
+	require.NoError(t, err)
+	mac := p.Caps().MAC
+	t.Logf("kernel %v, stack %v", ifi.HardwareAddr, mac)
+	require.Len(t, mac, 6)
+	assert.NotEqual(t, ifi.HardwareAddr.String(), mac.String())
+	assert.Zero(t, mac[0]&0x01, "unicast")
+	assert.NotZero(t, mac[0]&0x02, "locally administered")
+	assert.Equal(t, ifi.HardwareAddr[1:5], mac[1:5], "derived from the kernel's")
 }
 
 func TestTapCaps(t *testing.T) {

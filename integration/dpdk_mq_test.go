@@ -18,7 +18,7 @@ import (
 func TestDPDKMultiQueue(t *testing.T) {
 	requireDPDK(t, "curl", "xargs", "sh", "sysctl")
 	n, d := newDPDKServe(t, "--addr", "fd7e::2/64", "--http", ":80", "--queues", "2", "--metrics", "127.0.0.1:9100")
-	d.enableIPv6(t, "fd7e::1/64")
+	d.addHostIPv6(t, "fd7e::1/64")
 	servedOnBothQueues(t, n, n.ustack, "[fd7e::2]")
 }
 
@@ -26,7 +26,7 @@ func TestDPDKMultiQueue(t *testing.T) {
 // by the queue that dialled, whichever queue the kernel answers on.
 func TestDPDKMultiQueueGet(t *testing.T) {
 	requireDPDK(t, "sysctl")
-	n := newDPDKNetns(t)
+	n := makeNetns(t, "dk-")
 	d := newDPDKPort(n.name)
 	data := randomBytes(8 << 20)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) })}

@@ -52,7 +52,7 @@ func requireDPDK(t testing.TB, tools ...string) {
 // directory.
 type dpdkPort struct {
 	ns, iface, prefix string
-	mac, hostMAC      string // ustack's and the kernel's, distinct
+	mac               string // ustack's (--mac); the kernel keeps its own
 }
 
 func newDPDKPort(ns string) dpdkPort {
@@ -60,7 +60,7 @@ func newDPDKPort(ns string) dpdkPort {
 	rand.Read(b)
 	id := hex.EncodeToString(b)
 	return dpdkPort{ns: ns, iface: "dk" + id, prefix: "dk" + id,
-		mac: "02:dc:" + id[0:2] + ":" + id[2:4] + ":" + id[4:6] + ":02", hostMAC: "02:dc:" + id[0:2] + ":" + id[2:4] + ":" + id[4:6] + ":01"}
+		mac: "02:dc:" + id[0:2] + ":" + id[2:4] + ":" + id[4:6] + ":02"}
 }
 
 // eal is the EAL arguments: no hugepages, PCI or shared config, one core,
@@ -78,10 +78,7 @@ func (d dpdkPort) args(addr string) []string {
 func (d dpdkPort) runtimeDir() string { return filepath.Join("/var/run/dpdk", d.prefix) }
 
 // configureHost waits for the TAP netdev to appear in the namespace (the
-// EAL makes it) and gives the kernel's side its own MAC address (net_tap
-// gives it the port's) and hostAddr. IPv6 is off on the kernel side: its
-// link-local address, made while it had ustack's MAC, would collide with
-// ustack's.
+// EAL makes it) and gives the kernel's side hostAddr.
 func (d dpdkPort) configureHost(t testing.TB, hostAddr string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -91,35 +88,21 @@ func (d dpdkPort) configureHost(t testing.TB, hostAddr string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	run(t, "ip", "-n", d.ns, "link", "set", d.iface, "address", d.hostMAC)
 	run(t, "ip", "-n", d.ns, "addr", "add", hostAddr, "dev", d.iface)
 	run(t, "ip", "-n", d.ns, "link", "set", d.iface, "up")
 }
 
-// enableIPv6 turns IPv6 on for the kernel's side of the port, now that it
-// has a MAC of its own (its link-local address comes from it), and gives
-// it hostAddr.
-func (d dpdkPort) enableIPv6(t testing.TB, hostAddr string) {
+// addHostIPv6 gives the kernel's side of the port hostAddr.
+func (d dpdkPort) addHostIPv6(t testing.TB, hostAddr string) {
 	t.Helper()
-	run(t, "ip", "netns", "exec", d.ns, "sysctl", "-q", "-w", "net.ipv6.conf."+d.iface+".disable_ipv6=0")
 	run(t, "ip", "-n", d.ns, "addr", "add", hostAddr, "dev", d.iface, "nodad")
-}
-
-// newDPDKNetns makes a namespace (IPv6 off) and returns it without ustack.
-func newDPDKNetns(t testing.TB) *netns {
-	t.Helper()
-	n := makeNetns(t, "dk-")
-	for _, k := range []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"} {
-		run(t, "ip", "netns", "exec", n.name, "sysctl", "-q", "-w", k)
-	}
-	return n
 }
 
 // newDPDKServe starts `ustack serve --backend dpdk` in a fresh namespace
 // with args, waits until it serves and configures the kernel side.
 func newDPDKServe(t testing.TB, args ...string) (*netns, dpdkPort) {
 	t.Helper()
-	n := newDPDKNetns(t)
+	n := makeNetns(t, "dk-")
 	d := newDPDKPort(n.name)
 	n.start(20*time.Second, append(append([]string{"serve"}, d.args(n.ustack+"/24")...), args...)...)
 	d.configureHost(t, n.host+"/24")
@@ -131,7 +114,7 @@ func newDPDKServe(t testing.TB, args ...string) (*netns, dpdkPort) {
 func TestDPDKServe(t *testing.T) {
 	requireDPDK(t, "ping", "curl", "nc", "sysctl")
 	n, d := newDPDKServe(t, "--addr", "fd7d::2/64", "--http", ":80", "--echo", "7", "--udp-echo", "7", "--metrics", "127.0.0.1:9100")
-	d.enableIPv6(t, "fd7d::1/64")
+	d.addHostIPv6(t, "fd7d::1/64")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -199,6 +182,40 @@ func TestDPDKServe(t *testing.T) {
 	})
 }
 
+// Without --mac, ustack on net_tap takes an address of its own, not the
+// kernel netdev's that the device reports: both ends keep IPv6 on from the
+// start, their link-local addresses differ, and duplicate address
+// detection finds no conflict.
+func TestDPDKTapAddressOfItsOwn(t *testing.T) {
+	requireDPDK(t, "ping")
+	n := makeNetns(t, "dk-")
+	d := newDPDKPort(n.name)
+	n.start(20*time.Second, "serve", "--backend", "dpdk", "--eal", d.eal(), "--port", "net_tap0",
+		"--addr", n.ustack+"/24", "--addr", "fd7c::2/64")
+	d.configureHost(t, n.host+"/24")
+	d.addHostIPv6(t, "fd7c::1/64")
+	n.waitLog(`msg="address up" addr=(fd7c::2)/64`, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, a := range []string{n.ustack, "fd7c::2"} {
+		out, err := n.exec(ctx, nil, "ping", "-c", "2", "-i", "0.2", "-W", "2", a)
+		require.NoError(t, err, "ping %s:\n%s\nustack:\n%s", a, out, n.stderr.String())
+	}
+	link, err := n.exec(ctx, nil, "ip", "-br", "link", "show", d.iface)
+	require.NoError(t, err)
+	kernel := strings.Fields(string(link))[2]
+	for _, a := range []string{n.ustack, "fd7c::2"} {
+		neigh, err := n.exec(ctx, nil, "ip", "neigh", "show", a)
+		require.NoError(t, err)
+		f := strings.Fields(string(neigh))
+		require.GreaterOrEqual(t, len(f), 5, "neighbour entry of %s: %q", a, neigh)
+		assert.NotEqual(t, kernel, f[4], "ustack's address for %s is its own", a)
+	}
+	log := n.stderr.String()
+	assert.NotContains(t, log, "duplicate address")
+	assert.Regexp(t, `msg="address up" addr=fe80::[0-9a-f:]+/64 source=linklocal`, log)
+}
+
 // waitExit waits for cmd to exit, killing it after timeout.
 func waitExit(cmd *exec.Cmd, timeout time.Duration) error {
 	done := make(chan error, 1)
@@ -226,7 +243,7 @@ func assertNoEALLeft(t testing.TB, d dpdkPort) {
 // the namespace.
 func TestDPDKGetFromLinuxServer(t *testing.T) {
 	requireDPDK(t, "sysctl")
-	n := newDPDKNetns(t)
+	n := makeNetns(t, "dk-")
 	d := newDPDKPort(n.name)
 	data := randomBytes(32 << 20)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -274,7 +291,7 @@ func dpdkGet(t *testing.T, n *netns, d dpdkPort, url string, extra ...string) (s
 // no DPDK state left behind.
 func TestDPDKBadInput(t *testing.T) {
 	requireDPDK(t, "sysctl")
-	n := newDPDKNetns(t)
+	n := makeNetns(t, "dk-")
 	for _, tc := range []struct {
 		name string
 		args func(d dpdkPort) []string
@@ -325,7 +342,7 @@ func TestDPDKBadInput(t *testing.T) {
 // two queues.
 func TestDPDKVLANThroughABridge(t *testing.T) {
 	requireDPDK(t)
-	n := newDPDKNetns(t)
+	n := makeNetns(t, "dk-")
 	d := newDPDKPort(n.name)
 	run(t, "ip", "-n", n.name, "link", "add", "br0", "type", "bridge")
 	run(t, "ip", "-n", n.name, "link", "set", "br0", "up")
@@ -333,8 +350,8 @@ func TestDPDKVLANThroughABridge(t *testing.T) {
 		run(t, "ip", append([]string{"-n", n.name}, c...)...)
 	}
 	n.start(20*time.Second, append(append([]string{"serve"}, d.args("10.87.0.2/24")...), "--queues", "2", "--vlan", "100", "--http", ":80")...)
-	// The port's netdev joins the bridge, with a MAC of its own: the
-	// bridge keeps its ports' addresses for itself.
+	// The port's netdev joins the bridge; its address, which the bridge
+	// keeps for itself, is the kernel's, not ustack's.
 	d.configureHost(t, "10.87.0.1/24")
 	run(t, "ip", "-n", n.name, "link", "set", d.iface, "master", "br0")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
