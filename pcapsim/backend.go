@@ -11,6 +11,7 @@ import (
 
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/backend/capture"
+	"github.com/ustack/ustack/stack/wire"
 )
 
 // Config configures a replay Backend. The zero value replays onto a
@@ -196,7 +197,7 @@ func (b *Backend) Recv(q int, frames []*backend.Frame) (int, error) {
 			f.SetLen(len(data))
 			f.CopyFrom(data, 0)
 			f.Timestamp = at
-			if start, off, ok := offloadedChecksum(data); ok {
+			if start, off, ok := wire.PartialChecksum(data); ok {
 				// As the capturing host's stack had it: to be filled
 				// in by the NIC, and trusted by the receiver.
 				f.Csum, f.CsumStart, f.CsumOffset = backend.CsumPartial, start, off

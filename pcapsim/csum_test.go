@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,38 +29,6 @@ func partial(t testing.TB, frame []byte, l3, l4, csumOff int) []byte {
 	}
 	binary.BigEndian.PutUint16(f[l4+csumOff:], wire.Fold(wire.PseudoHeaderSum(src, dst, proto, len(f)-l4)))
 	return f
-}
-
-// A checksum left to the NIC is told from a correct one and from a wrong
-// one, for TCP and UDP over IPv4 and IPv6; fragments and cut frames are
-// never taken for one.
-func TestOffloadedChecksumsAreRecognised(t *testing.T) {
-	data := gopacket.Payload([]byte("some data"))
-	tcp4 := ethIPv4(t, peerMAC, hostMAC, ip4(peerIP, hostIP, layers.IPProtocolTCP), syn(40000, 80, 1), data)
-	udp6 := serialize(t, eth(peerMAC, hostMAC, layers.EthernetTypeIPv6), ip6(peer6IP, host6IP, layers.IPProtocolUDP),
-		&layers.UDP{SrcPort: 5000, DstPort: 53}, data)
-	p4, p6 := partial(t, tcp4, 14, 34, 16), partial(t, udp6, 14, 54, 6)
-
-	start, off, ok := offloadedChecksum(p4)
-	require.True(t, ok)
-	assert.Equal(t, [2]uint16{34, 16}, [2]uint16{start, off})
-	start, off, ok = offloadedChecksum(p6)
-	require.True(t, ok)
-	assert.Equal(t, [2]uint16{54, 6}, [2]uint16{start, off})
-
-	for name, f := range map[string][]byte{
-		"correct TCP": tcp4, "correct UDP": udp6,
-		"wrong TCP":         func() []byte { f := bytes.Clone(tcp4); f[50]++; return f }(),
-		"a fragment":        func() []byte { f := bytes.Clone(p4); f[20] |= 0x20; return f }(),
-		"cut short":         p4[:len(p4)-1],
-		"short of a header": p6[:14+40+4],
-		"ICMP":              ethIPv4(t, peerMAC, hostMAC, ip4(peerIP, hostIP, layers.IPProtocolICMPv4), echoRequest(1, 1)...),
-		"ARP":               serialize(t, eth(peerMAC, broadcastMAC, layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4, Operation: 1, SourceHwAddress: peerMAC, SourceProtAddress: peerIP.AsSlice(), DstHwAddress: make([]byte, 6), DstProtAddress: hostIP.AsSlice()}),
-		"nothing":           nil,
-	} {
-		_, _, ok := offloadedChecksum(f)
-		assert.False(t, ok, name)
-	}
 }
 
 // A capture taken on a client records its SYN with the checksum its NIC

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/gopacket/layers"
+
+	"github.com/ustack/ustack/stack/wire"
 )
 
 // FuzzReader feeds arbitrary bytes to the capture reader, to Adopt and to
@@ -30,7 +32,7 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("%d frames from %d bytes", len(frames), len(b))
 		}
 		for _, fr := range frames {
-			if start, off, ok := offloadedChecksum(fr); ok && int(start)+int(off)+2 > len(fr) {
+			if start, off, ok := wire.PartialChecksum(fr); ok && int(start)+int(off)+2 > len(fr) {
 				t.Fatalf("a checksum at %d+%d in a frame of %d bytes", start, off, len(fr))
 			}
 		}
