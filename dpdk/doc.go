@@ -139,6 +139,11 @@
 //     leaves it alone and reports another as Caps().MAC: Config.MAC, or
 //     the kernel's with the last bit flipped. net_tap passes up every frame
 //     the kernel sends, so the stack receives at its own address.
+//   - net_af_packet and net_pcap read what the kernel sends before any
+//     NIC: Recv marks TCP and UDP frames whose checksum the sender left
+//     to a NIC CsumPartial (wire.PartialChecksum). net_af_packet cuts a
+//     peer's TSO, GSO or GRO super-frames at its frame size; the stack
+//     drops them as truncated.
 //   - Close detaches the device; Probe attaches it again (a net_ring
 //     vdev reattaches to its old rings and logs "RING: Cannot reserve
 //     memory" on the way).

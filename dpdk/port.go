@@ -51,8 +51,14 @@ type Port struct {
 	touched bool // queues were set up: the device may hold our mbufs
 
 	rxCsum bool // RX checksum results are in ol_flags
-	txCsum bool // the device completes TCP and UDP checksums
-	tso    bool // the device segments GSOTCPv4 frames
+	// rxPartial: the device reads what the kernel sends before any NIC
+	// (a packet socket or libpcap on a veth, a capture file), so frames
+	// may carry checksums the sender left to a NIC: Recv marks those
+	// CsumPartial (wire.PartialChecksum), as the kernel's own receivers
+	// trust them, instead of the stack dropping them as wrong.
+	rxPartial bool
+	txCsum    bool // the device completes TCP and UDP checksums
+	tso       bool // the device segments GSOTCPv4 frames
 	// tsoSegMax, when not zero, bounds a TSO segment with its Ethernet,
 	// IP and TCP headers: net_tap (22.11) refuses a frame whose
 	// segments with headers exceed the MTU, so full-sized segments are cut
@@ -187,6 +193,7 @@ func (p *Port) setup() error {
 	var rxOff, txOff uint64
 	rss := cfg.Queues > 1 && uint64(info.flow_type_rss_offloads)&rssWanted != 0
 	rssHF := uint64(info.flow_type_rss_offloads) & rssWanted
+	p.rxPartial = p.drvName == "net_af_packet" || p.drvName == "net_pcap"
 	if rxCapa&rxOffCsum == rxOffCsum {
 		p.rxCsum = true
 		rxOff |= rxOffCsum | rxCapa&rxOffIPCsum

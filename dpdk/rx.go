@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/stack/wire"
 )
 
 // Recv implements backend.Backend: one rte_eth_rx_burst of up to
@@ -58,7 +59,24 @@ func (p *Port) Recv(q int, frames []*backend.Frame) (int, error) {
 	if qu.idle.Load() != 0 {
 		qu.idle.Store(0)
 	}
+	if p.rxPartial {
+		markPartial(frames[:n])
+	}
 	return n, nil
+}
+
+// markPartial marks the frames whose transport checksum the sender left
+// to a NIC CsumPartial. A chain is left as it is: the kernel sends nothing
+// longer than an mbuf to a port of this kind.
+func markPartial(frames []*backend.Frame) {
+	for _, f := range frames {
+		if f.Csum != backend.CsumNone || f.Next() != nil {
+			continue
+		}
+		if start, off, ok := wire.PartialChecksum(f.Bytes()); ok {
+			f.Csum, f.CsumStart, f.CsumOffset = backend.CsumPartial, start, off
+		}
+	}
 }
 
 // Wait implements backend.Backend for a busy-polling device: it returns
