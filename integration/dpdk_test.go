@@ -169,6 +169,16 @@ func TestDPDKServe(t *testing.T) {
 		assert.Contains(t, m, `ustack_dpdk_rx_missed_errors_total{iface="eth0"}`)
 	})
 
+	t.Run("link down and up logged", func(t *testing.T) {
+		n.waitLog(`(msg="link up" iface=eth0 link="up [0-9]+ Mb/s)`, 5*time.Second)
+		run(t, "ip", "-n", d.ns, "link", "set", d.iface, "down")
+		n.waitLog(`(msg="link down" iface=eth0)`, 5*time.Second)
+		run(t, "ip", "-n", d.ns, "link", "set", d.iface, "up")
+		n.waitLog(`(?s)msg="link down".*(msg="link up")`, 5*time.Second)
+		out, err := n.exec(ctx, nil, "ping", "-c", "1", "-W", "2", n.ustack)
+		require.NoError(t, err, "ping after the link came back:\n%s", out)
+	})
+
 	t.Run("SIGTERM", func(t *testing.T) {
 		require.NoError(t, n.cmd.Process.Signal(syscall.SIGTERM))
 		err := waitExit(n.cmd, 5*time.Second)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/backend/capture"
@@ -58,6 +59,8 @@ type stackFlags struct {
 	txDesc  int
 	// loopStart registers each queue loop's thread with the device (DPDK).
 	loopStart func(int) error
+	// link reads the device's link state (DPDK), for watchLink.
+	link      func() (dpdk.Link, error)
 	hostAddrs prefixList
 	queues    int
 	offload   string
@@ -372,7 +375,7 @@ func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() er
 			dpdk.Cleanup()
 			return nil, nil, fmt.Errorf("--port %s: %w", f.port, err)
 		}
-		f.loopStart = p.ThreadInit
+		f.loopStart, f.link = p.ThreadInit, p.Link
 		be = p
 	}
 	closers := []func() error{}
@@ -457,11 +460,61 @@ func (f *stackFlags) start(stderr io.Writer) (s *stack.Stack, log *slog.Logger, 
 		stopMetrics = func() { srv.Close() }
 		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	}
+	stopWatch := func() {}
+	if f.link != nil {
+		stopWatch = watchLink(log, "eth0", f.link, linkPoll)
+	}
 	return s, log, func() {
+		stopWatch()
 		stopMetrics()
 		s.Close()
 		closeCapture()
 	}, nil
+}
+
+// linkPoll is how often watchLink reads the link state.
+const linkPoll = time.Second
+
+// watchLink logs the link state of iface as read by link every interval,
+// until the returned function is called: the state at the start, a
+// warning when it goes down (nothing passes until it comes back; a NIC's
+// link may take seconds to come up after the port starts), a line when it
+// comes up, and a failure to read it once.
+func watchLink(log *slog.Logger, iface string, link func() (dpdk.Link, error), interval time.Duration) (stop func()) {
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		var last dpdk.Link
+		first, failed := true, false
+		for {
+			l, err := link()
+			switch {
+			case err != nil:
+				if !failed {
+					log.Warn("link state unreadable", "iface", iface, "err", err)
+				}
+				failed = true
+			case !l.Up && (first || last.Up):
+				log.Warn("link down", "iface", iface)
+			case l.Up && (first || !last.Up):
+				log.Info("link up", "iface", iface, "link", l.String())
+			}
+			if err == nil {
+				last, first, failed = l, false, false
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
 }
 
 // stackConfig turns the flags into a stack configuration.

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ustack/ustack/dpdk"
 )
 
 // syncBuffer is a bytes.Buffer the watch's goroutine and the test share.
@@ -71,4 +75,39 @@ func TestWatchShutdownEndsQuietly(t *testing.T) {
 	assert.Empty(t, exited)
 	assert.Empty(t, out.String())
 	assert.Len(t, sig, 1, "the signal is still in the channel")
+}
+
+// watchLink logs the state at the start, each change once, and a link it
+// cannot read once.
+func TestWatchLinkLogsChanges(t *testing.T) {
+	var out syncBuffer
+	log := slog.New(slog.NewTextHandler(&out, nil))
+	up := func() (dpdk.Link, error) { return dpdk.Link{Up: true, SpeedMbps: 10000, FullDuplex: true}, nil }
+	down := func() (dpdk.Link, error) { return dpdk.Link{}, nil }
+	broken := func() (dpdk.Link, error) { return dpdk.Link{}, errors.New("no such port") }
+	states := []func() (dpdk.Link, error){down, down, up, up, up, down, broken, broken, down, up}
+	var mu sync.Mutex
+	reads := 0
+	read := func() (dpdk.Link, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		s := states[min(reads, len(states)-1)] // the last state stays
+		reads++
+		return s()
+	}
+	stop := watchLink(log, "eth0", read, time.Millisecond)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return reads > len(states) },
+		5*time.Second, time.Millisecond)
+	stop()
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		lines = append(lines, l[strings.Index(l, "level="):])
+	}
+	assert.Equal(t, []string{
+		`level=WARN msg="link down" iface=eth0`,
+		`level=INFO msg="link up" iface=eth0 link="up 10000 Mb/s full-duplex"`,
+		`level=WARN msg="link down" iface=eth0`,
+		`level=WARN msg="link state unreadable" iface=eth0 err="no such port"`,
+		`level=INFO msg="link up" iface=eth0 link="up 10000 Mb/s full-duplex"`,
+	}, lines)
 }
