@@ -209,7 +209,7 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.in, "in", "", "capture to replay on virtual time (pcap backend)")
 	fs.StringVar(&f.out, "out", "", "pcap file for what the stack sends (pcap backend)")
 	fs.Var(&f.hostAddrs, "host-addr", "give the kernel's side of the TAP device this address as CIDR; repeatable: one IPv4, any IPv6")
-	fs.StringVar(&f.eal, "eal", "", `DPDK EAL arguments, passed through unchanged (dpdk backend), e.g. "-l 0 --vdev=net_tap0,iface=dtap0"`)
+	fs.StringVar(&f.eal, "eal", "", `DPDK EAL arguments, passed through unchanged (dpdk backend), e.g. "-l 0 --vdev=net_tap0,iface=dtap0"; split as a shell splits words, quotes and all`)
 	fs.StringVar(&f.port, "port", "0", "DPDK port id or device name (dpdk backend)")
 	fs.IntVar(&f.mbufs, "mbufs", 0, "mbufs per queue's mempool (dpdk backend; default 8191)")
 	fs.IntVar(&f.burst, "burst", 0, "frames per receive and transmit burst (dpdk backend; default 32)")
@@ -323,6 +323,9 @@ func (f *stackFlags) validate() error {
 	if f.pcapKeep < 1 {
 		return fmt.Errorf("--pcap-files %d: keep at least 1", f.pcapKeep)
 	}
+	if _, err := splitEAL(f.eal); err != nil {
+		return fmt.Errorf("--eal %q: %w", f.eal, err)
+	}
 	if f.metrics != "" {
 		if _, _, err := net.SplitHostPort(f.metrics); err != nil {
 			return fmt.Errorf("--metrics %q: want HOST:PORT, e.g. 127.0.0.1:9100", f.metrics)
@@ -362,7 +365,8 @@ func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() er
 		}
 		be = d
 	case "dpdk":
-		if err := dpdk.Init(strings.Fields(f.eal)); err != nil {
+		eal, _ := splitEAL(f.eal)
+		if err := dpdk.Init(eal); err != nil {
 			return nil, nil, fmt.Errorf("--backend dpdk: %w", err)
 		}
 		cfg := dpdk.Config{Port: f.port, Queues: f.queues, MTU: f.mtu, Clock: clock,

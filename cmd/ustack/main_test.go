@@ -59,6 +59,7 @@ func TestBadInputIsRefusedWithOneLine(t *testing.T) {
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--echo", "70000"}, `--echo "70000"`},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--route", "10.1.0.0/16"}, "-route"},
 		{[]string{"serve", "--addr", "10.0.0.1/24", "--backend", "dpdk"}, "rebuild"},
+		{[]string{"serve", "--addr", "10.0.0.1/24", "--backend", "dpdk", "--eal", "-l 0 --vdev='net_tap0"}, `--eal "-l 0 --vdev='net_tap0": a single quote is not closed`},
 		{[]string{"serve"}, "--addr"},
 		{[]string{"serve", "--addr", "dhcp", "--addr-gen", "random"}, `--addr-gen "random"`},
 		{[]string{"serve", "--addr", "fd00::2/64", "--dad-transmits", "-1"}, "--dad-transmits -1"},
