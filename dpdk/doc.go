@@ -141,7 +141,7 @@
 //     the kernel sends, so the stack receives at its own address.
 //   - net_af_packet and net_pcap read what the kernel sends before any
 //     NIC: Recv marks TCP and UDP frames whose checksum the sender left
-//     to a NIC CsumPartial (wire.PartialChecksum). net_af_packet cuts a
+//     to a NIC CsumPartial (offload.MarkPartial). net_af_packet cuts a
 //     peer's TSO, GSO or GRO super-frames at its frame size; the stack
 //     drops them as truncated.
 //   - Close detaches the device; Probe attaches it again (a net_ring

@@ -51,7 +51,7 @@ func TestPcapPortReplayMatchesPcapsim(t *testing.T) {
 		"zeek/ftp/bruteforce.pcap", // TCP: 606 frames, every one refused
 		"zeek/chksums/ip4-icmp-good-chksum.pcap",
 		// Taken on the client: its SYN carries the checksum its NIC was
-		// to fill in, which both take as the sender's (wire.PartialChecksum).
+		// to fill in, which both take as the sender's (offload.MarkPartial).
 		"tcpdump/accecn_handshake.pcap",
 		"zeek/chksums/localhost-bad-chksum.pcap",
 	} {

@@ -54,7 +54,7 @@ type Port struct {
 	// rxPartial: the device reads what the kernel sends before any NIC
 	// (a packet socket or libpcap on a veth, a capture file), so frames
 	// may carry checksums the sender left to a NIC: Recv marks those
-	// CsumPartial (wire.PartialChecksum), as the kernel's own receivers
+	// CsumPartial (offload.MarkPartial), as the kernel's own receivers
 	// trust them, instead of the stack dropping them as wrong.
 	rxPartial bool
 	txCsum    bool // the device completes TCP and UDP checksums

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ustack/ustack/backend"
-	"github.com/ustack/ustack/stack/wire"
+	"github.com/ustack/ustack/backend/offload"
 )
 
 // Recv implements backend.Backend: one rte_eth_rx_burst of up to
@@ -66,16 +66,10 @@ func (p *Port) Recv(q int, frames []*backend.Frame) (int, error) {
 }
 
 // markPartial marks the frames whose transport checksum the sender left
-// to a NIC CsumPartial. A chain is left as it is: the kernel sends nothing
-// longer than an mbuf to a port of this kind.
+// to a NIC CsumPartial (offload.MarkPartial).
 func markPartial(frames []*backend.Frame) {
 	for _, f := range frames {
-		if f.Csum != backend.CsumNone || f.Next() != nil {
-			continue
-		}
-		if start, off, ok := wire.PartialChecksum(f.Bytes()); ok {
-			f.Csum, f.CsumStart, f.CsumOffset = backend.CsumPartial, start, off
-		}
+		offload.MarkPartial(f)
 	}
 }
 

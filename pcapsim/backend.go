@@ -11,7 +11,7 @@ import (
 
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/backend/capture"
-	"github.com/ustack/ustack/stack/wire"
+	"github.com/ustack/ustack/backend/offload"
 )
 
 // Config configures a replay Backend. The zero value replays onto a
@@ -197,10 +197,9 @@ func (b *Backend) Recv(q int, frames []*backend.Frame) (int, error) {
 			f.SetLen(len(data))
 			f.CopyFrom(data, 0)
 			f.Timestamp = at
-			if start, off, ok := wire.PartialChecksum(data); ok {
+			if offload.MarkPartial(f) {
 				// As the capturing host's stack had it: to be filled
 				// in by the NIC, and trusted by the receiver.
-				f.Csum, f.CsumStart, f.CsumOffset = backend.CsumPartial, start, off
 				b.partial++
 			}
 			frames[n] = f

@@ -28,7 +28,7 @@ var synExempt = map[string]string{
 	// for no connection silently.
 	"tcpdump/tcp_eight_lowest_weight_flags_set.pcap": "TCP.InSegs",
 	// Bad checksums. (A capture on the sender, before its NIC filled
-	// them in, is answered: see wire.PartialChecksum.)
+	// them in, is answered: see offload.MarkPartial.)
 	"zeek/tcp/syn-bad.pcap": "TCP.InCsumErrors",
 	"zeek/web.pcap":         "IP.InCsumErrors",
 	// Anonymised: addresses rewritten, IP checksums not.

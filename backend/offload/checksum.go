@@ -92,6 +92,54 @@ func sumFrame(f *backend.Frame, off, n int, acc uint64) uint64 {
 	return acc
 }
 
+// tcpCsumOffset is where the checksum field is in a TCP header.
+const tcpCsumOffset = 16
+
+// MarkPartial recognises a received frame whose sender left its TCP or UDP
+// checksum to a NIC (Linux's CHECKSUM_PARTIAL): its checksum field holds
+// the folded sum of the pseudo-header alone. Such frames reach whoever
+// reads a sender's packets before any NIC has: a capture taken on the
+// sending host or on a veth, a packet socket or libpcap on a veth (DPDK's
+// net_af_packet and net_pcap). MarkPartial sets Csum to CsumPartial, with
+// CsumStart and CsumOffset, so that the receiver trusts the checksum as the
+// kernel's own receivers do, and reports true.
+//
+// Frames whose Csum is not CsumNone are left alone, and so are fragments,
+// other protocols, IPv4 headers whose own checksum is wrong, and checksums
+// that verify or are merely wrong (one in 65,536 wrong ones would match).
+func MarkPartial(f *backend.Frame) bool {
+	if f.Csum != backend.CsumNone {
+		return false
+	}
+	var scratch [MaxHeaderLen]byte
+	b := headerBytes(f, &scratch)
+	h, err := parseHeaders(b, f.Len())
+	if err != nil || h.IPVersion == 0 || h.Fragment {
+		return false
+	}
+	var field int
+	switch h.Proto {
+	case protoTCP:
+		field = tcpCsumOffset
+	case protoUDP:
+		field = udpCsumOffset
+	default:
+		return false
+	}
+	ip := b[h.L2Len : h.L2Len+h.L3Len]
+	if h.IPVersion == 4 && wire.Checksum(ip, 0) != 0 {
+		return false
+	}
+	src, dst := addresses(ip, h.IPVersion)
+	start, n := h.L2Len+h.L3Len, h.IPLen-h.L3Len
+	pseudo := wire.PseudoHeaderSum(src, dst, h.Proto, n)
+	if binary.BigEndian.Uint16(b[start+field:]) != wire.Fold(pseudo) || wire.Fold(sumFrame(f, start, n, pseudo)) == 0xffff {
+		return false
+	}
+	f.Csum, f.CsumStart, f.CsumOffset = backend.CsumPartial, uint16(start), uint16(field)
+	return true
+}
+
 // VerifyChecksums checks in software what a device with RX checksum offload
 // checks: the IPv4 header checksum and the TCP, UDP, ICMP or ICMPv6 checksum.
 // It reads the bytes whatever f.Csum says and does not change f.
