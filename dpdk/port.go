@@ -186,6 +186,16 @@ func (p *Port) setup() error {
 	if mtu < int(info.min_mtu) || mtu > int(info.max_mtu) {
 		return p.errorf("mtu %d: the device (%s) takes %d to %d", mtu, p.drvName, info.min_mtu, info.max_mtu)
 	}
+	// rte_eth_dev_configure also checks the frame the MTU makes against the
+	// device's longest, with this overhead, and says only "invalid
+	// argument": say it in the device's terms first.
+	overhead := int(C.RTE_ETHER_HDR_LEN + C.RTE_ETHER_CRC_LEN)
+	if info.max_mtu != 0xffff && int(info.max_rx_pktlen) > int(info.max_mtu) {
+		overhead = int(info.max_rx_pktlen) - int(info.max_mtu)
+	}
+	if most := int(info.max_rx_pktlen) - overhead; mtu > most {
+		return p.errorf("mtu %d: the device (%s) receives frames of at most %d bytes, an MTU of at most %d", mtu, p.drvName, info.max_rx_pktlen, most)
+	}
 	p.bufLen = int(C.RTE_MBUF_DEFAULT_BUF_SIZE)
 	p.dataRoom = p.bufLen - int(C.RTE_PKTMBUF_HEADROOM)
 

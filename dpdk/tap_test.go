@@ -87,6 +87,19 @@ func TestTapStackAddressOfItsOwn(t *testing.T) {
 	assert.Equal(t, ifi.HardwareAddr[1:5], mac[1:5], "derived from the kernel's")
 }
 
+// An MTU whose frames the device cannot receive is refused in the
+// device's terms (the EAL would say "invalid argument"), and the port
+// opens afterwards.
+func TestTapRefusesJumboMTU(t *testing.T) {
+	lockThread(t)
+	ensurePort(t, "net_tap0")
+	p, err := Open(Config{Port: "net_tap0", MTU: 9000, RxDesc: 256, TxDesc: 256, Mbufs: 2047})
+	require.Error(t, err)
+	assert.Nil(t, p)
+	assert.Contains(t, err.Error(), "mtu 9000: the device (net_tap) receives frames of at most 1522 bytes, an MTU of at most 1504")
+	openPort(t, Config{Port: "net_tap0", RxDesc: 256, TxDesc: 256, Mbufs: 2047})
+}
+
 func TestTapCaps(t *testing.T) {
 	r := openTap(t)
 	caps := r.p.Caps()
