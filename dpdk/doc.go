@@ -26,7 +26,9 @@
 // one that does nothing else afterwards (main's). Every goroutine that
 // drives a queue calls runtime.LockOSThread and then Port.ThreadInit(q)
 // (rte_thread_register): on a thread that is not an lcore the mempools'
-// per-lcore caches are silently bypassed. DPDK 22.11 cannot initialise the
+// per-lcore caches are silently bypassed. ThreadInit also binds the thread
+// to the CPUs of its queue's lcore when the EAL has enough of them (see
+// ThreadInit), so that -l chooses the cores the queues busy-poll on. DPDK 22.11 cannot initialise the
 // EAL again in a process where rte_eal_init failed or after Cleanup.
 //
 // # Memory and ownership

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -466,12 +467,44 @@ func (p *Port) queue(q int) (*queue, error) {
 // the start of each queue loop, after runtime.LockOSThread. It registers
 // the OS thread as a DPDK lcore (RegisterThread), so the queue's mempool
 // cache is used; the thread that called Init already is one.
+//
+// When the EAL has at least as many lcores (-l) as the port has queues,
+// it also binds the thread to the CPUs of queue q's lcore, as a DPDK
+// application runs each queue on a core of its own: the worker lcores in
+// order when there are more lcores than queues (the main one is left to
+// the application), every lcore, the main one first, when there are as
+// many. A thread so bound is locked once more, so that it ends with the
+// goroutine rather than run other goroutines on that core afterwards.
+// With fewer lcores the thread stays where the Go runtime puts it
+// (Pinned says which).
 func (p *Port) ThreadInit(q int) error {
 	if _, err := p.queue(q); err != nil {
 		return err
 	}
-	return RegisterThread()
+	if err := RegisterThread(); err != nil {
+		return err
+	}
+	if lc := C.us_pin_queue(C.uint(q), C.uint(p.cfg.Queues)); lc >= 0 {
+		runtime.LockOSThread()
+		p.queues[q].lcore.Store(int32(lc))
+	}
+	return nil
 }
+
+// Pinned reports the lcore whose CPUs queue q's loop is bound to, once
+// ThreadInit has run there, and false when it is not bound.
+func (p *Port) Pinned(q int) (lcore int, ok bool) {
+	qu, err := p.queue(q)
+	if err != nil {
+		return 0, false
+	}
+	lc := qu.lcore.Load()
+	return int(lc), lc >= 0
+}
+
+// Lcores is how many lcores the EAL runs (-l): Open's ports bind their
+// queue loops to them when they have no more queues than this.
+func Lcores() int { return int(C.us_lcore_count()) }
 
 // Outstanding implements backend.Backend: mbufs lent by Recv or allocated
 // by Alloc and not yet released or sent.

@@ -3,10 +3,12 @@
 package dpdk
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/ustack/ustack/backend"
 )
@@ -114,4 +116,47 @@ func TestNullMultiQueue(t *testing.T) {
 	assert.Equal(t, 6, p.Outstanding())
 	backend.Release(mixed)
 	assert.Zero(t, p.Outstanding())
+}
+
+// ThreadInit binds a queue's loop to the CPUs of its lcore when the EAL
+// has as many lcores as the port has queues (the tests' EAL has one,
+// -l 0), and leaves a loop where it is otherwise.
+func TestThreadInitBindsToLcores(t *testing.T) {
+	lockThread(t)
+	require.Equal(t, 1, Lcores(), "the tests' EAL runs -l 0")
+	// affinity runs ThreadInit(q) on a thread of its own and returns the
+	// CPUs the thread may run on afterwards.
+	affinity := func(p *Port, q int) []int {
+		got := make(chan []int, 1)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var set unix.CPUSet
+			if assert.NoError(t, p.ThreadInit(q)) && assert.NoError(t, unix.SchedGetaffinity(0, &set)) {
+				var cpus []int
+				for c := range runtime.NumCPU() {
+					if set.IsSet(c) {
+						cpus = append(cpus, c)
+					}
+				}
+				got <- cpus
+				return
+			}
+			got <- nil
+		}()
+		return <-got
+	}
+
+	one := openPort(t, Config{Port: "net_ring0", RxDesc: 64, TxDesc: 64, Mbufs: 1023})
+	assert.Equal(t, []int{0}, affinity(one, 0), "lcore 0 runs on CPU 0")
+	lc, ok := one.Pinned(0)
+	assert.True(t, ok)
+	assert.Equal(t, 0, lc)
+
+	two := openPort(t, Config{Port: "net_null0", Queues: 2, RxDesc: 128, TxDesc: 128, Mbufs: 1023})
+	if runtime.NumCPU() > 1 {
+		assert.Greater(t, len(affinity(two, 1)), 1, "two queues on one lcore: not bound")
+	}
+	_, ok = two.Pinned(1)
+	assert.False(t, ok)
 }

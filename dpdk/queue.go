@@ -236,6 +236,8 @@ type queue struct {
 	sleeping atomic.Bool
 	wakeCh   chan struct{}
 	timer    *time.Timer
+
+	lcore atomic.Int32 // whose CPUs ThreadInit bound the loop to, or -1
 }
 
 // freeCap is the size of a queue's array of released chains waiting to be
@@ -295,6 +297,7 @@ func newQueue(p *Port, id int, mp *C.struct_rte_mempool) *queue {
 		timer:  time.NewTimer(time.Hour),
 	}
 	q.timer.Stop()
+	q.lcore.Store(-1)
 	q.alloc.q = q
 	q.lender = register(q)
 	o0, o1 := ownerWords()

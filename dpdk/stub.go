@@ -69,6 +69,12 @@ func (p *Port) DeviceStats() (string, []backend.DeviceStat, error) { return "", 
 // ThreadInit would prepare the calling goroutine to drive queue q.
 func (p *Port) ThreadInit(q int) error { return ErrNotBuilt }
 
+// Pinned would report the lcore queue q's loop is bound to.
+func (p *Port) Pinned(q int) (lcore int, ok bool) { return 0, false }
+
+// Lcores is how many lcores the EAL runs: none without DPDK.
+func Lcores() int { return 0 }
+
 // Name is the port's ethdev name.
 func (p *Port) Name() string { return "" }
 

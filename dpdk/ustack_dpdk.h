@@ -9,6 +9,11 @@
 #ifndef USTACK_DPDK_H
 #define USTACK_DPDK_H
 
+// rte_cpuset_t is glibc's cpu_set_t, a GNU extension.
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +65,37 @@ static inline void us_thread_unregister(void) {
 }
 
 static inline unsigned us_lcore_id(void) { return rte_lcore_id(); }
+
+// us_lcore_count is how many lcores -l (or -c) gave the EAL: not
+// rte_lcore_count, which counts the threads rte_thread_register made
+// lcores too.
+static inline unsigned us_lcore_count(void) {
+	unsigned n = 0;
+	for (unsigned lc = rte_get_next_lcore(-1, 0, 0); lc < RTE_MAX_LCORE; lc = rte_get_next_lcore(lc, 0, 0))
+		n++;
+	return n;
+}
+
+// us_pin_queue binds the calling thread to the CPUs of the lcore that
+// queue q of n runs on and returns that lcore: with more lcores than
+// queues, the worker lcores in order (the main lcore is left to the
+// application); with as many, every lcore, the main one first. With fewer
+// lcores than queues it pins nothing and returns -ERANGE.
+static inline int us_pin_queue(unsigned q, unsigned n) {
+	unsigned count = us_lcore_count();
+	if (q >= n || n > count)
+		return -ERANGE;
+	int skip_main = count > n;
+	unsigned lc = rte_get_next_lcore(-1, skip_main, 0);
+	for (unsigned i = 0; i < q && lc < RTE_MAX_LCORE; i++)
+		lc = rte_get_next_lcore(lc, skip_main, 0);
+	if (lc >= RTE_MAX_LCORE)
+		return -ERANGE;
+	rte_cpuset_t set = rte_lcore_cpuset(lc);
+	if (rte_thread_set_affinity(&set) < 0)
+		return -EINVAL;
+	return (int)lc;
+}
 
 // us_port_name writes the name of port into buf and reports whether the
 // port exists.

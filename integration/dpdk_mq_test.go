@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,11 +16,21 @@ import (
 // With --queues 2 on net_tap, the kernel spreads the connections it opens
 // over both queues of the port, over IPv4 and IPv6, and ustack serves each
 // on the queue it arrived on.
+//
+// Given two lcores (where there are two CPUs), each queue's loop is bound
+// to one; given one, neither is, and ustack says so.
 func TestDPDKMultiQueue(t *testing.T) {
 	requireDPDK(t, "curl", "xargs", "sh", "sysctl")
-	n, d := newDPDKServe(t, "--addr", "fd7e::2/64", "--http", ":80", "--queues", "2", "--metrics", "127.0.0.1:9100")
+	lcores, bound := "0", []string{`msg="queue loops not bound to cores: give the EAL at least as many lcores (-l) as --queues" queues=2 lcores=1`}
+	if runtime.NumCPU() >= 2 {
+		lcores, bound = "0-1", []string{`msg="queue loop bound to a core" queue=0 lcore=0`, `msg="queue loop bound to a core" queue=1 lcore=1`}
+	}
+	n, d := newDPDKServeOn(t, lcores, "--addr", "fd7e::2/64", "--http", ":80", "--queues", "2", "--metrics", "127.0.0.1:9100")
 	d.addHostIPv6(t, "fd7e::1/64")
 	servedOnBothQueues(t, n, n.ustack, "[fd7e::2]")
+	for _, l := range bound {
+		assert.Contains(t, n.stderr.String(), l)
+	}
 }
 
 // `ustack get --queues 2` on net_tap: the connection ustack opens is owned

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -53,6 +54,7 @@ func requireDPDK(t testing.TB, tools ...string) {
 type dpdkPort struct {
 	ns, iface, prefix string
 	mac               string // ustack's (--mac); the kernel keeps its own
+	lcores            string // the EAL's -l (default 0)
 }
 
 func newDPDKPort(ns string) dpdkPort {
@@ -63,10 +65,11 @@ func newDPDKPort(ns string) dpdkPort {
 		mac: "02:dc:" + id[0:2] + ":" + id[2:4] + ":" + id[4:6] + ":02"}
 }
 
-// eal is the EAL arguments: no hugepages, PCI or shared config, one core,
-// the TAP device.
+// eal is the EAL arguments: no hugepages, PCI or shared config, core 0
+// or d.lcores, the TAP device.
 func (d dpdkPort) eal() string {
-	return fmt.Sprintf("-l 0 --no-huge --no-pci --no-shconf -m 256 --file-prefix %s --vdev=net_tap0,iface=%s", d.prefix, d.iface)
+	lcores := cmp.Or(d.lcores, "0")
+	return fmt.Sprintf("-l %s --no-huge --no-pci --no-shconf -m 256 --file-prefix %s --vdev=net_tap0,iface=%s", lcores, d.prefix, d.iface)
 }
 
 // args are the backend flags of ustack on the port.
@@ -102,8 +105,15 @@ func (d dpdkPort) addHostIPv6(t testing.TB, hostAddr string) {
 // with args, waits until it serves and configures the kernel side.
 func newDPDKServe(t testing.TB, args ...string) (*netns, dpdkPort) {
 	t.Helper()
+	return newDPDKServeOn(t, "", args...)
+}
+
+// newDPDKServeOn is newDPDKServe with the EAL on lcores (-l; "" for 0).
+func newDPDKServeOn(t testing.TB, lcores string, args ...string) (*netns, dpdkPort) {
+	t.Helper()
 	n := makeNetns(t, "dk-")
 	d := newDPDKPort(n.name)
+	d.lcores = lcores
 	n.start(20*time.Second, append(append([]string{"serve"}, d.args(n.ustack+"/24")...), args...)...)
 	d.configureHost(t, n.host+"/24")
 	return n, d
@@ -119,6 +129,7 @@ func TestDPDKServe(t *testing.T) {
 	defer cancel()
 
 	t.Run("ping", func(t *testing.T) {
+		assert.Contains(t, n.stderr.String(), `msg="queue loop bound to a core" queue=0 lcore=0`, "one queue, one lcore")
 		out, err := n.exec(ctx, nil, "ping", "-c", "5", "-i", "0.2", "-W", "2", n.ustack)
 		require.NoError(t, err)
 		assert.Contains(t, string(out), "5 received")

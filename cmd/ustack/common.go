@@ -60,7 +60,9 @@ type stackFlags struct {
 	// loopStart registers each queue loop's thread with the device (DPDK).
 	loopStart func(int) error
 	// link reads the device's link state (DPDK), for watchLink.
-	link      func() (dpdk.Link, error)
+	link func() (dpdk.Link, error)
+	// pinned says which lcore's CPUs a queue's loop is bound to (DPDK).
+	pinned    func(q int) (int, bool)
 	hostAddrs prefixList
 	queues    int
 	offload   string
@@ -379,7 +381,7 @@ func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() er
 			dpdk.Cleanup()
 			return nil, nil, fmt.Errorf("--port %s: %w", f.port, err)
 		}
-		f.loopStart, f.link = p.ThreadInit, p.Link
+		f.loopStart, f.link, f.pinned = p.ThreadInit, p.Link, p.Pinned
 		be = p
 	}
 	closers := []func() error{}
@@ -439,6 +441,20 @@ func (f *stackFlags) start(stderr io.Writer) (s *stack.Stack, log *slog.Logger, 
 	be, closeCapture, err := f.openDevice(clock)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if n := dpdk.Lcores(); f.backend == "dpdk" && f.queues > n {
+		log.Warn("queue loops not bound to cores: give the EAL at least as many lcores (-l) as --queues", "queues", f.queues, "lcores", n)
+	}
+	if init := f.loopStart; init != nil && f.pinned != nil {
+		f.loopStart = func(q int) error {
+			if err := init(q); err != nil {
+				return err
+			}
+			if lc, ok := f.pinned(q); ok {
+				log.Info("queue loop bound to a core", "queue", q, "lcore", lc)
+			}
+			return nil
+		}
 	}
 	if s, err = stack.New(f.stackConfig(be, clock, log)); err != nil {
 		be.Close()
