@@ -49,6 +49,16 @@ func TestNoAllocations(t *testing.T) {
 				f.CopyFrom([]byte{0, 0}, 50) // back to a zero pseudo-header
 			})
 			assert.Zero(t, allocs, "complete checksum")
+			p := pkt{payload: pattern(1000, 1)}
+			g := load(t, tp.pool, p.partial(p.build()), false)
+			allocs = testing.AllocsPerRun(20, func() {
+				g.Csum = backend.CsumNone
+				if !MarkPartial(g) {
+					panic("not marked")
+				}
+			})
+			assert.Zero(t, allocs, "mark partial")
+			backend.ReleaseOne(g)
 			backend.ReleaseOne(f)
 			assert.Zero(t, tp.pool.Outstanding())
 		})
