@@ -168,4 +168,8 @@ var (
 	ErrClosed = errors.New("backend closed")
 	// ErrQueue: a queue index out of range.
 	ErrQueue = errors.New("no such queue")
+	// ErrGone: the device has gone away (a TAP device deleted under the
+	// backend, a NIC unplugged) and nothing will pass on it again. Wait,
+	// Recv and Send return errors that wrap it from then on.
+	ErrGone = errors.New("device is gone")
 )

@@ -237,20 +237,6 @@ func TestDPDKTapAddressOfItsOwn(t *testing.T) {
 	assert.Regexp(t, `msg="address up" addr=fe80::[0-9a-f:]+/64 source=linklocal`, log)
 }
 
-// waitExit waits for cmd to exit, killing it after timeout.
-func waitExit(cmd *exec.Cmd, timeout time.Duration) error {
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(timeout):
-		cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("no exit within %v", timeout)
-	}
-}
-
 // assertNoEALLeft checks that a ustack process left no DPDK state behind:
 // no runtime directory (telemetry socket) and no TAP netdev.
 func assertNoEALLeft(t testing.TB, d dpdkPort) {

@@ -141,6 +141,20 @@ func (n *netns) stop() {
 	n.cmd = nil
 }
 
+// waitExit waits for cmd to exit, killing it after timeout.
+func waitExit(cmd *exec.Cmd, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("no exit within %v", timeout)
+	}
+}
+
 // exec runs a command in the namespace and returns its stdout.
 func (n *netns) exec(ctx context.Context, stdin io.Reader, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.name, name}, args...)...)

@@ -209,3 +209,18 @@ func randomBytes(n int) []byte {
 }
 
 var _ = exec.Command
+
+// A TAP device deleted under `ustack serve` ends it with the device's
+// error and status 1, instead of leaving it spinning on a dead descriptor.
+func TestTAPDeviceDeletedEndsServe(t *testing.T) {
+	requireRoot(t)
+	n := newNetns(t, "--http", ":80")
+	run(t, "ip", "-n", n.name, "link", "del", "tap0")
+	err := waitExit(n.cmd, 5*time.Second)
+	n.cmd = nil
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "serve after its device went:\n%s", n.stderr.String())
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Contains(t, n.stderr.String(), `level=ERROR msg="device is gone: nothing passes on it any more" iface=eth0`)
+	assert.Contains(t, n.stderr.String(), "ustack serve: eth0: tap tap0: poll: device is gone")
+}

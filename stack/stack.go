@@ -47,8 +47,15 @@ type Stack struct {
 	pollMu sync.Mutex
 	closed chan struct{}
 	wg     sync.WaitGroup
-	// wakeCh wakes a loop that waits on several backends.
+	// wakeCh wakes a loop that waits on several backends, or on none
+	// once its device is gone.
 	wakeCh []chan struct{}
+	// failed is closed, once, when a device has gone away; failErr says
+	// which (see Failed).
+	failed   chan struct{}
+	failOnce sync.Once
+	failErr  error
+	gone     atomic.Bool
 }
 
 // New makes a stack and, unless cfg.Manual, starts its loops: one per
@@ -65,7 +72,7 @@ func New(cfg Config) (*Stack, error) {
 		}
 		seed = binary.LittleEndian.Uint64(b[:])
 	}
-	s := &Stack{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, closed: make(chan struct{})}
+	s := &Stack{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, closed: make(chan struct{}), failed: make(chan struct{})}
 	addrs := make([][]netip.Prefix, len(cfg.Interfaces))
 	for i, ic := range cfg.Interfaces {
 		caps := ic.Backend.Caps()
@@ -226,11 +233,16 @@ func (s *Stack) run(q *queue) {
 		}
 	}
 	if len(s.ifaces) == 1 {
-		be := s.ifaces[0].be
+		ifc := s.ifaces[0]
 		for !s.closing.Load() {
 			next := q.poll(s.clock.Now())
-			if next == 0 || next > s.clock.Now() {
-				be.Wait(q.id, next)
+			if next != 0 && next <= s.clock.Now() {
+				continue
+			}
+			if s.gone.Load() {
+				s.sleep(q, next)
+			} else if err := ifc.be.Wait(q.id, next); errors.Is(err, backend.ErrGone) {
+				s.fail(ifc, err)
 			}
 		}
 		return
@@ -247,7 +259,11 @@ func (s *Stack) run(q *queue) {
 		go func() {
 			defer waiters.Done()
 			for {
-				ifc.be.Wait(q.id, 0)
+				if err := ifc.be.Wait(q.id, 0); errors.Is(err, backend.ErrGone) {
+					// The loop goes on with the other devices.
+					s.fail(ifc, err)
+					return
+				}
 				notify(s.wakeCh[q.id])
 				select {
 				case <-stop:
@@ -304,6 +320,9 @@ func (s *Stack) lockThread() bool {
 // backends' Wake tells the driver (a simulator) that the stack has work
 // for the next Poll.
 func (s *Stack) wake(q *queue) {
+	if s.gone.Load() {
+		notify(s.wakeCh[q.id])
+	}
 	if len(s.ifaces) == 1 || s.cfg.Manual {
 		for _, ifc := range s.ifaces {
 			ifc.be.Wake(q.id)
@@ -311,6 +330,53 @@ func (s *Stack) wake(q *queue) {
 		return
 	}
 	notify(s.wakeCh[q.id])
+}
+
+// fail records that device ifc has gone away (backend.ErrGone), once for
+// the stack: it logs it and closes Failed. The loops go on, without
+// waiting on the device, so that the API keeps working until Close.
+func (s *Stack) fail(ifc *iface, err error) {
+	s.failOnce.Do(func() {
+		s.failErr = fmt.Errorf("%s: %w", ifc.name, err)
+		s.gone.Store(true)
+		s.log.Error("device is gone: nothing passes on it any more", "iface", ifc.name, "err", err)
+		for _, q := range s.queues {
+			notify(s.wakeCh[q.id])
+		}
+		close(s.failed)
+	})
+}
+
+// sleep is a single-device loop's wait once its device is gone: until
+// the deadline next (0 for none) or a wake-up.
+func (s *Stack) sleep(q *queue, next int64) {
+	if next == 0 {
+		<-s.wakeCh[q.id]
+		return
+	}
+	t := time.NewTimer(time.Duration(next - s.clock.Now()))
+	defer t.Stop()
+	select {
+	case <-s.wakeCh[q.id]:
+	case <-t.C:
+	}
+}
+
+// Failed is closed when a device the stack runs on has gone away (a TAP
+// device deleted, see backend.ErrGone), and Err then says which: nothing
+// passes on it any more. The stack's API keeps working (connections time
+// out, sends go nowhere) until Close; an application that cannot do
+// without the device closes the stack.
+func (s *Stack) Failed() <-chan struct{} { return s.failed }
+
+// Err is the error of the device that closed Failed, or nil.
+func (s *Stack) Err() error {
+	select {
+	case <-s.failed:
+		return s.failErr
+	default:
+		return nil
+	}
 }
 
 // Poll runs every queue once at time now and returns the earliest instant

@@ -228,7 +228,12 @@ func (d *Device) Recv(q int, frames []*backend.Frame) (int, error) {
 			if e == unix.EINTR {
 				continue
 			}
-			if e != unix.EAGAIN {
+			switch e {
+			case unix.EAGAIN:
+			case unix.EBADFD:
+				// The device the descriptor was attached to is gone.
+				err = d.errorf("read", backend.ErrGone)
+			default:
 				err = d.errorf("read", e)
 			}
 			break
@@ -520,7 +525,7 @@ func (d *Device) Wait(q int, deadline int64) error {
 		read(qu.efd, qu.efdIn[:])
 	}
 	if qu.pfd[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
-		return d.errorf("poll", errors.New("device is gone"))
+		return d.errorf("poll", backend.ErrGone)
 	}
 	return nil
 }

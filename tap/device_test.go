@@ -413,10 +413,12 @@ func TestDeviceDeletedUnderUs(t *testing.T) {
 	d := r.d
 	run(t, "ip", "link", "del", d.Caps().Name)
 	err := d.Wait(0, d.cfg.Clock.Now()+int64(time.Second))
-	assert.ErrorContains(t, err, "device is gone")
+	assert.ErrorIs(t, err, backend.ErrGone)
+	assert.ErrorContains(t, err, "tap "+d.Caps().Name+": poll: device is gone")
 	fs := make([]*backend.Frame, 8)
 	_, err = d.Recv(0, fs)
-	assert.ErrorContains(t, err, "tap "+d.Caps().Name+": read: ")
+	assert.ErrorIs(t, err, backend.ErrGone)
+	assert.ErrorContains(t, err, "tap "+d.Caps().Name+": read: device is gone")
 	r.send(0, icmpEcho(d.HostMAC(), d.Caps().MAC, r.self, r.host, 1, 1, nil), nil)
 	assert.Equal(t, uint64(1), d.QueueStats(0).TxDrops)
 }

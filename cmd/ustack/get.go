@@ -17,10 +17,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/stack/services"
 )
 
-func runGet(args []string, stdout, stderr io.Writer) error {
+func runGet(args []string, stdout, stderr io.Writer) (retErr error) {
 	fs := newFlags("get", stderr)
 	var f stackFlags
 	f.register(fs)
@@ -96,6 +97,21 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
+	// A device that goes away ends the fetch with its error.
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	go func() {
+		select {
+		case <-s.Failed():
+			fail(s.Err())
+		case <-ctx.Done():
+		}
+	}()
+	defer func() {
+		if cause := context.Cause(ctx); retErr != nil && errors.Is(cause, backend.ErrGone) {
+			retErr = cause
+		}
+	}()
 	if f.addrs.dhcp {
 		if _, err := s.WaitLease(ctx); err != nil {
 			return fmt.Errorf("--addr dhcp: no lease: %w", err)

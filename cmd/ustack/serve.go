@@ -128,8 +128,15 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		go func() { defer wg.Done(); srv.Serve(ln) }()
 	}
 	log.Info("ready", "backend", f.backend, "http", *httpAddr, "echo", *echo, "discard", *discard, "udp-echo", *udpEcho)
-	got := <-sig
-	log.Info("shutting down", "signal", got.String(), "grace", *grace)
+	var failed error
+	select {
+	case got := <-sig:
+		log.Info("shutting down", "signal", got.String(), "grace", *grace)
+	case <-s.Failed():
+		// Nothing passes any more: stop as for a signal, then fail.
+		failed = s.Err()
+		log.Info("shutting down", "err", failed, "grace", *grace)
+	}
 	endWatch = watchShutdown(sig, log, *grace+shutdownStuck, stderr, os.Exit)
 	ctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
@@ -152,7 +159,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	case <-done:
 	case <-ctx.Done():
 	}
-	return nil
+	return failed
 }
 
 // shutdownStuck is how long past the grace period a shutdown may take
