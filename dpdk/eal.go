@@ -11,12 +11,16 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // The EAL is one per process: DPDK keeps it in global state, so this is
@@ -87,6 +91,7 @@ func Init(ealArgs []string) error {
 		eal.err = ealError(ealArgs, syscall.Errno(-r))
 		// A runtime directory made before the failure goes, if empty.
 		eal.runtimeDir = C.GoString(C.rte_eal_get_runtime_dir())
+		removeFailedPrimaryFiles(eal.runtimeDir)
 		removeRuntimeFiles()
 		return eal.err
 	}
@@ -97,6 +102,30 @@ func Init(ealArgs []string) error {
 	eal.telemetry = filepath.Join(eal.runtimeDir, "dpdk_telemetry.v2")
 	eal.telemetryI, _ = os.Lstat(eal.telemetry)
 	return nil
+}
+
+// removeFailedPrimaryFiles removes what a primary process whose
+// rte_eal_init failed after it set up its shared configuration leaves in
+// runtime directory dir (without hugepages, for one): the configuration
+// file and the multi-process socket. They are ours only if no other
+// process holds the configuration file's lock, as a running primary of
+// the same prefix does; then they stay.
+func removeFailedPrimaryFiles(dir string) {
+	if dir == "" || C.rte_eal_process_type() != C.RTE_PROC_PRIMARY {
+		return
+	}
+	config := filepath.Join(dir, "config")
+	f, err := os.OpenFile(config, os.O_RDWR, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	lock := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart}
+	if unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lock) != nil {
+		return // another primary's
+	}
+	os.Remove(config)
+	os.Remove(filepath.Join(dir, "mp_socket"))
 }
 
 // ealError explains a failed rte_eal_init in one line.
@@ -110,7 +139,15 @@ func ealError(args []string, e syscall.Errno) error {
 	case syscall.ENOMEM:
 		hint = "not enough memory (raise -m, or add --no-huge without hugepages)"
 	case syscall.EACCES, syscall.EPERM:
-		hint = "permission denied (DPDK needs root or the right capabilities)"
+		// The EAL says EACCES when it finds no usable hugepages, root or
+		// not.
+		hint = "permission denied, or no usable hugepages"
+		if !slices.Contains(args, "--no-huge") {
+			hint += " (reserve some: echo 512 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages, hugetlbfs mounted; or pass --no-huge)"
+		}
+		if os.Geteuid() != 0 {
+			hint += "; DPDK needs root or the right capabilities"
+		}
 	case syscall.EALREADY:
 		hint = "rte_eal_init was already called in this process"
 	case syscall.ENOTSUP:

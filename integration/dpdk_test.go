@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -237,6 +238,20 @@ func TestDPDKTapAddressOfItsOwn(t *testing.T) {
 	assert.Regexp(t, `msg="address up" addr=fe80::[0-9a-f:]+/64 source=linklocal`, log)
 }
 
+// hugepages is how many hugepages the machine has reserved.
+func hugepages(t testing.TB) int {
+	b, err := os.ReadFile("/proc/meminfo")
+	require.NoError(t, err)
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "HugePages_Total:" {
+			n, err := strconv.Atoi(f[1])
+			require.NoError(t, err)
+			return n
+		}
+	}
+	return 0
+}
+
 // assertNoEALLeft checks that a ustack process left no DPDK state behind:
 // no runtime directory (telemetry socket) and no TAP netdev.
 func assertNoEALLeft(t testing.TB, d dpdkPort) {
@@ -319,6 +334,14 @@ func TestDPDKBadInput(t *testing.T) {
 		{"negative mbufs", func(d dpdkPort) []string {
 			return []string{"--eal", d.eal(), "--port", "net_tap0", "--mbufs", "-1"}
 		}, "--mbufs -1"},
+		// Hugepages asked for (no --no-huge) where there are none: the EAL
+		// fails after it made its shared configuration, which goes too.
+		{"no hugepages", func(d dpdkPort) []string {
+			if hugepages(t) > 0 {
+				t.Skip("this machine has hugepages reserved")
+			}
+			return []string{"--eal", strings.Replace(d.eal(), "--no-huge --no-pci --no-shconf -m 256", "--no-pci", 1)}
+		}, "no usable hugepages (reserve some"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDPDKPort(n.name)
