@@ -63,6 +63,7 @@ type NDPCounters struct {
 	InInvalid       uint64 // failed RFC 4861's validity checks: hop limit not 255, code, length, options, addresses
 	InNotForUs      uint64 // a solicitation for an address we do not own
 	DADConflicts    uint64 // one of our addresses is in use by another node
+	DADLoopedBack   uint64 // our own duplicate address probes the link sent back (RFC 7527 nonce)
 	PendingDrops    uint64 // packets dropped because the resolution queue was full
 	ResolveFailures uint64 // packets dropped because resolution timed out
 	CacheFull       uint64 // entries not created because the cache was full

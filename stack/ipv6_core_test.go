@@ -166,7 +166,10 @@ func assertNS(t *testing.T, p gopacket.Packet, src, dst, target netip.Addr, with
 		assert.Equal(t, layers.ICMPv6OptSourceAddress, ns.Options[0].Type)
 		assert.Equal(t, []byte(ourMAC), ns.Options[0].Data)
 	} else {
-		assert.Empty(t, ns.Options)
+		// A duplicate address detection probe: only a nonce (RFC 7527).
+		require.Len(t, ns.Options, 1)
+		assert.Equal(t, layers.ICMPv6Opt(wire.NDPOptNonce), ns.Options[0].Type)
+		assert.Len(t, ns.Options[0].Data, wire.NDPNonceLen)
 	}
 	if dst.IsMulticast() {
 		m := wire.MulticastMAC(dst)
@@ -222,6 +225,47 @@ func TestIPv6DuplicateAddressDetection(t *testing.T) {
 		assert.Contains(t, logs.String(), `msg="address up" addr=fe80::ff:fe00:1/64 source=linklocal iface=eth0`)
 		assert.Contains(t, logs.String(), `msg="address up" addr=2001:db8::1/64 source=static iface=eth0`)
 	})
+}
+
+// RFC 7527 §4.2: a link that loops our own probe back (its nonce ours)
+// does not make the address a duplicate; another node's probe, with a
+// nonce of its own, does.
+func TestIPv6LoopedBackProbeIsOurs(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newHarness6(t, mbuf, Config{IPv6: IPv6Config{StartDelay: -1, RouterSolicitations: -1, MLDReports: -1}}, peerNeighbors...)
+		out := ofType(h.out(), layers.ICMPv6TypeNeighborSolicitation)
+		require.Len(t, out, 2)
+		for _, p := range out {
+			h.inRaw(p.Data())
+		}
+		assert.Equal(t, uint64(2), h.s.Counters().NDP.DADLoopedBack)
+		assert.Zero(t, h.s.Counters().NDP.DADConflicts)
+
+		// The same probe with another nonce is another node's.
+		other := bytes.Clone(out[1].Data())
+		other[len(other)-1] ^= 0xff
+		fixICMPv6Checksum(t, other)
+		h.inRaw(other)
+		assert.Equal(t, uint64(1), h.s.Counters().NDP.DADConflicts)
+
+		h.at(2 * time.Second)
+		h.out()
+		h.echo6(peerMAC, peerLL, ourLL, 1)
+		assert.Len(t, ofType(h.out(), layers.ICMPv6TypeEchoReply), 1, "the link-local address is up")
+		h.echo6(peerMAC, peer6, our6, 2)
+		assert.Empty(t, h.out(), "the address another node probed is not")
+	})
+}
+
+// fixICMPv6Checksum recomputes the ICMPv6 checksum of an Ethernet frame
+// holding an IPv6 packet without extension headers.
+func fixICMPv6Checksum(t *testing.T, frame []byte) {
+	t.Helper()
+	ip := wire.IPv6(frame[wire.EthernetHeaderLen:])
+	require.NoError(t, ip.Check())
+	m := ip.Payload()
+	m[2], m[3] = 0, 0
+	binary.BigEndian.PutUint16(m[2:], wire.TransportChecksum(ip.SrcAddr(), ip.DstAddr(), wire.IPProtoICMPv6, m))
 }
 
 // RFC 4862 §5.4.3, §5.4.4: an advertisement for a tentative address, or

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -109,6 +110,9 @@ type addr6 struct {
 	source string // how it was acquired: "linklocal", "static", "slaac"
 	state  addrState
 	sent   int // DAD solicitations sent
+	// nonce is in this DAD run's solicitations, so that they are known
+	// if the link loops them back (RFC 7527).
+	nonce [wire.NDPNonceLen]byte
 	// An autoconfigured address lives as long as its prefix's lifetimes
 	// (RFC 4862 §5.5.3); the instants are 0 when infinite.
 	life           ndTimer
@@ -285,10 +289,17 @@ func (a *addr6) OnTimer(_ *timer.Timer, now int64) {
 		return
 	}
 	if a.sent < nd.cfg.DADTransmits {
+		if a.sent == 0 {
+			a.nonce = [wire.NDPNonceLen]byte(binary.LittleEndian.AppendUint64(nil, nd.rng.Uint64()))
+		}
 		a.sent++
 		// From the unspecified address, without a link-layer address
-		// option, to the address's solicited-node group (§5.4.2).
-		nd.sendNS(x.ifc, netip.IPv6Unspecified(), solicitedNode(a.prefix.Addr()), a.prefix.Addr(), false)
+		// option, to the address's solicited-node group (§5.4.2), with
+		// the run's nonce (RFC 7527 §4.1).
+		f := wire.NeighborSolicitationFields{Target: a.prefix.Addr(), Nonce: a.nonce, HasNonce: true}
+		m := nd.msg[:f.Len()]
+		f.Emit(m)
+		nd.send(x.ifc, netip.IPv6Unspecified(), solicitedNode(a.prefix.Addr()), m)
 		nd.q.timers.Schedule(&a.Timer, now+x.retransTimer())
 		return
 	}
@@ -375,9 +386,10 @@ func (nd *ndp) send(ifc *iface, src, dst netip.Addr, m []byte) {
 	q.output6(nextHop{ifc: ifc, addr: dst, src: src}, &dg)
 }
 
-// sendNS sends a Neighbor Solicitation for target to dst.
-func (nd *ndp) sendNS(ifc *iface, src, dst, target netip.Addr, slla bool) {
-	f := wire.NeighborSolicitationFields{Target: target, SourceLinkAddr: ifc.mac, HasSourceLinkAddr: slla}
+// sendNS sends a Neighbor Solicitation for target to dst, with our
+// link-layer address.
+func (nd *ndp) sendNS(ifc *iface, src, dst, target netip.Addr) {
+	f := wire.NeighborSolicitationFields{Target: target, SourceLinkAddr: ifc.mac, HasSourceLinkAddr: true}
 	m := nd.msg[:f.Len()]
 	f.Emit(m)
 	nd.send(ifc, src, dst, m)
@@ -495,7 +507,7 @@ func (nd *ndp) solicit(n *ndNeighbor) {
 	}
 	src := q.shared().sourceFor6(n.ifc, target)
 	if src.IsValid() {
-		nd.sendNS(n.ifc, src, dst, target, true)
+		nd.sendNS(n.ifc, src, dst, target)
 	}
 	q.timers.Schedule(&n.Timer, q.now+nd.ifs[n.ifc.idx].retransTimer())
 }
@@ -612,10 +624,14 @@ func (nd *ndp) solicitInput(ifc *iface, ip wire.IPv6, m wire.ICMPv6) {
 		return
 	}
 	if a.state == addrTentative {
-		// Another node checks the same address: it is not ours to take.
-		// A solicitation from a node that uses it for resolution is
-		// not answered (RFC 4862 §5.4.3).
-		if dad {
+		// Another node checks the same address: it is not ours to take,
+		// unless the probe is our own, looped back by the link with our
+		// nonce (RFC 7527 §4.2). A solicitation from a node that uses
+		// the address for resolution is not answered (RFC 4862 §5.4.3).
+		switch {
+		case dad && f.HasNonce && f.Nonce == a.nonce && a.sent > 0:
+			q.counters.NDP.DADLoopedBack++
+		case dad:
 			nd.duplicate(a)
 		}
 		return

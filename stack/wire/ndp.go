@@ -247,7 +247,17 @@ type NeighborSolicitationFields struct {
 	Target            netip.Addr
 	SourceLinkAddr    MAC
 	HasSourceLinkAddr bool
+	// Nonce is the Nonce option of a duplicate address detection probe
+	// (RFC 7527 §4.1, in RFC 3971 §5.3.2's format with the six bytes
+	// RFC 7527 uses), by which a node tells its own probes looped back
+	// from another node's.
+	Nonce    [NDPNonceLen]byte
+	HasNonce bool
 }
+
+// NDPNonceLen is the length of the nonce in a Nonce option of one
+// 8-byte unit.
+const NDPNonceLen = 6
 
 // Parse checks b and reads the Neighbor Solicitation in it.
 func (f *NeighborSolicitationFields) Parse(b []byte) error {
@@ -257,12 +267,26 @@ func (f *NeighborSolicitationFields) Parse(b []byte) error {
 	}
 	f.Target = m.Target()
 	f.SourceLinkAddr, f.HasSourceLinkAddr = linkAddrOption(m.Options(), NDPOptSourceLinkAddr)
+	f.HasNonce = false
+	for it := m.Options().Iter(); ; {
+		opt, ok := it.Next()
+		if !ok {
+			break
+		}
+		if opt.Type() == NDPOptNonce && opt.Len() == 8 {
+			f.Nonce, f.HasNonce = [NDPNonceLen]byte(opt.Data()), true
+		}
+	}
 	return nil
 }
 
 // Len is the message length Emit writes.
 func (f NeighborSolicitationFields) Len() int {
-	return NeighborSolicitationLen + linkAddrLen(f.HasSourceLinkAddr)
+	n := NeighborSolicitationLen + linkAddrLen(f.HasSourceLinkAddr)
+	if f.HasNonce {
+		n += 2 + NDPNonceLen
+	}
+	return n
 }
 
 // Emit writes the message into b, which must hold at least Len bytes, with a
@@ -272,7 +296,11 @@ func (f NeighborSolicitationFields) Emit(b []byte) {
 	emitICMPv6Head(b, ICMPv6NeighborSolicitation)
 	clear(b[4:8])
 	NeighborSolicitation(b).SetTarget(f.Target)
-	emitLinkAddr(b[NeighborSolicitationLen:], NDPOptSourceLinkAddr, f.SourceLinkAddr, f.HasSourceLinkAddr)
+	o := NeighborSolicitationLen + emitLinkAddr(b[NeighborSolicitationLen:], NDPOptSourceLinkAddr, f.SourceLinkAddr, f.HasSourceLinkAddr)
+	if f.HasNonce {
+		b[o], b[o+1] = NDPOptNonce, 1
+		copy(b[o+2:], f.Nonce[:])
+	}
 }
 
 // NeighborAdvertisement is a view of a Neighbor Advertisement message,

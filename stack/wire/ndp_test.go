@@ -26,10 +26,15 @@ func TestNeighborSolicitationView(t *testing.T) {
 		assert.False(t, ok)
 		assert.NoError(t, it.Err())
 	})
-	t.Run("fields skip the nonce", func(t *testing.T) {
+	t.Run("fields", func(t *testing.T) {
 		var f NeighborSolicitationFields
 		require.NoError(t, f.Parse(m))
 		assert.False(t, f.HasSourceLinkAddr, "DAD probes carry no source link-layer address")
+		assert.True(t, f.HasNonce)
+		assert.Equal(t, mustHex("6069604c0aaa"), f.Nonce[:])
+		b := make([]byte, f.Len())
+		f.Emit(b)
+		assert.Equal(t, []byte(m[4:]), b[4:], "emitted as Linux sent it, but for the checksum")
 	})
 }
 
