@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -100,8 +101,39 @@ func Init(ealArgs []string) error {
 	eal.open = make(map[uint16]bool)
 	eal.runtimeDir = C.GoString(C.rte_eal_get_runtime_dir())
 	eal.telemetry = filepath.Join(eal.runtimeDir, "dpdk_telemetry.v2")
-	eal.telemetryI, _ = os.Lstat(eal.telemetry)
+	if ownSocket(eal.telemetry) {
+		// Another process of the same prefix may run and have made it:
+		// then it is not ours to remove.
+		eal.telemetryI, _ = os.Lstat(eal.telemetry)
+	}
 	return nil
+}
+
+// ownSocket reports whether this process has a descriptor of the Unix
+// socket bound to path: the inodes /proc/net/unix lists for the path
+// against those of /proc/self/fd.
+func ownSocket(path string) bool {
+	b, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		return false
+	}
+	inodes := map[string]bool{}
+	for _, l := range strings.Split(string(b), "\n") {
+		// Num RefCount Protocol Flags Type St Inode Path
+		if f := strings.Fields(l); len(f) == 8 && f[7] == path {
+			inodes["socket:["+f[6]+"]"] = true
+		}
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && inodes[l] {
+			return true
+		}
+	}
+	return false
 }
 
 // removeFailedPrimaryFiles removes what a primary process whose
