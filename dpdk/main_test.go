@@ -91,6 +91,7 @@ func skipWithoutEAL(t testing.TB) {
 // lcore, as a queue loop does.
 func lockThread(t testing.TB) {
 	t.Helper()
+	skipWithoutEAL(t)
 	runtime.LockOSThread()
 	require.NoError(t, RegisterThread())
 	t.Cleanup(func() {
