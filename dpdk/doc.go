@@ -28,9 +28,10 @@
 // (rte_thread_register): on a thread that is not an lcore the mempools'
 // per-lcore caches are silently bypassed. ThreadInit also binds the thread
 // to the CPUs of its queue's lcore when the EAL has enough of them (see
-// ThreadInit), so that -l chooses the cores the queues busy-poll on. DPDK
-// 22.11 cannot initialise the EAL again in a process where rte_eal_init
-// failed or after Cleanup.
+// ThreadInit), so that -l chooses the cores the queues busy-poll on, and
+// ThreadExit gives both back when the loop ends (stack.Config's LoopStart
+// and LoopEnd). DPDK 22.11 cannot initialise the EAL again in a process
+// where rte_eal_init failed or after Cleanup.
 //
 // # Memory and ownership
 //

@@ -67,8 +67,8 @@ func TestThreadInit(t *testing.T) {
 		assert.NotEqual(t, ^uint32(0), id)
 		require.NoError(t, p.ThreadInit(0))
 		assert.Equal(t, id, lcoreID(), "registering twice keeps the lcore")
-		UnregisterThread()
-		assert.Equal(t, ^uint32(0), lcoreID())
+		p.ThreadExit(0)
+		assert.Equal(t, ^uint32(0), lcoreID(), "the lcore given back")
 	}()
 	<-done
 	assert.ErrorIs(t, p.ThreadInit(1), backend.ErrQueue)

@@ -34,7 +34,7 @@ func Example() {
 			fmt.Println(err)
 			return
 		}
-		defer dpdk.UnregisterThread()
+		defer p.ThreadExit(0)
 		frames := make([]*backend.Frame, 32)
 		for range 1000 {
 			n, err := p.Recv(0, frames)

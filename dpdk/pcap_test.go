@@ -76,6 +76,7 @@ func TestPcapPortReplayMatchesPcapsim(t *testing.T) {
 				Seed:       1,
 				Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 				LoopStart:  p.ThreadInit,
+				LoopEnd:    p.ThreadExit,
 				IPv6:       stack.IPv6Config{DADTransmits: -1, RouterSolicitations: -1, MLDReports: -1, NoSLAAC: true},
 			})
 			require.NoError(t, err)

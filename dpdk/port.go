@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +19,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ustack/ustack/backend"
 )
@@ -473,22 +474,44 @@ func (p *Port) queue(q int) (*queue, error) {
 // application runs each queue on a core of its own: the worker lcores in
 // order when there are more lcores than queues (the main one is left to
 // the application), every lcore, the main one first, when there are as
-// many. A thread so bound is locked once more, so that it ends with the
-// goroutine rather than run other goroutines on that core afterwards.
-// With fewer lcores the thread stays where the Go runtime puts it
-// (Pinned says which).
+// many. With fewer lcores the thread stays where the Go runtime puts it
+// (Pinned says which). Call ThreadExit on the same thread when the loop
+// ends.
 func (p *Port) ThreadInit(q int) error {
-	if _, err := p.queue(q); err != nil {
+	qu, err := p.queue(q)
+	if err != nil {
 		return err
 	}
 	if err := RegisterThread(); err != nil {
 		return err
 	}
+	if qu.lcore.Load() >= 0 {
+		return nil // bound already
+	}
+	var before unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &before); err != nil {
+		return p.errorf("queue %d: read the thread's CPUs: %v", q, err)
+	}
 	if lc := C.us_pin_queue(C.uint(q), C.uint(p.cfg.Queues)); lc >= 0 {
-		runtime.LockOSThread()
-		p.queues[q].lcore.Store(int32(lc))
+		qu.before = before
+		qu.lcore.Store(int32(lc))
 	}
 	return nil
+}
+
+// ThreadExit undoes ThreadInit at the end of queue q's loop, on the same
+// thread before it is unlocked: the thread gets back the CPUs it had, so
+// that Go may run anything on it again, and its lcore (UnregisterThread),
+// of which DPDK has RTE_MAX_LCORE.
+func (p *Port) ThreadExit(q int) {
+	qu, err := p.queue(q)
+	if err != nil {
+		return
+	}
+	if qu.lcore.Swap(-1) >= 0 {
+		unix.SchedSetaffinity(0, &qu.before)
+	}
+	UnregisterThread()
 }
 
 // Pinned reports the lcore whose CPUs queue q's loop is bound to, once

@@ -124,39 +124,47 @@ func TestNullMultiQueue(t *testing.T) {
 func TestThreadInitBindsToLcores(t *testing.T) {
 	lockThread(t)
 	require.Equal(t, 1, Lcores(), "the tests' EAL runs -l 0")
-	// affinity runs ThreadInit(q) on a thread of its own and returns the
-	// CPUs the thread may run on afterwards.
-	affinity := func(p *Port, q int) []int {
-		got := make(chan []int, 1)
+	cpus := func() []int {
+		var set unix.CPUSet
+		require.NoError(t, unix.SchedGetaffinity(0, &set))
+		var cpus []int
+		for c := range runtime.NumCPU() {
+			if set.IsSet(c) {
+				cpus = append(cpus, c)
+			}
+		}
+		return cpus
+	}
+	// loop runs ThreadInit(q) and ThreadExit(q) on a thread of its own,
+	// as a queue loop does, and returns the CPUs the thread may run on
+	// before, in between and after, and whether the queue was bound.
+	loop := func(p *Port, q int) (before, during, after []int, bound bool) {
+		done := make(chan struct{})
 		go func() {
+			defer close(done)
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			var set unix.CPUSet
-			if assert.NoError(t, p.ThreadInit(q)) && assert.NoError(t, unix.SchedGetaffinity(0, &set)) {
-				var cpus []int
-				for c := range runtime.NumCPU() {
-					if set.IsSet(c) {
-						cpus = append(cpus, c)
-					}
-				}
-				got <- cpus
-				return
-			}
-			got <- nil
+			before = cpus()
+			require.NoError(t, p.ThreadInit(q))
+			during = cpus()
+			_, bound = p.Pinned(q)
+			p.ThreadExit(q)
+			after = cpus()
 		}()
-		return <-got
+		<-done
+		return
 	}
 
 	one := openPort(t, Config{Port: "net_ring0", RxDesc: 64, TxDesc: 64, Mbufs: 1023})
-	assert.Equal(t, []int{0}, affinity(one, 0), "lcore 0 runs on CPU 0")
-	lc, ok := one.Pinned(0)
-	assert.True(t, ok)
-	assert.Equal(t, 0, lc)
+	before, during, after, bound := loop(one, 0)
+	assert.True(t, bound)
+	assert.Equal(t, []int{0}, during, "lcore 0 runs on CPU 0")
+	assert.Equal(t, before, after, "ThreadExit gives the thread its CPUs back")
+	_, bound = one.Pinned(0)
+	assert.False(t, bound, "not after ThreadExit")
 
 	two := openPort(t, Config{Port: "net_null0", Queues: 2, RxDesc: 128, TxDesc: 128, Mbufs: 1023})
-	if runtime.NumCPU() > 1 {
-		assert.Greater(t, len(affinity(two, 1)), 1, "two queues on one lcore: not bound")
-	}
-	_, ok = two.Pinned(1)
-	assert.False(t, ok)
+	before, during, _, bound = loop(two, 1)
+	assert.False(t, bound, "two queues on one lcore: not bound")
+	assert.Equal(t, before, during)
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ustack/ustack/backend"
 )
 
@@ -237,7 +239,8 @@ type queue struct {
 	wakeCh   chan struct{}
 	timer    *time.Timer
 
-	lcore atomic.Int32 // whose CPUs ThreadInit bound the loop to, or -1
+	lcore  atomic.Int32 // whose CPUs ThreadInit bound the loop to, or -1
+	before unix.CPUSet  // the loop thread's CPUs before ThreadInit bound it
 }
 
 // freeCap is the size of a queue's array of released chains waiting to be

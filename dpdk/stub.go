@@ -69,6 +69,9 @@ func (p *Port) DeviceStats() (string, []backend.DeviceStat, error) { return "", 
 // ThreadInit would prepare the calling goroutine to drive queue q.
 func (p *Port) ThreadInit(q int) error { return ErrNotBuilt }
 
+// ThreadExit would undo ThreadInit.
+func (p *Port) ThreadExit(q int) {}
+
 // Pinned would report the lcore queue q's loop is bound to.
 func (p *Port) Pinned(q int) (lcore int, ok bool) { return 0, false }
 

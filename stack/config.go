@@ -37,6 +37,10 @@ type Config struct {
 	// BusyPoll, and otherwise not.
 	// An error stops the stack's loop for that queue and is logged.
 	LoopStart func(queue int) error
+	// LoopEnd, when set, runs last on each queue's loop that LoopStart
+	// started, on the same thread, before it is unlocked (DPDK gives the
+	// thread's lcore and CPUs back there).
+	LoopEnd func(queue int)
 
 	ARP        ARPConfig
 	IPv6       IPv6Config

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/backend/pipe"
@@ -72,4 +74,36 @@ func TestDeviceGoneStopsTheLoopSpinning(t *testing.T) {
 	assert.Error(t, err, "a dial goes nowhere and times out")
 	assert.NotEmpty(t, s.Counters(), "the loop still answers")
 	require.NoError(t, s.Close())
+}
+
+// LoopEnd runs once per queue when the stack closes, on the thread
+// LoopStart ran on.
+func TestLoopEndRunsOnTheLoopThread(t *testing.T) {
+	ea, eb, err := pipe.New(pipe.Config{Queues: 2})
+	require.NoError(t, err)
+	defer eb.Close()
+	var mu sync.Mutex
+	started, ended := map[int]int{}, map[int][]int{}
+	s, err := New(Config{Interfaces: []InterfaceConfig{{Name: "eth0", Backend: ea, Addrs: []netip.Prefix{netip.MustParsePrefix("10.9.0.2/24")}}},
+		Logger: quietLogger(),
+		LoopStart: func(q int) error {
+			mu.Lock()
+			defer mu.Unlock()
+			started[q] = unix.Gettid()
+			return nil
+		},
+		LoopEnd: func(q int) {
+			mu.Lock()
+			defer mu.Unlock()
+			ended[q] = append(ended[q], unix.Gettid())
+		}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(started) == 2 }, 5*time.Second, time.Millisecond)
+	mu.Lock()
+	assert.Empty(t, ended, "not before Close")
+	mu.Unlock()
+	require.NoError(t, s.Close())
+	for q := range 2 {
+		assert.Equal(t, []int{started[q]}, ended[q], "queue %d", q)
+	}
 }

@@ -231,6 +231,9 @@ func (s *Stack) run(q *queue) {
 			s.log.Error("queue loop cannot start", "queue", q.id, "err", err)
 			return
 		}
+		if s.cfg.LoopEnd != nil {
+			defer s.cfg.LoopEnd(q.id)
+		}
 	}
 	if len(s.ifaces) == 1 {
 		ifc := s.ifaces[0]

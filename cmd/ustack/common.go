@@ -57,8 +57,10 @@ type stackFlags struct {
 	burst   int
 	rxDesc  int
 	txDesc  int
-	// loopStart registers each queue loop's thread with the device (DPDK).
+	// loopStart registers each queue loop's thread with the device
+	// (DPDK), and loopEnd gives it back.
 	loopStart func(int) error
+	loopEnd   func(int)
 	// link reads the device's link state (DPDK), for watchLink.
 	link func() (dpdk.Link, error)
 	// pinned says which lcore's CPUs a queue's loop is bound to (DPDK).
@@ -381,7 +383,7 @@ func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() er
 			dpdk.Cleanup()
 			return nil, nil, fmt.Errorf("--port %s: %w", f.port, err)
 		}
-		f.loopStart, f.link, f.pinned = p.ThreadInit, p.Link, p.Pinned
+		f.loopStart, f.loopEnd, f.link, f.pinned = p.ThreadInit, p.ThreadExit, p.Link, p.Pinned
 		be = p
 	}
 	closers := []func() error{}
@@ -544,7 +546,7 @@ func (f *stackFlags) stackConfig(be backend.Backend, clock backend.Clock, log *s
 		ic.MAC, _ = net.ParseMAC(f.mac)
 	}
 	routes := append(append([]stack.Route(nil), f.routes...), f.gateway.routes()...)
-	cfg := stack.Config{Interfaces: []stack.InterfaceConfig{ic}, Routes: routes, Seed: f.seed, Clock: clock, Logger: log, LoopStart: f.loopStart}
+	cfg := stack.Config{Interfaces: []stack.InterfaceConfig{ic}, Routes: routes, Seed: f.seed, Clock: clock, Logger: log, LoopStart: f.loopStart, LoopEnd: f.loopEnd}
 	cfg.IPv6.AddrGen, cfg.IPv6.StableSecret = f.addrGen, f.secret
 	cfg.TCP.ECN = f.ecn
 	cfg.IPv6.DADTransmits, cfg.ARP.Probes = f.dad, f.dad
