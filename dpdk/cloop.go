@@ -139,3 +139,6 @@ func (p *Port) poolsFreed() bool {
 // allMulticast reports whether the port is in all-multicast mode. Tests
 // only.
 func (p *Port) allMulticast() bool { return C.rte_eth_allmulticast_get(C.uint16_t(p.id)) == 1 }
+
+// maxLcores is RTE_MAX_LCORE, how many lcores DPDK has. Tests only.
+func maxLcores() int { return C.RTE_MAX_LCORE }

@@ -168,3 +168,23 @@ func TestThreadInitBindsToLcores(t *testing.T) {
 	assert.False(t, bound, "two queues on one lcore: not bound")
 	assert.Equal(t, before, during)
 }
+
+// DPDK has RTE_MAX_LCORE lcores and does not free a registered thread's
+// when the thread ends: ThreadExit does, so that loops on threads that
+// come and go, more of them than there are lcores, all start.
+func TestThreadExitGivesTheLcoreBack(t *testing.T) {
+	lockThread(t)
+	p := openPort(t, Config{Port: "net_ring0", RxDesc: 64, TxDesc: 64, Mbufs: 1023})
+	for i := range 2 * maxLcores() {
+		done := make(chan error, 1)
+		go func() {
+			runtime.LockOSThread() // never unlocked: Go ends the thread with the goroutine
+			err := p.ThreadInit(0)
+			if err == nil {
+				p.ThreadExit(0)
+			}
+			done <- err
+		}()
+		require.NoError(t, <-done, "loop %d", i)
+	}
+}
