@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ustack/ustack/backend"
@@ -64,11 +65,14 @@ type stackFlags struct {
 	// link reads the device's link state (DPDK), for watchLink.
 	link func() (dpdk.Link, error)
 	// pinned says which lcore's CPUs a queue's loop is bound to (DPDK).
-	pinned    func(q int) (int, bool)
-	hostAddrs prefixList
-	queues    int
-	offload   string
-	limits    limitFlags
+	pinned func(q int) (int, bool)
+	// stopLinkWatch ends start's watch on the link (DPDK), before a
+	// shutdown takes the port down; it may be called more than once.
+	stopLinkWatch func()
+	hostAddrs     prefixList
+	queues        int
+	offload       string
+	limits        limitFlags
 }
 
 // prefixList is a repeatable --addr.
@@ -482,12 +486,12 @@ func (f *stackFlags) start(stderr io.Writer) (s *stack.Stack, log *slog.Logger, 
 		stopMetrics = func() { srv.Close() }
 		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	}
-	stopWatch := func() {}
+	f.stopLinkWatch = func() {}
 	if f.link != nil {
-		stopWatch = watchLink(log, "eth0", f.link, linkPoll)
+		f.stopLinkWatch = sync.OnceFunc(watchLink(log, "eth0", f.link, linkPoll))
 	}
 	return s, log, func() {
-		stopWatch()
+		f.stopLinkWatch()
 		stopMetrics()
 		s.Close()
 		closeCapture()

@@ -137,6 +137,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		failed = s.Err()
 		log.Info("shutting down", "err", failed, "grace", *grace)
 	}
+	// The shutdown takes the port down: its link is no news then.
+	f.stopLinkWatch()
 	endWatch = watchShutdown(sig, log, *grace+shutdownStuck, stderr, os.Exit)
 	ctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
