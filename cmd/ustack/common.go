@@ -247,12 +247,29 @@ func (f *stackFlags) logger(w io.Writer) (*slog.Logger, error) {
 // load applies --config, then checks every flag, before any device is
 // opened.
 func (f *stackFlags) load(fs *flag.FlagSet) error {
+	var given []string
+	fs.Visit(func(fl *flag.Flag) { given = append(given, fl.Name) })
 	if f.config != "" {
 		if err := applyConfig(fs, f.config); err != nil {
 			return err
 		}
 	}
+	// A flag of another backend than the one chosen, on the command line,
+	// is most likely a forgotten --backend: say so rather than open a TAP
+	// device. A configuration file may hold every backend's.
+	for _, name := range given {
+		if b := backendFlags[name]; b != "" && b != f.backend {
+			return fmt.Errorf("--%s is a flag of --backend %s, not of --backend %s", name, b, f.backend)
+		}
+	}
 	return f.validate()
+}
+
+// backendFlags names the backend of each flag only one backend takes.
+var backendFlags = map[string]string{
+	"tap": "tap", "host-addr": "tap", "offload": "tap",
+	"eal": "dpdk", "port": "dpdk", "mbufs": "dpdk", "burst": "dpdk", "rx-desc": "dpdk", "tx-desc": "dpdk",
+	"in": "pcap", "out": "pcap",
 }
 
 // validate checks the flags before any device is opened.
