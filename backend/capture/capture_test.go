@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -396,4 +397,28 @@ func TestNoAllocationsPerBurst(t *testing.T) {
 	require.NoError(t, w.Close())
 	assert.Zero(t, a.Outstanding())
 	assert.Zero(t, b.Outstanding())
+}
+
+// OnError hears of the first write error when it happens, once: a full
+// disk (/dev/full) stops the capture, not the writes' callers.
+func TestOnErrorIsToldOnce(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("needs /dev/full")
+	}
+	var errs []error
+	w, err := Create("/dev/full", Options{OnError: func(err error) { errs = append(errs, err) }})
+	require.NoError(t, err)
+	frame := payload(1500, 1)
+	var first error
+	for i := range 100 {
+		if err := w.WritePacket(int64(i), frame); err != nil && first == nil {
+			first = err
+		}
+	}
+	require.Error(t, first, "the buffer reached the device")
+	require.Len(t, errs, 1)
+	assert.Equal(t, first, errs[0])
+	assert.ErrorIs(t, errs[0], syscall.ENOSPC)
+	assert.Equal(t, first, w.Close())
+	assert.Len(t, errs, 1)
 }

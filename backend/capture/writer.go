@@ -36,6 +36,11 @@ type Options struct {
 	// MaxFiles is how many rotated files are kept, NAME.1 (the newest) to
 	// NAME.MaxFiles; older ones are removed. 0 keeps one.
 	MaxFiles int
+	// OnError, when set, is told of the first error writing the capture
+	// (a full disk), when it happens: the capture then writes nothing
+	// more, while the frames go on. Close returns it too. It is called
+	// with the Writer's lock held and must not call the Writer.
+	OnError func(error)
 }
 
 // Writer writes frames to a pcap capture, safely from several goroutines
@@ -105,6 +110,9 @@ func (w *Writer) header() error {
 func (w *Writer) fail(err error) error {
 	if w.err == nil {
 		w.err = fmt.Errorf("capture: %w", err)
+		if w.opts.OnError != nil {
+			w.opts.OnError(w.err)
+		}
 	}
 	return w.err
 }

@@ -378,7 +378,7 @@ func dnsServer(s string) (netip.AddrPort, error) {
 
 // openDevice opens the backend the flags name, wrapped in fault injection
 // and capture when asked.
-func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() error, error) {
+func (f *stackFlags) openDevice(clock backend.Clock, log *slog.Logger) (backend.Backend, func() error, error) {
 	var be backend.Backend
 	switch f.backend {
 	case "tap":
@@ -418,7 +418,9 @@ func (f *stackFlags) openDevice(clock backend.Clock) (backend.Backend, func() er
 		be = fb
 	}
 	if f.pcap != "" {
-		opts := capture.Options{MaxFiles: f.pcapKeep}
+		opts := capture.Options{MaxFiles: f.pcapKeep, OnError: func(err error) {
+			log.Error("capture stopped: the frames go on without it", "file", f.pcap, "err", err)
+		}}
 		if f.pcapMax != "" {
 			n, _ := parseSize(f.pcapMax)
 			opts.MaxBytes = n
@@ -461,7 +463,7 @@ func (f *stackFlags) start(stderr io.Writer) (s *stack.Stack, log *slog.Logger, 
 		return nil, nil, nil, err
 	}
 	clock := backend.NewRealClock()
-	be, closeCapture, err := f.openDevice(clock)
+	be, closeCapture, err := f.openDevice(clock, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
