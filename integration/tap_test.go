@@ -146,6 +146,10 @@ func TestTAPGetFromLinuxServer(t *testing.T) {
 				out, err = n.exec(ctx, nil, ustackBin, append(args, "--output", "-", "http://"+n.host+":8080/data")...)
 				require.NoError(t, err)
 				assert.Equal(t, sum, sha256.Sum256(out), "the body alone on standard output")
+				// A full disk is the file's fault, not the download's.
+				_, err = n.exec(ctx, nil, ustackBin, append(args, "--output", "/dev/full", "http://"+n.host+":8080/data")...)
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "ustack get: --output /dev/full: write /dev/full: no space left on device")
 				// No DNS server there: Linux's port unreachable ends
 				// the lookup at once, and the error names the server
 				// asked, not the host's resolv.conf one.

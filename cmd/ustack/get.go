@@ -202,13 +202,19 @@ func runGet(args []string, stdout, stderr io.Writer) (retErr error) {
 	h := sha256.New()
 	var dst io.Writer = h
 	summary := stdout
+	out := &erringWriter{}
 	switch {
 	case *output == "-":
-		dst, summary = io.MultiWriter(h, stdout), stderr
+		out.w, summary = stdout, stderr
+		dst = io.MultiWriter(h, out)
 	case file != nil:
-		dst = io.MultiWriter(h, file)
+		out.w = file
+		dst = io.MultiWriter(h, out)
 	}
 	n, err := io.CopyBuffer(dst, resp.Body, make([]byte, 256<<10))
+	if out.err != nil {
+		return fmt.Errorf("--output %s: %w", *output, out.err)
+	}
 	if err != nil {
 		return fmt.Errorf("reading the body: %w", err)
 	}
@@ -228,6 +234,21 @@ func runGet(args []string, stdout, stderr io.Writer) (retErr error) {
 }
 
 func newBytesReader(n int64) io.Reader { return services.NewBytes(n) }
+
+// erringWriter is --output's writer, which remembers its first error, so
+// that a full disk is not taken for a broken download.
+type erringWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *erringWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
 
 // routeWait bounds how long get waits for a route to an IPv6 destination:
 // a router answers the stack's solicitations within seconds (RFC 4861
