@@ -198,7 +198,7 @@ func TestDPDKServe(t *testing.T) {
 		require.NoError(t, err, "exit status after SIGTERM:\n%s", n.stderr.String())
 		log := n.stderr.String()
 		require.Contains(t, log, "shutting down")
-		assert.NotContains(t, log[strings.Index(log, "shutting down"):], "link", "the port going down with the shutdown is no news")
+		assert.NotContains(t, log[strings.Index(log, "shutting down"):], `msg="link`, "the port going down with the shutdown is no news")
 		assert.NotContains(t, log, "panic")
 		assert.NotContains(t, log, "duplicate address")
 		assertNoEALLeft(t, d)
