@@ -217,7 +217,7 @@ func (f *stackFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.in, "in", "", "capture to replay on virtual time (pcap backend)")
 	fs.StringVar(&f.out, "out", "", "pcap file for what the stack sends (pcap backend)")
 	fs.Var(&f.hostAddrs, "host-addr", "give the kernel's side of the TAP device this address as CIDR; repeatable: one IPv4, any IPv6")
-	fs.StringVar(&f.eal, "eal", "", `DPDK EAL arguments, passed through unchanged (dpdk backend), e.g. "-l 0 --vdev=net_tap0,iface=dtap0"; split as a shell splits words, quotes and all`)
+	fs.StringVar(&f.eal, "eal", "", `DPDK EAL arguments, passed through unchanged (dpdk backend), e.g. "-l 0 --vdev=net_tap0,iface=dtap0"; split as sh splits words, so quoted arguments stay whole`)
 	fs.StringVar(&f.port, "port", "0", "DPDK port id or device name (dpdk backend)")
 	fs.IntVar(&f.mbufs, "mbufs", 0, "mbufs per queue's mempool (dpdk backend; default 8191)")
 	fs.IntVar(&f.burst, "burst", 0, "frames per receive and transmit burst (dpdk backend; default 32)")
