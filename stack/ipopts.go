@@ -30,28 +30,12 @@ const (
 func echoOptions(dst, opts []byte, self netip.Addr, now int64) []byte {
 	out := dst[:0]
 	a := self.As4()
-	for i := 0; i < len(opts); {
-		switch opts[i] {
-		case ipOptEnd:
-			i = len(opts)
-			continue
-		case ipOptNop:
-			i++
-			continue
-		}
-		if i+2 > len(opts) {
-			return nil
-		}
-		n := int(opts[i+1])
-		if n < 2 || i+n > len(opts) {
-			return nil
-		}
-		o := opts[i : i+n]
-		i += n
+	ok := eachIPv4Option(opts, func(o []byte) bool {
+		n := len(o)
 		switch o[0] {
 		case ipOptRecordRoute:
 			if n < 3 || o[2] < ipOptMinPointer {
-				return nil
+				return false
 			}
 			start := len(out)
 			out = append(out, o...)
@@ -62,14 +46,15 @@ func echoOptions(dst, opts []byte, self netip.Addr, now int64) []byte {
 			}
 		case ipOptTimestamp:
 			if n < 4 || o[2] < ipOptTSMinPointer {
-				return nil
+				return false
 			}
 			start := len(out)
 			out = append(out, o...)
 			stampOption(out[start:], a, uint32(now/1e6%msPerDay))
 		}
-	}
-	if len(out) == 0 || len(out) > ipOptMaxLen {
+		return true
+	})
+	if !ok || len(out) == 0 || len(out) > ipOptMaxLen {
 		return nil
 	}
 	for len(out)%4 != 0 {
@@ -79,6 +64,34 @@ func echoOptions(dst, opts []byte, self netip.Addr, now int64) []byte {
 		return nil
 	}
 	return out
+}
+
+// eachIPv4Option calls yield with each option of the list opts (RFC 791
+// §3.1), type, length and all, passing over No Operation and stopping at
+// End of Option List. An option whose length is cut off, under 2 or past
+// the list is malformed: yield gets its type alone, in a slice of one byte
+// with no room for the rest, and the walk ends there. eachIPv4Option
+// reports false when yield returned false or the list is malformed.
+func eachIPv4Option(opts []byte, yield func(o []byte) bool) bool {
+	for i := 0; i < len(opts); {
+		switch opts[i] {
+		case ipOptEnd:
+			return true
+		case ipOptNop:
+			i++
+			continue
+		}
+		if i+2 > len(opts) || opts[i+1] < 2 || i+int(opts[i+1]) > len(opts) {
+			yield(opts[i : i+1 : i+1])
+			return false
+		}
+		n := int(opts[i+1])
+		if !yield(opts[i : i+n]) {
+			return false
+		}
+		i += n
+	}
+	return true
 }
 
 // stampOption adds this host's entry to a timestamp option t (RFC 791):
@@ -126,20 +139,10 @@ func stampOption(t []byte, self [4]byte, ms uint32) {
 // would let a sender steer our replies past filters. Malformed options
 // end the scan; what came before them counts.
 func sourceRouted(opts []byte) bool {
-	for i := 0; i < len(opts); {
-		switch opts[i] {
-		case ipOptEnd:
-			return false
-		case ipOptNop:
-			i++
-			continue
-		case ipOptLSRR, ipOptSSRR:
-			return true
-		}
-		if i+1 >= len(opts) || opts[i+1] < 2 {
-			return false
-		}
-		i += int(opts[i+1])
-	}
-	return false
+	routed := false
+	eachIPv4Option(opts, func(o []byte) bool {
+		routed = o[0] == ipOptLSRR || o[0] == ipOptSSRR
+		return !routed
+	})
+	return routed
 }
