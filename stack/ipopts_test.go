@@ -113,6 +113,8 @@ func TestSourceRouted(t *testing.T) {
 		"a length byte cut":          {[]byte{7}, false},
 		"a length beyond the header": {[]byte{7, 40, 4}, false},
 		"none":                       {nil, false},
+		"a source route cut off":     {[]byte{1, 131}, true},
+		"a source route too long":    {[]byte{137, 40, 4}, true},
 	} {
 		assert.Equal(t, c.want, sourceRouted(c.opts), name)
 	}
