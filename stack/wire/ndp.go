@@ -28,16 +28,22 @@ func emitICMPv6Head(b []byte, typ uint8) { b[0], b[1], b[2], b[3] = typ, 0, 0, 0
 // linkAddrOption finds the last Ethernet link-layer address option of type
 // typ in o, which Check has accepted.
 func linkAddrOption(o NDPOptions, typ uint8) (MAC, bool) {
-	var mac MAC
+	return lastOption(o, typ, NDPOption.LinkAddr)
+}
+
+// lastOption finds the last option of type typ in o, which Check has
+// accepted, that value reads.
+func lastOption[T any](o NDPOptions, typ uint8, value func(NDPOption) (T, bool)) (T, bool) {
+	var v T
 	found := false
 	for it := o.Iter(); ; {
 		opt, ok := it.Next()
 		if !ok {
-			return mac, found
+			return v, found
 		}
 		if opt.Type() == typ {
-			if a, ok := opt.LinkAddr(); ok {
-				mac, found = a, true
+			if x, ok := value(opt); ok {
+				v, found = x, true
 			}
 		}
 	}
@@ -267,16 +273,7 @@ func (f *NeighborSolicitationFields) Parse(b []byte) error {
 	}
 	f.Target = m.Target()
 	f.SourceLinkAddr, f.HasSourceLinkAddr = linkAddrOption(m.Options(), NDPOptSourceLinkAddr)
-	f.HasNonce = false
-	for it := m.Options().Iter(); ; {
-		opt, ok := it.Next()
-		if !ok {
-			break
-		}
-		if opt.Type() == NDPOptNonce && opt.Len() == 8 {
-			f.Nonce, f.HasNonce = [NDPNonceLen]byte(opt.Data()), true
-		}
-	}
+	f.Nonce, f.HasNonce = lastOption(m.Options(), NDPOptNonce, NDPOption.Nonce)
 	return nil
 }
 

@@ -95,6 +95,15 @@ func (o NDPOption) LinkAddr() (MAC, bool) {
 	return MAC(o[2:8]), true
 }
 
+// Nonce returns the nonce of a Nonce option of one 8-byte unit (RFC 7527
+// §4.1), and false if o is of another length.
+func (o NDPOption) Nonce() ([NDPNonceLen]byte, bool) {
+	if o.Len() != 2+NDPNonceLen {
+		return [NDPNonceLen]byte{}, false
+	}
+	return [NDPNonceLen]byte(o.Data()), true
+}
+
 // NDPLinkAddr is the value of a Source or Target Link-Layer Address option
 // for Ethernet.
 type NDPLinkAddr struct {
