@@ -55,7 +55,6 @@ type Stack struct {
 	failed   chan struct{}
 	failOnce sync.Once
 	failErr  error
-	gone     atomic.Bool
 }
 
 // New makes a stack and, unless cfg.Manual, starts its loops: one per
@@ -235,6 +234,9 @@ func (s *Stack) run(q *queue) {
 			defer s.cfg.LoopEnd(q.id)
 		}
 	}
+	// t times the waits on the loop's wake channel (waitWake).
+	t := time.NewTimer(time.Hour)
+	t.Stop()
 	if len(s.ifaces) == 1 {
 		ifc := s.ifaces[0]
 		for !s.closing.Load() {
@@ -242,8 +244,9 @@ func (s *Stack) run(q *queue) {
 			if next != 0 && next <= s.clock.Now() {
 				continue
 			}
-			if s.gone.Load() {
-				s.sleep(q, next)
+			if s.gone() {
+				// No device to wait on: the wake channel alone.
+				s.waitWake(q, t, next, s.clock.Now())
 			} else if err := ifc.be.Wait(q.id, next); errors.Is(err, backend.ErrGone) {
 				s.fail(ifc, err)
 			}
@@ -276,8 +279,6 @@ func (s *Stack) run(q *queue) {
 			}
 		}()
 	}
-	t := time.NewTimer(time.Hour)
-	t.Stop()
 	for !s.closing.Load() {
 		next := q.poll(s.clock.Now())
 		for _, c := range polled {
@@ -287,14 +288,7 @@ func (s *Stack) run(q *queue) {
 		if next != 0 && next <= now {
 			continue
 		}
-		if next != 0 {
-			t.Reset(time.Duration(next - now))
-		}
-		select {
-		case <-s.wakeCh[q.id]:
-		case <-t.C:
-		}
-		t.Stop()
+		s.waitWake(q, t, next, now)
 	}
 	close(stop)
 	for _, ifc := range s.ifaces {
@@ -323,7 +317,7 @@ func (s *Stack) lockThread() bool {
 // backends' Wake tells the driver (a simulator) that the stack has work
 // for the next Poll.
 func (s *Stack) wake(q *queue) {
-	if s.gone.Load() {
+	if s.gone() {
 		notify(s.wakeCh[q.id])
 	}
 	if len(s.ifaces) == 1 || s.cfg.Manual {
@@ -341,28 +335,33 @@ func (s *Stack) wake(q *queue) {
 func (s *Stack) fail(ifc *iface, err error) {
 	s.failOnce.Do(func() {
 		s.failErr = fmt.Errorf("%s: %w", ifc.name, err)
-		s.gone.Store(true)
 		s.log.Error("device is gone: nothing passes on it any more", "iface", ifc.name, "err", err)
-		for _, q := range s.queues {
-			notify(s.wakeCh[q.id])
-		}
 		close(s.failed)
 	})
 }
 
-// sleep is a single-device loop's wait once its device is gone: until
-// the deadline next (0 for none) or a wake-up.
-func (s *Stack) sleep(q *queue, next int64) {
-	if next == 0 {
-		<-s.wakeCh[q.id]
-		return
+// gone reports whether a device has gone away (Failed is closed).
+func (s *Stack) gone() bool {
+	select {
+	case <-s.failed:
+		return true
+	default:
+		return false
 	}
-	t := time.NewTimer(time.Duration(next - s.clock.Now()))
-	defer t.Stop()
+}
+
+// waitWake is a loop's wait on its wake channel, with timer t (stopped
+// between waits): until the deadline next (0 for none), now being now, or
+// a wake-up.
+func (s *Stack) waitWake(q *queue, t *time.Timer, next, now int64) {
+	if next != 0 {
+		t.Reset(time.Duration(next - now))
+	}
 	select {
 	case <-s.wakeCh[q.id]:
 	case <-t.C:
 	}
+	t.Stop()
 }
 
 // Failed is closed when a device the stack runs on has gone away (a TAP
@@ -374,12 +373,10 @@ func (s *Stack) Failed() <-chan struct{} { return s.failed }
 
 // Err is the error of the device that closed Failed, or nil.
 func (s *Stack) Err() error {
-	select {
-	case <-s.failed:
+	if s.gone() {
 		return s.failErr
-	default:
-		return nil
 	}
+	return nil
 }
 
 // Poll runs every queue once at time now and returns the earliest instant
