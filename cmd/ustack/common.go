@@ -58,14 +58,10 @@ type stackFlags struct {
 	burst   int
 	rxDesc  int
 	txDesc  int
-	// loopStart registers each queue loop's thread with the device
-	// (DPDK), and loopEnd gives it back.
-	loopStart func(int) error
-	loopEnd   func(int)
-	// link reads the device's link state (DPDK), for watchLink.
-	link func() (dpdk.Link, error)
-	// pinned says which lcore's CPUs a queue's loop is bound to (DPDK).
-	pinned func(q int) (int, bool)
+	// dpdkPort is the DPDK port openDevice opened: each queue loop's
+	// thread is registered with it and bound to a core (stackConfig), and
+	// start watches its link.
+	dpdkPort *dpdk.Port
 	// stopLinkWatch ends start's watch on the link (DPDK), before a
 	// shutdown takes the port down; it may be called more than once.
 	stopLinkWatch func()
@@ -404,7 +400,7 @@ func (f *stackFlags) openDevice(clock backend.Clock, log *slog.Logger) (backend.
 			dpdk.Cleanup()
 			return nil, nil, fmt.Errorf("--port %s: %w", f.port, err)
 		}
-		f.loopStart, f.loopEnd, f.link, f.pinned = p.ThreadInit, p.ThreadExit, p.Link, p.Pinned
+		f.dpdkPort = p
 		be = p
 	}
 	closers := []func() error{}
@@ -467,19 +463,8 @@ func (f *stackFlags) start(stderr io.Writer) (s *stack.Stack, log *slog.Logger, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if n := dpdk.Lcores(); f.backend == "dpdk" && f.queues > n {
+	if n := dpdk.Lcores(); f.dpdkPort != nil && f.queues > n {
 		log.Warn("queue loops not bound to cores: give the EAL at least as many lcores (-l) as --queues", "queues", f.queues, "lcores", n)
-	}
-	if init := f.loopStart; init != nil && f.pinned != nil {
-		f.loopStart = func(q int) error {
-			if err := init(q); err != nil {
-				return err
-			}
-			if lc, ok := f.pinned(q); ok {
-				log.Info("queue loop bound to a core", "queue", q, "lcore", lc)
-			}
-			return nil
-		}
 	}
 	if s, err = stack.New(f.stackConfig(be, clock, log)); err != nil {
 		be.Close()
@@ -506,8 +491,8 @@ func (f *stackFlags) start(stderr io.Writer) (s *stack.Stack, log *slog.Logger, 
 		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	}
 	f.stopLinkWatch = func() {}
-	if f.link != nil {
-		f.stopLinkWatch = sync.OnceFunc(watchLink(log, "eth0", f.link, linkPoll))
+	if f.dpdkPort != nil {
+		f.stopLinkWatch = sync.OnceFunc(watchLink(log, "eth0", f.dpdkPort.Link, linkPoll))
 	}
 	return s, log, func() {
 		f.stopLinkWatch()
@@ -569,7 +554,19 @@ func (f *stackFlags) stackConfig(be backend.Backend, clock backend.Clock, log *s
 		ic.MAC, _ = net.ParseMAC(f.mac)
 	}
 	routes := append(append([]stack.Route(nil), f.routes...), f.gateway.routes()...)
-	cfg := stack.Config{Interfaces: []stack.InterfaceConfig{ic}, Routes: routes, Seed: f.seed, Clock: clock, Logger: log, LoopStart: f.loopStart, LoopEnd: f.loopEnd}
+	cfg := stack.Config{Interfaces: []stack.InterfaceConfig{ic}, Routes: routes, Seed: f.seed, Clock: clock, Logger: log}
+	if p := f.dpdkPort; p != nil {
+		cfg.LoopStart = func(q int) error {
+			if err := p.ThreadInit(q); err != nil {
+				return err
+			}
+			if lc, ok := p.Pinned(q); ok {
+				log.Info("queue loop bound to a core", "queue", q, "lcore", lc)
+			}
+			return nil
+		}
+		cfg.LoopEnd = p.ThreadExit
+	}
 	cfg.IPv6.AddrGen, cfg.IPv6.StableSecret = f.addrGen, f.secret
 	cfg.TCP.ECN = f.ecn
 	cfg.IPv6.DADTransmits, cfg.ARP.Probes = f.dad, f.dad
