@@ -60,17 +60,11 @@ func (p *Port) Recv(q int, frames []*backend.Frame) (int, error) {
 		qu.idle.Store(0)
 	}
 	if p.rxPartial {
-		markPartial(frames[:n])
+		for _, f := range frames[:n] {
+			offload.MarkPartial(f)
+		}
 	}
 	return n, nil
-}
-
-// markPartial marks the frames whose transport checksum the sender left
-// to a NIC CsumPartial (offload.MarkPartial).
-func markPartial(frames []*backend.Frame) {
-	for _, f := range frames {
-		offload.MarkPartial(f)
-	}
 }
 
 // Wait implements backend.Backend for a busy-polling device: it returns

@@ -206,9 +206,10 @@ func runGet(args []string, stdout, stderr io.Writer) (retErr error) {
 	switch {
 	case *output == "-":
 		out.w, summary = stdout, stderr
-		dst = io.MultiWriter(h, out)
 	case file != nil:
 		out.w = file
+	}
+	if out.w != nil {
 		dst = io.MultiWriter(h, out)
 	}
 	n, err := io.CopyBuffer(dst, resp.Body, make([]byte, 256<<10))
