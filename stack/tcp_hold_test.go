@@ -149,3 +149,29 @@ func TestTCPReadRacingTheFirstHeldFrameLeavesItsBytes(t *testing.T) {
 	p.seq = base + uint32(len(data))
 	stillHealthy(t, p, s)
 }
+
+// A receive ring's memory follows what it holds: it grows as data comes
+// and, once the application has read everything, the loop gives a large
+// store back at its next turn for the connection (here, the answer the
+// application writes), so that a connection idle after a large request
+// holds little. Data that comes later finds a new store.
+func TestTCPReceiveStoreGivenBackOnceRead(t *testing.T) {
+	h := newRuleHarness(t, false, Config{})
+	p, _, s := estab(t, h)
+	base := p.seq
+	data := randomBytes(11, 30000)
+	for off := 0; off < len(data); off += 1000 {
+		seg4(h, p, base, data, off, off+1000, feed{})
+	}
+	rb := s.c.rcvBuf.Load()
+	assert.Equal(t, 32768, rb.Stored(), "grown as far as the bytes needed")
+	assert.Equal(t, data, readAll(t, s))
+	assert.Equal(t, 32768, rb.Stored(), "the loop has not run since the read")
+
+	_, err := s.Write([]byte("answer"))
+	require.NoError(t, err)
+	h.poll()
+	assert.Zero(t, rb.Stored(), "given back once read")
+	p.seq = base + uint32(len(data))
+	stillHealthy(t, p, s)
+}

@@ -79,9 +79,15 @@ func (c *tcpConn) onReady(q *queue) {
 		// A frame sent by reference was released: its bytes can go.
 		c.trimSent(c.sndBuf.Load())
 	}
-	if c.sock != nil && c.sock.wantFree.Load() == 0 && c.rcvBuf.Load() != nil {
-		// A read freed room: announce it if that moves the window enough.
-		c.announceWindow()
+	if rb := c.rcvBuf.Load(); rb != nil {
+		if c.sock != nil && c.sock.wantFree.Load() == 0 {
+			// A read freed room: announce it if that moves the window enough.
+			c.announceWindow()
+		}
+		if c.ooo.n == 0 {
+			// A read emptied it: a large store goes back until data comes.
+			rb.Shrink()
+		}
 	}
 	c.output()
 	q.flushAcks()

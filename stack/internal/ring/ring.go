@@ -6,6 +6,13 @@
 // The producer may also write ahead of the published end (WriteAt) and
 // publish later (Commit): TCP places out-of-order data straight into the
 // receive buffer this way, so data is copied once.
+//
+// A ring from Get holds memory for the bytes it holds, not for its
+// capacity: its store starts small and the producer grows it, by doubling,
+// as bytes need room, so that ten thousand connections that each moved a
+// request and an answer hold kilobytes each, not their buffer sizes. The
+// consumer goes on reading the store it loaded, whose bytes the producer
+// never changes again, and the collector frees it.
 package ring
 
 import (
@@ -17,18 +24,34 @@ import (
 // Bytes is the ring. Head and tail count bytes ever consumed and produced;
 // the ring holds tail-head bytes.
 type Bytes struct {
-	buf  []byte
-	mask uint64
-	head atomic.Uint64 // consumer
-	tail atomic.Uint64 // producer
+	size int                   // the capacity, a power of two
+	mem  atomic.Pointer[store] // nil until the first byte is written
+	head atomic.Uint64         // consumer
+	tail atomic.Uint64         // producer
 }
 
+// store is where a ring's bytes are: the byte at position pos is at
+// buf[pos&mask]. Its length is a power of two, at most the ring's size.
+type store struct {
+	buf  []byte
+	mask uint64
+}
+
+// minStore is the smallest store a ring grows: an HTTP request, or a small
+// answer, fits.
+const minStore = 512
+
 // New makes a ring holding at least size bytes (rounded up to a power of
-// two, at least 64).
+// two, at least 64), with all its memory from the start, so that its store
+// never changes (TailToEnd and HeadToEnd rely on that).
 func New(size int) *Bytes {
 	n := Size(size)
-	return &Bytes{buf: make([]byte, n), mask: uint64(n - 1)}
+	r := &Bytes{size: n}
+	r.mem.Store(newStore(n))
+	return r
 }
+
+func newStore(n int) *store { return &store{buf: make([]byte, n), mask: uint64(n - 1)} }
 
 // Size is the capacity New(size) has: size rounded up to a power of two,
 // at least 64. A ring made on first use is promised at this size before.
@@ -41,13 +64,22 @@ func Size(size int) int {
 }
 
 // Cap is the ring's capacity.
-func (r *Bytes) Cap() int { return len(r.buf) }
+func (r *Bytes) Cap() int { return r.size }
+
+// Stored is how many bytes of memory the ring's store holds now: at most
+// its capacity for a ring from Get, which grows it as bytes need room.
+func (r *Bytes) Stored() int {
+	if m := r.mem.Load(); m != nil {
+		return len(m.buf)
+	}
+	return 0
+}
 
 // Len is the number of bytes published and not yet consumed.
 func (r *Bytes) Len() int { return int(r.tail.Load() - r.head.Load()) }
 
 // Free is the room left for the producer.
-func (r *Bytes) Free() int { return len(r.buf) - r.Len() }
+func (r *Bytes) Free() int { return r.size - r.Len() }
 
 // Write appends as much of p as fits, publishes it, and returns how much.
 // Producer only.
@@ -68,8 +100,59 @@ func (r *Bytes) WriteAt(p []byte, off int) int {
 	if len(p) > free {
 		p = p[:free]
 	}
-	r.copyIn(r.tail.Load()+uint64(off), p)
+	if len(p) == 0 {
+		return 0
+	}
+	at := r.tail.Load() + uint64(off)
+	r.room(at+uint64(len(p))).copyIn(at, p)
 	return len(p)
+}
+
+// room returns the store, grown first when the bytes up to position end
+// do not fit in it. Producer only.
+//
+// Every byte written and not consumed lies in [head, head+len(buf)): the
+// producer writes no further (it checks here, and the consumer only moves
+// head on), so a new store that copies that stretch holds them all at the
+// same positions. The store is published before the bytes written into it
+// (tail, by Commit), and the consumer loads it after tail, so it reads a
+// byte from a store that holds it.
+func (r *Bytes) room(end uint64) *store {
+	m := r.mem.Load()
+	head := r.head.Load()
+	need := int(end - head)
+	if m != nil && need <= len(m.buf) {
+		return m
+	}
+	n := minStore
+	if m != nil {
+		n = 2 * len(m.buf)
+	}
+	for n < need {
+		n <<= 1
+	}
+	nm := getStore(min(n, r.size))
+	if m != nil {
+		i := head & m.mask
+		nm.copyIn(head, m.buf[i:])
+		nm.copyIn(head+uint64(len(m.buf))-i, m.buf[:i])
+	}
+	r.mem.Store(nm)
+	return nm
+}
+
+// Shrink gives back the store of an empty ring when it is larger than the
+// smallest, so that a connection idle after moving much holds little; the
+// next write makes a small one. Nothing may be written ahead (WriteAt
+// without Commit). Producer only, on a ring from Get: the consumer, having
+// consumed everything, reads no byte of the store again.
+func (r *Bytes) Shrink() {
+	m := r.mem.Load()
+	if m == nil || len(m.buf) <= minStore || r.Len() != 0 {
+		return
+	}
+	r.mem.Store(nil)
+	putStore(m)
 }
 
 // Commit publishes n bytes written with WriteAt. Producer only.
@@ -97,7 +180,7 @@ func (r *Bytes) Peek(p []byte, off int) int {
 	if len(p) > avail {
 		p = p[:avail]
 	}
-	r.copyOut(p, r.head.Load()+uint64(off))
+	r.mem.Load().copyOut(p, r.head.Load()+uint64(off))
 	return len(p)
 }
 
@@ -128,69 +211,95 @@ func (r *Bytes) Slices(off, n int) (a, b []byte) {
 		return nil, nil
 	}
 	n = min(n, avail)
-	start := (r.head.Load() + uint64(off)) & r.mask
+	m := r.mem.Load()
+	start := (r.head.Load() + uint64(off)) & m.mask
 	end := start + uint64(n)
-	if end <= uint64(len(r.buf)) {
-		return r.buf[start:end], nil
+	if end <= uint64(len(m.buf)) {
+		return m.buf[start:end], nil
 	}
-	return r.buf[start:], r.buf[:end-uint64(len(r.buf))]
+	return m.buf[start:], m.buf[:end-uint64(len(m.buf))]
 }
 
-func (r *Bytes) copyIn(pos uint64, p []byte) {
-	i := pos & r.mask
-	n := copy(r.buf[i:], p)
-	copy(r.buf, p[n:])
+func (m *store) copyIn(pos uint64, p []byte) {
+	i := pos & m.mask
+	n := copy(m.buf[i:], p)
+	copy(m.buf, p[n:])
 }
 
-func (r *Bytes) copyOut(p []byte, pos uint64) {
-	i := pos & r.mask
-	n := copy(p, r.buf[i:])
-	copy(p[n:], r.buf)
+func (m *store) copyOut(p []byte, pos uint64) {
+	i := pos & m.mask
+	n := copy(p, m.buf[i:])
+	copy(p[n:], m.buf)
 }
 
 // HeadToEnd is how many bytes lie between the consumer's position and the
-// end of the underlying buffer: a record longer than that wraps.
-func (r *Bytes) HeadToEnd() int { return len(r.buf) - int(r.head.Load()&r.mask) }
+// end of the underlying buffer: a record longer than that wraps. Rings
+// from New only, whose store never changes.
+func (r *Bytes) HeadToEnd() int { return r.size - int(r.head.Load()&uint64(r.size-1)) }
 
 // TailToEnd is how many bytes lie between the producer's position and the
-// end of the underlying buffer.
-func (r *Bytes) TailToEnd() int { return len(r.buf) - int(r.tail.Load()&r.mask) }
+// end of the underlying buffer. Rings from New only.
+func (r *Bytes) TailToEnd() int { return r.size - int(r.tail.Load()&uint64(r.size-1)) }
 
-// Grown returns a new ring of at least size bytes holding r's published
-// bytes and the ahead bytes written past them with WriteAt, at the same
-// positions (Pos, End). Neither side may use r meanwhile: the caller holds
-// both still (a socket resized between reads and writes).
+// Grown returns a ring of at least size bytes holding r's published bytes
+// and the ahead bytes written past them with WriteAt, at the same
+// positions (Pos, End), in a store of its own: nobody writes r's again, so
+// frames sent from it by reference stay as they were. Neither side may
+// use r meanwhile: the caller holds both still (a socket resized between
+// reads and writes).
 func (r *Bytes) Grown(size, ahead int) *Bytes {
 	n := r.Len()
-	nr := New(max(size, n+ahead))
-	buf := make([]byte, n+ahead)
+	nr := &Bytes{size: Size(max(size, n+ahead))}
 	head := r.head.Load()
-	r.copyOut(buf, head)
-	nr.copyIn(head, buf)
 	nr.head.Store(head)
 	nr.tail.Store(head + uint64(n))
+	if m := r.mem.Load(); m != nil && n+ahead > 0 {
+		buf := make([]byte, n+ahead)
+		m.copyOut(buf, head)
+		nr.room(head+uint64(len(buf))).copyIn(head, buf)
+	}
 	return nr
 }
 
-// pools keep rings for reuse by capacity (log2), so a stack that opens
-// and closes connections all the time does not allocate (and clear) their
-// rings every time. They are the process's, as sync.Pool is meant to be:
+// pools keep stores for reuse by size (log2), so a stack that opens and
+// closes connections all the time does not allocate (and clear) their
+// memory every time. They are the process's, as sync.Pool is meant to be:
 // a sync.Pool inside each stack would keep a closed stack reachable until
 // two collections had passed.
 var pools [64]sync.Pool
 
-// Get returns an empty ring of Size(size) bytes, reused if one is free.
-func Get(size int) *Bytes {
-	n := Size(size)
-	if r, ok := pools[bits.TrailingZeros(uint(n))].Get().(*Bytes); ok {
-		r.head.Store(0)
-		r.tail.Store(0)
-		return r
+// getStore returns a store of n bytes (a power of two), reused if one is
+// free.
+func getStore(n int) *store {
+	if m, ok := pools[bits.TrailingZeros(uint(n))].Get().(*store); ok {
+		return m
 	}
-	return New(n)
+	return newStore(n)
 }
 
-// Put gives r back for reuse; its owners must not touch it again.
-func Put(r *Bytes) {
-	pools[bits.TrailingZeros(uint(len(r.buf)))].Put(r)
+// rings keeps the rings Put gave back, without their stores.
+var rings sync.Pool
+
+// Get returns an empty ring of Size(size) bytes whose store grows as bytes
+// need room, from stores reused where some are free.
+func Get(size int) *Bytes {
+	r, ok := rings.Get().(*Bytes)
+	if !ok {
+		r = new(Bytes)
+	}
+	r.size = Size(size)
+	r.head.Store(0)
+	r.tail.Store(0)
+	return r
 }
+
+// Put gives r and its store back for reuse; its owners must not touch r
+// again, and nothing may still point into its bytes.
+func Put(r *Bytes) {
+	if m := r.mem.Swap(nil); m != nil {
+		putStore(m)
+	}
+	rings.Put(r)
+}
+
+func putStore(m *store) { pools[bits.TrailingZeros(uint(len(m.buf)))].Put(m) }

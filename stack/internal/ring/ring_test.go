@@ -100,3 +100,99 @@ func TestGetGivesEmptyRingsOfTheSize(t *testing.T) {
 	assert.Zero(t, g.Len(), "a reused ring is empty")
 	assert.Equal(t, 4096, Get(4000).Cap(), "another size is another class")
 }
+
+func TestGetRingStoresWhatItHolds(t *testing.T) {
+	r := Get(256 << 10)
+	assert.Zero(t, r.Stored(), "no memory before the first byte")
+	r.Write(bytes.Repeat([]byte{7}, 100))
+	assert.Equal(t, minStore, r.Stored())
+	r.Discard(100)
+	r.Write(bytes.Repeat([]byte{8}, minStore))
+	assert.Equal(t, minStore, r.Stored(), "what was consumed makes room")
+	r.Write(bytes.Repeat([]byte{9}, 3000))
+	assert.Equal(t, 4096, r.Stored(), "doubled as far as the bytes need")
+	out := make([]byte, minStore+3000)
+	require.Equal(t, len(out), r.Read(out))
+	assert.Equal(t, append(bytes.Repeat([]byte{8}, minStore), bytes.Repeat([]byte{9}, 3000)...), out)
+	assert.Equal(t, 256<<10, r.Write(make([]byte, 300<<10)), "the capacity is the size asked for")
+	assert.Equal(t, 256<<10, r.Stored(), "and the store grows no further")
+}
+
+// TestGetRingGrowsAroundWriteAhead grows a ring whose bytes wrap around
+// its store while some are written ahead of the published end.
+func TestGetRingGrowsAroundWriteAhead(t *testing.T) {
+	r := Get(64 << 10)
+	r.Write(make([]byte, 505))
+	r.Discard(505)
+	r.Write([]byte("0123456789")) // across the 512-byte store's end
+	r.WriteAt([]byte("ahead"), 20)
+	require.Equal(t, minStore, r.Stored())
+	r.WriteAt(bytes.Repeat([]byte{2}, 1000), 100)
+	assert.Equal(t, 2048, r.Stored())
+	r.Commit(1100)
+	digits, ahead, twos := make([]byte, 10), make([]byte, 5), make([]byte, 1000)
+	r.Peek(digits, 0)
+	r.Peek(ahead, 30)
+	r.Peek(twos, 110)
+	assert.Equal(t, "0123456789", string(digits))
+	assert.Equal(t, "ahead", string(ahead), "bytes written ahead move with the store")
+	assert.True(t, bytes.Equal(bytes.Repeat([]byte{2}, 1000), twos), "the bytes that made it grow")
+}
+
+func TestShrinkGivesBackTheStoreOfAnEmptyRing(t *testing.T) {
+	r := Get(64 << 10)
+	r.Write(make([]byte, 10000))
+	r.Shrink()
+	assert.Equal(t, 16384, r.Stored(), "not while it holds bytes")
+	r.Discard(10000)
+	r.Shrink()
+	assert.Zero(t, r.Stored())
+	r.Write([]byte("again"))
+	assert.Equal(t, minStore, r.Stored())
+	r.Discard(5)
+	r.Shrink()
+	assert.Equal(t, minStore, r.Stored(), "the smallest store stays")
+}
+
+func TestGrownCopiesIntoAStoreOfItsOwn(t *testing.T) {
+	r := Get(1024)
+	r.Write([]byte("abc"))
+	a, _ := r.Slices(0, 3)
+	g := r.Grown(4096, 0)
+	g.Discard(3)
+	g.Write(bytes.Repeat([]byte{'x'}, 4000))
+	assert.Equal(t, "abc", string(a), "bytes sent by reference from the old store stay")
+	assert.Equal(t, 4096, g.Cap())
+	assert.Zero(t, Get(1024).Grown(2048, 0).Stored(), "an empty ring stays without memory")
+}
+
+// TestGetRingConcurrentGrowth has a producer grow the store while the
+// consumer reads from it (go test -race checks the hand-over).
+func TestGetRingConcurrentGrowth(t *testing.T) {
+	const total = 4 << 20
+	src := make([]byte, total)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range src {
+		src[i] = byte(rng.Uint32())
+	}
+	for round := range 20 {
+		r := Get(1 << 20)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for off, step := 0, 1; off < total; step = min(step*3, 1<<18) {
+				off += r.Write(src[off:min(off+step+round, total)])
+			}
+		}()
+		dst := make([]byte, 0, total)
+		buf := make([]byte, 7919)
+		for len(dst) < total {
+			n := r.Read(buf)
+			dst = append(dst, buf[:n]...)
+		}
+		wg.Wait()
+		require.True(t, bytes.Equal(src, dst), "round %d: the bytes read differ", round)
+		Put(r)
+	}
+}
