@@ -114,7 +114,7 @@ func benchSummary(r benchmark.Result) string {
 	case "crr":
 		return fmt.Sprintf("%.0f connections/s, p50 %.1f µs, p99 %.1f µs", r.CPS, r.P50us, r.P99us)
 	case "conns":
-		return fmt.Sprintf("%.0f bytes per connection (both ends) at %d connections", r.BytesPerConn, r.Conns)
+		return fmt.Sprintf("%.0f bytes per connection (both ends) at %d connections, %.0f after a request and answer on each", r.BytesPerConn, r.Conns, r.BytesPerUsedConn)
 	}
 	return ""
 }

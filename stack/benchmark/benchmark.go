@@ -123,9 +123,11 @@ type Result struct {
 	CPS float64 `json:"cps"`
 
 	// Conns: growth of HeapInuse+StackInuse per connection, both ends
-	// counted, and the number of connections.
-	BytesPerConn float64 `json:"bytes_per_conn"`
-	Conns        int     `json:"conns"`
+	// counted, idle since the handshake and idle again after a request
+	// and its answer; and the number of connections.
+	BytesPerConn     float64 `json:"bytes_per_conn"`
+	BytesPerUsedConn float64 `json:"bytes_per_used_conn"`
+	Conns            int     `json:"conns"`
 
 	// Every scenario: heap allocations of the whole process per frame
 	// that crossed the link, and the frames.

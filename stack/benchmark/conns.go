@@ -3,6 +3,7 @@ package benchmark
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"time"
 )
@@ -11,6 +12,10 @@ import (
 // both ends, and reports the growth of HeapInuse+StackInuse per connection
 // (client and server ends together). The applications hold the net.Conns
 // without goroutines reading them, so what grows is the stacks' own state.
+// Then each connection carries a request and its answer (usedMsg bytes
+// each way), as a keep-alive HTTP connection does between requests, and it
+// reports the growth again, over the same start: what a connection that
+// was used and is idle again costs.
 func Conns(cfg Config) (Result, error) {
 	p, r, err := start("conns", &cfg)
 	if err != nil {
@@ -89,5 +94,34 @@ func Conns(cfg Config) (Result, error) {
 	r.Conns = n
 	r.CPS = float64(n) / s.elapsed.Seconds()
 	r.BytesPerConn = (float64(after) - float64(before)) / float64(n)
+
+	req, ans := make([]byte, usedMsg), make([]byte, usedMsg)
+	for i := 1; i <= n; i++ {
+		if err := exchange(clients[i], servers[i], req, ans); err != nil {
+			return r, fmt.Errorf("conns: request on connection %d: %w", i-1, err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	r.BytesPerUsedConn = (float64(memInUse()) - float64(before)) / float64(n)
 	return r, nil
+}
+
+// usedMsg is the size of the request and of the answer each connection
+// carries: an HTTP request's and a small response's.
+const usedMsg = 200
+
+// exchange sends req from client to server and ans back, reading each in
+// full.
+func exchange(client, server net.Conn, req, ans []byte) error {
+	if _, err := client.Write(req); err != nil {
+		return err
+	}
+	if _, err := io.ReadFull(server, req); err != nil {
+		return err
+	}
+	if _, err := server.Write(ans); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(client, ans)
+	return err
 }

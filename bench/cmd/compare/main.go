@@ -200,6 +200,7 @@ var (
 		},
 		"conns": {
 			{"bytes_per_conn", "bytes/connection", func(r benchmark.Result) float64 { return r.BytesPerConn }, true, "%.0f", 0},
+			{"bytes_per_used_conn", "bytes/used connection", func(r benchmark.Result) float64 { return r.BytesPerUsedConn }, true, "%.0f", 0},
 			{"cps", "opened/s", func(r benchmark.Result) float64 { return r.CPS }, false, "%.0f", 0},
 			allocs,
 		},
