@@ -100,6 +100,11 @@ func (c *tcpConn) trimSent(sb *ring.Bytes) {
 	}
 	sb.Discard(n)
 	c.sndLag -= n
+	if sb.Len() == 0 {
+		// Everything sent is acknowledged and no frame points into the
+		// ring: a large store goes back until the application writes.
+		sb.Drop()
+	}
 	if c.sock != nil {
 		if c.sock.sndWaiting.Load() {
 			c.tuneSnd(sb)

@@ -175,3 +175,39 @@ func TestTCPReceiveStoreGivenBackOnceRead(t *testing.T) {
 	p.seq = base + uint32(len(data))
 	stillHealthy(t, p, s)
 }
+
+// A send ring's memory goes back once everything sent is acknowledged, so
+// that a connection idle after a large answer holds little; the next
+// write takes one as large (from the pool, where a busy connection's
+// comes straight back).
+func TestTCPSendStoreGivenBackOnceAcknowledged(t *testing.T) {
+	h := newRuleHarness(t, false, Config{})
+	p, sa, s := estab(t, h)
+	writeNow(t, h, s, bytesOf(20000, 'a'))
+	sent := 0
+	for _, seg := range p.segs() {
+		sent += len(seg.Payload)
+	}
+	require.Positive(t, sent)
+	sb := s.c.sndBuf.Load()
+	assert.Equal(t, 32768, sb.Stored())
+	p.ack = sa.Seq + 1 + uint32(sent)
+	p.send("A", nil)
+	if sent < 20000 {
+		assert.Equal(t, 32768, sb.Stored(), "not while bytes are unacknowledged")
+		for got := p.segs(); len(got) > 0; got = p.segs() {
+			for _, seg := range got {
+				sent += len(seg.Payload)
+			}
+			p.ack = sa.Seq + 1 + uint32(sent)
+			p.send("A", nil)
+		}
+	}
+	require.Equal(t, 20000, sent)
+	assert.Zero(t, sb.Stored(), "given back once acknowledged")
+	writeNow(t, h, s, []byte("more"))
+	assert.Equal(t, 32768, sb.Stored(), "a store as large as the last, from the pool")
+	segs := p.segs()
+	require.Len(t, segs, 1)
+	assert.Equal(t, "more", string(segs[0].Payload))
+}

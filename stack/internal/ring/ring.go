@@ -12,7 +12,9 @@
 // as bytes need room, so that ten thousand connections that each moved a
 // request and an answer hold kilobytes each, not their buffer sizes. The
 // consumer goes on reading the store it loaded, whose bytes the producer
-// never changes again, and the collector frees it.
+// never changes again, and the collector frees it. Once the ring is empty,
+// either side may give a large store back (Shrink, Drop) until bytes come
+// again.
 package ring
 
 import (
@@ -28,6 +30,16 @@ type Bytes struct {
 	mem  atomic.Pointer[store] // nil until the first byte is written
 	head atomic.Uint64         // consumer
 	tail atomic.Uint64         // producer
+	// busy is set while Write runs, and own is the store the producer
+	// last made, so that the consumer can give an empty ring's store
+	// back under a Write (Drop).
+	busy atomic.Bool
+	own  atomic.Pointer[store]
+	// gave is the size of the last store given back (Shrink, Drop): the
+	// next is made as large, so that a busy connection whose ring often
+	// empties takes a store of its size from the pool rather than growing
+	// one again, copying.
+	gave atomic.Int64
 }
 
 // store is where a ring's bytes are: the byte at position pos is at
@@ -84,8 +96,10 @@ func (r *Bytes) Free() int { return r.size - r.Len() }
 // Write appends as much of p as fits, publishes it, and returns how much.
 // Producer only.
 func (r *Bytes) Write(p []byte) int {
+	r.busy.Store(true)
 	n := r.WriteAt(p, 0)
 	r.Commit(n)
+	r.busy.Store(false)
 	return n
 }
 
@@ -117,14 +131,21 @@ func (r *Bytes) WriteAt(p []byte, off int) int {
 // same positions. The store is published before the bytes written into it
 // (tail, by Commit), and the consumer loads it after tail, so it reads a
 // byte from a store that holds it.
+//
+// A nil store with bytes in the ring is one Drop is giving back and will
+// find in use: the producer puts it back itself.
 func (r *Bytes) room(end uint64) *store {
 	m := r.mem.Load()
+	if m == nil && r.Len() > 0 {
+		r.mem.CompareAndSwap(nil, r.own.Load())
+		m = r.mem.Load()
+	}
 	head := r.head.Load()
 	need := int(end - head)
 	if m != nil && need <= len(m.buf) {
 		return m
 	}
-	n := minStore
+	n := max(minStore, int(r.gave.Load()))
 	if m != nil {
 		n = 2 * len(m.buf)
 	}
@@ -138,12 +159,13 @@ func (r *Bytes) room(end uint64) *store {
 		nm.copyIn(head+uint64(len(m.buf))-i, m.buf[:i])
 	}
 	r.mem.Store(nm)
+	r.own.Store(nm)
 	return nm
 }
 
 // Shrink gives back the store of an empty ring when it is larger than the
 // smallest, so that a connection idle after moving much holds little; the
-// next write makes a small one. Nothing may be written ahead (WriteAt
+// next write makes one as large, from the pool. Nothing may be written ahead (WriteAt
 // without Commit). Producer only, on a ring from Get: the consumer, having
 // consumed everything, reads no byte of the store again.
 func (r *Bytes) Shrink() {
@@ -152,6 +174,29 @@ func (r *Bytes) Shrink() {
 		return
 	}
 	r.mem.Store(nil)
+	r.own.Store(nil)
+	r.gave.Store(int64(len(m.buf)))
+	putStore(m)
+}
+
+// Drop gives back the store of an empty ring when it is larger than the
+// smallest, as Shrink does, from the consumer's side while the producer
+// may be writing, if it writes with Write only (not WriteAt): a Write
+// that may have loaded the store (busy), or bytes published meanwhile,
+// make it put the store back. Consumer only, on a ring from Get.
+func (r *Bytes) Drop() {
+	m := r.mem.Load()
+	if m == nil || len(m.buf) <= minStore || r.Len() != 0 || !r.mem.CompareAndSwap(m, nil) {
+		return
+	}
+	// A Write sets busy before it loads the store, and this loads busy
+	// after taking the store away: one of them sees the other.
+	if r.busy.Load() || r.Len() != 0 {
+		r.mem.CompareAndSwap(nil, m)
+		return
+	}
+	r.own.CompareAndSwap(m, nil)
+	r.gave.Store(int64(len(m.buf)))
 	putStore(m)
 }
 
@@ -299,6 +344,8 @@ func Put(r *Bytes) {
 	if m := r.mem.Swap(nil); m != nil {
 		putStore(m)
 	}
+	r.own.Store(nil)
+	r.gave.Store(0)
 	rings.Put(r)
 }
 

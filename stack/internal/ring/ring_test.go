@@ -148,10 +148,14 @@ func TestShrinkGivesBackTheStoreOfAnEmptyRing(t *testing.T) {
 	r.Shrink()
 	assert.Zero(t, r.Stored())
 	r.Write([]byte("again"))
-	assert.Equal(t, minStore, r.Stored())
+	assert.Equal(t, 16384, r.Stored(), "the next store is as large as the last")
 	r.Discard(5)
 	r.Shrink()
-	assert.Equal(t, minStore, r.Stored(), "the smallest store stays")
+	small := Get(64 << 10)
+	small.Write([]byte("small"))
+	small.Discard(5)
+	small.Shrink()
+	assert.Equal(t, minStore, small.Stored(), "the smallest store stays")
 }
 
 func TestGrownCopiesIntoAStoreOfItsOwn(t *testing.T) {
@@ -193,6 +197,65 @@ func TestGetRingConcurrentGrowth(t *testing.T) {
 		}
 		wg.Wait()
 		require.True(t, bytes.Equal(src, dst), "round %d: the bytes read differ", round)
+		Put(r)
+	}
+}
+
+func TestDropGivesBackTheStoreOfAnEmptyRing(t *testing.T) {
+	r := Get(64 << 10)
+	r.Write(make([]byte, 5000))
+	r.Drop()
+	assert.Equal(t, 8192, r.Stored(), "not while it holds bytes")
+	r.Discard(5000)
+	r.Drop()
+	assert.Zero(t, r.Stored())
+	r.Write([]byte("again"))
+	assert.Equal(t, 8192, r.Stored(), "the next store is as large as the last")
+	out := make([]byte, 5)
+	r.Read(out)
+	assert.Equal(t, "again", string(out))
+	small := Get(64 << 10)
+	small.Write([]byte("small"))
+	small.Read(out)
+	small.Drop()
+	assert.Equal(t, minStore, small.Stored(), "the smallest store stays")
+}
+
+// TestDropUnderConcurrentWrites has the consumer give the store back
+// whenever it empties the ring while the producer writes in bursts of
+// every size (go test -race checks the hand-over).
+func TestDropUnderConcurrentWrites(t *testing.T) {
+	const total = 4 << 20
+	src := make([]byte, total)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range src {
+		src[i] = byte(rng.Uint32())
+	}
+	for round := range 20 {
+		r := Get(256 << 10)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sizes := rand.New(rand.NewPCG(uint64(round), 9))
+			for off := 0; off < total; {
+				off += r.Write(src[off:min(off+1+sizes.IntN(70000), total)])
+			}
+		}()
+		dst := make([]byte, 0, total)
+		buf := make([]byte, 6007)
+		drops := 0
+		for len(dst) < total {
+			n := r.Read(buf)
+			dst = append(dst, buf[:n]...)
+			if r.Len() == 0 && r.Stored() > minStore {
+				r.Drop()
+				drops++
+			}
+		}
+		wg.Wait()
+		require.True(t, bytes.Equal(src, dst), "round %d: the bytes read differ", round)
+		t.Logf("round %d: %d drops tried", round, drops)
 		Put(r)
 	}
 }
