@@ -62,8 +62,12 @@ type stackFlags struct {
 	// thread is registered with it and bound to a core (stackConfig), and
 	// start watches its link.
 	dpdkPort *dpdk.Port
-	// stopLinkWatch ends start's watch on the link (DPDK), before a
-	// shutdown takes the port down; it may be called more than once.
+	// tapDev is the TAP device openDevice opened: start watches what the
+	// kernel drops on its way to the stack.
+	tapDev *tap.Device
+	// stopLinkWatch ends start's watch on the link (DPDK) or on the
+	// kernel's drops (TAP), before a shutdown takes the device down; it
+	// may be called more than once.
 	stopLinkWatch func()
 	hostAddrs     prefixList
 	queues        int
@@ -384,6 +388,7 @@ func (f *stackFlags) openDevice(clock backend.Clock, log *slog.Logger) (backend.
 		if err != nil {
 			return nil, nil, err
 		}
+		f.tapDev = d
 		be = d
 	case "dpdk":
 		eal, _ := splitEAL(f.eal)
@@ -494,12 +499,69 @@ func (f *stackFlags) start(stderr io.Writer) (s *stack.Stack, log *slog.Logger, 
 	if f.dpdkPort != nil {
 		f.stopLinkWatch = sync.OnceFunc(watchLink(log, "eth0", f.dpdkPort.Link, linkPoll))
 	}
+	if f.tapDev != nil {
+		f.stopLinkWatch = sync.OnceFunc(watchKernelDrops(log, "eth0", f.tapDev.Caps().Name, f.tapDev, dropPoll))
+	}
 	return s, log, func() {
 		f.stopLinkWatch()
 		stopMetrics()
 		s.Close()
 		closeCapture()
 	}, nil
+}
+
+// dropPoll is how often watchKernelDrops reads the device's counters.
+const dropPoll = 10 * time.Second
+
+// watchKernelDrops warns, at most once per interval, when the kernel
+// dropped frames on their way to the stack because it had not read the
+// device's transmit queue (kernel_tx_dropped grew), with the queue's
+// length and how to raise it on the device named name, until the returned
+// function is called. Each such drop costs its sender a retransmission,
+// which thousands of connections at once can make seconds long.
+func watchKernelDrops(log *slog.Logger, iface, name string, dev backend.DeviceStatsReader, interval time.Duration) (stop func()) {
+	read := func() (dropped, qlen uint64, ok bool) {
+		_, stats, err := dev.DeviceStats()
+		if err != nil {
+			return 0, 0, false
+		}
+		for _, st := range stats {
+			switch st.Name {
+			case "kernel_tx_dropped":
+				dropped = st.Value
+			case "kernel_tx_queue_len":
+				qlen = st.Value
+			}
+		}
+		return dropped, qlen, true
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		last, _, known := read()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			dropped, qlen, ok := read()
+			if ok && known && dropped > last {
+				log.Warn("the kernel dropped frames for the stack: its queue was full", "iface", iface,
+					"dropped", dropped-last, "queue", qlen,
+					"hint", fmt.Sprintf("about as many frames as peers sending at once: ip link set %s txqueuelen %d", name, max(10000, 2*qlen)))
+			}
+			if ok {
+				last, known = dropped, true
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
 }
 
 // linkPoll is how often watchLink reads the link state.

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ustack/ustack/backend"
 	"github.com/ustack/ustack/dpdk"
 )
 
@@ -109,5 +110,57 @@ func TestWatchLinkLogsChanges(t *testing.T) {
 		`level=WARN msg="link down" iface=eth0`,
 		`level=WARN msg="link state unreadable" iface=eth0 err="no such port"`,
 		`level=INFO msg="link up" iface=eth0 link="up 10000 Mb/s full-duplex"`,
+	}, lines)
+}
+
+// kernelCounts is a TAP device's statistics as a test sets them.
+type kernelCounts struct {
+	mu             sync.Mutex
+	dropped, reads uint64
+	fail           bool
+}
+
+func (k *kernelCounts) DeviceStats() (string, []backend.DeviceStat, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.reads++
+	if k.fail {
+		return "tap", nil, errors.New("gone")
+	}
+	return "tap", []backend.DeviceStat{
+		{Name: "kernel_tx_queue_len", Value: 1000, Gauge: true},
+		{Name: "kernel_tx_dropped", Value: k.dropped},
+	}, nil
+}
+
+// set changes the counts and waits for two more reads, so that the
+// watcher has seen them.
+func (k *kernelCounts) set(t *testing.T, dropped uint64, fail bool) {
+	k.mu.Lock()
+	k.dropped, k.fail = dropped, fail
+	seen := k.reads + 2
+	k.mu.Unlock()
+	require.Eventually(t, func() bool { k.mu.Lock(); defer k.mu.Unlock(); return k.reads >= seen },
+		5*time.Second, time.Millisecond)
+}
+
+func TestWatchKernelDropsWarnsOfGrowth(t *testing.T) {
+	var out syncBuffer
+	log := slog.New(slog.NewTextHandler(&out, nil))
+	k := &kernelCounts{dropped: 7} // drops before the stack started count for nothing
+	stop := watchKernelDrops(log, "eth0", "ustack0", k, time.Millisecond)
+	k.set(t, 7, false)
+	k.set(t, 50, false)
+	k.set(t, 50, true)
+	k.set(t, 60, false)
+	stop()
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		lines = append(lines, l[strings.Index(l, "level="):])
+	}
+	hint := `hint="about as many frames as peers sending at once: ip link set ustack0 txqueuelen 10000"`
+	assert.Equal(t, []string{
+		`level=WARN msg="the kernel dropped frames for the stack: its queue was full" iface=eth0 dropped=43 queue=1000 ` + hint,
+		`level=WARN msg="the kernel dropped frames for the stack: its queue was full" iface=eth0 dropped=10 queue=1000 ` + hint,
 	}, lines)
 }
