@@ -175,6 +175,12 @@ func (s *Stack) bufferRoom() int64 {
 // bounds.
 func (s *Stack) BufferMemory() int { return int(s.bufMem.Load()) }
 
+// BufferStored is the memory the TCP rings hold now: each ring's bytes
+// live in a store that grows with what it holds and goes back once it is
+// empty, so this is what the buffers cost, where BufferMemory counts them
+// at their sizes.
+func (s *Stack) BufferStored() int { return int(s.stored.Load()) }
+
 // BufferMemoryLimit is Limits.BufferMemory as the stack applies it (the
 // default filled in).
 func (s *Stack) BufferMemoryLimit() int { return s.cfg.Limits.BufferMemory }

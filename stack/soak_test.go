@@ -101,8 +101,11 @@ func TestSoakManyConnections(t *testing.T) {
 		}
 	}
 	heapEnd, timersEnd := heapInuse(), qa.timers.Len()+qb.timers.Len()
-	t.Logf("%d connections, %d rounds: heap %d MiB after warm-up, %d MiB at the end; timers %d and %d; buffer memory %d MiB + %d MiB",
-		conns, rounds, heapWarm>>20, heapEnd>>20, timersWarm, timersEnd, n.a.BufferMemory()>>20, n.b.BufferMemory()>>20)
+	t.Logf("%d connections, %d rounds: heap %d MiB after warm-up, %d MiB at the end; timers %d and %d; buffer memory %d MiB + %d MiB, stored %d KiB + %d KiB",
+		conns, rounds, heapWarm>>20, heapEnd>>20, timersWarm, timersEnd, n.a.BufferMemory()>>20, n.b.BufferMemory()>>20,
+		n.a.BufferStored()>>10, n.b.BufferStored()>>10)
+	assert.Positive(t, n.a.BufferStored())
+	assert.Less(t, n.a.BufferStored(), n.a.BufferMemory()/10, "the buffers hold a fraction of their sizes")
 	assert.Less(t, heapEnd, heapWarm+heapWarm/10+8<<20, "the heap is flat")
 	assert.LessOrEqual(t, timersEnd, timersWarm+conns/10, "the timers are flat")
 	assert.Equal(t, conns, len(qa.tcp.conns))
@@ -122,4 +125,5 @@ func TestSoakManyConnections(t *testing.T) {
 	assert.LessOrEqual(t, qa.timers.Len(), timersA, "no timer left behind")
 	assert.LessOrEqual(t, qb.timers.Len(), timersB, "no timer left behind")
 	assert.Zero(t, n.a.BufferMemory()+n.b.BufferMemory(), "all buffer memory given back")
+	assert.Zero(t, n.a.BufferStored()+n.b.BufferStored(), "every store given back")
 }

@@ -41,8 +41,9 @@ type Stack struct {
 	nextQueue atomic.Uint64
 
 	closing atomic.Bool
-	// bufMem is the TCP buffer memory in use (Limits.BufferMemory).
-	bufMem atomic.Int64
+	// bufMem is the TCP buffer memory in use (Limits.BufferMemory);
+	// stored is the memory the rings' stores hold (BufferStored).
+	bufMem, stored atomic.Int64
 	// pollMu serialises Poll with API calls on a Manual stack.
 	pollMu sync.Mutex
 	closed chan struct{}

@@ -167,11 +167,13 @@ func TestTCPReceiveStoreGivenBackOnceRead(t *testing.T) {
 	assert.Equal(t, 32768, rb.Stored(), "grown as far as the bytes needed")
 	assert.Equal(t, data, readAll(t, s))
 	assert.Equal(t, 32768, rb.Stored(), "the loop has not run since the read")
+	assert.Equal(t, 32768, h.s.BufferStored())
 
 	_, err := s.Write([]byte("answer"))
 	require.NoError(t, err)
 	h.poll()
 	assert.Zero(t, rb.Stored(), "given back once read")
+	assert.Equal(t, 512, h.s.BufferStored(), "the answer's send store")
 	p.seq = base + uint32(len(data))
 	stillHealthy(t, p, s)
 }
@@ -205,6 +207,7 @@ func TestTCPSendStoreGivenBackOnceAcknowledged(t *testing.T) {
 	}
 	require.Equal(t, 20000, sent)
 	assert.Zero(t, sb.Stored(), "given back once acknowledged")
+	assert.Zero(t, h.s.BufferStored())
 	writeNow(t, h, s, []byte("more"))
 	assert.Equal(t, 32768, sb.Stored(), "a store as large as the last, from the pool")
 	segs := p.segs()

@@ -493,6 +493,7 @@ func (c *tcpConn) inputData(seg *segment) {
 				return
 			}
 			rb = ring.Get(c.rcvSize)
+			rb.Count(&c.q.s.stored)
 			c.rcvBuf.Store(rb)
 		}
 		n := -1

@@ -229,6 +229,7 @@ func (t *tcpSock) writeSome(p []byte) (int, error) {
 			return 0, syscall.ENOBUFS
 		}
 		sb = ring.Get(t.c.sndSize)
+		sb.Count(&t.s.stored)
 		t.c.sndBuf.Store(sb)
 	}
 	n := sb.Write(p)

@@ -283,9 +283,13 @@ func (c *tcpConn) releaseBuffers() {
 	// A Write between the connection's end and the application's Close
 	// may have made and charged the send ring since destroy.
 	c.unchargeBuffers()
-	if sb := c.sndBuf.Swap(nil); sb != nil && (c.pins == nil || c.pins.ring != sb || !c.pins.pinned()) {
-		// A ring frames still point into is left to the collector.
-		ring.Put(sb)
+	if sb := c.sndBuf.Swap(nil); sb != nil {
+		if c.pins == nil || c.pins.ring != sb || !c.pins.pinned() {
+			ring.Put(sb)
+		} else {
+			// A ring frames still point into is left to the collector.
+			ring.Forget(sb)
+		}
 	}
 	c.sndLag = 0
 	c.dropHeld()

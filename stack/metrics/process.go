@@ -21,6 +21,7 @@ func writeGauges(w io.Writer, src Source) {
 	}
 	gauge("ustack_tcp_buffer_memory_bytes", "TCP send and receive buffer memory in use, which --buffer-memory bounds", float64(src.Stack.BufferMemory()))
 	gauge("ustack_tcp_buffer_memory_limit_bytes", "the bound of ustack_tcp_buffer_memory_bytes (--buffer-memory)", float64(src.Stack.BufferMemoryLimit()))
+	gauge("ustack_tcp_buffer_stored_bytes", "memory the TCP buffers hold now, which grows with the bytes they hold (ustack_tcp_buffer_memory_bytes counts them at their sizes)", float64(src.Stack.BufferStored()))
 
 	gauge("go_goroutines", "Number of goroutines that currently exist.", float64(runtime.NumGoroutine()))
 	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}}

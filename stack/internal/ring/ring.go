@@ -40,6 +40,10 @@ type Bytes struct {
 	// empties takes a store of its size from the pool rather than growing
 	// one again, copying.
 	gave atomic.Int64
+	// stored, when set (Count), adds up the sizes of the stores of rings
+	// that share it; counted is this ring's part.
+	stored  *atomic.Int64
+	counted atomic.Int64
 }
 
 // store is where a ring's bytes are: the byte at position pos is at
@@ -139,6 +143,7 @@ func (r *Bytes) room(end uint64) *store {
 	if m == nil && r.Len() > 0 {
 		r.mem.CompareAndSwap(nil, r.own.Load())
 		m = r.mem.Load()
+		r.recount()
 	}
 	head := r.head.Load()
 	need := int(end - head)
@@ -160,7 +165,24 @@ func (r *Bytes) room(end uint64) *store {
 	}
 	r.mem.Store(nm)
 	r.own.Store(nm)
+	r.recount()
 	return nm
+}
+
+// Count makes the ring add the size of its store, as it changes, to
+// stored, which other rings may share. Before the first write only.
+func (r *Bytes) Count(stored *atomic.Int64) { r.stored = stored }
+
+// recount brings the ring's part of stored to the size of its store,
+// after whoever changed the store. Two recounts at once may leave the
+// older size until the next; the last, when the ring is put away, is
+// exact.
+func (r *Bytes) recount() {
+	if r.stored == nil {
+		return
+	}
+	n := int64(r.Stored())
+	r.stored.Add(n - r.counted.Swap(n))
 }
 
 // Shrink gives back the store of an empty ring when it is larger than the
@@ -176,6 +198,7 @@ func (r *Bytes) Shrink() {
 	r.mem.Store(nil)
 	r.own.Store(nil)
 	r.gave.Store(int64(len(m.buf)))
+	r.recount()
 	putStore(m)
 }
 
@@ -193,10 +216,12 @@ func (r *Bytes) Drop() {
 	// after taking the store away: one of them sees the other.
 	if r.busy.Load() || r.Len() != 0 {
 		r.mem.CompareAndSwap(nil, m)
+		r.recount()
 		return
 	}
 	r.own.CompareAndSwap(m, nil)
 	r.gave.Store(int64(len(m.buf)))
+	r.recount()
 	putStore(m)
 }
 
@@ -294,14 +319,17 @@ func (r *Bytes) TailToEnd() int { return r.size - int(r.tail.Load()&uint64(r.siz
 // reads and writes).
 func (r *Bytes) Grown(size, ahead int) *Bytes {
 	n := r.Len()
-	nr := &Bytes{size: Size(max(size, n+ahead))}
+	nr := &Bytes{size: Size(max(size, n+ahead)), stored: r.stored}
 	head := r.head.Load()
 	nr.head.Store(head)
 	nr.tail.Store(head + uint64(n))
-	if m := r.mem.Load(); m != nil && n+ahead > 0 {
-		buf := make([]byte, n+ahead)
-		m.copyOut(buf, head)
-		nr.room(head+uint64(len(buf))).copyIn(head, buf)
+	if m := r.mem.Swap(nil); m != nil {
+		if n+ahead > 0 {
+			buf := make([]byte, n+ahead)
+			m.copyOut(buf, head)
+			nr.room(head+uint64(len(buf))).copyIn(head, buf)
+		}
+		r.recount()
 	}
 	return nr
 }
@@ -344,9 +372,18 @@ func Put(r *Bytes) {
 	if m := r.mem.Swap(nil); m != nil {
 		putStore(m)
 	}
+	r.recount()
 	r.own.Store(nil)
 	r.gave.Store(0)
+	r.stored = nil
 	rings.Put(r)
+}
+
+// Forget is Put for a ring whose bytes something may still point into:
+// its store is left to the collector, and no longer counted.
+func Forget(r *Bytes) {
+	r.mem.Store(nil)
+	r.recount()
 }
 
 func putStore(m *store) { pools[bits.TrailingZeros(uint(len(m.buf)))].Put(m) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -159,7 +160,9 @@ func TestShrinkGivesBackTheStoreOfAnEmptyRing(t *testing.T) {
 }
 
 func TestGrownCopiesIntoAStoreOfItsOwn(t *testing.T) {
+	var stored atomic.Int64
 	r := Get(1024)
+	r.Count(&stored)
 	r.Write([]byte("abc"))
 	a, _ := r.Slices(0, 3)
 	g := r.Grown(4096, 0)
@@ -167,6 +170,9 @@ func TestGrownCopiesIntoAStoreOfItsOwn(t *testing.T) {
 	g.Write(bytes.Repeat([]byte{'x'}, 4000))
 	assert.Equal(t, "abc", string(a), "bytes sent by reference from the old store stay")
 	assert.Equal(t, 4096, g.Cap())
+	assert.EqualValues(t, 4096, stored.Load(), "the new store counted, the old one no longer")
+	Forget(g)
+	assert.Zero(t, stored.Load())
 	assert.Zero(t, Get(1024).Grown(2048, 0).Stored(), "an empty ring stays without memory")
 }
 
@@ -231,8 +237,10 @@ func TestDropUnderConcurrentWrites(t *testing.T) {
 	for i := range src {
 		src[i] = byte(rng.Uint32())
 	}
+	var stored atomic.Int64
 	for round := range 20 {
 		r := Get(256 << 10)
+		r.Count(&stored)
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
@@ -257,5 +265,6 @@ func TestDropUnderConcurrentWrites(t *testing.T) {
 		require.True(t, bytes.Equal(src, dst), "round %d: the bytes read differ", round)
 		t.Logf("round %d: %d drops tried", round, drops)
 		Put(r)
+		assert.Zero(t, stored.Load(), "round %d: nothing counted once put away", round)
 	}
 }
