@@ -457,6 +457,10 @@ func (p *Port) ID() uint16 { return p.id }
 // Driver is the name of the port's poll-mode driver ("net_tap").
 func (p *Port) Driver() string { return p.drvName }
 
+// Config is the configuration the port was opened with, its defaults
+// filled in.
+func (p *Port) Config() Config { return p.cfg }
+
 func (p *Port) queue(q int) (*queue, error) {
 	if q < 0 || q >= len(p.queues) {
 		return nil, backend.ErrQueue

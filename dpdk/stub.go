@@ -39,6 +39,9 @@ type Port struct{}
 // Caps implements backend.Backend.
 func (p *Port) Caps() backend.Caps { return backend.Caps{} }
 
+// Config is the configuration the port was opened with.
+func (p *Port) Config() Config { return Config{} }
+
 // Recv implements backend.Backend.
 func (p *Port) Recv(q int, frames []*backend.Frame) (int, error) { return 0, backend.ErrClosed }
 

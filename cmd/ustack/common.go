@@ -496,11 +496,13 @@ func (f *stackFlags) start(stderr io.Writer) (s *stack.Stack, log *slog.Logger, 
 		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	}
 	f.stopLinkWatch = func() {}
-	if f.dpdkPort != nil {
-		f.stopLinkWatch = sync.OnceFunc(watchLink(log, "eth0", f.dpdkPort.Link, linkPoll))
+	if p := f.dpdkPort; p != nil {
+		stopLink := watchLink(log, "eth0", p.Link, linkPoll)
+		stopDrops := watchDrops(log, "eth0", p, dpdkDrops(p.Config().RxDesc, p.Config().Mbufs), dropPoll)
+		f.stopLinkWatch = sync.OnceFunc(func() { stopLink(); stopDrops() })
 	}
-	if f.tapDev != nil {
-		f.stopLinkWatch = sync.OnceFunc(watchKernelDrops(log, "eth0", f.tapDev.Caps().Name, f.tapDev, dropPoll))
+	if d := f.tapDev; d != nil {
+		f.stopLinkWatch = sync.OnceFunc(watchDrops(log, "eth0", d, tapDrops(d.Caps().Name), dropPoll))
 	}
 	return s, log, func() {
 		f.stopLinkWatch()
@@ -510,52 +512,87 @@ func (f *stackFlags) start(stderr io.Writer) (s *stack.Stack, log *slog.Logger, 
 	}, nil
 }
 
-// dropPoll is how often watchKernelDrops reads the device's counters.
+// dropPoll is how often watchDrops reads the device's counters.
 const dropPoll = 10 * time.Second
 
-// watchKernelDrops warns, at most once per interval, when the kernel
-// dropped frames on their way to the stack because it had not read the
-// device's transmit queue (kernel_tx_dropped grew), with the queue's
-// length and how to raise it on the device named name, until the returned
-// function is called. Each such drop costs its sender a retransmission,
-// which thousands of connections at once can make seconds long.
-func watchKernelDrops(log *slog.Logger, iface, name string, dev backend.DeviceStatsReader, interval time.Duration) (stop func()) {
-	read := func() (dropped, qlen uint64, ok bool) {
+// dropStat is a device statistic (backend.DeviceStat) that counts frames
+// dropped before the stack saw them, and what watchDrops says when it
+// grows: msg, and a hint given the value of the statistic named limit (the
+// length of the queue that overflowed; none when limit is empty).
+type dropStat struct {
+	name, msg, limit string
+	hint             func(limit uint64) string
+}
+
+// tapDrops are a TAP device's: the kernel drops what it has for the stack
+// once the stack has not read the device's txqueuelen frames.
+func tapDrops(dev string) []dropStat {
+	return []dropStat{{
+		name: "kernel_tx_dropped", msg: "the kernel dropped frames for the stack: its queue was full", limit: "kernel_tx_queue_len",
+		hint: func(qlen uint64) string {
+			return fmt.Sprintf("about as many frames as peers sending at once: ip link set %s txqueuelen %d", dev, max(10000, 2*qlen))
+		},
+	}}
+}
+
+// dpdkDrops are a DPDK port's, from its basic xstats: frames the NIC had
+// no free descriptor for, and frames it had no mbuf for.
+func dpdkDrops(rxDesc, mbufs int) []dropStat {
+	return []dropStat{{
+		name: "rx_missed_errors", msg: "the device dropped frames for the stack: its receive ring was full",
+		hint: func(uint64) string {
+			return fmt.Sprintf("a longer receive ring: --rx-desc (now %d), or --queues", rxDesc)
+		},
+	}, {
+		name: "rx_mbuf_allocation_errors", msg: "the device dropped frames for the stack: no mbuf was free",
+		hint: func(uint64) string { return fmt.Sprintf("more mbufs per queue: --mbufs (now %d)", mbufs) },
+	}}
+}
+
+// watchDrops warns, at most once per interval and statistic, when one of
+// the device's drop statistics grew, with how many and what to do, until
+// the returned function is called. Each such drop costs its sender a
+// retransmission, which thousands of connections at once can make seconds
+// long; the counters alone say so to nobody who is not graphing them.
+func watchDrops(log *slog.Logger, iface string, dev backend.DeviceStatsReader, drops []dropStat, interval time.Duration) (stop func()) {
+	read := func() (map[string]uint64, bool) {
 		_, stats, err := dev.DeviceStats()
 		if err != nil {
-			return 0, 0, false
+			return nil, false
 		}
+		v := make(map[string]uint64, len(stats))
 		for _, st := range stats {
-			switch st.Name {
-			case "kernel_tx_dropped":
-				dropped = st.Value
-			case "kernel_tx_queue_len":
-				qlen = st.Value
-			}
+			v[st.Name] = st.Value
 		}
-		return dropped, qlen, true
+		return v, true
 	}
 	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
-		last, _, known := read()
+		last, _ := read()
 		for {
 			select {
 			case <-done:
 				return
 			case <-tick.C:
 			}
-			dropped, qlen, ok := read()
-			if ok && known && dropped > last {
-				log.Warn("the kernel dropped frames for the stack: its queue was full", "iface", iface,
-					"dropped", dropped-last, "queue", qlen,
-					"hint", fmt.Sprintf("about as many frames as peers sending at once: ip link set %s txqueuelen %d", name, max(10000, 2*qlen)))
+			now, ok := read()
+			if !ok {
+				continue
 			}
-			if ok {
-				last, known = dropped, true
+			for _, d := range drops {
+				was, known := last[d.name]
+				if n := now[d.name]; known && n > was {
+					args := []any{"iface", iface, "dropped", n - was}
+					if d.limit != "" {
+						args = append(args, "queue", now[d.limit])
+					}
+					log.Warn(d.msg, append(args, "hint", d.hint(now[d.limit]))...)
+				}
 			}
+			last = now
 		}
 	}()
 	return func() {

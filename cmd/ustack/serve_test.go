@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -113,54 +115,75 @@ func TestWatchLinkLogsChanges(t *testing.T) {
 	}, lines)
 }
 
-// kernelCounts is a TAP device's statistics as a test sets them.
-type kernelCounts struct {
-	mu             sync.Mutex
-	dropped, reads uint64
-	fail           bool
+// devCounts is a device's statistics as a test sets them.
+type devCounts struct {
+	mu    sync.Mutex
+	stats map[string]uint64
+	reads uint64
+	fail  bool
 }
 
-func (k *kernelCounts) DeviceStats() (string, []backend.DeviceStat, error) {
+func (k *devCounts) DeviceStats() (string, []backend.DeviceStat, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.reads++
 	if k.fail {
-		return "tap", nil, errors.New("gone")
+		return "", nil, errors.New("gone")
 	}
-	return "tap", []backend.DeviceStat{
-		{Name: "kernel_tx_queue_len", Value: 1000, Gauge: true},
-		{Name: "kernel_tx_dropped", Value: k.dropped},
-	}, nil
+	var out []backend.DeviceStat
+	for _, name := range slices.Sorted(maps.Keys(k.stats)) {
+		out = append(out, backend.DeviceStat{Name: name, Value: k.stats[name]})
+	}
+	return "test", out, nil
 }
 
-// set changes the counts and waits for two more reads, so that the
-// watcher has seen them.
-func (k *kernelCounts) set(t *testing.T, dropped uint64, fail bool) {
+// set changes a statistic (none: the reading fails) and waits for two
+// more reads, so that the watcher has seen it.
+func (k *devCounts) set(t *testing.T, name string, v uint64, fail bool) {
 	k.mu.Lock()
-	k.dropped, k.fail = dropped, fail
+	k.stats[name], k.fail = v, fail
 	seen := k.reads + 2
 	k.mu.Unlock()
 	require.Eventually(t, func() bool { k.mu.Lock(); defer k.mu.Unlock(); return k.reads >= seen },
 		5*time.Second, time.Millisecond)
 }
 
-func TestWatchKernelDropsWarnsOfGrowth(t *testing.T) {
-	var out syncBuffer
-	log := slog.New(slog.NewTextHandler(&out, nil))
-	k := &kernelCounts{dropped: 7} // drops before the stack started count for nothing
-	stop := watchKernelDrops(log, "eth0", "ustack0", k, time.Millisecond)
-	k.set(t, 7, false)
-	k.set(t, 50, false)
-	k.set(t, 50, true)
-	k.set(t, 60, false)
-	stop()
+// logLines are the lines of a text log from their level on.
+func logLines(out string) []string {
 	var lines []string
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		lines = append(lines, l[strings.Index(l, "level="):])
 	}
-	hint := `hint="about as many frames as peers sending at once: ip link set ustack0 txqueuelen 10000"`
+	return lines
+}
+
+func TestWatchDropsWarnsOfGrowth(t *testing.T) {
+	var out syncBuffer
+	log := slog.New(slog.NewTextHandler(&out, nil))
+	// Drops before the stack started count for nothing.
+	k := &devCounts{stats: map[string]uint64{"kernel_tx_dropped": 7, "kernel_tx_queue_len": 1000}}
+	stop := watchDrops(log, "eth0", k, tapDrops("ustack0"), time.Millisecond)
+	k.set(t, "kernel_tx_dropped", 7, false)
+	k.set(t, "kernel_tx_dropped", 50, false)
+	k.set(t, "kernel_tx_dropped", 50, true)
+	k.set(t, "kernel_tx_queue_len", 4000, false)
+	k.set(t, "kernel_tx_dropped", 60, false)
+	stop()
+	msg := `level=WARN msg="the kernel dropped frames for the stack: its queue was full" iface=eth0 `
 	assert.Equal(t, []string{
-		`level=WARN msg="the kernel dropped frames for the stack: its queue was full" iface=eth0 dropped=43 queue=1000 ` + hint,
-		`level=WARN msg="the kernel dropped frames for the stack: its queue was full" iface=eth0 dropped=10 queue=1000 ` + hint,
-	}, lines)
+		msg + `dropped=43 queue=1000 hint="about as many frames as peers sending at once: ip link set ustack0 txqueuelen 10000"`,
+		msg + `dropped=10 queue=4000 hint="about as many frames as peers sending at once: ip link set ustack0 txqueuelen 10000"`,
+	}, logLines(out.String()))
+
+	out = syncBuffer{}
+	k = &devCounts{stats: map[string]uint64{"rx_missed_errors": 0, "rx_mbuf_allocation_errors": 0}}
+	stop = watchDrops(log, "eth0", k, dpdkDrops(1024, 8191), time.Millisecond)
+	k.set(t, "rx_missed_errors", 0, false) // the watch has its first reading
+	k.set(t, "rx_missed_errors", 5, false)
+	k.set(t, "rx_mbuf_allocation_errors", 2, false)
+	stop()
+	assert.Equal(t, []string{
+		`level=WARN msg="the device dropped frames for the stack: its receive ring was full" iface=eth0 dropped=5 hint="a longer receive ring: --rx-desc (now 1024), or --queues"`,
+		`level=WARN msg="the device dropped frames for the stack: no mbuf was free" iface=eth0 dropped=2 hint="more mbufs per queue: --mbufs (now 8191)"`,
+	}, logLines(out.String()))
 }
