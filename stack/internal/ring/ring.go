@@ -187,9 +187,9 @@ func (r *Bytes) recount() {
 
 // Shrink gives back the store of an empty ring when it is larger than the
 // smallest, so that a connection idle after moving much holds little; the
-// next write makes one as large, from the pool. Nothing may be written ahead (WriteAt
-// without Commit). Producer only, on a ring from Get: the consumer, having
-// consumed everything, reads no byte of the store again.
+// next write takes one as large from the pool. Nothing may be written
+// ahead (WriteAt without Commit). Producer only, on a ring from Get: the
+// consumer, having consumed everything, reads no byte of the store again.
 func (r *Bytes) Shrink() {
 	m := r.mem.Load()
 	if m == nil || len(m.buf) <= minStore || r.Len() != 0 {
@@ -244,7 +244,7 @@ func (r *Bytes) Read(p []byte) int {
 // and the consumer has not yet discarded: TCP retransmits that way).
 func (r *Bytes) Peek(p []byte, off int) int {
 	avail := r.Len() - off
-	if avail <= 0 {
+	if avail <= 0 || len(p) == 0 {
 		return 0
 	}
 	if len(p) > avail {

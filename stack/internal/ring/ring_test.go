@@ -46,29 +46,42 @@ func TestRingWriteAheadThenCommit(t *testing.T) {
 }
 
 func TestRingConcurrentProducerConsumer(t *testing.T) {
-	r := New(256)
-	const total = 1 << 20
-	src := make([]byte, total)
-	rng := rand.New(rand.NewPCG(3, 4))
-	for i := range src {
-		src[i] = byte(rng.Uint32())
+	src := randomBytes(1<<20, 3)
+	dst := pump(New(256), src, func(int) int { return 97 }, 113, func(*Bytes) {})
+	assert.True(t, bytes.Equal(src, dst))
+}
+
+// randomBytes are n bytes from seed.
+func randomBytes(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	for i := range b {
+		b[i] = byte(rng.Uint32())
 	}
+	return b
+}
+
+// pump writes src into r from another goroutine, in writes of the sizes
+// size gives (the i-th write's), while it reads r in reads of up to
+// readLen bytes, calling after(r) after each, and returns what it read.
+func pump(r *Bytes, src []byte, size func(i int) int, readLen int, after func(*Bytes)) []byte {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for off := 0; off < total; {
-			off += r.Write(src[off:min(off+97, total)])
+		for i, off := 0, 0; off < len(src); i++ {
+			off += r.Write(src[off:min(off+size(i), len(src))])
 		}
 	}()
-	dst := make([]byte, 0, total)
-	buf := make([]byte, 113)
-	for len(dst) < total {
+	dst := make([]byte, 0, len(src))
+	buf := make([]byte, readLen)
+	for len(dst) < len(src) {
 		n := r.Read(buf)
 		dst = append(dst, buf[:n]...)
+		after(r)
 	}
 	wg.Wait()
-	assert.True(t, bytes.Equal(src, dst))
+	return dst
 }
 
 func TestRingGrownKeepsDataAndWriteAhead(t *testing.T) {
@@ -140,23 +153,34 @@ func TestGetRingGrowsAroundWriteAhead(t *testing.T) {
 	assert.True(t, bytes.Equal(bytes.Repeat([]byte{2}, 1000), twos), "the bytes that made it grow")
 }
 
-func TestShrinkGivesBackTheStoreOfAnEmptyRing(t *testing.T) {
-	r := Get(64 << 10)
-	r.Write(make([]byte, 10000))
-	r.Shrink()
-	assert.Equal(t, 16384, r.Stored(), "not while it holds bytes")
-	r.Discard(10000)
-	r.Shrink()
-	assert.Zero(t, r.Stored())
-	r.Write([]byte("again"))
-	assert.Equal(t, 16384, r.Stored(), "the next store is as large as the last")
-	r.Discard(5)
-	r.Shrink()
-	small := Get(64 << 10)
-	small.Write([]byte("small"))
-	small.Discard(5)
-	small.Shrink()
-	assert.Equal(t, minStore, small.Stored(), "the smallest store stays")
+// Shrink (the producer's) and Drop (the consumer's) give back the store
+// of an empty ring, and the next store is as large as the one given back.
+func TestGiveBackTheStoreOfAnEmptyRing(t *testing.T) {
+	for _, give := range []struct {
+		name string
+		back func(*Bytes)
+	}{{"Shrink", (*Bytes).Shrink}, {"Drop", (*Bytes).Drop}} {
+		t.Run(give.name, func(t *testing.T) {
+			r := Get(64 << 10)
+			r.Write(make([]byte, 10000))
+			give.back(r)
+			assert.Equal(t, 16384, r.Stored(), "not while it holds bytes")
+			r.Discard(10000)
+			give.back(r)
+			assert.Zero(t, r.Stored())
+			r.Write([]byte("again"))
+			assert.Equal(t, 16384, r.Stored(), "the next store is as large as the last")
+			out := make([]byte, 5)
+			r.Read(out)
+			assert.Equal(t, "again", string(out))
+
+			small := Get(64 << 10)
+			small.Write([]byte("small"))
+			small.Read(out)
+			give.back(small)
+			assert.Equal(t, minStore, small.Stored(), "the smallest store stays")
+		})
+	}
 }
 
 func TestGrownCopiesIntoAStoreOfItsOwn(t *testing.T) {
@@ -179,89 +203,33 @@ func TestGrownCopiesIntoAStoreOfItsOwn(t *testing.T) {
 // TestGetRingConcurrentGrowth has a producer grow the store while the
 // consumer reads from it (go test -race checks the hand-over).
 func TestGetRingConcurrentGrowth(t *testing.T) {
-	const total = 4 << 20
-	src := make([]byte, total)
-	rng := rand.New(rand.NewPCG(5, 6))
-	for i := range src {
-		src[i] = byte(rng.Uint32())
-	}
+	src := randomBytes(4<<20, 5)
 	for round := range 20 {
 		r := Get(1 << 20)
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for off, step := 0, 1; off < total; step = min(step*3, 1<<18) {
-				off += r.Write(src[off:min(off+step+round, total)])
-			}
-		}()
-		dst := make([]byte, 0, total)
-		buf := make([]byte, 7919)
-		for len(dst) < total {
-			n := r.Read(buf)
-			dst = append(dst, buf[:n]...)
-		}
-		wg.Wait()
+		size := func(i int) int { return 1<<min(i, 18) + round }
+		dst := pump(r, src, size, 7919, func(*Bytes) {})
 		require.True(t, bytes.Equal(src, dst), "round %d: the bytes read differ", round)
 		Put(r)
 	}
-}
-
-func TestDropGivesBackTheStoreOfAnEmptyRing(t *testing.T) {
-	r := Get(64 << 10)
-	r.Write(make([]byte, 5000))
-	r.Drop()
-	assert.Equal(t, 8192, r.Stored(), "not while it holds bytes")
-	r.Discard(5000)
-	r.Drop()
-	assert.Zero(t, r.Stored())
-	r.Write([]byte("again"))
-	assert.Equal(t, 8192, r.Stored(), "the next store is as large as the last")
-	out := make([]byte, 5)
-	r.Read(out)
-	assert.Equal(t, "again", string(out))
-	small := Get(64 << 10)
-	small.Write([]byte("small"))
-	small.Read(out)
-	small.Drop()
-	assert.Equal(t, minStore, small.Stored(), "the smallest store stays")
 }
 
 // TestDropUnderConcurrentWrites has the consumer give the store back
 // whenever it empties the ring while the producer writes in bursts of
 // every size (go test -race checks the hand-over).
 func TestDropUnderConcurrentWrites(t *testing.T) {
-	const total = 4 << 20
-	src := make([]byte, total)
-	rng := rand.New(rand.NewPCG(7, 8))
-	for i := range src {
-		src[i] = byte(rng.Uint32())
-	}
+	src := randomBytes(4<<20, 7)
 	var stored atomic.Int64
 	for round := range 20 {
 		r := Get(256 << 10)
 		r.Count(&stored)
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sizes := rand.New(rand.NewPCG(uint64(round), 9))
-			for off := 0; off < total; {
-				off += r.Write(src[off:min(off+1+sizes.IntN(70000), total)])
-			}
-		}()
-		dst := make([]byte, 0, total)
-		buf := make([]byte, 6007)
+		sizes := rand.New(rand.NewPCG(uint64(round), 9))
 		drops := 0
-		for len(dst) < total {
-			n := r.Read(buf)
-			dst = append(dst, buf[:n]...)
+		dst := pump(r, src, func(int) int { return 1 + sizes.IntN(70000) }, 6007, func(r *Bytes) {
 			if r.Len() == 0 && r.Stored() > minStore {
 				r.Drop()
 				drops++
 			}
-		}
-		wg.Wait()
+		})
 		require.True(t, bytes.Equal(src, dst), "round %d: the bytes read differ", round)
 		t.Logf("round %d: %d drops tried", round, drops)
 		Put(r)
