@@ -225,7 +225,10 @@ func (r *Bytes) Drop() {
 	putStore(m)
 }
 
-// Commit publishes n bytes written with WriteAt. Producer only.
+// Commit publishes n bytes written with WriteAt. Producer only. Bytes
+// published without being written (TCP publishes the place of bytes it
+// keeps in frames so) read as whatever the ring holds there, zeros where
+// it has no store yet.
 func (r *Bytes) Commit(n int) {
 	if n > 0 {
 		r.tail.Add(uint64(n))
@@ -250,7 +253,11 @@ func (r *Bytes) Peek(p []byte, off int) int {
 	if len(p) > avail {
 		p = p[:avail]
 	}
-	r.mem.Load().copyOut(p, r.head.Load()+uint64(off))
+	if m := r.mem.Load(); m != nil {
+		m.copyOut(p, r.head.Load()+uint64(off))
+	} else {
+		clear(p) // published, never written: no store yet (see Commit)
+	}
 	return len(p)
 }
 
@@ -282,6 +289,11 @@ func (r *Bytes) Slices(off, n int) (a, b []byte) {
 	}
 	n = min(n, avail)
 	m := r.mem.Load()
+	if m == nil || n > len(m.buf) {
+		// Bytes published, never written (see Commit), lie past the store.
+		p := make([]byte, n)
+		return p[:r.Peek(p, off)], nil
+	}
 	start := (r.head.Load() + uint64(off)) & m.mask
 	end := start + uint64(n)
 	if end <= uint64(len(m.buf)) {
