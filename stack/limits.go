@@ -16,12 +16,14 @@ import (
 type LimitsConfig struct {
 	// BufferMemory bounds the send and receive buffers of all TCP
 	// connections together (default 8 GiB), as Linux's tcp_mem. A buffer
-	// counts from when its first data goes into it, at its size, so that
-	// idle connections count nothing. A connection whose buffers would not
-	// fit is reset once established (TCPCounters.AbortOnMemory) or
-	// refused with ENOBUFS when dialled; one whose buffer finds no room
-	// when its first data comes is reset, and a Write that would make it
-	// fails with ENOBUFS; a buffer is not grown past it. UDP sockets are
+	// counts, at its size, from when it first holds more than 512 bytes
+	// (its smallest memory), so that idle connections, and those that
+	// carry only small requests and answers, count nothing. A connection
+	// whose buffers would not fit is reset once established
+	// (TCPCounters.AbortOnMemory) or refused with ENOBUFS when dialled;
+	// one whose buffer finds no room when it comes to count is reset, and
+	// a Write that would make it count fails with ENOBUFS; a buffer is not
+	// grown past it. UDP sockets are
 	// opened only by local applications, so peers cannot multiply them;
 	// they are not counted.
 	BufferMemory int

@@ -92,10 +92,11 @@ func TestLimitMaxConnectionsCountedAndLoggedRateLimited(t *testing.T) {
 }
 
 // LimitsConfig.BufferMemory counts the rings connections have made, a
-// ring when its first data goes in, so that idle connections hold none: a
-// connection whose buffers would not fit is reset once its handshake
-// completes, a dial fails with ENOBUFS, and closing a connection gives its
-// memory back.
+// ring once it holds more than its smallest store, so that idle
+// connections, and those that carried only small requests and answers,
+// hold none: a connection whose buffers would not fit is reset once its
+// handshake completes, a dial fails with ENOBUFS, and closing a
+// connection gives its memory back.
 func TestLimitBufferMemoryResetsNewConnections(t *testing.T) {
 	var logs logBuffer
 	cfg := Config{TCP: TCPConfig{SendBuffer: 64 << 10, RecvBuffer: 64 << 10}, Limits: LimitsConfig{BufferMemory: 256 << 10}, Logger: logTo(&logs)}
@@ -111,6 +112,17 @@ func TestLimitBufferMemoryResetsNewConnections(t *testing.T) {
 		c.p.sendData("PA", []byte("request"))
 		h.poll()
 		writeNow(t, h, c.s, []byte("answer"))
+		h.out()
+		readNow(t, c.s, 100)
+	}
+	assert.Zero(t, h.s.BufferMemory(), "a small request and answer count nothing")
+	for _, c := range []struct {
+		p *tcpPeer
+		s *tcpSock
+	}{{p1, s1}, {p2, s2}} {
+		c.p.sendData("PA", bytesOf(600, 'q'))
+		h.poll()
+		writeNow(t, h, c.s, bytesOf(600, 'a'))
 		h.out()
 	}
 	assert.Equal(t, 256<<10, h.s.BufferMemory(), "both rings of both connections")
@@ -148,16 +160,20 @@ func TestLimitBufferMemoryResetsAConnectionWhoseRingFindsNoRoom(t *testing.T) {
 	p2, _, _ := handshake(t, h, ln, 40001, mssOpt(1460))
 	_, _, s3 := handshake(t, h, ln, 40002, mssOpt(1460))
 	assert.Zero(t, h.s.BufferMemory(), "three idle connections fit where one's rings do")
-	p1.sendData("PA", []byte("request"))
+	p1.sendData("PA", bytesOf(600, 'q'))
 	h.poll()
-	writeNow(t, h, s1, []byte("answer"))
+	writeNow(t, h, s1, bytesOf(600, 'a'))
 	h.out()
 	assert.Equal(t, 128<<10, h.s.BufferMemory())
 
 	p2.sendData("PA", []byte("request"))
 	h.poll()
+	p2.segs()
+	assert.Equal(t, 128<<10, h.s.BufferMemory(), "a small request fits its smallest store, uncounted")
+	p2.sendData("PA", bytesOf(600, 'q'))
+	h.poll()
 	assert.Equal(t, "R", flagsOf(p2.one(t, "RST: no room for its receive ring")))
-	_, err := s3.Write([]byte("hello"))
+	_, err := s3.Write(bytesOf(600, 'h'))
 	assert.ErrorIs(t, err, syscall.ENOBUFS)
 	h.poll()
 	assert.Equal(t, "none", stateOf(h, 40002), "reset")
@@ -178,7 +194,7 @@ func TestLimitSocketBufferCapsSetBuffer(t *testing.T) {
 	assert.Equal(t, 1<<20, s.c.rcvSize)
 	assert.Equal(t, 1<<20, s.c.sndSize)
 	assert.Zero(t, h.s.BufferMemory(), "no ring made yet")
-	writeNow(t, h, s, []byte("x"))
+	writeNow(t, h, s, bytesOf(1000, 'x'))
 	assert.Equal(t, 1<<20, s.c.sndBuf.Load().Cap(), "the ring is made at the size set")
 	assert.Equal(t, 1<<20, h.s.BufferMemory())
 	require.NoError(t, s.SetWriteBuffer(64<<10))

@@ -100,11 +100,13 @@ type tcpConn struct {
 	sndLag int
 	pins   *sendPins
 	// sndMem and rcvMem are the TCP buffer memory the rings made so far
-	// charge to the stack (Limits.BufferMemory): a ring is made, and
-	// charged, when the first data goes into it (the send ring's in the
-	// application's Write, the receive ring's on the loop), so that idle
-	// connections hold none, as Linux's tcp_mem counts memory queued,
-	// not buffer sizes. They are given back when the connection closes.
+	// charge to the stack (Limits.BufferMemory): a ring is made when the
+	// first data goes into it, and charged at its size once it holds
+	// more than ringCharged (the send ring's in the application's Write,
+	// the receive ring's on the loop), so that idle connections, and
+	// those that carry only small requests and answers, hold none, as
+	// Linux's tcp_mem counts memory queued, not buffer sizes. They are
+	// given back when the connection closes.
 	sndMem, rcvMem atomic.Int64
 	finSent        bool
 	finSeq         seq.Value // the FIN's sequence number, once sent

@@ -488,13 +488,15 @@ func (c *tcpConn) inputData(seg *segment) {
 		off := int(start.Sub(c.rcvNxt))
 		rb := c.rcvBuf.Load()
 		if rb == nil {
+			rb = ring.Get(c.rcvSize)
+			rb.Count(&c.q.s.stored)
+			c.rcvBuf.Store(rb)
+		}
+		if c.rcvMem.Load() == 0 && rb.Len()+off+len(data) > ringCharged {
 			if !c.q.s.chargeRing(&c.rcvMem, c.rcvSize) {
 				c.abortOnMemory()
 				return
 			}
-			rb = ring.Get(c.rcvSize)
-			rb.Count(&c.q.s.stored)
-			c.rcvBuf.Store(rb)
 		}
 		n := -1
 		if off == 0 {

@@ -219,18 +219,21 @@ func readFrom(rb *ring.Bytes, avail int, h *rcvHeld, p []byte) int {
 
 // writeSome puts as much of p as fits into the send ring, making the ring
 // on the first write, and tells the loop. A ring the stack's buffer
-// memory has no room for fails the write with ENOBUFS and resets the
-// connection, as one that would not fit when it opened.
+// memory has no room for, once it holds more than ringCharged, fails the
+// write with ENOBUFS and resets the connection, as one that would not fit
+// when it opened.
 func (t *tcpSock) writeSome(p []byte) (int, error) {
 	sb := t.c.sndBuf.Load()
 	if sb == nil {
+		sb = ring.Get(t.c.sndSize)
+		sb.Count(&t.s.stored)
+		t.c.sndBuf.Store(sb)
+	}
+	if t.c.sndMem.Load() == 0 && sb.Len()+len(p) > ringCharged {
 		if !t.s.chargeRing(&t.c.sndMem, t.c.sndSize) {
 			t.q.post(func(*queue) { t.c.abortOnMemory() })
 			return 0, syscall.ENOBUFS
 		}
-		sb = ring.Get(t.c.sndSize)
-		sb.Count(&t.s.stored)
-		t.c.sndBuf.Store(sb)
 	}
 	n := sb.Write(p)
 	if n > 0 {
@@ -479,12 +482,13 @@ func (t *tcpSock) resizeRcv(n int, app bool) error {
 			c.rcvSize = max(n, int(c.rcvAdv.Sub(c.rcvNxt)))
 			return
 		}
+		charged := c.rcvMem.Load() > 0
 		ahead := int(c.rcvAdv.Sub(c.rcvNxt))
 		if c.ooo.n > 0 {
 			ahead = max(ahead, int(c.ooo.ranges[c.ooo.n-1].end.Sub(c.rcvNxt)))
 		}
 		want := max(n, rb.Len()+max(ahead, 0))
-		if !c.resizeBuffer(&c.rcvMem, c.rcvSize, want) {
+		if charged && !c.resizeBuffer(&c.rcvMem, c.rcvSize, want) {
 			return
 		}
 		nb := rb.Grown(want, max(ahead, 0))
@@ -524,7 +528,7 @@ func (t *tcpSock) resizeSnd(n int, app bool) error {
 			c.sndSize = n
 			return
 		}
-		if !c.resizeBuffer(&c.sndMem, c.sndSize, max(n, sb.Len()-c.sndLag)) {
+		if c.sndMem.Load() > 0 && !c.resizeBuffer(&c.sndMem, c.sndSize, max(n, sb.Len()-c.sndLag)) {
 			return
 		}
 		// Acknowledged bytes frames still point into stay in the old

@@ -240,9 +240,16 @@ func (c *tcpConn) buffersFit() bool {
 	return true
 }
 
-// chargeRing charges a ring of size bytes, about to be made, to mem (the
-// connection's sndMem or rcvMem) and the stack; false when the stack's
-// buffer memory has no room for it.
+// ringCharged is how much a ring may hold before it counts against
+// Limits.BufferMemory, at its size: its smallest store. A connection that
+// only ever carried small requests and answers (a keep-alive HTTP
+// connection between them) so counts nothing, as an idle one, and any
+// ring that can hold more counts as before.
+const ringCharged = ring.MinStore
+
+// chargeRing charges a ring of size bytes, about to hold more than
+// ringCharged, to mem (the connection's sndMem or rcvMem) and the stack;
+// false when the stack's buffer memory has no room for it.
 func (s *Stack) chargeRing(mem *atomic.Int64, size int) bool {
 	n := ring.Size(size)
 	if !s.chargeBuffers(n) {

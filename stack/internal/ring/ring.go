@@ -53,9 +53,11 @@ type store struct {
 	mask uint64
 }
 
-// minStore is the smallest store a ring grows: an HTTP request, or a small
-// answer, fits.
-const minStore = 512
+// MinStore is the smallest store a ring grows: an HTTP request, or a
+// small answer, fits.
+const MinStore = 512
+
+const minStore = MinStore
 
 // New makes a ring holding at least size bytes (rounded up to a power of
 // two, at least 64), with all its memory from the start, so that its store
