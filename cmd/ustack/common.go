@@ -497,7 +497,8 @@ func (f *stackFlags) start(stderr io.Writer) (s *stack.Stack, log *slog.Logger, 
 	}
 	f.stopLinkWatch = func() {}
 	if p := f.dpdkPort; p != nil {
-		stopLink := watchLink(log, "eth0", p.Link, linkPoll)
+		rx := func() (uint64, error) { s, err := p.Stats(); return s.IPackets, err }
+		stopLink := watchLink(log, "eth0", p.Link, rx, linkPoll)
 		stopDrops := watchDrops(log, "eth0", p, dpdkDrops(p.Config().RxDesc, p.Config().Mbufs), dropPoll)
 		f.stopLinkWatch = sync.OnceFunc(func() { stopLink(); stopDrops() })
 	}
@@ -608,17 +609,22 @@ const linkPoll = time.Second
 // until the returned function is called: the state at the start, a
 // warning when it goes down (nothing passes until it comes back; a NIC's
 // link may take seconds to come up after the port starts), a line when it
-// comes up, and a failure to read it once.
-func watchLink(log *slog.Logger, iface string, link func() (dpdk.Link, error), interval time.Duration) (stop func()) {
+// comes up, and a failure to read it once. A link that reads down while
+// the frames received (rx) grow is said so once: net_tap reads its link by
+// the netdev's name in its own network namespace, so a netdev moved to
+// another reads down for good, and passes frames.
+func watchLink(log *slog.Logger, iface string, link func() (dpdk.Link, error), rx func() (uint64, error), interval time.Duration) (stop func()) {
 	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		var last dpdk.Link
-		first, failed := true, false
+		first, failed, passing := true, false, false
+		lastRx, _ := rx()
 		for {
 			l, err := link()
+			n, rxErr := rx()
 			switch {
 			case err != nil:
 				if !failed {
@@ -629,9 +635,17 @@ func watchLink(log *slog.Logger, iface string, link func() (dpdk.Link, error), i
 				log.Warn("link down", "iface", iface)
 			case l.Up && (first || !last.Up):
 				log.Info("link up", "iface", iface, "link", l.String())
+			case !l.Up && !passing && rxErr == nil && n > lastRx:
+				log.Warn("link reads down, but frames arrive", "iface", iface, "received", n-lastRx,
+					"hint", "net_tap reads its link in ustack's network namespace: was its netdev moved to another?")
+				passing = true
 			}
 			if err == nil {
 				last, first, failed = l, false, false
+				passing = passing && !l.Up
+			}
+			if rxErr == nil {
+				lastRx = n
 			}
 			select {
 			case <-done:

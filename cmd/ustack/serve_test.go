@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"os"
@@ -88,7 +89,15 @@ func TestWatchLinkLogsChanges(t *testing.T) {
 	up := func() (dpdk.Link, error) { return dpdk.Link{Up: true, SpeedMbps: 10000, FullDuplex: true}, nil }
 	down := func() (dpdk.Link, error) { return dpdk.Link{}, nil }
 	broken := func() (dpdk.Link, error) { return dpdk.Link{}, errors.New("no such port") }
-	states := []func() (dpdk.Link, error){down, down, up, up, up, down, broken, broken, down, up}
+	// Each reading of the link, and the frames received by then.
+	states := []struct {
+		link func() (dpdk.Link, error)
+		rx   uint64
+	}{
+		{down, 0}, {down, 0}, {up, 0}, {up, 5}, {up, 9}, {down, 9}, {broken, 9}, {broken, 9}, {down, 9}, {up, 9},
+		// Down, and frames arrive: said once, until the link is up again.
+		{down, 9}, {down, 20}, {down, 30}, {up, 30}, {down, 30}, {down, 40},
+	}
 	var mu sync.Mutex
 	reads := 0
 	read := func() (dpdk.Link, error) {
@@ -96,23 +105,30 @@ func TestWatchLinkLogsChanges(t *testing.T) {
 		defer mu.Unlock()
 		s := states[min(reads, len(states)-1)] // the last state stays
 		reads++
-		return s()
+		return s.link()
 	}
-	stop := watchLink(log, "eth0", read, time.Millisecond)
+	rx := func() (uint64, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return states[min(max(reads-1, 0), len(states)-1)].rx, nil
+	}
+	stop := watchLink(log, "eth0", read, rx, time.Millisecond)
 	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return reads > len(states) },
 		5*time.Second, time.Millisecond)
 	stop()
-	var lines []string
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		lines = append(lines, l[strings.Index(l, "level="):])
-	}
+	arrive := `level=WARN msg="link reads down, but frames arrive" iface=eth0 received=%d hint="net_tap reads its link in ustack's network namespace: was its netdev moved to another?"`
 	assert.Equal(t, []string{
 		`level=WARN msg="link down" iface=eth0`,
 		`level=INFO msg="link up" iface=eth0 link="up 10000 Mb/s full-duplex"`,
 		`level=WARN msg="link down" iface=eth0`,
 		`level=WARN msg="link state unreadable" iface=eth0 err="no such port"`,
 		`level=INFO msg="link up" iface=eth0 link="up 10000 Mb/s full-duplex"`,
-	}, lines)
+		`level=WARN msg="link down" iface=eth0`,
+		fmt.Sprintf(arrive, 11),
+		`level=INFO msg="link up" iface=eth0 link="up 10000 Mb/s full-duplex"`,
+		`level=WARN msg="link down" iface=eth0`,
+		fmt.Sprintf(arrive, 10),
+	}, logLines(out.String()))
 }
 
 // devCounts is a device's statistics as a test sets them.
