@@ -29,6 +29,8 @@ type TCPInfo struct {
 	RecvQueue      int // bytes received and not yet read
 	SendBuffer     int // the send buffer's size, as auto-tuning left it
 	RecvBuffer     int // the receive buffer's size
+	SendMemory     int // the memory the send buffer holds now, at most its size
+	RecvMemory     int // the memory the receive buffer holds now
 	Congestion     string
 	SACK           bool
 	Timestamps     bool
@@ -51,11 +53,11 @@ func (c *tcpConn) info() TCPInfo {
 	in.SendBuffer, in.RecvBuffer = ring.Size(c.sndSize), ring.Size(c.rcvSize)
 	if sb := c.sndBuf.Load(); sb != nil {
 		in.SendQueue = sb.Len() - c.sndLag
-		in.SendBuffer = sb.Cap()
+		in.SendBuffer, in.SendMemory = sb.Cap(), sb.Stored()
 	}
 	if rb := c.rcvBuf.Load(); rb != nil {
 		in.RecvQueue = rb.Len()
-		in.RecvBuffer = rb.Cap()
+		in.RecvBuffer, in.RecvMemory = rb.Cap(), rb.Stored()
 	}
 	return in
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,7 +33,7 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	if *conns {
-		fmt.Fprintln(tw, "State\tRecv-Q\tSend-Q\tLocal\tPeer\tRTT(ms)\tCwnd")
+		fmt.Fprintln(tw, "State\tRecv-Q\tSend-Q\tLocal\tPeer\tRTT(ms)\tCwnd\tMem")
 	}
 	unlisted := "0"
 	sc := bufio.NewScanner(resp.Body)
@@ -50,7 +51,7 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 		if *conns {
 			if isConn {
 				l := labels(strings.TrimSuffix(info, "}"))
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l["state"], l["recv_queue"], l["send_queue"], l["local"], l["remote"], millis(l["rtt_us"]), l["cwnd"])
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l["state"], l["recv_queue"], l["send_queue"], l["local"], l["remote"], millis(l["rtt_us"]), l["cwnd"], memory(l["send_memory"], l["recv_memory"]))
 			} else if name == "ustack_tcp_connections_unlisted" {
 				unlisted = value
 			}
@@ -105,4 +106,17 @@ func millis(us string) string {
 		return us
 	}
 	return fmt.Sprintf("%.3f", float64(n)/1000)
+}
+
+// memory is the memory a connection's two buffers hold, from their labels
+// (a metrics endpoint of an older ustack has none: "-").
+func memory(send, recv string) string {
+	var s, r int64
+	if _, err := fmt.Sscan(send, &s); err != nil {
+		return "-"
+	}
+	if _, err := fmt.Sscan(recv, &r); err != nil {
+		return "-"
+	}
+	return strconv.FormatInt(s+r, 10)
 }

@@ -56,7 +56,7 @@ func TestStatsPrintsCountersAndConnections(t *testing.T) {
 	require.Zero(t, code, errs)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 3, out)
-	assert.Regexp(t, `^State +Recv-Q +Send-Q +Local +Peer +RTT\(ms\) +Cwnd$`, lines[0])
-	assert.Regexp(t, `^ESTABLISHED +0 +0 +10\.0\.0\.2:80 +10\.0\.0\.1:\d+ +\d+\.\d{3} +\d+$`, lines[1])
+	assert.Regexp(t, `^State +Recv-Q +Send-Q +Local +Peer +RTT\(ms\) +Cwnd +Mem$`, lines[0])
+	assert.Regexp(t, `^ESTABLISHED +0 +0 +10\.0\.0\.2:80 +10\.0\.0\.1:\d+ +\d+\.\d{3} +\d+ +0$`, lines[1])
 	assert.Equal(t, "1 more connections, not listed (serve's --metrics-conns)", lines[2])
 }

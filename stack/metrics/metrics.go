@@ -102,10 +102,10 @@ func writeConnections(w io.Writer, src Source) {
 	}
 	fmt.Fprintf(w, "# HELP ustack_tcp_connections_unlisted TCP connections beyond the bound of ustack_tcp_connection_info's list, which has those in TIME-WAIT last\n# TYPE ustack_tcp_connections_unlisted gauge\nustack_tcp_connections_unlisted %d\n",
 		tab.Total-len(tab.Listed))
-	fmt.Fprintf(w, "# HELP ustack_tcp_connection_info TCP connections, like ss: state, addresses, rtt, cwnd, queues, buffer sizes\n# TYPE ustack_tcp_connection_info gauge\n")
+	fmt.Fprintf(w, "# HELP ustack_tcp_connection_info TCP connections, like ss: state, addresses, rtt, cwnd, queues, buffer sizes and the memory the buffers hold\n# TYPE ustack_tcp_connection_info gauge\n")
 	for _, ci := range tab.Listed {
-		fmt.Fprintf(w, "ustack_tcp_connection_info{state=%q,local=%q,remote=%q,rtt_us=\"%d\",cwnd=\"%d\",send_queue=\"%d\",recv_queue=\"%d\",send_buffer=\"%d\",recv_buffer=\"%d\"} 1\n",
-			ci.State, ci.Local.String(), ci.Remote.String(), ci.RTT.Microseconds(), ci.Cwnd, ci.SendQueue, ci.RecvQueue, ci.SendBuffer, ci.RecvBuffer)
+		fmt.Fprintf(w, "ustack_tcp_connection_info{state=%q,local=%q,remote=%q,rtt_us=\"%d\",cwnd=\"%d\",send_queue=\"%d\",recv_queue=\"%d\",send_buffer=\"%d\",recv_buffer=\"%d\",send_memory=\"%d\",recv_memory=\"%d\"} 1\n",
+			ci.State, ci.Local.String(), ci.Remote.String(), ci.RTT.Microseconds(), ci.Cwnd, ci.SendQueue, ci.RecvQueue, ci.SendBuffer, ci.RecvBuffer, ci.SendMemory, ci.RecvMemory)
 	}
 }
 
