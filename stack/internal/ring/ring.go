@@ -35,11 +35,13 @@ type Bytes struct {
 	// back under a Write (Drop).
 	busy atomic.Bool
 	own  atomic.Pointer[store]
-	// gave is the size of the last store given back (Shrink, Drop): the
-	// next is made as large, so that a busy connection whose ring often
-	// empties takes a store of its size from the pool rather than growing
-	// one again, copying.
-	gave atomic.Int64
+	// peak is the most bytes the ring has held (published, or written
+	// ahead) since its store was last given back, and gave what that came
+	// to when it was (Shrink, Drop): the next store is made as large, so
+	// that a busy connection whose ring often empties takes a store of the
+	// size it uses from the pool rather than growing one again, copying,
+	// and one that moved much once and little since takes a small one.
+	peak, gave atomic.Int64
 	// stored, when set (Count), adds up the sizes of the stores of rings
 	// that share it; counted is this ring's part.
 	stored  *atomic.Int64
@@ -149,6 +151,7 @@ func (r *Bytes) room(end uint64) *store {
 	}
 	head := r.head.Load()
 	need := int(end - head)
+	r.reach(need)
 	if m != nil && need <= len(m.buf) {
 		return m
 	}
@@ -199,9 +202,22 @@ func (r *Bytes) Shrink() {
 	}
 	r.mem.Store(nil)
 	r.own.Store(nil)
-	r.gave.Store(int64(len(m.buf)))
+	r.gaveBack()
 	r.recount()
 	putStore(m)
+}
+
+// reach notes that the ring holds, or is about to, n bytes. Producer only.
+func (r *Bytes) reach(n int) {
+	if int64(n) > r.peak.Load() {
+		r.peak.Store(int64(n))
+	}
+}
+
+// gaveBack notes the size the next store should have: what the ring held
+// at the most while the store given back was its.
+func (r *Bytes) gaveBack() {
+	r.gave.Store(int64(Size(max(minStore, int(r.peak.Swap(0))))))
 }
 
 // Drop gives back the store of an empty ring when it is larger than the
@@ -222,7 +238,7 @@ func (r *Bytes) Drop() {
 		return
 	}
 	r.own.CompareAndSwap(m, nil)
-	r.gave.Store(int64(len(m.buf)))
+	r.gaveBack()
 	r.recount()
 	putStore(m)
 }
@@ -233,7 +249,7 @@ func (r *Bytes) Drop() {
 // it has no store yet.
 func (r *Bytes) Commit(n int) {
 	if n > 0 {
-		r.tail.Add(uint64(n))
+		r.reach(int(r.tail.Add(uint64(n)) - r.head.Load()))
 	}
 }
 
@@ -388,6 +404,7 @@ func Put(r *Bytes) {
 	}
 	r.recount()
 	r.own.Store(nil)
+	r.peak.Store(0)
 	r.gave.Store(0)
 	r.stored = nil
 	rings.Put(r)

@@ -154,7 +154,8 @@ func TestGetRingGrowsAroundWriteAhead(t *testing.T) {
 }
 
 // Shrink (the producer's) and Drop (the consumer's) give back the store
-// of an empty ring, and the next store is as large as the one given back.
+// of an empty ring, and the next store is as large as the ring had to
+// hold while the one given back was its.
 func TestGiveBackTheStoreOfAnEmptyRing(t *testing.T) {
 	for _, give := range []struct {
 		name string
@@ -169,10 +170,14 @@ func TestGiveBackTheStoreOfAnEmptyRing(t *testing.T) {
 			give.back(r)
 			assert.Zero(t, r.Stored())
 			r.Write([]byte("again"))
-			assert.Equal(t, 16384, r.Stored(), "the next store is as large as the last")
+			assert.Equal(t, 16384, r.Stored(), "the next store is as large as the last had to be")
 			out := make([]byte, 5)
 			r.Read(out)
 			assert.Equal(t, "again", string(out))
+			give.back(r)
+			r.Write([]byte("small"))
+			assert.Equal(t, minStore, r.Stored(), "and after little, a small one")
+			r.Read(out)
 
 			small := Get(64 << 10)
 			small.Write([]byte("small"))
@@ -235,4 +240,16 @@ func TestDropUnderConcurrentWrites(t *testing.T) {
 		Put(r)
 		assert.Zero(t, stored.Load(), "round %d: nothing counted once put away", round)
 	}
+}
+
+// Bytes published without being written (TCP's held stretches) count in
+// what the ring held, so that the next store is sized for them too.
+func TestGiveBackCountsBytesPublishedUnwritten(t *testing.T) {
+	r := Get(256 << 10)
+	r.Write(make([]byte, 2000))
+	r.Commit(100000)
+	r.Discard(102000)
+	r.Shrink()
+	r.Write([]byte("next"))
+	assert.Equal(t, 128<<10, r.Stored())
 }
