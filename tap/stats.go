@@ -9,9 +9,6 @@ import (
 	"github.com/ustack/ustack/backend"
 )
 
-// sysNet is where the kernel shows its network devices.
-const sysNet = "/sys/class/net"
-
 // kernelStats are the kernel's counters of the device that DeviceStats
 // reports, under the kernel's names for them, seen from the kernel's side
 // of the link: what it transmits, the stack receives.
@@ -33,7 +30,7 @@ func (d *Device) DeviceStats() (string, []backend.DeviceStat, error) {
 	if d.closed.Load() {
 		return "tap", nil, d.errorf("statistics", os.ErrClosed)
 	}
-	dir := filepath.Join(sysNet, d.caps.Name)
+	dir := filepath.Join(sysClassNet, d.caps.Name)
 	out := make([]backend.DeviceStat, 0, len(kernelStats)+1)
 	qlen, err := readCount(filepath.Join(dir, "tx_queue_len"))
 	if err != nil {

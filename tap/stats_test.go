@@ -38,7 +38,7 @@ func TestDeviceStatsShowKernelDrops(t *testing.T) {
 	}
 	assert.EqualValues(t, 8, got["kernel_tx_queue_len"])
 	assert.GreaterOrEqual(t, got["kernel_tx_dropped"], uint64(50-8), "what did not fit the queue")
-	b, err := os.ReadFile(filepath.Join(sysNet, name, "statistics", "tx_dropped"))
+	b, err := os.ReadFile(filepath.Join(sysClassNet, name, "statistics", "tx_dropped"))
 	require.NoError(t, err)
 	sys, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	require.NoError(t, err)
