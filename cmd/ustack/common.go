@@ -567,33 +567,41 @@ func watchDrops(log *slog.Logger, iface string, dev backend.DeviceStatsReader, d
 		}
 		return v, true
 	}
+	var last map[string]uint64 // none before the first reading: nothing to compare
+	return every(interval, func() {
+		now, ok := read()
+		if !ok {
+			return
+		}
+		for _, d := range drops {
+			was, known := last[d.name]
+			if n := now[d.name]; known && n > was {
+				args := []any{"iface", iface, "dropped", n - was}
+				if d.limit != "" {
+					args = append(args, "queue", now[d.limit])
+				}
+				log.Warn(d.msg, append(args, "hint", d.hint(now[d.limit]))...)
+			}
+		}
+		last = now
+	})
+}
+
+// every calls f at once and then every interval, on a goroutine of its
+// own, until the returned function is called, which waits for f to end.
+func every(interval time.Duration, f func()) (stop func()) {
 	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
-		last, _ := read()
 		for {
+			f()
 			select {
 			case <-done:
 				return
 			case <-tick.C:
 			}
-			now, ok := read()
-			if !ok {
-				continue
-			}
-			for _, d := range drops {
-				was, known := last[d.name]
-				if n := now[d.name]; known && n > was {
-					args := []any{"iface", iface, "dropped", n - was}
-					if d.limit != "" {
-						args = append(args, "queue", now[d.limit])
-					}
-					log.Warn(d.msg, append(args, "hint", d.hint(now[d.limit]))...)
-				}
-			}
-			last = now
 		}
 	}()
 	return func() {
@@ -614,50 +622,35 @@ const linkPoll = time.Second
 // the netdev's name in its own network namespace, so a netdev moved to
 // another reads down for good, and passes frames.
 func watchLink(log *slog.Logger, iface string, link func() (dpdk.Link, error), rx func() (uint64, error), interval time.Duration) (stop func()) {
-	done, exited := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(exited)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		var last dpdk.Link
-		first, failed, passing := true, false, false
-		lastRx, _ := rx()
-		for {
-			l, err := link()
-			n, rxErr := rx()
-			switch {
-			case err != nil:
-				if !failed {
-					log.Warn("link state unreadable", "iface", iface, "err", err)
-				}
-				failed = true
-			case !l.Up && (first || last.Up):
-				log.Warn("link down", "iface", iface)
-			case l.Up && (first || !last.Up):
-				log.Info("link up", "iface", iface, "link", l.String())
-			case !l.Up && !passing && rxErr == nil && n > lastRx:
-				log.Warn("link reads down, but frames arrive", "iface", iface, "received", n-lastRx,
-					"hint", "net_tap reads its link in ustack's network namespace: was its netdev moved to another?")
-				passing = true
+	var last dpdk.Link
+	first, failed, passing := true, false, false
+	lastRx, _ := rx()
+	return every(interval, func() {
+		l, err := link()
+		n, rxErr := rx()
+		switch {
+		case err != nil:
+			if !failed {
+				log.Warn("link state unreadable", "iface", iface, "err", err)
 			}
-			if err == nil {
-				last, first, failed = l, false, false
-				passing = passing && !l.Up
-			}
-			if rxErr == nil {
-				lastRx = n
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
+			failed = true
+		case !l.Up && (first || last.Up):
+			log.Warn("link down", "iface", iface)
+		case l.Up && (first || !last.Up):
+			log.Info("link up", "iface", iface, "link", l.String())
+		case !l.Up && !passing && rxErr == nil && n > lastRx:
+			log.Warn("link reads down, but frames arrive", "iface", iface, "received", n-lastRx,
+				"hint", "net_tap reads its link in ustack's network namespace: was its netdev moved to another?")
+			passing = true
 		}
-	}()
-	return func() {
-		close(done)
-		<-exited
-	}
+		if err == nil {
+			last, first, failed = l, false, false
+			passing = passing && !l.Up
+		}
+		if rxErr == nil {
+			lastRx = n
+		}
+	})
 }
 
 // stackConfig turns the flags into a stack configuration.
