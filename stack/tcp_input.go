@@ -492,11 +492,9 @@ func (c *tcpConn) inputData(seg *segment) {
 			rb.Count(&c.q.s.stored)
 			c.rcvBuf.Store(rb)
 		}
-		if c.rcvMem.Load() == 0 && rb.Len()+off+len(data) > ringCharged {
-			if !c.q.s.chargeRing(&c.rcvMem, c.rcvSize) {
-				c.abortOnMemory()
-				return
-			}
+		if !c.q.s.chargeRing(&c.rcvMem, c.rcvSize, rb.Len()+off+len(data)) {
+			c.abortOnMemory()
+			return
 		}
 		n := -1
 		if off == 0 {

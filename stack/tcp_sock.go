@@ -229,11 +229,9 @@ func (t *tcpSock) writeSome(p []byte) (int, error) {
 		sb.Count(&t.s.stored)
 		t.c.sndBuf.Store(sb)
 	}
-	if t.c.sndMem.Load() == 0 && sb.Len()+len(p) > ringCharged {
-		if !t.s.chargeRing(&t.c.sndMem, t.c.sndSize) {
-			t.q.post(func(*queue) { t.c.abortOnMemory() })
-			return 0, syscall.ENOBUFS
-		}
+	if !t.s.chargeRing(&t.c.sndMem, t.c.sndSize, sb.Len()+len(p)) {
+		t.q.post(func(*queue) { t.c.abortOnMemory() })
+		return 0, syscall.ENOBUFS
 	}
 	n := sb.Write(p)
 	if n > 0 {

@@ -247,10 +247,14 @@ func (c *tcpConn) buffersFit() bool {
 // ring that can hold more counts as before.
 const ringCharged = ring.MinStore
 
-// chargeRing charges a ring of size bytes, about to hold more than
-// ringCharged, to mem (the connection's sndMem or rcvMem) and the stack;
-// false when the stack's buffer memory has no room for it.
-func (s *Stack) chargeRing(mem *atomic.Int64, size int) bool {
+// chargeRing charges a ring of size bytes about to hold holds bytes to mem
+// (the connection's sndMem or rcvMem) and the stack, once, when that is
+// more than ringCharged; false when the stack's buffer memory has no room
+// for it.
+func (s *Stack) chargeRing(mem *atomic.Int64, size, holds int) bool {
+	if mem.Load() > 0 || holds <= ringCharged {
+		return true
+	}
 	n := ring.Size(size)
 	if !s.chargeBuffers(n) {
 		return false
