@@ -196,15 +196,10 @@ func (r *Bytes) recount() {
 // ahead (WriteAt without Commit). Producer only, on a ring from Get: the
 // consumer, having consumed everything, reads no byte of the store again.
 func (r *Bytes) Shrink() {
-	m := r.mem.Load()
-	if m == nil || len(m.buf) <= minStore || r.Len() != 0 {
-		return
+	if m := r.spare(); m != nil {
+		r.mem.Store(nil)
+		r.release(m)
 	}
-	r.mem.Store(nil)
-	r.own.Store(nil)
-	r.gaveBack()
-	r.recount()
-	putStore(m)
 }
 
 // reach notes that the ring holds, or is about to, n bytes. Producer only.
@@ -214,10 +209,24 @@ func (r *Bytes) reach(n int) {
 	}
 }
 
-// gaveBack notes the size the next store should have: what the ring held
-// at the most while the store given back was its.
-func (r *Bytes) gaveBack() {
+// spare is the store of an empty ring when it is larger than the
+// smallest: one worth giving back. Nil otherwise.
+func (r *Bytes) spare() *store {
+	m := r.mem.Load()
+	if m == nil || len(m.buf) <= minStore || r.Len() != 0 {
+		return nil
+	}
+	return m
+}
+
+// release finishes giving back m, taken from the ring: the next store is
+// as large as the ring held at the most while m was its, and m goes to
+// the pool.
+func (r *Bytes) release(m *store) {
+	r.own.CompareAndSwap(m, nil)
 	r.gave.Store(int64(Size(max(minStore, int(r.peak.Swap(0))))))
+	r.recount()
+	putStore(m)
 }
 
 // Drop gives back the store of an empty ring when it is larger than the
@@ -226,8 +235,8 @@ func (r *Bytes) gaveBack() {
 // that may have loaded the store (busy), or bytes published meanwhile,
 // make it put the store back. Consumer only, on a ring from Get.
 func (r *Bytes) Drop() {
-	m := r.mem.Load()
-	if m == nil || len(m.buf) <= minStore || r.Len() != 0 || !r.mem.CompareAndSwap(m, nil) {
+	m := r.spare()
+	if m == nil || !r.mem.CompareAndSwap(m, nil) {
 		return
 	}
 	// A Write sets busy before it loads the store, and this loads busy
@@ -237,10 +246,7 @@ func (r *Bytes) Drop() {
 		r.recount()
 		return
 	}
-	r.own.CompareAndSwap(m, nil)
-	r.gaveBack()
-	r.recount()
-	putStore(m)
+	r.release(m)
 }
 
 // Commit publishes n bytes written with WriteAt. Producer only. Bytes
