@@ -157,7 +157,7 @@ type tcpConn struct {
 	cwndLimited bool
 	recover     seq.Value // RFC 6582: sndMax when recovery began
 	highRxt     seq.Value // RFC 6675 HighRxt
-	rescueRxt   seq.Value
+	rescued     bool      // RFC 6675 NextSeg rule 4 was used in this recovery
 	// rxts are the retransmissions of this recovery still unacknowledged,
 	// oldest first, to find those lost in turn.
 	rxts       [maxRxtMarks]rxtMark

@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"time"
+
 	"github.com/ustack/ustack/stack/tcp/sack"
 	"github.com/ustack/ustack/stack/tcp/seq"
 	"github.com/ustack/ustack/stack/wire"
@@ -49,23 +51,27 @@ func (c *tcpConn) dupAck(seg *segment) {
 	if !c.sackOK && c.sndUna.LessEq(c.recover) && c.recover != c.iss {
 		return
 	}
-	c.enterRecovery()
+	c.enterRecovery(c.newlySacked)
 }
 
 // enterRecovery starts fast recovery: ssthresh from the congestion control,
-// PRR from the flight size, and the first retransmission at once.
-func (c *tcpConn) enterRecovery() {
+// PRR from the flight size, and the first retransmission at once. delivered
+// is what the ACK that started it SACKed: PRR counts it (RFC 6937 §3, "on
+// every ACK starting or during fast recovery"), so that with a small window
+// new data follows the retransmission, whose SACK shows whether the
+// retransmission arrived.
+func (c *tcpConn) enterRecovery(delivered int) {
 	c.q.counters.TCP.FastRetrans++
 	c.endTLP()
 	c.inRecovery = true
 	c.recover = c.sndMax
 	c.highRxt = c.sndUna
-	c.rescueRxt = c.sndUna
+	c.rescued = false
 	c.nRxts = 0
 	flight := int(c.sndMax.Sub(c.sndUna))
 	ssthresh := c.cc.OnLoss(flight, c.q.now)
 	c.prr.Enter(ssthresh, flight, c.mss)
-	c.prrStep(0)
+	c.prrStep(delivered)
 	// The fast retransmit goes whatever PRR allows (RFC 6675 §5 step 4).
 	c.retransmitNext(true)
 }
@@ -124,41 +130,61 @@ func (c *tcpConn) recoveryAck(seg *segment, prevUna seq.Value, acked int) {
 // past it the oldest is forgotten and left to the retransmission timer.
 const maxRxtMarks = 16
 
-// rxtMark is a retransmitted range and SND.MAX when it went out.
+// rxtMark is a retransmitted range, SND.MAX when it went out and when
+// (microseconds of the queue's clock, wrapping).
 type rxtMark struct {
 	start, end, sndMax seq.Value
+	at                 uint32
 }
 
-// markRxt remembers a retransmission of [s, s+n) made in recovery.
+// markRxt remembers a retransmission of [s, s+n) made in recovery, after
+// the others: the marks are in the order they went out.
 func (c *tcpConn) markRxt(s seq.Value, n int) {
 	if c.nRxts == maxRxtMarks {
 		copy(c.rxts[:], c.rxts[1:])
 		c.nRxts--
 	}
-	c.rxts[c.nRxts] = rxtMark{start: s, end: s.Add(n), sndMax: c.sndMax}
+	c.rxts[c.nRxts] = rxtMark{start: s, end: s.Add(n), sndMax: c.sndMax, at: uint32(c.q.now / 1e3)}
 	c.nRxts++
 }
 
 // resendLostRetransmits finds retransmissions that were lost too and sends
 // them again, up to budget bytes. RFC 6675 retransmits a hole once per
-// recovery, so a lost retransmission waits for the timer; but when the
-// receiver SACKs data first sent after a retransmission while the
-// retransmission's range is still missing, it was lost (barring
-// reordering), as Linux's lost-retransmit detection and RACK (RFC 8985
-// §6.2) conclude from send order. It returns the bytes it sent.
+// recovery, so a lost retransmission waits for the timer; but one is lost
+// (barring reordering) once data sent after it has arrived, as RACK (RFC
+// 8985 §6.2) concludes from send order: data first sent after it that the
+// receiver SACKs, or a later retransmission acknowledged or SACKed at
+// least half a round trip after it went out (sooner, the ACK was the
+// original's). It returns the bytes it sent.
 func (c *tcpConn) resendLostRetransmits(budget int) int {
-	high, ok := c.sb.HighestSacked()
-	if !ok {
+	if c.nRxts == 0 {
 		return 0
 	}
-	sent, kept := 0, 0
+	high, sacked := c.sb.HighestSacked()
+	now := uint32(c.q.now / 1e3)
+	halfRTT := uint32(c.rtt.SRTT() / 2 / time.Microsecond)
+	// Newest first, so that each mark knows whether a later one arrived.
+	var lost [maxRxtMarks]bool
+	later := false
+	for i := c.nRxts - 1; i >= 0; i-- {
+		m := c.rxts[i]
+		start := seq.Max(m.start, c.sndUna)
+		if !start.LessThan(m.end) || c.sb.Sacked(start) {
+			later = later || now-m.at >= halfRTT
+			continue
+		}
+		lost[i] = later || (sacked && m.sndMax.LessThan(high))
+	}
+	// Keep the marks in sending order: those resent now go last.
+	var resent [maxRxtMarks]rxtMark
+	sent, kept, nResent := 0, 0, 0
 	for i := 0; i < c.nRxts; i++ {
 		m := c.rxts[i]
 		start := seq.Max(m.start, c.sndUna)
 		if !start.LessThan(m.end) {
 			continue // acknowledged
 		}
-		if sent >= budget || !m.sndMax.LessThan(high) || c.sb.Sacked(start) {
+		if !lost[i] || sent >= budget {
 			c.rxts[kept] = m
 			kept++
 			continue
@@ -172,11 +198,11 @@ func (c *tcpConn) resendLostRetransmits(budget int) int {
 			c.resend(s, k)
 			s = s.Add(k)
 		}
-		c.rxts[kept] = rxtMark{start: start, end: m.end, sndMax: c.sndMax}
-		kept++
+		resent[nResent] = rxtMark{start: start, end: m.end, sndMax: c.sndMax, at: now}
+		nResent++
 		sent += n
 	}
-	c.nRxts = kept
+	c.nRxts = kept + copy(c.rxts[kept:], resent[:nResent])
 	return sent
 }
 
@@ -194,6 +220,8 @@ func (c *tcpConn) retransmitNext(force bool) int {
 		switch {
 		case ok && g.Kind != sack.SendNew:
 			s, n = g.Start, min(g.Len, c.segMSS())
+		case !ok && !force:
+			return c.rescue()
 		case !force:
 			// New data (rule 2) is output's to send.
 			return 0
@@ -211,6 +239,43 @@ func (c *tcpConn) retransmitNext(force bool) int {
 		}
 		return 0
 	}
+	c.retransmit(s, n)
+	return n
+}
+
+// rescue is RFC 6675 NextSeg rule 4, once per recovery when no other rule
+// gives a segment: the last unSACKed segment goes again (with the FIN if it
+// carried it), HighRxt left alone. A lost tail, with nothing sent after it
+// to be SACKed, is otherwise left to the retransmission timer. It returns
+// the bytes it resent.
+func (c *tcpConn) rescue() int {
+	if c.rescued {
+		return 0
+	}
+	g, ok := c.sb.Rescue(c.sndUna, c.dataEnd())
+	if !ok {
+		return 0
+	}
+	c.rescued = true
+	// The segment ends at the highest unSACKed octet; the SACK blocks it
+	// carries may leave room for less than the scoreboard's SMSS.
+	n := min(g.Len, c.segMSS())
+	start := g.End().Add(-n)
+	flags := wire.TCPFlagACK
+	if c.finSent && g.End() == c.finSeq {
+		flags |= wire.TCPFlagFIN
+	}
+	nxt := c.sndNxt
+	c.sendSegment(start, n, flags)
+	c.sndNxt = seq.Max(nxt, c.sndNxt)
+	c.prr.Sent(n)
+	c.markRxt(start, n)
+	return n
+}
+
+// retransmit resends [s, s+n) as loss recovery's next retransmission:
+// HighRxt moves past it, and in SACK recovery it is watched for loss.
+func (c *tcpConn) retransmit(s seq.Value, n int) {
 	c.resend(s, n)
 	if c.highRxt.LessThan(s.Add(n)) {
 		c.highRxt = s.Add(n)
@@ -218,7 +283,6 @@ func (c *tcpConn) retransmitNext(force bool) int {
 	if c.inRecovery && c.sackOK {
 		c.markRxt(s, n)
 	}
-	return n
 }
 
 // resend sends [s, s+n) again, leaving SND.NXT where new data goes on.

@@ -120,7 +120,9 @@ func TestTCPRuleNewRenoPartialACK(t *testing.T) {
 // segments SACKed above it, §4 IsLost) and recovery retransmits the holes
 // it marks lost, each once it is; RFC 6937 PRR-SSRB (pipe below ssthresh)
 // lets out at most ssthresh - pipe, so the retransmission of a hole may
-// leave no room for new data; recovery ends with cwnd = ssthresh.
+// leave no room for new data; when no rule finds a segment, the last
+// unSACKed one goes again, once (rule 4); recovery ends with cwnd =
+// ssthresh.
 func TestTCPRuleSACKRecovery(t *testing.T) {
 	modesT(t, func(t *testing.T, mbuf bool) {
 		h := newRuleHarness(t, mbuf, Config{})
@@ -154,7 +156,9 @@ func TestTCPRuleSACKRecovery(t *testing.T) {
 		sack(3, 8, 1, 2)
 		dataSegs(t, p, una, "one delivered, one new segment", 13)
 		sack(3, 9, 1, 2)
-		assert.Empty(t, p.segs(), "nothing left to send")
+		dataSegs(t, p, una, "no hole, no new data: the rescue retransmission of the last unSACKed segment (RFC 6675 NextSeg rule 4)", 13)
+		sack(3, 10, 1, 2)
+		assert.Empty(t, p.segs(), "one rescue per recovery")
 		h.at(100 * time.Millisecond)
 		p.ack = segN(una, 14)
 		p.send("A", nil)
@@ -163,7 +167,7 @@ func TestTCPRuleSACKRecovery(t *testing.T) {
 		assert.False(t, c.inRecovery)
 		assert.Equal(t, ssthresh, in.Cwnd, "cwnd = ssthresh after recovery (RFC 6937 §3)")
 		assert.Equal(t, uint64(1), h.s.Counters().TCP.FastRetrans)
-		assert.Equal(t, uint64(2), in.Retransmits)
+		assert.Equal(t, uint64(3), in.Retransmits)
 	})
 }
 
@@ -269,7 +273,7 @@ func TestTCPRulePRRProportionalReduction(t *testing.T) {
 		out, next := smss, 72
 		for k := 4; k <= 24; k++ {
 			sackTo(k)
-			delivered := (k - 3) * smss
+			delivered := (k - 2) * smss
 			sndcnt := (delivered*ssthresh+recoverFS-1)/recoverFS - out
 			n := max(sndcnt, 0) / smss
 			var want []int
@@ -282,7 +286,7 @@ func TestTCPRulePRRProportionalReduction(t *testing.T) {
 			c := s.c
 			assert.Greater(t, c.sb.Pipe(c.sndUna, c.sndMax, c.highRxt), ssthresh, "proportional part")
 		}
-		assert.Equal(t, 72+13, next, "21 delivered, 14 sent (13 new, 1 resent): 0.7 of them")
+		assert.Equal(t, 72+14, next, "22 delivered (the ACK that started recovery SACKed one), 15 sent (14 new, 1 resent): 0.7 of them")
 		h.at(200 * time.Millisecond)
 		p.ack = segN(una, 72)
 		p.send("A", nil)

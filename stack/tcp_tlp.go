@@ -3,6 +3,7 @@ package stack
 import (
 	"time"
 
+	"github.com/ustack/ustack/stack/tcp/sack"
 	"github.com/ustack/ustack/stack/tcp/seq"
 	"github.com/ustack/ustack/stack/wire"
 )
@@ -33,8 +34,22 @@ func (c *tcpConn) armLossTimer() {
 	t := &c.timers[timerLoss]
 	// After a timeout (backoff) the sender goes back over the whole
 	// flight anyway; the loss timer waits for an ACK of new data.
-	if q.s.cfg.TCP.DisableTLP || !c.sackOK || c.inRecovery || c.backoff > 0 || c.sndUna == c.sndMax {
+	if q.s.cfg.TCP.DisableTLP || !c.sackOK || c.backoff > 0 || c.sndUna == c.sndMax {
 		q.timers.Cancel(&t.Timer)
+		return
+	}
+	if c.inRecovery {
+		// No probes in recovery (RFC 8985 §7.2), but the reordering
+		// window still runs (§6.2): a hole below SACKed data that RFC
+		// 6675 does not call lost yet is lost once the window has
+		// passed, or a small window would have no ACKs left to show it.
+		if _, ok := c.unlostHole(); !ok {
+			c.lossReorder = false
+			q.timers.Cancel(&t.Timer)
+		} else if !t.Pending() || !c.lossReorder {
+			c.lossReorder = true
+			c.schedule(timerLoss, max(c.rtt.SRTT()/4, minReoWnd))
+		}
 		return
 	}
 	restart := c.lossRestart
@@ -79,7 +94,16 @@ func (c *tcpConn) armLossTimer() {
 // onLossTimer runs the loss timer: the end of a reordering window, or a
 // tail loss probe.
 func (c *tcpConn) onLossTimer() {
-	if !c.sackOK || c.inRecovery || c.sndUna == c.sndMax || !c.state.synchronized() {
+	if !c.sackOK || c.sndUna == c.sndMax || !c.state.synchronized() {
+		return
+	}
+	if c.inRecovery {
+		if g, ok := c.unlostHole(); ok && c.lossReorder {
+			c.q.counters.TCP.ReorderTimeouts++
+			c.retransmit(g.Start, min(g.Len, c.segMSS()))
+		}
+		c.lossReorder = false
+		c.armLossTimer()
 		return
 	}
 	if c.lossReorder {
@@ -87,7 +111,7 @@ func (c *tcpConn) onLossTimer() {
 		if c.sb.Len() > 0 && !c.sb.Sacked(c.sndUna) {
 			c.q.counters.TCP.ReorderTimeouts++
 			c.endTLP()
-			c.enterRecovery()
+			c.enterRecovery(0)
 		}
 		return
 	}
@@ -95,6 +119,14 @@ func (c *tcpConn) onLossTimer() {
 		return
 	}
 	c.sendProbe()
+}
+
+// unlostHole is, in recovery, the first hole above HighRxt with SACKed
+// data above it that RFC 6675 does not count lost yet: fewer than
+// DupThresh segments were SACKed above it (NextSeg rule 3's segment).
+func (c *tcpConn) unlostHole() (sack.Segment, bool) {
+	g, ok := c.sb.NextSeg(c.sndUna, c.sndMax, c.highRxt, 0)
+	return g, ok && g.Kind == sack.RetransmitUnsacked
 }
 
 // sendProbe sends a tail loss probe (RFC 8985 §7.3): a segment of new
