@@ -124,6 +124,10 @@ type tcpConn struct {
 	held   atomic.Pointer[rcvHeld]
 	ooo    oooQueue
 	finRcv bool // a FIN was received in order: no more data
+	// dsack is a duplicate segment's range that the next segment we send
+	// reports as a D-SACK block (RFC 2883), when dsackSet.
+	dsack    seqRange
+	dsackSet bool
 
 	// lastAckSent is the acknowledgment number we last sent: RFC 7323
 	// §4.3's Last.ACK.sent, which decides what updates TS.Recent.
@@ -283,6 +287,16 @@ func (o *oooQueue) add(start, end seq.Value) bool {
 	o.ranges[i] = seqRange{start, end}
 	o.last = i
 	return true
+}
+
+// covers reports whether [start, end) lies within one range held.
+func (o *oooQueue) covers(start, end seq.Value) bool {
+	for i := 0; i < o.n; i++ {
+		if r := o.ranges[i]; r.start.LessEq(start) && end.LessEq(r.end) {
+			return true
+		}
+	}
+	return false
 }
 
 // advance removes the ranges that rcvNxt reached and returns the new

@@ -424,3 +424,46 @@ func TestTCPRuleDataSegmentsWithSACKBlocksFitTheMTU(t *testing.T) {
 		})
 	}
 }
+
+// RFC 2883: a segment the receiver already has is reported once, as the
+// first SACK block of the ACK it triggers (a D-SACK); when the duplicate
+// lies in out-of-order data held, the block holding it follows. The next
+// ACK reports only what is held.
+func TestTCPRuleDuplicateSegmentsReportedAsDSACK(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{})
+		ln := listen80(t, h, 16)
+		p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460), sackPermOpt(), tsOpt(peerTS, 0))
+		require.NotNil(t, s)
+		ts := tsOpt(peerTS, 0)
+		base := p.seq
+		p.send("A", bytesOf(100, 'a'), ts)
+		h.at(500 * time.Millisecond)
+		p.one(t, "in order: the delayed ACK")
+		// A retransmission of what arrived: D-SACK of it, nothing else held.
+		p.seq = base
+		p.send("A", bytesOf(100, 'a'), ts)
+		a := p.one(t, "ACK of the duplicate")
+		assertSeg(t, a, "A", sa.Seq+1, base+100, "duplicate")
+		assert.Equal(t, [][2]uint32{{base, base + 100}}, sackOf(a))
+		// Half old, half new: the old half is the D-SACK.
+		p.seq = base + 50
+		p.send("A", bytesOf(100, 'b'), ts)
+		a = p.one(t, "ACK of the partial duplicate")
+		assertSeg(t, a, "A", sa.Seq+1, base+150, "partial")
+		assert.Equal(t, [][2]uint32{{base + 50, base + 100}}, sackOf(a))
+		// Out of order, then the same again: the D-SACK, then its block.
+		p.seq = base + 1000
+		p.send("A", bytesOf(100, 'c'), ts)
+		a = p.one(t, "ACK of the out-of-order segment")
+		assert.Equal(t, [][2]uint32{{base + 1000, base + 1100}}, sackOf(a))
+		p.seq = base + 1000
+		p.send("A", bytesOf(50, 'c'), ts)
+		a = p.one(t, "ACK of the out-of-order duplicate")
+		assert.Equal(t, [][2]uint32{{base + 1000, base + 1050}, {base + 1000, base + 1100}}, sackOf(a))
+		p.seq = base + 2000
+		p.send("A", bytesOf(100, 'd'), ts)
+		a = p.one(t, "the next ACK")
+		assert.Equal(t, [][2]uint32{{base + 2000, base + 2100}, {base + 1000, base + 1100}}, sackOf(a), "reported once")
+	})
+}

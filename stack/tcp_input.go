@@ -166,6 +166,10 @@ func (c *tcpConn) input(seg *segment) {
 			c.challengeACK()
 		default:
 			c.q.counters.TCP.OutOfWindow++
+			if end := seg.seq.Add(len(seg.payload)); end.LessEq(c.rcvNxt) {
+				// Data we have: a retransmission the peer did not need.
+				c.duplicate(seg.seq, end)
+			}
 			c.sendACK()
 		}
 		return
@@ -467,8 +471,9 @@ func (c *tcpConn) inputData(seg *segment) {
 	start := seg.seq
 	data := seg.payload
 	if start.LessThan(c.rcvNxt) {
-		// Trim what we already have.
+		// Trim what we already have, and report it.
 		skip := int(c.rcvNxt.Sub(start))
+		c.duplicate(start, start.Add(min(skip, len(data))))
 		if skip >= len(data) {
 			data = nil
 		} else {
@@ -520,6 +525,9 @@ func (c *tcpConn) inputData(seg *segment) {
 				c.ackNow = true
 			}
 		} else if n > 0 {
+			if c.ooo.covers(start, start.Add(n)) {
+				c.duplicate(start, start.Add(n))
+			}
 			if !c.ooo.add(start, start.Add(n)) {
 				c.q.counters.TCP.OfoDrops++
 			} else {

@@ -85,8 +85,9 @@ func (c *tcpConn) sendData() {
 			l3 := ipHeaderLen(c.key.remote.Addr())
 			limit = max(mss, min(ifc.tsoMax-l3-c.hdrLen(), 65535-l3-c.hdrLen())/mss*mss)
 		}
-		if c.cwrPending {
-			// CWR goes on one segment, not on all a TSO frame makes.
+		if c.cwrPending || c.dsackSet {
+			// CWR and a D-SACK go on one segment, not on all a TSO
+			// frame makes.
 			limit = mss
 		}
 		if c.sackOK && c.sndNxt.LessThan(c.sndMax) {
@@ -396,17 +397,37 @@ func (c *tcpConn) sackBlocks(o *wire.TCPOptions) {
 			o.NumSACK++
 		}
 	}
+	// RFC 2883 §4: a duplicate goes first, once, followed by the range
+	// held that contains it, if any.
+	holding := -1
+	if c.dsackSet {
+		c.dsackSet = false
+		add(c.dsack)
+		for i := 0; i < c.ooo.n; i++ {
+			if r := c.ooo.ranges[i]; r.start.LessEq(c.dsack.start) && c.dsack.end.LessEq(r.end) {
+				add(r)
+				holding = i
+				break
+			}
+		}
+	}
+	if c.ooo.n == 0 {
+		return
+	}
 	last := min(c.ooo.last, c.ooo.n-1)
-	add(c.ooo.ranges[last])
+	if last != holding {
+		add(c.ooo.ranges[last])
+	}
 	for i := 0; i < c.ooo.n; i++ {
-		if i != last {
+		if i != last && i != holding {
 			add(c.ooo.ranges[i])
 		}
 	}
 }
 
 // numSACK is how many SACK blocks a segment sent now carries: one per
-// out-of-order range held, up to what the option space leaves.
+// out-of-order range held and one for a duplicate to report, up to what
+// the option space leaves.
 func (c *tcpConn) numSACK() int {
 	if !c.sackOK {
 		return 0
@@ -415,7 +436,20 @@ func (c *tcpConn) numSACK() int {
 	if c.tsOK {
 		limit = 3
 	}
-	return min(c.ooo.n, limit)
+	n := c.ooo.n
+	if c.dsackSet {
+		n++
+	}
+	return min(n, limit)
+}
+
+// duplicate notes that the peer sent [start, end) again, to report it
+// with a D-SACK block (RFC 2883): the peer learns that its retransmission
+// was not needed, and may undo the window reduction it made for it.
+func (c *tcpConn) duplicate(start, end seq.Value) {
+	if c.sackOK && start.LessThan(end) {
+		c.dsack, c.dsackSet = seqRange{start, end}, true
+	}
 }
 
 // sendACK sends a segment with no data: an acknowledgment and window.
