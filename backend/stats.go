@@ -49,3 +49,17 @@ type DeviceStatsReader interface {
 	// backend in front of a device without statistics returns no kind.
 	DeviceStats() (kind string, stats []DeviceStat, err error)
 }
+
+// Wrapper is implemented by middleware: the backend it wraps, so that a
+// reader of statistics finds the layers below (the fault counters under a
+// capture, say).
+type Wrapper interface {
+	Inner() Backend
+}
+
+// FaultStatsReader is implemented by fault-injection middleware: what it
+// did to the frames that crossed it, in each direction, under names like
+// DeviceStat's.
+type FaultStatsReader interface {
+	FaultStats() (rx, tx []DeviceStat)
+}

@@ -58,6 +58,9 @@ func (b *Backend) WriteErrors() uint64 { return b.errs.Load() }
 // Caps implements backend.Backend: the inner backend's.
 func (b *Backend) Caps() backend.Caps { return b.inner.Caps() }
 
+// Inner is the wrapped backend (backend.Wrapper).
+func (b *Backend) Inner() backend.Backend { return b.inner }
+
 // Alloc implements backend.Backend.
 func (b *Backend) Alloc(q int, frames []*backend.Frame, size int) int {
 	return b.inner.Alloc(q, frames, size)

@@ -313,6 +313,12 @@ func (b *Backend) Stats() Stats {
 	return s
 }
 
+// FaultStats implements backend.FaultStatsReader: Stats by direction.
+func (b *Backend) FaultStats() (rx, tx []backend.DeviceStat) {
+	s := b.Stats()
+	return s.Rx.list(), s.Tx.list()
+}
+
 // admit takes a frame into path p at now: a GSO frame is cut into segments
 // first when a per-frame fault may apply, so that faults hit what a wire
 // carries.

@@ -47,6 +47,25 @@ type DirStats struct {
 	Segmented, SegmentFailed uint64
 }
 
+// list is s as named statistics.
+func (s *DirStats) list() []backend.DeviceStat {
+	return []backend.DeviceStat{
+		{Name: "dropped", Value: s.Dropped},
+		{Name: "duplicated", Value: s.Duplicated},
+		{Name: "dup_skipped", Value: s.DupSkipped},
+		{Name: "reordered", Value: s.Reordered},
+		{Name: "corrupted", Value: s.Corrupted},
+		{Name: "truncated", Value: s.Truncated},
+		{Name: "corrupt_skipped", Value: s.CorruptSkipped},
+		{Name: "ce_marked", Value: s.CEMarked},
+		{Name: "delayed", Value: s.Delayed},
+		{Name: "rate_dropped", Value: s.RateDropped},
+		{Name: "hold_dropped", Value: s.HoldDropped},
+		{Name: "segmented", Value: s.Segmented},
+		{Name: "segment_failed", Value: s.SegmentFailed},
+	}
+}
+
 func (s *DirStats) add(o *DirStats) {
 	s.Dropped += o.Dropped
 	s.Duplicated += o.Duplicated

@@ -79,6 +79,7 @@ func Write(w io.Writer, src Source) {
 		}
 	}
 	writeDeviceStats(w, src.Backends, names)
+	writeFaultStats(w, src.Backends, names)
 	writeGauges(w, src)
 	writeConnections(w, src)
 }
@@ -106,6 +107,48 @@ func writeConnections(w io.Writer, src Source) {
 	for _, ci := range tab.Listed {
 		fmt.Fprintf(w, "ustack_tcp_connection_info{state=%q,local=%q,remote=%q,rtt_us=\"%d\",cwnd=\"%d\",send_queue=\"%d\",recv_queue=\"%d\",send_buffer=\"%d\",recv_buffer=\"%d\",send_memory=\"%d\",recv_memory=\"%d\"} 1\n",
 			ci.State, ci.Local.String(), ci.Remote.String(), ci.RTT.Microseconds(), ci.Cwnd, ci.SendQueue, ci.RecvQueue, ci.SendBuffer, ci.RecvBuffer, ci.SendMemory, ci.RecvMemory)
+	}
+}
+
+// writeFaultStats writes what fault-injection middleware
+// (backend.FaultStatsReader) anywhere in an interface's chain of backends
+// did, as ustack_faults_<name>_total{iface,dir} counters.
+func writeFaultStats(w io.Writer, backends map[string]backend.Backend, names []string) {
+	type sample struct {
+		iface, dir string
+		value      uint64
+	}
+	var order []string
+	byName := make(map[string][]sample)
+	for _, n := range names {
+		for b := backends[n]; b != nil; {
+			if fr, ok := b.(backend.FaultStatsReader); ok {
+				rx, tx := fr.FaultStats()
+				for _, d := range []struct {
+					dir   string
+					stats []backend.DeviceStat
+				}{{"rx", rx}, {"tx", tx}} {
+					for _, st := range d.stats {
+						if _, seen := byName[st.Name]; !seen {
+							order = append(order, st.Name)
+						}
+						byName[st.Name] = append(byName[st.Name], sample{n, d.dir, st.Value})
+					}
+				}
+			}
+			wr, ok := b.(backend.Wrapper)
+			if !ok {
+				break
+			}
+			b = wr.Inner()
+		}
+	}
+	for _, name := range order {
+		m := "ustack_faults_" + metricName(name) + "_total"
+		fmt.Fprintf(w, "# HELP %s frames of the fault injection (--faults): %s\n# TYPE %s counter\n", m, strings.ReplaceAll(name, "_", " "), m)
+		for _, s := range byName[name] {
+			fmt.Fprintf(w, "%s{iface=%q,dir=%q} %d\n", m, s.iface, s.dir, s.value)
+		}
 	}
 }
 

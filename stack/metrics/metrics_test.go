@@ -123,6 +123,43 @@ func TestDeviceStatsAreFamiliesLabelledByInterface(t *testing.T) {
 	assert.NotContains(t, got, `iface="lo"} `, "a device without statistics of its own")
 }
 
+// faulty is fault-injection middleware as metrics sees it; layer wraps
+// another backend.
+type faulty struct{ *pipe.End }
+
+func (faulty) FaultStats() (rx, tx []backend.DeviceStat) {
+	return []backend.DeviceStat{{Name: "dropped", Value: 4}, {Name: "ce_marked", Value: 1}},
+		[]backend.DeviceStat{{Name: "dropped", Value: 2}, {Name: "ce_marked", Value: 0}}
+}
+
+type layer struct {
+	*pipe.End
+	inner backend.Backend
+}
+
+func (l layer) Inner() backend.Backend { return l.inner }
+
+// The counters of fault injection are found under other middleware, and
+// written per interface and direction.
+func TestFaultStatsFoundUnderOtherLayers(t *testing.T) {
+	ea, eb, err := pipe.New(pipe.Config{})
+	require.NoError(t, err)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "a", Backend: ea, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}}, Seed: 1, Logger: log})
+	require.NoError(t, err)
+	defer s.Close()
+	defer eb.Close()
+	var out strings.Builder
+	Write(&out, Source{Stack: s, Backends: map[string]backend.Backend{
+		"eth0": layer{eb, layer{eb, faulty{eb}}}, "eth1": layer{eb, eb},
+	}})
+	got := out.String()
+	assert.Contains(t, got, "# TYPE ustack_faults_dropped_total counter\n"+
+		"ustack_faults_dropped_total{iface=\"eth0\",dir=\"rx\"} 4\nustack_faults_dropped_total{iface=\"eth0\",dir=\"tx\"} 2\n")
+	assert.Contains(t, got, "ustack_faults_ce_marked_total{iface=\"eth0\",dir=\"rx\"} 1\n")
+	assert.NotContains(t, got, `ustack_faults_dropped_total{iface="eth1"`)
+}
+
 // Every connection is counted by state; the list is bounded, and says how
 // many it leaves out.
 func TestConnectionsAreCountedAndListedUpToTheBound(t *testing.T) {
