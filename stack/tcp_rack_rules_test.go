@@ -12,6 +12,17 @@ import (
 // retransmission is known lost once a later one arrives, and the ACK that
 // starts recovery counts for PRR (RFC 6937 §3).
 
+// lossOpen opens a SACK connection with 30 segments to send (10 out in
+// the initial window) and, 50 ms later, returns what sends the peer's
+// duplicate ACKs of the first with SACK blocks.
+func lossOpen(t *testing.T, h *harness) (*tcpPeer, uint32, func(blocks ...int)) {
+	t.Helper()
+	p, una, _, _ := bulkOpen(t, h, 30, true)
+	h.at(50 * time.Millisecond)
+	p.ack = una
+	return p, una, sackFrom(p, una)
+}
+
 // sackFrom returns a function that sends an ACK of una with SACK blocks
 // given as pairs of segment indexes.
 func sackFrom(p *tcpPeer, una uint32) func(blocks ...int) {
@@ -30,10 +41,7 @@ func sackFrom(p *tcpPeer, una uint32) func(blocks ...int) {
 func TestTCPRuleReorderingWindowInRecovery(t *testing.T) {
 	modesT(t, func(t *testing.T, mbuf bool) {
 		h := newRuleHarness(t, mbuf, Config{})
-		p, una, _, _ := bulkOpen(t, h, 30, true)
-		h.at(50 * time.Millisecond)
-		p.ack = una
-		sack := sackFrom(p, una)
+		p, una, sack := lossOpen(t, h)
 		// Segments 0 and 5 are lost.
 		sack(1, 2)
 		dataSegs(t, p, una, "limited transmit", 10)
@@ -61,10 +69,7 @@ func TestTCPRuleReorderingWindowInRecovery(t *testing.T) {
 func TestTCPRuleLostRetransmissionOvertaken(t *testing.T) {
 	modesT(t, func(t *testing.T, mbuf bool) {
 		h := newRuleHarness(t, mbuf, Config{})
-		p, una, _, _ := bulkOpen(t, h, 30, true)
-		h.at(50 * time.Millisecond)
-		p.ack = una
-		sack := sackFrom(p, una)
+		p, una, sack := lossOpen(t, h)
 		// Segments 0 and 4 are lost, and then the retransmission of 0.
 		sack(1, 4)
 		dataSegs(t, p, una, "fast retransmit", 0)

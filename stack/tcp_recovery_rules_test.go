@@ -129,13 +129,7 @@ func TestTCPRuleSACKRecovery(t *testing.T) {
 		p, una, s, _ := bulkOpen(t, h, 14, true)
 		h.at(50 * time.Millisecond)
 		p.ack = una
-		sack := func(blocks ...int) {
-			var e []uint32
-			for i := 0; i < len(blocks); i += 2 {
-				e = append(e, segN(una, blocks[i]), segN(una, blocks[i+1]))
-			}
-			p.send("A", nil, sackOpt(e...))
-		}
+		sack := sackFrom(p, una)
 		// Segments 0 and 2 are lost.
 		sack(1, 2)
 		dataSegs(t, p, una, "SACK of 1: limited transmit", 10)

@@ -93,16 +93,25 @@ type devStats struct {
 
 func (d devStats) DeviceStats() (string, []backend.DeviceStat, error) { return "dpdk", d.stats, nil }
 
-// Device statistics (DPDK's link and xstats) are ustack_<kind>_<name>
-// families labelled by interface, each family once.
-func TestDeviceStatsAreFamiliesLabelledByInterface(t *testing.T) {
+// lonelyStack is a stack on one end of a pipe, and the other end; both
+// close with the test.
+func lonelyStack(t *testing.T) (*stack.Stack, *pipe.End) {
 	ea, eb, err := pipe.New(pipe.Config{})
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "a", Backend: ea, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}}, Seed: 1, Logger: log})
 	require.NoError(t, err)
-	defer s.Close()
-	defer eb.Close()
+	t.Cleanup(func() {
+		s.Close()
+		eb.Close()
+	})
+	return s, eb
+}
+
+// Device statistics (DPDK's link and xstats) are ustack_<kind>_<name>
+// families labelled by interface, each family once.
+func TestDeviceStatsAreFamiliesLabelledByInterface(t *testing.T) {
+	s, eb := lonelyStack(t)
 	stats := func(rx uint64) []backend.DeviceStat {
 		return []backend.DeviceStat{
 			{Name: "link_up", Value: 1, Gauge: true},
@@ -142,13 +151,7 @@ func (l layer) Inner() backend.Backend { return l.inner }
 // The counters of fault injection are found under other middleware, and
 // written per interface and direction.
 func TestFaultStatsFoundUnderOtherLayers(t *testing.T) {
-	ea, eb, err := pipe.New(pipe.Config{})
-	require.NoError(t, err)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Name: "a", Backend: ea, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}}, Seed: 1, Logger: log})
-	require.NoError(t, err)
-	defer s.Close()
-	defer eb.Close()
+	s, eb := lonelyStack(t)
 	var out strings.Builder
 	Write(&out, Source{Stack: s, Backends: map[string]backend.Backend{
 		"eth0": layer{eb, layer{eb, faulty{eb}}}, "eth1": layer{eb, eb},
