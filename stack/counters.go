@@ -237,6 +237,7 @@ type TCPCounters struct {
 	OfoQueue            uint64 // out-of-order segments kept
 	OfoDrops            uint64 // out-of-order segments dropped: too many holes
 	DSACKs              uint64
+	DSACKUndos          uint64 // recoveries whose every retransmission came back as a duplicate: the window reduction undone (RFC 3708)
 	ICMPOutOfWindow     uint64 // RFC 5927 §4.1: ICMP errors quoting no sequence number in flight
 	PMTUUpdates         uint64
 	TimeWaitReuses      uint64 // RFC 6191: a new SYN took over a TIME-WAIT connection

@@ -162,6 +162,12 @@ type tcpConn struct {
 	recover     seq.Value // RFC 6582: sndMax when recovery began
 	highRxt     seq.Value // RFC 6675 HighRxt
 	rescued     bool      // RFC 6675 NextSeg rule 4 was used in this recovery
+	// undoRetrans counts the retransmissions of the last recovery the
+	// receiver has not reported as duplicates (D-SACK); when none are
+	// left once it is over, its reduction was spurious (RFC 3708).
+	// undoArmed until then, or a timeout.
+	undoRetrans int32
+	undoArmed   bool
 	// rxts are the retransmissions of this recovery still unacknowledged,
 	// oldest first, to find those lost in turn.
 	rxts       [maxRxtMarks]rxtMark

@@ -343,6 +343,7 @@ func (c *tcpConn) inputACK(seg *segment) bool {
 		c.dupAck(seg)
 	}
 	c.tlpAck(seg, acked > 0, dsack)
+	c.tryUndo()
 	// Window update (RFC 9293 §3.10.7.4): only from a newer segment.
 	if c.sndWl1.LessThan(seg.seq) || (c.sndWl1 == seg.seq && c.sndWl2.LessEq(ack)) {
 		c.sndWnd = wnd

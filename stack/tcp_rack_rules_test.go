@@ -5,22 +5,24 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Losses in recovery that RFC 6675 alone leaves to the retransmission
 // timer: RACK's reordering window still runs (RFC 8985 §6.2), a
 // retransmission is known lost once a later one arrives, and the ACK that
-// starts recovery counts for PRR (RFC 6937 §3).
+// starts recovery counts for PRR (RFC 6937 §3). And a recovery that was
+// not needed is undone (RFC 3708).
 
 // lossOpen opens a SACK connection with 30 segments to send (10 out in
 // the initial window) and, 50 ms later, returns what sends the peer's
 // duplicate ACKs of the first with SACK blocks.
-func lossOpen(t *testing.T, h *harness) (*tcpPeer, uint32, func(blocks ...int)) {
+func lossOpen(t *testing.T, h *harness) (*tcpPeer, uint32, func(blocks ...int), *tcpSock) {
 	t.Helper()
-	p, una, _, _ := bulkOpen(t, h, 30, true)
+	p, una, s, _ := bulkOpen(t, h, 30, true)
 	h.at(50 * time.Millisecond)
 	p.ack = una
-	return p, una, sackFrom(p, una)
+	return p, una, sackFrom(p, una), s
 }
 
 // sackFrom returns a function that sends an ACK of una with SACK blocks
@@ -41,7 +43,7 @@ func sackFrom(p *tcpPeer, una uint32) func(blocks ...int) {
 func TestTCPRuleReorderingWindowInRecovery(t *testing.T) {
 	modesT(t, func(t *testing.T, mbuf bool) {
 		h := newRuleHarness(t, mbuf, Config{})
-		p, una, sack := lossOpen(t, h)
+		p, una, sack, _ := lossOpen(t, h)
 		// Segments 0 and 5 are lost.
 		sack(1, 2)
 		dataSegs(t, p, una, "limited transmit", 10)
@@ -69,7 +71,7 @@ func TestTCPRuleReorderingWindowInRecovery(t *testing.T) {
 func TestTCPRuleLostRetransmissionOvertaken(t *testing.T) {
 	modesT(t, func(t *testing.T, mbuf bool) {
 		h := newRuleHarness(t, mbuf, Config{})
-		p, una, sack := lossOpen(t, h)
+		p, una, sack, _ := lossOpen(t, h)
 		// Segments 0 and 4 are lost, and then the retransmission of 0.
 		sack(1, 4)
 		dataSegs(t, p, una, "fast retransmit", 0)
@@ -83,5 +85,42 @@ func TestTCPRuleLostRetransmissionOvertaken(t *testing.T) {
 		tc := h.s.Counters().TCP
 		assert.Equal(t, uint64(1), tc.LostRetransmits)
 		assert.Zero(t, tc.RTOs)
+	})
+}
+
+// RFC 3708: when the receiver reports every retransmission of a finished
+// recovery as a duplicate (D-SACK), the segment was only late, and the
+// window reduction is undone; one retransmission not reported keeps it.
+func TestTCPRuleSpuriousRecoveryUndone(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		for _, spurious := range []bool{true, false} {
+			t.Run(map[bool]string{true: "spurious", false: "needed"}[spurious], func(t *testing.T) {
+				h := newRuleHarness(t, mbuf, Config{})
+				p, una, sack, s := lossOpen(t, h)
+				cwnd := infoOf(t, s).Cwnd
+				sack(1, 4)
+				dataSegs(t, p, una, "fast retransmit", 0)
+				h.at(60 * time.Millisecond)
+				p.ack = segN(una, 10)
+				p.send("A", nil)
+				p.segs()
+				reduced := infoOf(t, s).Cwnd
+				require.Less(t, reduced, cwnd, "recovery over, cwnd = ssthresh")
+				if spurious {
+					// The retransmission of 0 arrives after the original.
+					p.send("A", nil, sackOpt(segN(una, 0), segN(una, 1)))
+				} else {
+					p.send("A", nil)
+				}
+				tc := h.s.Counters().TCP
+				if spurious {
+					assert.Equal(t, cwnd, infoOf(t, s).Cwnd, "undone")
+					assert.Equal(t, uint64(1), tc.DSACKUndos)
+				} else {
+					assert.Equal(t, reduced, infoOf(t, s).Cwnd)
+					assert.Zero(t, tc.DSACKUndos)
+				}
+			})
+		}
 	})
 }

@@ -25,8 +25,25 @@ func (c *tcpConn) updateSACK(seg *segment) (dsack bool) {
 	c.newlySacked += newly
 	if dsack {
 		c.q.counters.TCP.DSACKs++
+		if c.undoArmed && blocks[0].End.LessEq(c.recover) {
+			// A duplicate of data sent before the last recovery began: one
+			// of its retransmissions (or more, for a longer block) was
+			// not needed.
+			c.undoRetrans -= int32(max(1, blocks[0].Len()/max(c.mss, 1)))
+		}
 	}
 	return dsack
+}
+
+// tryUndo undoes the window reduction of the last recovery once it is
+// over and every retransmission it made was reported as a duplicate.
+func (c *tcpConn) tryUndo() {
+	if c.undoArmed && !c.inRecovery && c.undoRetrans <= 0 {
+		c.undoArmed = false
+		if c.cc.Undo(c.q.now) {
+			c.q.counters.TCP.DSACKUndos++
+		}
+	}
 }
 
 // dupAck counts a duplicate ACK and starts fast retransmit and recovery on
@@ -67,6 +84,7 @@ func (c *tcpConn) enterRecovery(delivered int) {
 	c.recover = c.sndMax
 	c.highRxt = c.sndUna
 	c.rescued = false
+	c.undoRetrans, c.undoArmed = 0, true
 	c.nRxts = 0
 	flight := int(c.sndMax.Sub(c.sndUna))
 	ssthresh := c.cc.OnLoss(flight, c.q.now)
@@ -269,6 +287,7 @@ func (c *tcpConn) rescue() int {
 	c.sendSegment(start, n, flags)
 	c.sndNxt = seq.Max(nxt, c.sndNxt)
 	c.prr.Sent(n)
+	c.undoRetrans++
 	c.markRxt(start, n)
 	return n
 }
@@ -294,4 +313,7 @@ func (c *tcpConn) resend(s seq.Value, n int) {
 		c.sndNxt = s.Add(n)
 	}
 	c.prr.Sent(n)
+	if c.inRecovery {
+		c.undoRetrans++
+	}
 }

@@ -93,6 +93,7 @@ func (c *tcpConn) onRTO() {
 	c.rtt.Backoff()
 	c.cc.OnRTO(int(c.sndMax.Sub(c.sndUna)), q.now)
 	c.inRecovery = false
+	c.undoArmed = false
 	c.dupAcks = 0
 	c.recover = c.sndMax
 	c.rtTiming = false

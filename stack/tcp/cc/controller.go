@@ -61,6 +61,13 @@ type Controller interface {
 	SetMSS(mss int)
 	// SetCwnd sets cwnd; the caller uses it during recovery (PRR).
 	SetCwnd(cwnd int)
+	// Undo reverses the reduction of the last OnLoss, once its recovery
+	// is over and the receiver has reported every retransmission of it as
+	// a duplicate (D-SACK, RFC 3708): cwnd and ssthresh no less than
+	// before it, and CUBIC's W_max as it was (RFC 9438 §4.9). A timeout
+	// since is not undone. It reports whether there was a reduction to
+	// undo.
+	Undo(now int64) bool
 }
 
 // Ack describes an ACK that advanced SND.UNA.

@@ -24,6 +24,8 @@ type Cubic struct {
 	wEst       int64 // W_est in bytes
 	wEstAcc    int64 // W_est growth not yet a whole byte, scaled by 17*cwnd
 	caAcc      int64 // cwnd growth not yet a whole byte, scaled by cwnd
+	// priorWMax and priorCwndPrior are what the last OnLoss replaced.
+	priorWMax, priorCwndPrior int64
 }
 
 // NewCubic returns a CUBIC controller with cwnd at the initial window.
@@ -168,6 +170,7 @@ func (c *Cubic) OnLoss(inflight int, now int64) int {
 		return c.ssthresh
 	}
 	cwnd := int64(c.cwnd)
+	c.priorWMax, c.priorCwndPrior = c.wMax, c.cwndPrior
 	if c.fastConvergence && cwnd < c.wMax {
 		// RFC 9438 §4.7: W_max = cwnd * (1 + beta_cubic) / 2.
 		c.wMax = cwnd * 17 / 20
@@ -177,6 +180,18 @@ func (c *Cubic) OnLoss(inflight int, now int64) int {
 	c.cwndPrior = cwnd
 	c.epochValid = false
 	return c.enterRecovery(int(int64(inflight) * 7 / 10))
+}
+
+// Undo reverses the last fast recovery's reduction (RFC 9438 §4.9): cwnd
+// and ssthresh as Reno's, W_max and cwnd_prior as before it; the next ACK
+// starts a congestion avoidance stage from there.
+func (c *Cubic) Undo(now int64) bool {
+	if !c.undo() {
+		return false
+	}
+	c.wMax, c.cwndPrior = max(c.wMax, c.priorWMax), max(c.cwndPrior, c.priorCwndPrior)
+	c.epochValid = false
+	return true
 }
 
 // OnRecoveryEnd ends fast recovery: cwnd = ssthresh (RFC 9438 §4.6 with

@@ -264,3 +264,36 @@ func TestCubicSlowStartWithoutHyStart(t *testing.T) {
 		assert.Equal(t, want, c.Cwnd(), "round %d", i+1)
 	}
 }
+
+// RFC 3708, RFC 9438 §4.9: a recovery found spurious is undone once over:
+// cwnd, ssthresh and W_max as before the loss; not during recovery, not
+// twice, not after a timeout.
+func TestUndo(t *testing.T) {
+	for _, mk := range []func() Controller{
+		func() Controller { return NewCubic(Config{MSS: mss}) },
+		func() Controller { return NewReno(Config{MSS: mss}) },
+	} {
+		c := mk()
+		t.Run(c.Name(), func(t *testing.T) {
+			c.SetCwnd(100000)
+			before := c.Ssthresh()
+			c.OnLoss(100000, 0)
+			assert.False(t, c.Undo(0), "not in recovery")
+			c.OnRecoveryEnd(0)
+			assert.Less(t, c.Cwnd(), 100000)
+			assert.True(t, c.Undo(0))
+			assert.Equal(t, 100000, c.Cwnd())
+			assert.Equal(t, before, c.Ssthresh())
+			if cu, ok := c.(*Cubic); ok {
+				assert.Equal(t, int64(100000), cu.wMax)
+			}
+			assert.False(t, c.Undo(0), "once")
+
+			c.OnLoss(100000, 0)
+			c.OnRecoveryEnd(0)
+			c.OnRTO(50000, 0)
+			assert.False(t, c.Undo(0), "a timeout since")
+			assert.Equal(t, mss, c.Cwnd())
+		})
+	}
+}

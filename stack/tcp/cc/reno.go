@@ -55,6 +55,9 @@ func (r *Reno) OnLoss(inflight int, now int64) int {
 	return r.enterRecovery(inflight / 2)
 }
 
+// Undo reverses the last fast recovery's reduction (see Controller).
+func (r *Reno) Undo(now int64) bool { return r.undo() }
+
 // OnRTO sets ssthresh = max(FlightSize/2, 2*SMSS) unless the timeout
 // repeats with no ACK in between, and cwnd = 1 SMSS (RFC 5681 §3.1).
 func (r *Reno) OnRTO(inflight int, now int64) {

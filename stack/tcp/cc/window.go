@@ -20,6 +20,10 @@ type window struct {
 	// afterRTO is set during the slow start that follows a timeout, when
 	// L is one segment (RFC 3465 §2.3).
 	afterRTO bool
+	// priorCwnd and priorSsthresh are what the last fast recovery
+	// reduced, for Undo while undoable.
+	priorCwnd, priorSsthresh int
+	undoable                 bool
 }
 
 func (w *window) init(cfg Config) {
@@ -97,6 +101,7 @@ func (w *window) noteAck() { w.rtoHeld = false }
 
 // enterRecovery sets the reduced ssthresh at the start of fast recovery.
 func (w *window) enterRecovery(ssthresh int) int {
+	w.priorCwnd, w.priorSsthresh, w.undoable = w.cwnd, w.ssthresh, true
 	w.ssthresh = max(ssthresh, 2*w.mss)
 	w.inRecovery = true
 	w.caBytes = 0
@@ -118,6 +123,7 @@ func (w *window) OnRecoveryEnd(now int64) {
 // timeout applies a retransmission timeout with the given new ssthresh:
 // RFC 5681 §3.1, cwnd = LW = 1 SMSS, and ssthresh unless held.
 func (w *window) timeout(ssthresh int) {
+	w.undoable = false
 	if !w.rtoHeld {
 		w.ssthresh = max(ssthresh, 2*w.mss)
 	}
@@ -126,6 +132,19 @@ func (w *window) timeout(ssthresh int) {
 	w.inRecovery = false
 	w.cwnd = w.mss
 	w.caBytes = 0
+}
+
+// undo restores cwnd and ssthresh from before the last fast recovery,
+// once it is over, and reports whether it did.
+func (w *window) undo() bool {
+	if !w.undoable || w.inRecovery {
+		return false
+	}
+	w.undoable = false
+	w.cwnd = min(max(w.cwnd, w.priorCwnd), maxCwnd)
+	w.ssthresh = max(w.ssthresh, w.priorSsthresh)
+	w.caBytes = 0
+	return true
 }
 
 // restart applies RFC 5681 §4.1 after idle: cwnd = min(IW, cwnd) when no
