@@ -50,8 +50,12 @@
 //     longer than the RTO cwnd restarts from min(cwnd, IW) (RFC 5681 §4.1),
 //     and CUBIC does not count idle time as growth time (RFC 9438 §5.8).
 //
-// Not done here: undoing a reduction after a spurious retransmission
-// (RFC 9438 §4.9, F-RTO RFC 5682, Eifel RFC 3522), ECN responses (RFC 3168,
+//  7. When the receiver has reported every retransmission of a finished
+//     recovery as a duplicate (D-SACK), call Undo: the reduction was not
+//     needed (RFC 3708, RFC 9438 §4.9).
+//
+// Not done here: undoing a reduction on other evidence (F-RTO RFC 5682
+// after a timeout, Eifel RFC 3522 from timestamps), ECN responses (RFC 3168,
 // RFC 9438 §4.6 reduction on ECE: the caller may use OnLoss and PRR the same
 // way), pacing, and congestion window validation beyond "do not grow while
 // application-limited" (RFC 7661).

@@ -18,7 +18,7 @@ func FuzzControllers(f *testing.F) {
 				op, arg := events[0], int(events[1])
 				events = events[2:]
 				now += int64(arg) * int64(time.Millisecond) * 10
-				switch op % 6 {
+				switch op % 7 {
 				case 0, 1:
 					c.OnAck(Ack{Acked: arg * max(m, 1), RTT: time.Duration(arg) * time.Millisecond, SRTT: time.Duration(arg) * time.Millisecond}, now)
 				case 2:
@@ -29,6 +29,8 @@ func FuzzControllers(f *testing.F) {
 					c.OnRTO(c.Cwnd(), now)
 				case 5:
 					c.OnIdle(time.Duration(arg)*time.Second, time.Second, now)
+				case 6:
+					c.Undo(now)
 				}
 				if c.Cwnd() < 0 || c.Cwnd() > maxCwnd || c.Ssthresh() <= 0 {
 					t.Fatalf("%s: cwnd %d ssthresh %d", c.Name(), c.Cwnd(), c.Ssthresh())
