@@ -126,8 +126,8 @@ type tcpConn struct {
 	finRcv bool // a FIN was received in order: no more data
 	// dsack is a duplicate segment's range that the next segment we send
 	// reports as a D-SACK block (RFC 2883), when dsackSet.
-	dsack    seqRange
 	dsackSet bool
+	dsack    seqRange
 
 	// lastAckSent is the acknowledgment number we last sent: RFC 7323
 	// §4.3's Last.ACK.sent, which decides what updates TS.Recent.
@@ -161,20 +161,20 @@ type tcpConn struct {
 	cwndLimited bool
 	recover     seq.Value // RFC 6582: sndMax when recovery began
 	highRxt     seq.Value // RFC 6675 HighRxt
-	rescued     bool      // RFC 6675 NextSeg rule 4 was used in this recovery
 	// undoRetrans counts the retransmissions of the last recovery the
 	// receiver has not reported as duplicates (D-SACK); when none are
 	// left once it is over, its reduction was spurious (RFC 3708).
 	// undoArmed until then, or a timeout.
 	undoRetrans int32
 	undoArmed   bool
+	rescued     bool // RFC 6675 NextSeg rule 4 was used in this recovery
 	// rxts are the retransmissions of this recovery still unacknowledged,
 	// oldest first, to find those lost in turn.
 	rxts       [maxRxtMarks]rxtMark
 	nRxts      int
 	rtSeq      seq.Value // the segment being timed (no timestamps), Karn
-	rtTime     int64
 	rtTiming   bool
+	rtTime     int64
 	backoff    int // consecutive RTO expirations
 	retrans    uint64
 	lastSend   int64

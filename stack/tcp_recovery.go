@@ -1,8 +1,6 @@
 package stack
 
 import (
-	"time"
-
 	"github.com/ustack/ustack/stack/tcp/sack"
 	"github.com/ustack/ustack/stack/tcp/seq"
 	"github.com/ustack/ustack/stack/wire"
@@ -148,12 +146,19 @@ func (c *tcpConn) recoveryAck(seg *segment, prevUna seq.Value, acked int) {
 // past it the oldest is forgotten and left to the retransmission timer.
 const maxRxtMarks = 16
 
-// rxtMark is a retransmitted range, SND.MAX when it went out and when
-// (microseconds of the queue's clock, wrapping).
+// rxtMark is a retransmitted range of n bytes from start, SND.MAX when it
+// went out and when (rxtClock), packed in 12 bytes: a connection keeps
+// maxRxtMarks of them.
 type rxtMark struct {
-	start, end, sndMax seq.Value
-	at                 uint32
+	start, sndMax seq.Value
+	n, at         uint16
 }
+
+func (m rxtMark) end() seq.Value { return m.start.Add(int(m.n)) }
+
+// rxtClock is the time of rxtMark: units of 16.384 us (2^14 ns), wrapping
+// after a second, which only makes a mark older than that look recent.
+func rxtClock(now int64) uint16 { return uint16(now >> 14) }
 
 // markRxt remembers a retransmission of [s, s+n) made in recovery, after
 // the others: the marks are in the order they went out.
@@ -162,7 +167,7 @@ func (c *tcpConn) markRxt(s seq.Value, n int) {
 		copy(c.rxts[:], c.rxts[1:])
 		c.nRxts--
 	}
-	c.rxts[c.nRxts] = rxtMark{start: s, end: s.Add(n), sndMax: c.sndMax, at: uint32(c.q.now / 1e3)}
+	c.rxts[c.nRxts] = rxtMark{start: s, sndMax: c.sndMax, n: uint16(n), at: rxtClock(c.q.now)}
 	c.nRxts++
 }
 
@@ -179,15 +184,15 @@ func (c *tcpConn) resendLostRetransmits(budget int) int {
 		return 0
 	}
 	high, sacked := c.sb.HighestSacked()
-	now := uint32(c.q.now / 1e3)
-	halfRTT := uint32(c.rtt.SRTT() / 2 / time.Microsecond)
+	now := rxtClock(c.q.now)
+	halfRTT := uint16(min(int64(c.rtt.SRTT()/2)>>14, 1<<16-1))
 	// Newest first, so that each mark knows whether a later one arrived.
 	var lost [maxRxtMarks]bool
 	later := false
 	for i := c.nRxts - 1; i >= 0; i-- {
 		m := c.rxts[i]
 		start := seq.Max(m.start, c.sndUna)
-		if !start.LessThan(m.end) || c.sb.Sacked(start) {
+		if !start.LessThan(m.end()) || c.sb.Sacked(start) {
 			later = later || now-m.at >= halfRTT
 			continue
 		}
@@ -198,8 +203,8 @@ func (c *tcpConn) resendLostRetransmits(budget int) int {
 	sent, kept, nResent := 0, 0, 0
 	for i := 0; i < c.nRxts; i++ {
 		m := c.rxts[i]
-		start := seq.Max(m.start, c.sndUna)
-		if !start.LessThan(m.end) {
+		start, end := seq.Max(m.start, c.sndUna), m.end()
+		if !start.LessThan(end) {
 			continue // acknowledged
 		}
 		if !lost[i] || sent >= budget {
@@ -207,16 +212,16 @@ func (c *tcpConn) resendLostRetransmits(budget int) int {
 			kept++
 			continue
 		}
-		n := int(m.end.Sub(start))
+		n := int(end.Sub(start))
 		c.q.counters.TCP.LostRetransmits++
 		// The mark was one segment when it went out; the SACK blocks
 		// segments carry now may leave room for less (segMSS).
-		for s := start; s.LessThan(m.end); {
-			k := min(int(m.end.Sub(s)), c.segMSS())
+		for s := start; s.LessThan(end); {
+			k := min(int(end.Sub(s)), c.segMSS())
 			c.resend(s, k)
 			s = s.Add(k)
 		}
-		resent[nResent] = rxtMark{start: start, end: m.end, sndMax: c.sndMax, at: now}
+		resent[nResent] = rxtMark{start: start, sndMax: c.sndMax, n: uint16(n), at: now}
 		nResent++
 		sent += n
 	}
