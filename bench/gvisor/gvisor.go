@@ -38,7 +38,7 @@ func newPair(l benchmark.Link) (benchmark.Pair, error) {
 	if l.MTU == 0 {
 		l.MTU = 1500
 	}
-	ea, eb := newLink(l.MTU, l.Offload)
+	ea, eb := newLink(l.MTU, l.Offload, l.Loss)
 	client, err := newStack(ea, clientAddr)
 	if err != nil {
 		ea.Close()

@@ -1,6 +1,7 @@
 package gvisor
 
 import (
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,13 @@ type endpoint struct {
 	closed     bool
 	drops      uint64
 
+	// loss is the probability that a frame this end writes is lost,
+	// drawn from rng under lossMu (the stack writes from several
+	// goroutines).
+	loss   float64
+	lossMu sync.Mutex
+	rng    *rand.Rand
+
 	wake chan struct{}
 	done chan struct{}
 }
@@ -51,13 +59,16 @@ var (
 )
 
 // newLink makes the two ends of a link carrying IP packets of up to mtu
-// bytes and starts their receive loops.
-func newLink(mtu int, offload bool) (a, b *endpoint) {
+// bytes, each losing a frame it writes with probability loss, and starts
+// their receive loops.
+func newLink(mtu int, offload bool, loss float64) (a, b *endpoint) {
 	frames := new(atomic.Uint64)
 	mk := func(mac byte) *endpoint {
 		e := &endpoint{
 			mtu:     uint32(mtu + header.EthernetMinimumSize),
 			offload: offload,
+			loss:    loss,
+			rng:     rand.New(rand.NewPCG(uint64(mac), 0x75737461636b)),
 			addr:    tcpip.LinkAddress([]byte{0x02, 0, 0, 0, 0, mac}),
 			frames:  frames,
 			queue:   make([]*stack.PacketBuffer, 0, 64),
@@ -144,8 +155,11 @@ func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 	in := batch[:0]
 	n := 0
 	for _, pkt := range pkts.AsSlice() {
-		in = append(in, stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: pkt.ToBuffer()}))
 		n++
+		if e.lost() {
+			continue
+		}
+		in = append(in, stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: pkt.ToBuffer()}))
 		if len(in) == len(batch) {
 			e.peer.receive(in)
 			in = in[:0]
@@ -156,6 +170,16 @@ func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 	}
 	e.frames.Add(uint64(n))
 	return n, nil
+}
+
+// lost draws whether the next frame written is lost.
+func (e *endpoint) lost() bool {
+	if e.loss == 0 {
+		return false
+	}
+	e.lossMu.Lock()
+	defer e.lossMu.Unlock()
+	return e.rng.Float64() < e.loss
 }
 
 // Attach implements stack.NetworkLinkEndpoint.

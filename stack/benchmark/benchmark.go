@@ -33,6 +33,10 @@ type Link struct {
 	// TSO/GSO up to 64 KiB, large frames received whole with trusted
 	// checksums. Without it the stacks segment and checksum in software.
 	Offload bool
+	// Loss is the probability that the link loses a frame, in each
+	// direction, drawn from a fixed seed. It needs Offload off, so that
+	// every frame is one segment on both stacks' links.
+	Loss float64
 }
 
 // Pair is two stacks joined by a link: a client and a server.
@@ -77,6 +81,12 @@ func (c *Config) fill() error {
 	if c.MTU < 68 || c.MTU > 65535 {
 		return fmt.Errorf("mtu %d out of range 68..65535", c.MTU)
 	}
+	if c.Loss < 0 || c.Loss >= 1 {
+		return fmt.Errorf("loss %g out of range [0, 1)", c.Loss)
+	}
+	if c.Loss > 0 && c.Offload {
+		return fmt.Errorf("loss %g with offloads: a TSO frame would be lost whole on one stack's link and by segment on the other's", c.Loss)
+	}
 	if c.Duration == 0 {
 		c.Duration = 5 * time.Second
 	}
@@ -104,6 +114,7 @@ type Result struct {
 	Stack     string  `json:"stack"`
 	MTU       int     `json:"mtu"`
 	Offload   bool    `json:"offload"`
+	Loss      float64 `json:"loss,omitempty"`
 	DurationS float64 `json:"duration_s"` // the measured interval
 	CPUS      float64 `json:"cpu_s"`      // user+sys time of the process in it
 
@@ -155,7 +166,7 @@ func start(scenario string, cfg *Config) (Pair, Result, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, Result{}, fmt.Errorf("%s: %w", scenario, err)
 	}
-	r := Result{Scenario: scenario, Stack: cfg.Stack.Name, MTU: cfg.MTU, Offload: cfg.Offload}
+	r := Result{Scenario: scenario, Stack: cfg.Stack.Name, MTU: cfg.MTU, Offload: cfg.Offload, Loss: cfg.Loss}
 	p, err := cfg.Stack.New(cfg.Link)
 	if err != nil {
 		return nil, r, fmt.Errorf("%s on %s: %w", scenario, cfg.Stack.Name, err)

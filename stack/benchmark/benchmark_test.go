@@ -48,6 +48,20 @@ func TestScenariosMeasure(t *testing.T) {
 	}
 }
 
+// Bulk on a link that loses frames still moves data; loss with offloads
+// (a TSO frame lost whole on one stack's link, by segment on the other's)
+// or of everything is refused.
+func TestBulkOverALossyLink(t *testing.T) {
+	r, err := Bulk(Config{Link: Link{MTU: 1500, Loss: 0.02}, Duration: 300 * time.Millisecond})
+	require.NoError(t, err)
+	assert.Positive(t, r.GbitPerS)
+	assert.Equal(t, 0.02, r.Loss)
+	_, err = Bulk(Config{Link: Link{MTU: 1500, Offload: true, Loss: 0.02}})
+	assert.ErrorContains(t, err, "with offloads")
+	_, err = Bulk(Config{Link: Link{MTU: 1500, Loss: 1}})
+	assert.ErrorContains(t, err, "loss 1")
+}
+
 func TestRunRefusesUnknownScenario(t *testing.T) {
 	_, err := Run("bogus", Config{})
 	assert.ErrorContains(t, err, `"bogus"`)

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/ustack/ustack/backend"
+	"github.com/ustack/ustack/backend/faults"
 	"github.com/ustack/ustack/backend/pipe"
 	"github.com/ustack/ustack/stack"
 )
@@ -30,9 +32,24 @@ func newUStackPair(l Link) (Pair, error) {
 	if l.MTU == 0 {
 		l.MTU = 1500
 	}
-	ea, eb, err := pipe.New(pipe.Config{MTU: l.MTU, Offloads: l.Offload})
+	pa, pb, err := pipe.New(pipe.Config{MTU: l.MTU, Offloads: l.Offload})
 	if err != nil {
 		return nil, err
+	}
+	var ea, eb backend.Backend = pa, pb
+	if l.Loss > 0 {
+		// Frames leaving each end are lost; the other end's receive
+		// path is the wire's far side.
+		spec := faults.Spec{Tx: faults.Dir{Loss: l.Loss}}
+		clock := backend.NewRealClock()
+		if ea, err = faults.Wrap(pa, spec, 1, clock); err == nil {
+			eb, err = faults.Wrap(pb, spec, 2, clock)
+		}
+		if err != nil {
+			pa.Close()
+			pb.Close()
+			return nil, err
+		}
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	client, err := stack.New(stack.Config{Interfaces: []stack.InterfaceConfig{{Backend: ea, Addrs: []netip.Prefix{clientAddr}}}, Seed: 1, Logger: quiet})

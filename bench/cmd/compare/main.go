@@ -2,7 +2,7 @@
 // gVisor's netstack in the same run, measured the same way, and prints the
 // figures side by side with their ratios (above 1: ustack is better).
 //
-//	go run ./cmd/compare [--duration 3s] [--conns 10000] [--json]
+//	go run ./cmd/compare [--duration 3s] [--conns 10000] [--loss 0.01] [--json]
 package main
 
 import (
@@ -44,6 +44,7 @@ type comparison struct {
 	Scenario string             `json:"scenario"`
 	MTU      int                `json:"mtu"`
 	Offload  bool               `json:"offload"`
+	Loss     float64            `json:"loss,omitempty"`
 	UStack   benchmark.Result   `json:"ustack"`
 	GVisor   benchmark.Result   `json:"gvisor"`
 	Ratios   map[string]float64 `json:"ratios"` // above 1: ustack is better
@@ -58,22 +59,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 	scenarios := fs.String("scenarios", strings.Join(benchmark.Scenarios, ","), "scenarios to run, comma-separated")
 	mtus := fs.String("mtu", "1500,65535", "link MTUs for bulk, comma-separated (rr, crr and conns use the first)")
 	offloads := fs.String("offload", "on,off", "offload settings to run, comma-separated")
+	loss := fs.Float64("loss", 0.01, "with bulk, one more case: the link loses this share of the frames each way (no offloads, the first MTU); 0 for none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	cases, err := plan(*scenarios, *mtus, *offloads)
+	cases, err := plan(*scenarios, *mtus, *offloads, *loss)
 	if err != nil {
 		return err
 	}
 	var table []comparison
 	enc := json.NewEncoder(stdout)
 	for _, c := range cases {
-		cmp := comparison{Scenario: c.scenario, MTU: c.link.MTU, Offload: c.link.Offload}
+		cmp := comparison{Scenario: c.scenario, MTU: c.link.MTU, Offload: c.link.Offload, Loss: c.link.Loss}
 		for _, st := range []benchmark.Stack{benchmark.UStack, gvisor.Stack} {
-			fmt.Fprintf(stderr, "%s mtu %d offload %v on %s...\n", c.scenario, c.link.MTU, onOff(c.link.Offload), st.Name)
+			fmt.Fprintf(stderr, "%s mtu %d offload %v on %s...\n", label(c.scenario, c.link.Loss), c.link.MTU, onOff(c.link.Offload), st.Name)
 			r, err := benchmark.Run(c.scenario, benchmark.Config{Stack: st, Link: c.link, Duration: *duration, Conns: *conns})
 			if err != nil {
 				return err
@@ -106,8 +108,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 // plan lists the cases: bulk at every MTU, the others at the first, each
 // with every offload setting except conns, whose memory does not depend on
-// it (it runs with the first).
-func plan(scenarios, mtus, offloads string) ([]benchCase, error) {
+// it (it runs with the first); and with loss, bulk once more on a link
+// that loses that share of the frames (the first MTU, no offloads: each
+// frame a segment on both stacks' links).
+func plan(scenarios, mtus, offloads string, loss float64) ([]benchCase, error) {
+	if loss < 0 || loss >= 1 {
+		return nil, fmt.Errorf("--loss %g: want a share in [0, 1)", loss)
+	}
 	var mtuList []int
 	for _, s := range strings.Split(mtus, ",") {
 		m, err := strconv.Atoi(strings.TrimSpace(s))
@@ -139,6 +146,9 @@ func plan(scenarios, mtus, offloads string) ([]benchCase, error) {
 				for _, m := range mtuList {
 					cases = append(cases, benchCase{sc, benchmark.Link{MTU: m, Offload: off}})
 				}
+			}
+			if loss > 0 {
+				cases = append(cases, benchCase{sc, benchmark.Link{MTU: mtuList[0], Loss: loss}})
 			}
 		case "conns":
 			cases = append(cases, benchCase{sc, benchmark.Link{MTU: mtuList[0], Offload: offList[0]}})
@@ -225,10 +235,18 @@ func printTable(w io.Writer, table []comparison) {
 				ratio = fmt.Sprintf("%.2fx", r)
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t"+m.format+"\t"+m.format+"\t%s\t\n",
-				c.Scenario, c.MTU, onOff(c.Offload), m.label, m.get(c.UStack), m.get(c.GVisor), ratio)
+				label(c.Scenario, c.Loss), c.MTU, onOff(c.Offload), m.label, m.get(c.UStack), m.get(c.GVisor), ratio)
 		}
 	}
 	tw.Flush()
+}
+
+// label names a scenario in the table, with the link's loss if any.
+func label(scenario string, loss float64) string {
+	if loss > 0 {
+		return fmt.Sprintf("%s, %g%% loss", scenario, 100*loss)
+	}
+	return scenario
 }
 
 func onOff(b bool) string {

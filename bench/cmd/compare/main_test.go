@@ -8,24 +8,29 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ustack/ustack/stack/benchmark"
 )
 
 func TestPlanCoversMTUsAndOffloads(t *testing.T) {
-	cases, err := plan("bulk,rr,conns", "1500,65535", "on,off")
+	cases, err := plan("bulk,rr,conns", "1500,65535", "on,off", 0.01)
 	require.NoError(t, err)
 	var names []string
 	for _, c := range cases {
 		names = append(names, c.scenario)
 	}
-	assert.Equal(t, []string{"bulk", "bulk", "bulk", "bulk", "rr", "rr", "conns"}, names)
+	assert.Equal(t, []string{"bulk", "bulk", "bulk", "bulk", "bulk", "rr", "rr", "conns"}, names)
 	assert.Equal(t, 65535, cases[1].link.MTU)
 	assert.False(t, cases[2].link.Offload)
-	assert.Equal(t, 1500, cases[4].link.MTU)
+	assert.Equal(t, benchmark.Link{MTU: 1500, Loss: 0.01}, cases[4].link, "the lossy case: no offloads")
+	assert.Equal(t, 1500, cases[5].link.MTU)
 
 	for _, bad := range [][3]string{{"bulky", "1500", "on"}, {"rr", "20", "on"}, {"rr", "1500", "maybe"}} {
-		_, err := plan(bad[0], bad[1], bad[2])
+		_, err := plan(bad[0], bad[1], bad[2], 0)
 		assert.Error(t, err, "%v", bad)
 	}
+	_, err = plan("bulk", "1500", "on", 1)
+	assert.Error(t, err, "loss of everything")
 }
 
 func TestCompareRunsBothStacks(t *testing.T) {
@@ -37,7 +42,7 @@ func TestCompareRunsBothStacks(t *testing.T) {
 	assert.Contains(t, errb.String(), "on gvisor")
 
 	out.Reset()
-	err = run([]string{"--scenarios", "bulk", "--mtu", "9000", "--offload", "on", "--duration", "100ms", "--json"}, &out, &errb)
+	err = run([]string{"--scenarios", "bulk", "--mtu", "9000", "--offload", "on", "--loss", "0", "--duration", "100ms", "--json"}, &out, &errb)
 	require.NoError(t, err, errb.String())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	require.Len(t, lines, 1)
