@@ -29,6 +29,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	duration := fs.Duration("duration", 5*time.Second, "how long bulk, rr and crr measure, after a warm-up")
 	offload := fs.Bool("offload", true, "virtio-like offloads on the link (checksum, TSO, large frames on receive); false: the stacks segment and checksum in software")
 	conns := fs.Int("conns", 10000, "idle connections the conns scenario opens")
+	loss := fs.Float64("loss", 0, "share of the frames the link loses each way, from a fixed seed (needs --offload=false)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
@@ -50,6 +51,12 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *duration <= 0 {
 		return fmt.Errorf("--duration %v: want a positive duration", *duration)
 	}
+	if *loss < 0 || *loss >= 1 {
+		return fmt.Errorf("--loss %g: want a share in [0, 1)", *loss)
+	}
+	if *loss > 0 && *offload {
+		return fmt.Errorf("--loss %g: needs --offload=false (a TSO frame is one segment lost or many)", *loss)
+	}
 	// The client's connections need distinct ephemeral ports.
 	if *conns <= 0 || *conns > 25000 {
 		return fmt.Errorf("--conns %d: want 1..25000", *conns)
@@ -67,7 +74,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 
 	cfg := benchmark.Config{
-		Link:     benchmark.Link{MTU: *mtu, Offload: *offload},
+		Link:     benchmark.Link{MTU: *mtu, Offload: *offload, Loss: *loss},
 		Duration: *duration,
 		Conns:    *conns,
 	}

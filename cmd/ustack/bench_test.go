@@ -69,6 +69,8 @@ func TestBenchRefusesBadInput(t *testing.T) {
 		{[]string{"bench", "rr", "--duration", "soon"}, "-duration"},
 		{[]string{"bench", "conns", "--conns", "0"}, "--conns 0"},
 		{[]string{"bench", "conns", "--offload=maybe"}, "-offload"},
+		{[]string{"bench", "bulk", "--loss", "0.01"}, "--offload=false"},
+		{[]string{"bench", "bulk", "--offload=false", "--loss", "1.5"}, "--loss 1.5"},
 		{[]string{"bench", "rr", "extra"}, `"extra"`},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
