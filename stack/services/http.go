@@ -7,10 +7,18 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 )
 
 // MaxBytes bounds /bytes/N (1 TiB): larger requests are refused.
 const MaxBytes = 1 << 40
+
+// copyBufSize is the buffer of a long copy: large enough that a transfer
+// makes few Write calls, each a burst of full segments.
+const copyBufSize = 256 << 10
+
+// copyBufs keeps the buffers of long copies between requests.
+var copyBufs = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
 
 // HTTP returns the handler of the HTTP service: GET / a short banner, GET
 // /bytes/N N pseudo-random bytes with their SHA-256 in X-Sha256, POST
@@ -34,11 +42,21 @@ func HTTP(root string) http.Handler {
 		if r.Method == http.MethodHead {
 			return
 		}
-		io.CopyBuffer(w, NewBytes(n), make([]byte, 256<<10))
+		if n < copyBufSize {
+			// A short answer needs no more than itself: a 256 KiB
+			// buffer per request would be most of the work.
+			io.CopyBuffer(w, NewBytes(n), make([]byte, max(n, 1)))
+			return
+		}
+		buf := copyBufs.Get().(*[copyBufSize]byte)
+		defer copyBufs.Put(buf)
+		io.CopyBuffer(w, NewBytes(n), buf[:])
 	})
 	mux.HandleFunc("POST /sha256", func(w http.ResponseWriter, r *http.Request) {
 		h := sha256.New()
-		if _, err := io.CopyBuffer(h, r.Body, make([]byte, 256<<10)); err != nil {
+		buf := copyBufs.Get().(*[copyBufSize]byte)
+		defer copyBufs.Put(buf)
+		if _, err := io.CopyBuffer(h, r.Body, buf[:]); err != nil {
 			http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
 			return
 		}
