@@ -31,14 +31,36 @@ func Serve(ln net.Listener, handle func(net.Conn)) error {
 
 // Echo writes back what it reads (RFC 862).
 func Echo(c net.Conn) {
-	io.CopyBuffer(c, c, make([]byte, 64<<10))
+	copyGrowing(c, c)
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
 }
 
 // Discard reads and drops everything (RFC 863).
-func Discard(c net.Conn) { io.CopyBuffer(io.Discard, c, make([]byte, 64<<10)) }
+func Discard(c net.Conn) { copyGrowing(io.Discard, c) }
+
+// copyGrowing copies r to w until r ends or either fails, through a
+// buffer that starts at 2 KiB and doubles, up to 64 KiB, each time a read
+// fills it: an idle or interactive connection holds 2 KiB for its life
+// (10,000 of them 20 MB, not 640), a bulk one soon reads 64 KiB at a time.
+func copyGrowing(w io.Writer, r io.Reader) {
+	buf := make([]byte, 2<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			if n == len(buf) && len(buf) < 64<<10 {
+				buf = make([]byte, 2*len(buf))
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
 
 // UDPEcho answers every datagram with itself (RFC 862) until pc is closed.
 func UDPEcho(pc net.PacketConn) error {
