@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 )
 
@@ -63,8 +64,22 @@ func copyGrowing(w io.Writer, r io.Reader) {
 }
 
 // UDPEcho answers every datagram with itself (RFC 862) until pc is closed.
+// A socket with netip addresses (ustack's, net.UDPConn) is served without
+// an allocation per datagram.
 func UDPEcho(pc net.PacketConn) error {
 	buf := make([]byte, 65536)
+	if ap, ok := pc.(addrPortConn); ok {
+		for {
+			n, from, err := ap.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return nil
+				}
+				return err
+			}
+			ap.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}
 	for {
 		n, from, err := pc.ReadFrom(buf)
 		if err != nil {
@@ -75,4 +90,10 @@ func UDPEcho(pc net.PacketConn) error {
 		}
 		pc.WriteTo(buf[:n], from)
 	}
+}
+
+// addrPortConn is a datagram socket that names peers with netip.AddrPort.
+type addrPortConn interface {
+	ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(p []byte, addr netip.AddrPort) (int, error)
 }

@@ -2,6 +2,8 @@ package services
 
 import (
 	"io"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -32,4 +34,40 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.reads++
 	c.largest = max(c.largest, len(p))
 	return c.r.Read(p)
+}
+
+// echoConn is a datagram socket that names peers with netip addresses and
+// answers every read with one datagram from peer; it counts what it sent.
+type echoConn struct {
+	net.PacketConn
+	peer        netip.AddrPort
+	left, wrote int
+}
+
+func (e *echoConn) ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error) {
+	if e.left == 0 {
+		return 0, netip.AddrPort{}, net.ErrClosed
+	}
+	e.left--
+	return copy(p, "ping"), e.peer, nil
+}
+
+func (e *echoConn) WriteToUDPAddrPort(p []byte, to netip.AddrPort) (int, error) {
+	if to == e.peer && string(p) == "ping" {
+		e.wrote++
+	}
+	return len(p), nil
+}
+
+// UDP echo through netip addresses answers each datagram to its sender and
+// allocates nothing per datagram.
+func TestUDPEchoWithAddrPorts(t *testing.T) {
+	const n = 1000
+	e := &echoConn{peer: netip.MustParseAddrPort("10.0.0.1:4000"), left: n}
+	allocs := testing.AllocsPerRun(1, func() {
+		e.left, e.wrote = n, 0
+		assert.NoError(t, UDPEcho(e))
+	})
+	assert.Equal(t, n, e.wrote)
+	assert.LessOrEqual(t, allocs, 2.0, "the buffer, not one per datagram")
 }
