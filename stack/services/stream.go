@@ -67,28 +67,25 @@ func copyGrowing(w io.Writer, r io.Reader) {
 // A socket with netip addresses (ustack's, net.UDPConn) is served without
 // an allocation per datagram.
 func UDPEcho(pc net.PacketConn) error {
-	buf := make([]byte, 65536)
 	if ap, ok := pc.(addrPortConn); ok {
-		for {
-			n, from, err := ap.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return nil
-				}
-				return err
-			}
-			ap.WriteToUDPAddrPort(buf[:n], from)
-		}
+		return echoDatagrams(ap.ReadFromUDPAddrPort, ap.WriteToUDPAddrPort)
 	}
+	return echoDatagrams(pc.ReadFrom, pc.WriteTo)
+}
+
+// echoDatagrams sends back every datagram read to where it came from,
+// until the socket is closed.
+func echoDatagrams[A any](read func([]byte) (int, A, error), write func([]byte, A) (int, error)) error {
+	buf := make([]byte, 65536)
 	for {
-		n, from, err := pc.ReadFrom(buf)
+		n, from, err := read(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
 			return err
 		}
-		pc.WriteTo(buf[:n], from)
+		write(buf[:n], from)
 	}
 }
 
