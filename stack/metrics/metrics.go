@@ -114,12 +114,7 @@ func writeConnections(w io.Writer, src Source) {
 // (backend.FaultStatsReader) anywhere in an interface's chain of backends
 // did, as ustack_faults_<name>_total{iface,dir} counters.
 func writeFaultStats(w io.Writer, backends map[string]backend.Backend, names []string) {
-	type sample struct {
-		iface, dir string
-		value      uint64
-	}
-	var order []string
-	byName := make(map[string][]sample)
+	var fs families
 	for _, n := range names {
 		for b := backends[n]; b != nil; {
 			if fr, ok := b.(backend.FaultStatsReader); ok {
@@ -129,10 +124,9 @@ func writeFaultStats(w io.Writer, backends map[string]backend.Backend, names []s
 					stats []backend.DeviceStat
 				}{{"rx", rx}, {"tx", tx}} {
 					for _, st := range d.stats {
-						if _, seen := byName[st.Name]; !seen {
-							order = append(order, st.Name)
-						}
-						byName[st.Name] = append(byName[st.Name], sample{n, d.dir, st.Value})
+						m := "ustack_faults_" + metricName(st.Name) + "_total"
+						fs.add(m, "counter", "frames of the fault injection (--faults): "+strings.ReplaceAll(st.Name, "_", " "),
+							fmt.Sprintf("%s{iface=%q,dir=%q} %d\n", m, n, d.dir, st.Value))
 					}
 				}
 			}
@@ -143,13 +137,7 @@ func writeFaultStats(w io.Writer, backends map[string]backend.Backend, names []s
 			b = wr.Inner()
 		}
 	}
-	for _, name := range order {
-		m := "ustack_faults_" + metricName(name) + "_total"
-		fmt.Fprintf(w, "# HELP %s frames of the fault injection (--faults): %s\n# TYPE %s counter\n", m, strings.ReplaceAll(name, "_", " "), m)
-		for _, s := range byName[name] {
-			fmt.Fprintf(w, "%s{iface=%q,dir=%q} %d\n", m, s.iface, s.dir, s.value)
-		}
-	}
+	fs.write(w)
 }
 
 // writeDeviceStats writes the statistics devices keep themselves
@@ -158,12 +146,7 @@ func writeFaultStats(w io.Writer, backends map[string]backend.Backend, names []s
 // ustack_dpdk_rx_missed_errors_total{iface="eth0"} from DPDK's xstats. A
 // device whose statistics cannot be read now (closing) is left out.
 func writeDeviceStats(w io.Writer, backends map[string]backend.Backend, names []string) {
-	type family struct {
-		typ   string
-		lines []string
-	}
-	var order []string // families in the order the devices list them
-	fams := make(map[string]*family)
+	var fs families
 	for _, n := range names {
 		dr, ok := backends[n].(backend.DeviceStatsReader)
 		if !ok {
@@ -178,17 +161,45 @@ func writeDeviceStats(w io.Writer, backends map[string]backend.Backend, names []
 			if !st.Gauge {
 				name, typ = name+"_total", "counter"
 			}
-			f := fams[name]
-			if f == nil {
-				f = &family{typ: typ}
-				fams[name] = f
-				order = append(order, name)
-			}
-			f.lines = append(f.lines, fmt.Sprintf("%s{iface=%q} %d\n", name, n, st.Value))
+			fs.add(name, typ, "", fmt.Sprintf("%s{iface=%q} %d\n", name, n, st.Value))
 		}
 	}
-	for _, name := range order {
-		f := fams[name]
+	fs.write(w)
+}
+
+// families gathers samples of several interfaces into metric families,
+// each written once, in the order they first came, under its HELP (when
+// it has one) and TYPE.
+type families struct {
+	order []string
+	fams  map[string]*family
+}
+
+type family struct {
+	help, typ string
+	lines     []string
+}
+
+// add adds a sample line to family name, made with typ and help if new.
+func (fs *families) add(name, typ, help, line string) {
+	f := fs.fams[name]
+	if f == nil {
+		if fs.fams == nil {
+			fs.fams = make(map[string]*family)
+		}
+		f = &family{help: help, typ: typ}
+		fs.fams[name] = f
+		fs.order = append(fs.order, name)
+	}
+	f.lines = append(f.lines, line)
+}
+
+func (fs *families) write(w io.Writer) {
+	for _, name := range fs.order {
+		f := fs.fams[name]
+		if f.help != "" {
+			fmt.Fprintf(w, "# HELP %s %s\n", name, f.help)
+		}
 		fmt.Fprintf(w, "# TYPE %s %s\n", name, f.typ)
 		for _, l := range f.lines {
 			io.WriteString(w, l)
