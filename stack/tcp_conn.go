@@ -295,14 +295,15 @@ func (o *oooQueue) add(start, end seq.Value) bool {
 	return true
 }
 
-// covers reports whether [start, end) lies within one range held.
-func (o *oooQueue) covers(start, end seq.Value) bool {
+// holding is the index of the range held that [start, end) lies within,
+// or -1.
+func (o *oooQueue) holding(start, end seq.Value) int {
 	for i := 0; i < o.n; i++ {
 		if r := o.ranges[i]; r.start.LessEq(start) && end.LessEq(r.end) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // advance removes the ranges that rcvNxt reached and returns the new

@@ -526,7 +526,7 @@ func (c *tcpConn) inputData(seg *segment) {
 				c.ackNow = true
 			}
 		} else if n > 0 {
-			if c.ooo.covers(start, start.Add(n)) {
+			if c.ooo.holding(start, start.Add(n)) >= 0 {
 				c.duplicate(start, start.Add(n))
 			}
 			if !c.ooo.add(start, start.Add(n)) {

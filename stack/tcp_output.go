@@ -403,12 +403,8 @@ func (c *tcpConn) sackBlocks(o *wire.TCPOptions) {
 	if c.dsackSet {
 		c.dsackSet = false
 		add(c.dsack)
-		for i := 0; i < c.ooo.n; i++ {
-			if r := c.ooo.ranges[i]; r.start.LessEq(c.dsack.start) && c.dsack.end.LessEq(r.end) {
-				add(r)
-				holding = i
-				break
-			}
+		if holding = c.ooo.holding(c.dsack.start, c.dsack.end); holding >= 0 {
+			add(c.ooo.ranges[holding])
 		}
 	}
 	if c.ooo.n == 0 {
