@@ -218,7 +218,7 @@ func (c *tcpConn) resendLostRetransmits(budget int) int {
 		// segments carry now may leave room for less (segMSS).
 		for s := start; s.LessThan(end); {
 			k := min(int(end.Sub(s)), c.segMSS())
-			c.resend(s, k)
+			c.resend(s, k, wire.TCPFlagACK)
 			s = s.Add(k)
 		}
 		resent[nResent] = rxtMark{start: start, sndMax: c.sndMax, n: uint16(n), at: now}
@@ -288,11 +288,7 @@ func (c *tcpConn) rescue() int {
 	if c.finSent && g.End() == c.finSeq {
 		flags |= wire.TCPFlagFIN
 	}
-	nxt := c.sndNxt
-	c.sendSegment(start, n, flags)
-	c.sndNxt = seq.Max(nxt, c.sndNxt)
-	c.prr.Sent(n)
-	c.undoRetrans++
+	c.resend(start, n, flags)
 	c.markRxt(start, n)
 	return n
 }
@@ -300,7 +296,7 @@ func (c *tcpConn) rescue() int {
 // retransmit resends [s, s+n) as loss recovery's next retransmission:
 // HighRxt moves past it, and in SACK recovery it is watched for loss.
 func (c *tcpConn) retransmit(s seq.Value, n int) {
-	c.resend(s, n)
+	c.resend(s, n, wire.TCPFlagACK)
 	if c.highRxt.LessThan(s.Add(n)) {
 		c.highRxt = s.Add(n)
 	}
@@ -309,14 +305,10 @@ func (c *tcpConn) retransmit(s seq.Value, n int) {
 	}
 }
 
-// resend sends [s, s+n) again, leaving SND.NXT where new data goes on.
-func (c *tcpConn) resend(s seq.Value, n int) {
-	nxt := c.sndNxt
-	c.sendSegment(s, n, wire.TCPFlagACK)
-	c.sndNxt = nxt
-	if c.sndNxt.LessThan(s.Add(n)) {
-		c.sndNxt = s.Add(n)
-	}
+// resend sends [s, s+n) again with flags; sendSegment leaves SND.NXT
+// where new data goes on, unless the segment ends past it.
+func (c *tcpConn) resend(s seq.Value, n int, flags wire.TCPFlags) {
+	c.sendSegment(s, n, flags)
 	c.prr.Sent(n)
 	if c.inRecovery {
 		c.undoRetrans++

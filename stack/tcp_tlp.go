@@ -151,9 +151,7 @@ func (c *tcpConn) sendProbe() {
 			end, flags = c.finSeq, wire.TCPFlagACK|wire.TCPFlagFIN
 		}
 		start := seq.Max(c.sndUna, end.Add(-c.segMSS()))
-		nxt := c.sndNxt
 		c.sendSegment(start, int(end.Sub(start)), flags)
-		c.sndNxt = seq.Max(nxt, c.sndNxt)
 		c.tlpRxt = true
 	}
 	c.tlpOut, c.tlpEnd, c.tlpDSACK = true, c.sndMax, false
