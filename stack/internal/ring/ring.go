@@ -59,8 +59,6 @@ type store struct {
 // small answer, fits.
 const MinStore = 512
 
-const minStore = MinStore
-
 // New makes a ring holding at least size bytes (rounded up to a power of
 // two, at least 64), with all its memory from the start, so that its store
 // never changes (TailToEnd and HeadToEnd rely on that).
@@ -155,7 +153,7 @@ func (r *Bytes) room(end uint64) *store {
 	if m != nil && need <= len(m.buf) {
 		return m
 	}
-	n := max(minStore, int(r.gave.Load()))
+	n := max(MinStore, int(r.gave.Load()))
 	if m != nil {
 		n = 2 * len(m.buf)
 	}
@@ -213,7 +211,7 @@ func (r *Bytes) reach(n int) {
 // smallest: one worth giving back. Nil otherwise.
 func (r *Bytes) spare() *store {
 	m := r.mem.Load()
-	if m == nil || len(m.buf) <= minStore || r.Len() != 0 {
+	if m == nil || len(m.buf) <= MinStore || r.Len() != 0 {
 		return nil
 	}
 	return m
@@ -224,7 +222,7 @@ func (r *Bytes) spare() *store {
 // the pool.
 func (r *Bytes) release(m *store) {
 	r.own.CompareAndSwap(m, nil)
-	r.gave.Store(int64(Size(max(minStore, int(r.peak.Swap(0))))))
+	r.gave.Store(int64(Size(max(MinStore, int(r.peak.Swap(0))))))
 	r.recount()
 	putStore(m)
 }

@@ -119,15 +119,15 @@ func TestGetRingStoresWhatItHolds(t *testing.T) {
 	r := Get(256 << 10)
 	assert.Zero(t, r.Stored(), "no memory before the first byte")
 	r.Write(bytes.Repeat([]byte{7}, 100))
-	assert.Equal(t, minStore, r.Stored())
+	assert.Equal(t, MinStore, r.Stored())
 	r.Discard(100)
-	r.Write(bytes.Repeat([]byte{8}, minStore))
-	assert.Equal(t, minStore, r.Stored(), "what was consumed makes room")
+	r.Write(bytes.Repeat([]byte{8}, MinStore))
+	assert.Equal(t, MinStore, r.Stored(), "what was consumed makes room")
 	r.Write(bytes.Repeat([]byte{9}, 3000))
 	assert.Equal(t, 4096, r.Stored(), "doubled as far as the bytes need")
-	out := make([]byte, minStore+3000)
+	out := make([]byte, MinStore+3000)
 	require.Equal(t, len(out), r.Read(out))
-	assert.Equal(t, append(bytes.Repeat([]byte{8}, minStore), bytes.Repeat([]byte{9}, 3000)...), out)
+	assert.Equal(t, append(bytes.Repeat([]byte{8}, MinStore), bytes.Repeat([]byte{9}, 3000)...), out)
 	assert.Equal(t, 256<<10, r.Write(make([]byte, 300<<10)), "the capacity is the size asked for")
 	assert.Equal(t, 256<<10, r.Stored(), "and the store grows no further")
 }
@@ -140,7 +140,7 @@ func TestGetRingGrowsAroundWriteAhead(t *testing.T) {
 	r.Discard(505)
 	r.Write([]byte("0123456789")) // across the 512-byte store's end
 	r.WriteAt([]byte("ahead"), 20)
-	require.Equal(t, minStore, r.Stored())
+	require.Equal(t, MinStore, r.Stored())
 	r.WriteAt(bytes.Repeat([]byte{2}, 1000), 100)
 	assert.Equal(t, 2048, r.Stored())
 	r.Commit(1100)
@@ -176,14 +176,14 @@ func TestGiveBackTheStoreOfAnEmptyRing(t *testing.T) {
 			assert.Equal(t, "again", string(out))
 			give.back(r)
 			r.Write([]byte("small"))
-			assert.Equal(t, minStore, r.Stored(), "and after little, a small one")
+			assert.Equal(t, MinStore, r.Stored(), "and after little, a small one")
 			r.Read(out)
 
 			small := Get(64 << 10)
 			small.Write([]byte("small"))
 			small.Read(out)
 			give.back(small)
-			assert.Equal(t, minStore, small.Stored(), "the smallest store stays")
+			assert.Equal(t, MinStore, small.Stored(), "the smallest store stays")
 		})
 	}
 }
@@ -230,7 +230,7 @@ func TestDropUnderConcurrentWrites(t *testing.T) {
 		sizes := rand.New(rand.NewPCG(uint64(round), 9))
 		drops := 0
 		dst := pump(r, src, func(int) int { return 1 + sizes.IntN(70000) }, 6007, func(r *Bytes) {
-			if r.Len() == 0 && r.Stored() > minStore {
+			if r.Len() == 0 && r.Stored() > MinStore {
 				r.Drop()
 				drops++
 			}
