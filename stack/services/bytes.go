@@ -76,7 +76,9 @@ func BytesSHA256(n int64) string {
 	}
 	digests.Unlock()
 	h := sha256.New()
-	io.CopyBuffer(h, NewBytes(n), make([]byte, 256<<10))
+	buf := copyBufs.Get().(*[copyBufSize]byte)
+	io.CopyBuffer(h, NewBytes(n), buf[:])
+	copyBufs.Put(buf)
 	d := hex.EncodeToString(h.Sum(nil))
 	digests.Lock()
 	defer digests.Unlock()
