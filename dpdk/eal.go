@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -33,11 +34,39 @@ var eal struct {
 	args  []string
 	err   error           // why the first Init failed
 	open  map[uint16]bool // ports open in this process
-	// telemetry is the telemetry socket this process made in the EAL's
-	// runtime directory, to remove at Cleanup (see removeRuntimeFiles).
+	// files is what this process made in the EAL's runtime directory, to
+	// remove at Cleanup or Abandon. It is set once, by Init, and read
+	// without eal.mu: a forced exit must not wait for a stuck Cleanup.
+	files atomic.Pointer[runtimeFiles]
+}
+
+// runtimeFiles is what DPDK leaves in its runtime directory
+// (/var/run/dpdk/PREFIX) for atexit handlers to remove: a Go program exits
+// without running them.
+type runtimeFiles struct {
+	dir string
+	// telemetry is the telemetry socket this process made, and telemetryI
+	// what it was when made; nil when another process of the same prefix
+	// made it.
 	telemetry  string
 	telemetryI os.FileInfo
-	runtimeDir string
+}
+
+// remove removes the telemetry socket this process made (another process
+// with the same prefix may have made its own since: that one stays), then
+// the directory if that leaves it empty.
+func (f *runtimeFiles) remove() {
+	if f == nil {
+		return
+	}
+	if f.telemetryI != nil {
+		if fi, err := os.Lstat(f.telemetry); err == nil && os.SameFile(fi, f.telemetryI) {
+			os.Remove(f.telemetry)
+		}
+	}
+	if f.dir != "" {
+		os.Remove(f.dir) // fails, as it should, unless empty
+	}
 }
 
 type ealState uint8
@@ -91,21 +120,22 @@ func Init(ealArgs []string) error {
 		eal.state = ealFailed
 		eal.err = ealError(ealArgs, syscall.Errno(-r))
 		// A runtime directory made before the failure goes, if empty.
-		eal.runtimeDir = C.GoString(C.rte_eal_get_runtime_dir())
-		removeFailedPrimaryFiles(eal.runtimeDir)
-		removeRuntimeFiles()
+		dir := C.GoString(C.rte_eal_get_runtime_dir())
+		removeFailedPrimaryFiles(dir)
+		(&runtimeFiles{dir: dir}).remove()
 		return eal.err
 	}
 	eal.state = ealUp
 	eal.args = append([]string(nil), ealArgs...)
 	eal.open = make(map[uint16]bool)
-	eal.runtimeDir = C.GoString(C.rte_eal_get_runtime_dir())
-	eal.telemetry = filepath.Join(eal.runtimeDir, "dpdk_telemetry.v2")
-	if ownSocket(eal.telemetry) {
+	files := &runtimeFiles{dir: C.GoString(C.rte_eal_get_runtime_dir())}
+	files.telemetry = filepath.Join(files.dir, "dpdk_telemetry.v2")
+	if ownSocket(files.telemetry) {
 		// Another process of the same prefix may run and have made it:
 		// then it is not ours to remove.
-		eal.telemetryI, _ = os.Lstat(eal.telemetry)
+		files.telemetryI, _ = os.Lstat(files.telemetry)
 	}
+	eal.files.Store(files)
 	return nil
 }
 
@@ -217,28 +247,19 @@ func Cleanup() error {
 	}
 	eal.state = ealCleaned
 	r := C.us_eal_cleanup()
-	removeRuntimeFiles()
+	eal.files.Load().remove()
 	if r < 0 {
 		return fmt.Errorf("dpdk: EAL cleanup: %w", syscall.Errno(-r))
 	}
 	return nil
 }
 
-// removeRuntimeFiles removes what DPDK leaves in its runtime directory
-// (/var/run/dpdk/PREFIX) for atexit handlers to remove: a Go program exits
-// without running them. Only the telemetry socket this process made goes
-// (another process with the same prefix may have made its own since), then
-// the directory if that leaves it empty. eal.mu is held.
-func removeRuntimeFiles() {
-	if eal.telemetryI != nil {
-		if fi, err := os.Lstat(eal.telemetry); err == nil && os.SameFile(fi, eal.telemetryI) {
-			os.Remove(eal.telemetry)
-		}
-	}
-	if eal.runtimeDir != "" {
-		os.Remove(eal.runtimeDir) // fails, as it should, unless empty
-	}
-}
+// Abandon removes what the EAL made in its runtime directory, as Cleanup
+// does, for a process about to exit without Cleanup: one forced out of a
+// shutdown that hangs, for example. It does not wait for a Cleanup or an
+// Open in progress, and it leaves the EAL and the ports as they are: call
+// it only right before the process exits.
+func Abandon() { eal.files.Load().remove() }
 
 // RegisterThread makes the calling OS thread a DPDK lcore
 // (rte_thread_register), so that mempool allocations and frees from it use

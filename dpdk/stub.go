@@ -13,6 +13,10 @@ func Init(ealArgs []string) error { return ErrNotBuilt }
 // Cleanup would release the EAL; without DPDK there is none.
 func Cleanup() error { return nil }
 
+// Abandon would remove the EAL's runtime files; without DPDK there are
+// none.
+func Abandon() {}
+
 // RegisterThread would make the calling thread a DPDK lcore; without DPDK
 // it returns ErrNotBuilt.
 func RegisterThread() error { return ErrNotBuilt }

@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -10,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -308,6 +310,78 @@ func dpdkGet(t *testing.T, n *netns, d dpdkPort, url string, extra ...string) (s
 	err := cmd.Wait()
 	assertNoEALLeft(t, d)
 	return out.String(), err
+}
+
+// A signal never leaves DPDK state behind: a second SIGTERM during serve's
+// shutdown exits at once with status 1, and SIGINT during a fetch ends
+// `ustack get`; both remove the EAL's runtime files on the way out.
+func TestDPDKSignalsLeaveNoEALState(t *testing.T) {
+	requireDPDK(t, "nc")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	t.Run("second SIGTERM during the shutdown", func(t *testing.T) {
+		n, d := newDPDKServe(t, "--echo", "7", "--grace", "30s")
+		// An idle echo connection holds the shutdown for the grace period.
+		stdin, hold := io.Pipe()
+		nc := exec.CommandContext(ctx, "ip", "netns", "exec", n.name, "nc", n.ustack, "7")
+		nc.Stdin = stdin
+		echoed, err := nc.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, nc.Start())
+		defer func() {
+			hold.Close()
+			nc.Process.Kill() // its peer is gone with ustack
+			nc.Wait()
+		}()
+		_, err = hold.Write([]byte("held\n"))
+		require.NoError(t, err)
+		line, err := bufio.NewReader(echoed).ReadString('\n')
+		require.NoError(t, err, "the echo connection:\n%s", n.stderr.String())
+		require.Equal(t, "held\n", line)
+		require.NoError(t, n.cmd.Process.Signal(syscall.SIGTERM))
+		n.waitLog(`(msg="shutting down")`, 5*time.Second)
+		require.NoError(t, n.cmd.Process.Signal(syscall.SIGTERM))
+		err = waitExit(n.cmd, 5*time.Second)
+		n.cmd = nil
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "a forced exit:\n%s", n.stderr.String())
+		assert.Equal(t, 1, exit.ExitCode())
+		assert.Contains(t, n.stderr.String(), "second signal")
+		assertNoEALLeft(t, d)
+	})
+
+	t.Run("SIGINT during get", func(t *testing.T) {
+		n := makeNetns(t, "dk-")
+		d := newDPDKPort(n.name)
+		started := make(chan struct{}, 1)
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write(make([]byte, 64<<10))
+			w.(http.Flusher).Flush()
+			started <- struct{}{}
+			<-r.Context().Done() // the rest never comes
+		})}
+		ln := n.listen("0.0.0.0:8080")
+		go srv.Serve(ln)
+		defer srv.Close()
+		args := append(append([]string{"netns", "exec", n.name, ustackBin, "get"}, d.args(n.ustack+"/24")...), "http://"+n.host+":8080/")
+		get := exec.CommandContext(ctx, "ip", args...)
+		var out syncBuffer
+		get.Stdout, get.Stderr = &out, &out
+		require.NoError(t, get.Start())
+		d.configureHost(t, n.host+"/24")
+		select {
+		case <-started:
+		case <-ctx.Done():
+			t.Fatalf("the fetch did not start:\n%s", out.String())
+		}
+		require.NoError(t, get.Process.Signal(syscall.SIGINT))
+		err := waitExit(get, 10*time.Second)
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "get interrupted:\n%s", out.String())
+		assert.Contains(t, out.String(), "interrupted by interrupt")
+		assertNoEALLeft(t, d)
+	})
 }
 
 // Bad input: one line from ustack naming the problem, a non-zero exit and

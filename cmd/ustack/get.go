@@ -14,7 +14,9 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ustack/ustack/backend"
@@ -90,6 +92,11 @@ func runGet(args []string, stdout, stderr io.Writer) (retErr error) {
 		}
 		defer file.Close()
 	}
+	// SIGINT and SIGTERM end the fetch rather than the process, so that
+	// the device closes first: DPDK's EAL then leaves no runtime files.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	s, _, stop, err := f.start(stderr)
 	if err != nil {
 		return err
@@ -104,11 +111,13 @@ func runGet(args []string, stdout, stderr io.Writer) (retErr error) {
 		select {
 		case <-s.Failed():
 			fail(s.Err())
+		case got := <-sig:
+			fail(fmt.Errorf("%w by %v", errInterrupted, got))
 		case <-ctx.Done():
 		}
 	}()
 	defer func() {
-		if cause := context.Cause(ctx); retErr != nil && errors.Is(cause, backend.ErrGone) {
+		if cause := context.Cause(ctx); retErr != nil && (errors.Is(cause, backend.ErrGone) || errors.Is(cause, errInterrupted)) {
 			retErr = cause
 		}
 	}()
@@ -233,6 +242,9 @@ func runGet(args []string, stdout, stderr io.Writer) (retErr error) {
 	}
 	return nil
 }
+
+// errInterrupted ends a fetch stopped by a signal.
+var errInterrupted = errors.New("interrupted")
 
 func newBytesReader(n int64) io.Reader { return services.NewBytes(n) }
 

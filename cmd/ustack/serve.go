@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ustack/ustack/dpdk"
 	"github.com/ustack/ustack/pcapsim"
 	"github.com/ustack/ustack/stack/services"
 )
@@ -139,7 +140,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	// The shutdown takes the port down: its link is no news then.
 	f.stopLinkWatch()
-	endWatch = watchShutdown(sig, log, *grace+shutdownStuck, stderr, os.Exit)
+	endWatch = watchShutdown(sig, log, *grace+shutdownStuck, stderr, func(code int) {
+		dpdk.Abandon()
+		os.Exit(code)
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
 	for _, l := range listeners {
@@ -169,8 +173,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 const shutdownStuck = 5 * time.Second
 
 // watchShutdown guards a shutdown that hangs, until the returned function
-// is called: another signal on sig exits at once with status 1 (the DPDK
-// runtime directory may then be left), and a shutdown still running after
+// is called: another signal on sig exits at once with status 1, and a shutdown still running after
 // limit writes every goroutine's stack to stderr, once, so that the hang
 // can be reported.
 func watchShutdown(sig <-chan os.Signal, log *slog.Logger, limit time.Duration, stderr io.Writer, exit func(int)) (end func()) {
