@@ -376,6 +376,27 @@ func TestTCPExchangesUnderFaultsManySeeds(t *testing.T) {
 	})
 }
 
+// At 20% loss both ways, both ends time out and retransmit what the other
+// may already hold; their ACKs must still be taken
+// (TestTCPRuleSegmentsWithoutDataAfterTimeoutAtSndMax). The first three
+// seeds are those on which exchanges of 256 KiB timed out when ACKs went
+// at SND.NXT.
+func TestTCPExchangesUnderHeavyLoss(t *testing.T) {
+	const spec = "loss=0.20,dup=0.05,reorder=0.10,corrupt=0.02"
+	seeds := []uint64{1080, 1620, 1734, 1, 2, 3, 4, 5}
+	if testing.Short() {
+		seeds = seeds[:3]
+	}
+	for _, link := range simLinks {
+		t.Run(link.name, func(t *testing.T) {
+			t.Parallel()
+			for _, seed := range seeds {
+				simRun(t, seed, spec, link.cfg, 256<<10, true)
+			}
+		})
+	}
+}
+
 func TestTCPLargeTransfersUnderFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("64 MiB transfers: skipped with -short")

@@ -463,7 +463,19 @@ func (c *tcpConn) sendACK() {
 		c.sackBlocks(&opts)
 	}
 	c.q.counters.TCP.OutSegs++
-	c.emit(c.sndNxt, wire.TCPFlagACK, &opts, nil, nil, 0, false)
+	c.emit(c.ackSeq(), wire.TCPFlagACK, &opts, nil, nil, 0, false)
+}
+
+// ackSeq is the sequence number of a segment that carries neither data
+// nor FIN: SND.MAX, not SND.NXT, which a retransmission timeout winds back
+// to SND.UNA while the peer may hold data up to SND.MAX. A segment below
+// the peer's RCV.NXT is unacceptable to it, acknowledgment and all
+// (RFC 9293 §3.10.7.4), so while both ends retransmit after timeouts,
+// ACKs at SND.NXT let neither learn what the other has (BSD's tcp_output
+// takes snd_max for the same reason). It stays within the peer's window
+// when that shrank below SND.MAX, as Linux's tcp_acceptable_seq does.
+func (c *tcpConn) ackSeq() seq.Value {
+	return seq.Min(c.sndMax, seq.Max(c.sndNxt, c.sndUna.Add(c.sndWnd)))
 }
 
 // synOptions are the options of our SYN or SYN-ACK: all we support on a

@@ -393,3 +393,25 @@ func TestTCPRuleUserTimeout(t *testing.T) {
 		assertErrno(t, err, syscall.ETIMEDOUT)
 	})
 }
+
+// RFC 9293 §3.10.7.4 drops a segment below RCV.NXT, acknowledgment and
+// all. After a timeout winds SND.NXT back to SND.UNA, a segment without
+// data goes at SND.MAX, which the peer, holding perhaps all that was sent,
+// still takes (BSD's tcp_output does so); at SND.NXT, two ends that both
+// retransmit after timeouts each drop the other's ACKs and time out. So
+// does an abort's RST, which the peer takes only at its RCV.NXT.
+func TestTCPRuleSegmentsWithoutDataAfterTimeoutAtSndMax(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{})
+		p, una, s, _ := bulkOpen(t, h, 10, false)
+		h.at(time.Second)
+		dataSegs(t, p, una, "RTO: one segment", 0)
+		p.sendData("PA", []byte("x"))
+		h.at(1200 * time.Millisecond)
+		assertSeg(t, p.one(t, "the ACK of the peer's byte"), "A", segN(una, 10), p.seq, "ACK at SND.MAX")
+		require.NoError(t, s.SetLinger(0))
+		require.NoError(t, s.Close())
+		h.poll()
+		assertSeg(t, p.one(t, "RST"), "R", segN(una, 10), 0, "RST at SND.MAX")
+	})
+}

@@ -246,7 +246,7 @@ func (c *tcpConn) fail(e syscall.Errno) {
 // caller's to decide (a close with unread data reports nothing).
 func (c *tcpConn) abort() {
 	if c.state.synchronized() || c.state == stateSynRcvd {
-		c.q.sendRST(c.key, c.sndNxt, 0, false)
+		c.q.sendRST(c.key, c.ackSeq(), 0, false)
 	}
 	c.destroy()
 }
