@@ -275,7 +275,14 @@ func (c *tcpConn) rescue() int {
 	if c.rescued {
 		return 0
 	}
-	g, ok := c.sb.Rescue(c.sndUna, c.dataEnd())
+	// Below HighData (SND.MAX, less our FIN): the send buffer may hold
+	// data never sent, which is not the rescue's to send, and beyond the
+	// peer's window perhaps.
+	high := c.sndMax
+	if c.finSent && c.finSeq.Add(1) == high {
+		high = c.finSeq
+	}
+	g, ok := c.sb.Rescue(c.sndUna, high)
 	if !ok {
 		return 0
 	}

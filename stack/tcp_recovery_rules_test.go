@@ -165,6 +165,35 @@ func TestTCPRuleSACKRecovery(t *testing.T) {
 	})
 }
 
+// RFC 6675 NextSeg rule 4 resends the highest unSACKed segment below
+// HighData, the highest octet sent: with more data in the buffer than the
+// peer's window lets go, the rescue is the last segment sent, not the
+// buffer's tail, which the window has no room for.
+func TestTCPRuleRescueStaysBelowHighData(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{})
+		p, una, s, _ := bulkOpen(t, h, 30, true)
+		h.at(50 * time.Millisecond)
+		p.ack, p.wnd = una, 14*smss
+		sack := sackFrom(p, una)
+		sack(1, 2)
+		dataSegs(t, p, una, "limited transmit", 10)
+		sack(3, 4, 1, 2)
+		dataSegs(t, p, una, "limited transmit", 11)
+		sack(3, 5, 1, 2)
+		dataSegs(t, p, una, "fast retransmit", 0)
+		sack(3, 6, 1, 2)
+		dataSegs(t, p, una, "2 is resent", 2)
+		sack(3, 7, 1, 2)
+		dataSegs(t, p, una, "new segment", 12)
+		sack(3, 8, 1, 2)
+		dataSegs(t, p, una, "new segment, the last the window takes", 13)
+		sack(3, 9, 1, 2)
+		dataSegs(t, p, una, "the rescue: the last segment sent", 13)
+		assert.Equal(t, segN(una, 14), uint32(s.c.sndMax), "SND.MAX stays at the window's edge")
+	})
+}
+
 // RFC 6675 §2: an ACK that SACKs new data is a duplicate ACK whatever its
 // window says; Linux grows its window in nearly every ACK while its buffer
 // autotunes, and RFC 5681's same-window rule would leave every loss to the
