@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"bytes"
 	"syscall"
 	"testing"
 	"time"
@@ -166,6 +167,110 @@ func TestTCPRuleBeyondWindowTrimmedAndZeroWindow(t *testing.T) {
 		a = p.one(t, "window update")
 		assertSeg(t, a, "A", sa.Seq+1, base+4096, "window update")
 		assert.Equal(t, uint16(4096), a.Window)
+	})
+}
+
+// The acceptance test as BSD and Linux apply RFC 9293 §3.10.7.4: a segment
+// that starts before RCV.NXT and ends past the window has neither end in
+// the window, yet its middle is new data, taken up to the window's edge;
+// an ACK on the right edge itself, where a peer that filled the window
+// sends them, is taken; and a probe of a closed window has its ACK
+// processed (the RFC's "special allowance"), its text dropped.
+func TestTCPRuleAcceptanceAtTheWindowEdges(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		t.Run("a segment over the whole window", func(t *testing.T) {
+			h := newRuleHarness(t, mbuf, Config{TCP: TCPConfig{RecvBuffer: 4096}})
+			ln := listen80(t, h, 16)
+			p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
+			base := p.seq
+			p.sendData("PA", bytesOf(1000, 'a'))
+			h.at(40 * time.Millisecond)
+			p.segs()
+			p.seq = base + 500
+			p.send("PA", bytesOf(4096, 'b'))
+			a := p.one(t, "ACK")
+			assertSeg(t, a, "A", sa.Seq+1, base+4096, "the window's new bytes taken")
+			assert.Zero(t, a.Window)
+			b, err := readNow(t, s, 8192)
+			require.NoError(t, err)
+			require.Len(t, b, 4096)
+			assert.True(t, bytes.Equal(bytesOf(1000, 'a'), b[:1000]), "the first segment's bytes")
+			assert.True(t, bytes.Equal(bytesOf(4096, 'b')[500:3596], b[1000:]), "the window's part of the second")
+		})
+		t.Run("an ACK on the right edge", func(t *testing.T) {
+			h := newRuleHarness(t, mbuf, Config{TCP: TCPConfig{RecvBuffer: 4096}})
+			ln := listen80(t, h, 16)
+			p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460), sackPermOpt())
+			writeNow(t, h, s, []byte("reply"))
+			p.one(t, "reply")
+			base := p.seq
+			// The first 1000 bytes are lost; the rest fill the window.
+			p.seq = base + 1000
+			p.sendData("A", bytesOf(1460, 'a'))
+			p.sendData("A", bytesOf(1460, 'a'))
+			p.sendData("A", bytesOf(176, 'a'))
+			p.segs()
+			p.ack = sa.Seq + 6
+			p.send("A", nil)
+			assert.Equal(t, 0, ringLen(s.c.sndBuf.Load()), "the reply is acknowledged")
+		})
+		t.Run("a probe of the closed window", func(t *testing.T) {
+			h := newRuleHarness(t, mbuf, Config{TCP: TCPConfig{RecvBuffer: 4096}})
+			ln := listen80(t, h, 16)
+			p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
+			writeNow(t, h, s, []byte("reply"))
+			p.one(t, "reply")
+			base := p.seq
+			p.sendData("A", bytesOf(1460, 'a'))
+			p.sendData("A", bytesOf(1460, 'a'))
+			p.sendData("A", bytesOf(1176, 'a'))
+			h.at(40 * time.Millisecond)
+			p.segs()
+			p.ack = sa.Seq + 6
+			p.send("A", []byte("x"))
+			a := p.one(t, "answer to the probe, at once")
+			assertSeg(t, a, "A", sa.Seq+6, base+4096, "the byte is not taken")
+			assert.Zero(t, a.Window)
+			assert.Equal(t, 0, ringLen(s.c.sndBuf.Load()), "the probe's ACK acknowledged the reply")
+		})
+	})
+}
+
+// A retransmission after a timeout resends what was sent whatever the
+// window says now, but does not carry data never sent past the peer's
+// window; and with a probe byte sent past a closed window, ACKs go at the
+// window's edge, where the peer takes them (Linux's tcp_acceptable_seq),
+// not after the byte it refused.
+func TestTCPRuleSenderStaysInThePeersWindow(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		t.Run("retransmission", func(t *testing.T) {
+			h := newRuleHarness(t, mbuf, Config{})
+			ln := listen80(t, h, 16)
+			p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
+			p.sendW("A", 1000, nil)
+			writeNow(t, h, s, bytesOf(5000, 'a'))
+			assert.Empty(t, p.segs(), "less than an MSS, far less than the largest window: held (sender SWS avoidance)")
+			h.at(time.Second)
+			d := p.one(t, "the window's worth, sent when the persist timer runs out")
+			assert.Len(t, d.Payload, 1000)
+			h.at(3 * time.Second)
+			d = p.one(t, "the retransmission")
+			assertSeg(t, d, "A", sa.Seq+1, p.seq, "from SND.UNA")
+			assert.Len(t, d.Payload, 1000, "no byte beyond the window")
+		})
+		t.Run("ACK after a window probe", func(t *testing.T) {
+			h := newRuleHarness(t, mbuf, Config{})
+			ln := listen80(t, h, 16)
+			p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
+			p.sendW("A", 0, nil)
+			writeNow(t, h, s, []byte("hello"))
+			h.at(time.Second)
+			assert.Equal(t, []byte("h"), p.one(t, "probe").Payload)
+			p.sendW("PA", 0, []byte("data"))
+			p.seq += 4
+			h.at(time.Second + 40*time.Millisecond)
+			assertSeg(t, p.one(t, "ACK"), "A", sa.Seq+1, p.seq, "at the window's edge, not past the probe byte")
+		})
 	})
 }
 

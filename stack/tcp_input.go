@@ -248,20 +248,30 @@ func (c *tcpConn) reuseTimeWait(seg *segment) bool {
 // pawsIdle: after 24 days idle TS.Recent is invalid (RFC 7323 §5.5).
 const pawsIdle = int64(24 * 24 * 3600 * 1e9)
 
-// acceptable is the segment acceptance test of RFC 9293 §3.10.7.4.
+// acceptable is the segment acceptance test of RFC 9293 §3.10.7.4, as
+// BSD and Linux apply it. A segment with text is acceptable if any of it
+// falls in the window: one that starts before RCV.NXT and ends past the
+// right edge has neither end in it, yet brings new data (the RFC's test
+// refuses it, and a sender whose retransmissions outgrew the window would
+// never get it through). In a zero window, the RFC's "special allowance"
+// for ACKs: a segment at RCV.NXT (a window probe) is acceptable, its text
+// trimmed away. A segment without text may also sit on the right edge
+// itself, where a peer that filled the window sends its ACKs (Linux's
+// tcp_sequence and BSD's tcp_input take it); a RST there stays outside
+// (RFC 5961 §3.2).
 func (c *tcpConn) acceptable(seg *segment) bool {
 	wnd := c.rcvWindow()
+	right := c.rcvNxt.Add(wnd)
 	n := seg.seqLen()
 	switch {
-	case n == 0 && wnd == 0:
-		return seg.seq == c.rcvNxt
+	case n == 0 && (wnd == 0 || !seg.has(wire.TCPFlagRST)):
+		return seg.seq.InRange(c.rcvNxt, right.Add(1))
 	case n == 0:
-		return seg.seq.InRange(c.rcvNxt, c.rcvNxt.Add(wnd))
+		return seg.seq.InRange(c.rcvNxt, right)
 	case wnd == 0:
-		return false
+		return seg.seq == c.rcvNxt
 	}
-	last := seg.seq.Add(n - 1)
-	return seg.seq.InRange(c.rcvNxt, c.rcvNxt.Add(wnd)) || last.InRange(c.rcvNxt, c.rcvNxt.Add(wnd))
+	return seg.seq.LessThan(right) && c.rcvNxt.LessThan(seg.seq.Add(n))
 }
 
 // inputRST handles a reset in the window (RFC 5961 §3.2): exactly at
@@ -483,6 +493,14 @@ func (c *tcpConn) inputData(seg *segment) {
 		start = c.rcvNxt
 	}
 	fin := seg.has(wire.TCPFlagFIN)
+	if len(data) > 0 && c.rcvWindow() == 0 {
+		// A probe of our closed window, acceptable for its ACK: its text
+		// goes (a bare FIN would stay, as Linux takes it), and the ACK
+		// that answers at once tells the window.
+		c.q.counters.TCP.OutOfWindow++
+		data, fin = nil, false
+		c.ackNow = true
+	}
 	if len(data) > 0 {
 		if c.sock == nil {
 			// Data for a connection the application closed: reset it
@@ -621,9 +639,12 @@ func (c *tcpConn) inputSynSent(seg *segment) {
 	if !seg.has(wire.TCPFlagSYN) {
 		return
 	}
+	// Our SYN offered a window (unscaled) before RCV.NXT was known: its
+	// right edge stands now, for the data of the SYN-ACK and after it.
+	synWnd := min(c.rcvWindow(), 65535)
 	c.irs = seg.seq
 	c.rcvNxt = seg.seq.Add(1)
-	c.rcvAdv = c.rcvNxt
+	c.rcvAdv = c.rcvNxt.Add(synWnd)
 	c.negotiate(&seg.opts, true)
 	// RFC 3168 §6.1.1: our ECN-setup SYN answered by an ECN-setup SYN-ACK.
 	c.ecnOK = c.q.s.cfg.TCP.ECN == "on" && seg.flags&(wire.TCPFlagECE|wire.TCPFlagCWR) == wire.TCPFlagECE

@@ -472,10 +472,11 @@ func (c *tcpConn) sendACK() {
 // the peer's RCV.NXT is unacceptable to it, acknowledgment and all
 // (RFC 9293 §3.10.7.4), so while both ends retransmit after timeouts,
 // ACKs at SND.NXT let neither learn what the other has (BSD's tcp_output
-// takes snd_max for the same reason). It stays within the peer's window
-// when that shrank below SND.MAX, as Linux's tcp_acceptable_seq does.
+// takes snd_max for the same reason). Past the peer's window's right edge
+// (after a probe of a closed window), the edge, as Linux's
+// tcp_acceptable_seq.
 func (c *tcpConn) ackSeq() seq.Value {
-	return seq.Min(c.sndMax, seq.Max(c.sndNxt, c.sndUna.Add(c.sndWnd)))
+	return seq.Min(c.sndMax, c.sndUna.Add(c.sndWnd))
 }
 
 // synOptions are the options of our SYN or SYN-ACK: all we support on a

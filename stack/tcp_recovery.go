@@ -253,7 +253,9 @@ func (c *tcpConn) retransmitNext(force bool) int {
 		return 0
 	}
 	if n == 0 {
-		n = min(c.segMSS(), int(c.dataEnd().Sub(s)))
+		// Data sent before may go again whatever the window says now;
+		// beyond SND.MAX only what the peer's window takes.
+		n = min(c.segMSS(), int(c.dataEnd().Sub(s)), max(int(c.sndMax.Sub(s)), int(c.sndUna.Add(c.sndWnd).Sub(s))))
 	}
 	if n <= 0 {
 		if c.finSent && s.Add(1) == c.sndMax {
