@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"fmt"
 	"hash"
@@ -27,6 +28,9 @@ type simNet struct {
 	// stride, when positive, is the most the clock advances in a step:
 	// a test that must act before a timer fires sets it.
 	stride time.Duration
+	// readCap, when positive, is the most simRunOn's reader takes in a
+	// step: with stride, a reader of a set pace.
+	readCap int
 }
 
 func newSimNet(t testing.TB, seed uint64, spec string, mbuf bool, latency time.Duration) *simNet {
@@ -243,7 +247,7 @@ func simRunOn(t testing.TB, n *simNet, seed uint64, spec string, dst netip.AddrP
 		}
 		return d
 	}
-	buf := make([]byte, 64<<10)
+	buf := make([]byte, cmp.Or(n.readCap, 64<<10))
 	start := n.clock.Now()
 	idle := 0
 	for steps := 0; ; steps++ {
@@ -284,6 +288,9 @@ func simRunOn(t testing.TB, n *simNet, seed uint64, spec string, dst netip.AddrP
 					f.h.Write(buf[:r])
 					f.got += r
 					progress = true
+					if n.readCap > 0 {
+						break
+					}
 				}
 				if e := f.r.c.shErr.Load(); e != 0 {
 					t.Fatalf("seed %d %s: receiver failed: %v\n%s", seed, spec, e, debug())
@@ -374,6 +381,25 @@ func TestTCPExchangesUnderFaultsManySeeds(t *testing.T) {
 	eachLevelAndLink(t, 50, 5, func(t *testing.T, seed uint64, spec string, link pipe.Config) {
 		simRun(t, seed, spec, link, 256<<10, true)
 	})
+}
+
+// A slow reader behind a small receive buffer closes the window again
+// and again: zero-window probes, window updates, receiver silly window
+// avoidance and segments trimmed to the window all meet the faults. The
+// reader takes 100 or 3000 bytes a millisecond from an 8 KiB buffer,
+// smaller than a jumbo segment.
+// Seed 354 on the jumbo link timed out when the acceptance test refused
+// segments wider than the window (afe8b91).
+func TestTCPSlowReaderUnderFaultsManySeeds(t *testing.T) {
+	run := func(t *testing.T, seed uint64, spec string, link pipe.Config) {
+		n := newSimNetWith(t, seed, simPipe(t, seed, spec, simLink(link)), false, func(c *Config) {
+			c.TCP.RecvBuffer, c.TCP.RecvBufferMax = 8<<10, 8<<10
+		})
+		n.stride, n.readCap = time.Millisecond, []int{100, 3000}[seed%2]
+		simRunOn(t, n, seed, spec, netip.MustParseAddrPort("10.0.0.2:80"), 128<<10, seed%3 == 0)
+	}
+	eachLevelAndLink(t, 30, 3, run)
+	run(t, 354, lossLevels[2].spec, pipe.Config{MTU: 9000})
 }
 
 // At 20% loss both ways, both ends time out and retransmit what the other
