@@ -271,6 +271,23 @@ func TestTCPRuleSenderStaysInThePeersWindow(t *testing.T) {
 			h.at(time.Second + 40*time.Millisecond)
 			assertSeg(t, p.one(t, "ACK"), "A", sa.Seq+1, p.seq, "at the window's edge, not past the probe byte")
 		})
+		t.Run("ACK past an edge the window scale rounded", func(t *testing.T) {
+			h := newRuleHarness(t, mbuf, Config{})
+			ln := listen80(t, h, 16)
+			p, sa, s := handshake(t, h, ln, 40000, mssOpt(1280), wsOpt(7))
+			una := sa.Seq + 1
+			p.sendW("A", 30, nil) // 3840 bytes: three segments
+			writeNow(t, h, s, bytesOf(10000, 'a'))
+			require.Len(t, p.segs(), 3)
+			// 100 bytes acknowledged; the window, in units of 128 bytes,
+			// now ends 28 bytes short of what was sent.
+			p.ack = una + 100
+			p.sendW("A", 29, nil)
+			p.sendW("PA", 29, []byte("data"))
+			p.seq += 4
+			h.at(40 * time.Millisecond)
+			assertSeg(t, p.one(t, "ACK"), "A", una+3840, p.seq, "at SND.MAX, which the peer's RCV.NXT may have reached")
+		})
 	})
 }
 

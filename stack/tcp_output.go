@@ -474,9 +474,14 @@ func (c *tcpConn) sendACK() {
 // ACKs at SND.NXT let neither learn what the other has (BSD's tcp_output
 // takes snd_max for the same reason). Past the peer's window's right edge
 // (after a probe of a closed window), the edge, as Linux's
-// tcp_acceptable_seq.
+// tcp_acceptable_seq; but not for less than the window scale's unit,
+// which the peer's rounding of its window may take off the edge we see.
 func (c *tcpConn) ackSeq() seq.Value {
-	return seq.Min(c.sndMax, c.sndUna.Add(c.sndWnd))
+	edge := c.sndUna.Add(c.sndWnd)
+	if c.sndMax.LessEq(edge) || int(c.sndMax.Sub(edge)) < 1<<c.sndScale {
+		return c.sndMax
+	}
+	return edge
 }
 
 // synOptions are the options of our SYN or SYN-ACK: all we support on a
