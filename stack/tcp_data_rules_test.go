@@ -2,6 +2,7 @@ package stack
 
 import (
 	"bytes"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -288,6 +289,48 @@ func TestTCPRuleSenderStaysInThePeersWindow(t *testing.T) {
 			h.at(40 * time.Millisecond)
 			assertSeg(t, p.one(t, "ACK"), "A", una+3840, p.seq, "at SND.MAX, which the peer's RCV.NXT may have reached")
 		})
+	})
+}
+
+// A segment older than the one that last set the window (SND.WL1), which
+// acknowledges new data, sets the window too, as Linux's
+// tcp_may_update_window: the RFC's test alone would keep the older
+// window, counted from the older acknowledgment, and SND.UNA + SND.WND
+// would run past the edge the peer offered.
+func TestTCPRuleWindowFromARetransmissionThatAcknowledges(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{})
+		ln := listen80(t, h, 16)
+		p, sa, s := handshake(t, h, ln, 40000, mssOpt(1000))
+		una := sa.Seq + 1
+		old := p.seq
+		p.sendW("PA", 3000, []byte("xxxx"))
+		p.seq += 4
+		writeNow(t, h, s, bytesOf(10000, 'a'))
+		dataAt := func(msg string, want ...uint32) {
+			t.Helper()
+			var got []uint32
+			for _, o := range p.segs() {
+				if len(o.Payload) > 0 {
+					got = append(got, o.Seq-una)
+				}
+			}
+			assert.Equal(t, fmt.Sprint(want), fmt.Sprint(got), msg)
+		}
+		dataAt("the window's 3000 bytes", 0, 1000, 2000)
+		p.ack = una + 1000
+		p.sendW("PA", 2000, []byte("yyyy"))
+		p.seq += 4
+		dataAt("the edge has not moved: nothing")
+		// The peer resends from its first segment on, with two new bytes,
+		// acknowledging 1000 more of ours; its window still ends at the
+		// same edge.
+		p.ack = una + 2000
+		p.seq = old
+		p.sendW("PA", 1000, []byte("xxxxyyyyzz"))
+		p.seq += 10
+		dataAt("nothing past the edge the peer offered")
+		assert.Equal(t, 1000, infoOf(t, s).SendWindow)
 	})
 }
 

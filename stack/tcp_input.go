@@ -354,11 +354,18 @@ func (c *tcpConn) inputACK(seg *segment) bool {
 	}
 	c.tlpAck(seg, acked > 0, dsack)
 	c.tryUndo()
-	// Window update (RFC 9293 §3.10.7.4): only from a newer segment.
-	if c.sndWl1.LessThan(seg.seq) || (c.sndWl1 == seg.seq && c.sndWl2.LessEq(ack)) {
+	// Window update (RFC 9293 §3.10.7.4): only from a newer segment, or
+	// one that acknowledges new data, as Linux's tcp_may_update_window
+	// (the peer's acknowledgments only grow, so its window is as new),
+	// and never from one whose acknowledgment is older than SND.UNA
+	// (Linux ignores those). The RFC's test alone keeps an older ACK's
+	// window when a retransmitted segment moves SND.UNA on, and SND.UNA +
+	// SND.WND then runs past the edge the peer offered: data sent there
+	// is trimmed, and ACKs sent there are old to the peer.
+	if acked >= 0 && (acked > 0 || c.sndWl1.LessThan(seg.seq) || (c.sndWl1 == seg.seq && c.sndWl2.LessEq(ack))) {
 		c.sndWnd = wnd
 		c.maxWnd = max(c.maxWnd, wnd)
-		c.sndWl1, c.sndWl2 = seg.seq, ack
+		c.sndWl1, c.sndWl2 = seq.Max(c.sndWl1, seg.seq), ack
 		if wnd > 0 && c.timers[timerRTO].Pending() && c.sndUna == c.sndMax {
 			// The window opened: stop probing.
 			c.q.timers.Cancel(&c.timers[timerRTO].Timer)
