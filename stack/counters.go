@@ -227,6 +227,7 @@ type TCPCounters struct {
 
 	PAWSDrops           uint64 // RFC 7323 §5: old timestamps
 	OutOfWindow         uint64 // segments outside the receive window
+	OutOfWindowSkipped  uint64 // of those, ACKs without data left unanswered: one answer per 500 ms per connection
 	ChallengeACKs       uint64 // RFC 5961
 	ChallengeACKLimited uint64
 	AckOfUnsent         uint64 // RFC 5961 §5.2: ACK beyond what we sent

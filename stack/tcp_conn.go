@@ -114,6 +114,9 @@ type tcpConn struct {
 	irs    seq.Value
 	rcvNxt seq.Value
 	rcvAdv seq.Value // right edge of the window we advertised
+	// oowAt is when an unacceptable ACK was last answered, in units of
+	// 2^20 ns (oowLimited); 0 for never.
+	oowAt uint32
 	// rcvBuf is made by the first data received, at rcvSize; shared, as
 	// the loop fills it and the application reads it.
 	rcvBuf  atomic.Pointer[ring.Bytes]

@@ -170,6 +170,10 @@ func (c *tcpConn) input(seg *segment) {
 				// Data we have: a retransmission the peer did not need.
 				c.duplicate(seg.seq, end)
 			}
+			if c.oowLimited(seg) {
+				c.q.counters.TCP.OutOfWindowSkipped++
+				return
+			}
 			c.sendACK()
 		}
 		return
@@ -272,6 +276,27 @@ func (c *tcpConn) acceptable(seg *segment) bool {
 		return seg.seq == c.rcvNxt
 	}
 	return seg.seq.LessThan(right) && c.rcvNxt.LessThan(seg.seq.Add(n))
+}
+
+// oowInterval is the least time between two answers to unacceptable ACKs
+// without data (Linux's tcp_invalid_ratelimit), in oowAt's units: 500 ms.
+const oowInterval = 500_000_000 >> 20
+
+// oowLimited reports whether an unacceptable segment goes unanswered: an
+// ACK without data, SYN or FIN within oowInterval of the last one
+// answered. Two ends that each find the other's ACKs unacceptable would
+// otherwise answer each other forever; a segment with data is no part of
+// such a loop, and its answer tells the peer where we are.
+func (c *tcpConn) oowLimited(seg *segment) bool {
+	if len(seg.payload) > 0 || seg.has(wire.TCPFlagSYN|wire.TCPFlagFIN) {
+		return false
+	}
+	now := max(uint32(c.q.now>>20), 1)
+	if c.oowAt != 0 && now-c.oowAt < oowInterval {
+		return true
+	}
+	c.oowAt = now
+	return false
 }
 
 // inputRST handles a reset in the window (RFC 5961 §3.2): exactly at

@@ -66,6 +66,36 @@ func TestTCPRuleChallengeACKRateLimit(t *testing.T) {
 	})
 }
 
+// RFC 9293 §3.10.7.4 answers an unacceptable segment with an ACK. Two
+// ends that each find the other's ACKs unacceptable would answer each
+// other forever, so an ACK without data is answered once per 500 ms per
+// connection (Linux's tcp_invalid_ratelimit); a segment with data always
+// is.
+func TestTCPRuleOutOfWindowACKsAnsweredTwiceASecond(t *testing.T) {
+	modesT(t, func(t *testing.T, mbuf bool) {
+		h := newRuleHarness(t, mbuf, Config{})
+		ln := listen80(t, h, 16)
+		p, sa, _ := handshake(t, h, ln, 40000, mssOpt(1460))
+		good := p.seq
+		p.seq = good + 1<<20
+		for range 5 {
+			p.send("A", nil)
+		}
+		assertSeg(t, p.one(t, "one answer"), "A", sa.Seq+1, good, "where we are")
+		assert.Equal(t, uint64(4), h.s.Counters().TCP.OutOfWindowSkipped)
+		p.send("PA", []byte("data"))
+		assert.Len(t, p.segs(), 1, "data out of the window is answered")
+		h.at(400 * time.Millisecond)
+		p.send("A", nil)
+		assert.Empty(t, p.segs(), "400 ms on, not yet")
+		h.at(500 * time.Millisecond)
+		p.send("A", nil)
+		assert.Len(t, p.segs(), 1, "500 ms on, answered again")
+		assert.Equal(t, uint64(5), h.s.Counters().TCP.OutOfWindowSkipped)
+		assert.Equal(t, "ESTABLISHED", stateOf(h, 40000))
+	})
+}
+
 // RFC 5961 §5.2 and RFC 9293 §3.10.7.4: a segment acknowledging data never
 // sent (SEG.ACK > SND.MAX) is dropped, its text too, and answered with an
 // ACK.
