@@ -259,19 +259,24 @@ func TestTCPRuleSenderStaysInThePeersWindow(t *testing.T) {
 			assertSeg(t, d, "A", sa.Seq+1, p.seq, "from SND.UNA")
 			assert.Len(t, d.Payload, 1000, "no byte beyond the window")
 		})
-		t.Run("ACK after a window probe", func(t *testing.T) {
-			h := newRuleHarness(t, mbuf, Config{})
-			ln := listen80(t, h, 16)
-			p, sa, s := handshake(t, h, ln, 40000, mssOpt(1460))
-			p.sendW("A", 0, nil)
-			writeNow(t, h, s, []byte("hello"))
-			h.at(time.Second)
-			assert.Equal(t, []byte("h"), p.one(t, "probe").Payload)
-			p.sendW("PA", 0, []byte("data"))
-			p.seq += 4
-			h.at(time.Second + 40*time.Millisecond)
-			assertSeg(t, p.one(t, "ACK"), "A", sa.Seq+1, p.seq, "at the window's edge, not past the probe byte")
-		})
+		for _, v := range []struct {
+			name string
+			opts []layers.TCPOption
+		}{{"unscaled", []layers.TCPOption{mssOpt(1460)}}, {"scaled", []layers.TCPOption{mssOpt(1460), wsOpt(7)}}} {
+			t.Run("ACK after a window probe, "+v.name, func(t *testing.T) {
+				h := newRuleHarness(t, mbuf, Config{})
+				ln := listen80(t, h, 16)
+				p, sa, s := handshake(t, h, ln, 40000, v.opts...)
+				p.sendW("A", 0, nil)
+				writeNow(t, h, s, []byte("hello"))
+				h.at(time.Second)
+				assert.Equal(t, []byte("h"), p.one(t, "probe").Payload)
+				p.sendW("PA", 0, []byte("data"))
+				p.seq += 4
+				h.at(time.Second + 40*time.Millisecond)
+				assertSeg(t, p.one(t, "ACK"), "A", sa.Seq+1, p.seq, "at the closed window's edge, not past the probe byte")
+			})
+		}
 		t.Run("ACK past an edge the window scale rounded", func(t *testing.T) {
 			h := newRuleHarness(t, mbuf, Config{})
 			ln := listen80(t, h, 16)

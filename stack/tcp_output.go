@@ -475,10 +475,11 @@ func (c *tcpConn) sendACK() {
 // takes snd_max for the same reason). Past the peer's window's right edge
 // (after a probe of a closed window), the edge, as Linux's
 // tcp_acceptable_seq; but not for less than the window scale's unit,
-// which the peer's rounding of its window may take off the edge we see.
+// which the peer's rounding of an open window may take off the edge we
+// see (a closed window's edge is exact).
 func (c *tcpConn) ackSeq() seq.Value {
 	edge := c.sndUna.Add(c.sndWnd)
-	if c.sndMax.LessEq(edge) || int(c.sndMax.Sub(edge)) < 1<<c.sndScale {
+	if c.sndMax.LessEq(edge) || c.sndWnd > 0 && int(c.sndMax.Sub(edge)) < 1<<c.sndScale {
 		return c.sndMax
 	}
 	return edge
