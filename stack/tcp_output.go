@@ -62,13 +62,13 @@ func (c *tcpConn) sendData() {
 			c.cc.OnIdle(time.Duration(c.q.now-c.lastSend), c.rtt.RTO(), c.q.now)
 		}
 		cwnd := c.cc.Cwnd()
-		rwnd := int(c.sndUna.Add(c.sndWnd).Sub(c.sndNxt))
+		rwnd := int(c.sndEdge().Sub(c.sndNxt))
 		wnd := min(cwnd-inflight, rwnd)
 		c.cwndLimited = cwnd-inflight <= rwnd && cwnd-inflight < remaining
 		if c.dupAcks > 0 && c.dupAcks < 3 && !c.inRecovery {
 			// RFC 3042 limited transmit: a new segment for each of the
 			// first two duplicate ACKs, within the peer's window.
-			wnd = min(cwnd+c.dupAcks*c.mss-inflight, int(c.sndUna.Add(c.sndWnd).Sub(c.sndNxt)))
+			wnd = min(cwnd+c.dupAcks*c.mss-inflight, rwnd)
 		}
 		if remaining == 0 {
 			// Only the FIN is left: it goes whatever the windows say.
@@ -478,12 +478,15 @@ func (c *tcpConn) sendACK() {
 // which the peer's rounding of an open window may take off the edge we
 // see (a closed window's edge is exact).
 func (c *tcpConn) ackSeq() seq.Value {
-	edge := c.sndUna.Add(c.sndWnd)
+	edge := c.sndEdge()
 	if c.sndMax.LessEq(edge) || c.sndWnd > 0 && int(c.sndMax.Sub(edge)) < 1<<c.sndScale {
 		return c.sndMax
 	}
 	return edge
 }
+
+// sndEdge is the right edge of the peer's window: SND.UNA + SND.WND.
+func (c *tcpConn) sndEdge() seq.Value { return c.sndUna.Add(c.sndWnd) }
 
 // synOptions are the options of our SYN or SYN-ACK: all we support on a
 // SYN; on a SYN-ACK only those the peer offered (RFC 7323 §1.3, RFC 2018).

@@ -238,7 +238,7 @@ func (c *tcpConn) retransmitNext(force bool) int {
 	s := c.sndUna
 	n := 0
 	if c.sackOK {
-		sendable := max(0, min(int(c.dataEnd().Sub(c.sndMax)), int(c.sndUna.Add(c.sndWnd).Sub(c.sndMax))))
+		sendable := max(0, min(int(c.dataEnd().Sub(c.sndMax)), int(c.sndEdge().Sub(c.sndMax))))
 		g, ok := c.sb.NextSeg(c.sndUna, c.sndMax, c.highRxt, sendable)
 		switch {
 		case ok && g.Kind != sack.SendNew:
@@ -255,7 +255,7 @@ func (c *tcpConn) retransmitNext(force bool) int {
 	if n == 0 {
 		// Data sent before may go again whatever the window says now;
 		// beyond SND.MAX only what the peer's window takes.
-		n = min(c.segMSS(), int(c.dataEnd().Sub(s)), max(int(c.sndMax.Sub(s)), int(c.sndUna.Add(c.sndWnd).Sub(s))))
+		n = min(c.segMSS(), int(c.dataEnd().Sub(s)), max(int(c.sndMax.Sub(s)), int(c.sndEdge().Sub(s))))
 	}
 	if n <= 0 {
 		if c.finSent && s.Add(1) == c.sndMax {

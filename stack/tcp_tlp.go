@@ -136,7 +136,7 @@ func (c *tcpConn) unlostHole() (sack.Segment, bool) {
 func (c *tcpConn) sendProbe() {
 	q := c.q
 	unsent := int(c.dataEnd().Sub(c.sndMax))
-	room := int(c.sndUna.Add(c.sndWnd).Sub(c.sndMax))
+	room := int(c.sndEdge().Sub(c.sndMax))
 	if unsent > 0 && room > 0 && c.sndNxt == c.sndMax {
 		n := min(c.segMSS(), unsent, room)
 		flags := wire.TCPFlagACK
