@@ -173,9 +173,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 const shutdownStuck = 5 * time.Second
 
 // watchShutdown guards a shutdown that hangs, until the returned function
-// is called: another signal on sig exits at once with status 1, and a shutdown still running after
-// limit writes every goroutine's stack to stderr, once, so that the hang
-// can be reported.
+// is called: another signal on sig exits at once with status 1, and a
+// shutdown still running after limit writes every goroutine's stack to
+// stderr, once, so that the hang can be reported.
 func watchShutdown(sig <-chan os.Signal, log *slog.Logger, limit time.Duration, stderr io.Writer, exit func(int)) (end func()) {
 	ended := make(chan struct{})
 	go func() {
